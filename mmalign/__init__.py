@@ -1,0 +1,30 @@
+"""mmalign: multimodal alignment behind one ``Aligner`` interface and one ``Alignment`` type.
+
+Sequences are ``(n_timesteps, n_features)`` arrays; see ``mmalign.warping`` for the
+DTW conventions (squared-Euclidean local cost, square root of the accumulated cost,
+UCR window rounding).
+"""
+
+from . import metrics
+from .aligner import Aligner
+from .alignment import Alignment
+from .warping import (
+    DTW,
+    KNeighborsDTW,
+    SubsequenceMatch,
+    cdist_dtw,
+    dtw,
+    dtw_from_cost,
+    dtw_path,
+    dtw_path_from_cost,
+    subsequence_dtw,
+    window_mask,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Aligner", "Alignment", "DTW", "KNeighborsDTW", "SubsequenceMatch", "cdist_dtw", "dtw",
+    "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "metrics", "subsequence_dtw",
+    "window_mask",
+]

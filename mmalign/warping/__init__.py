@@ -1,0 +1,15 @@
+"""The DTW family: numba kernels on CPU behind plain functions and the DTW aligner."""
+
+from .aligner import DTW
+from .cdist import cdist_dtw
+from .dtw import dtw, dtw_from_cost, dtw_path, dtw_path_from_cost
+from .lower_bounds import envelope, lb_keogh, lb_kim
+from .neighbors import KNeighborsDTW
+from .subsequence import SubsequenceMatch, subsequence_dtw
+from .windows import itakura_mask, window_mask
+
+__all__ = [
+    "DTW", "KNeighborsDTW", "SubsequenceMatch", "cdist_dtw", "dtw", "dtw_from_cost",
+    "dtw_path", "dtw_path_from_cost", "envelope", "itakura_mask", "lb_keogh", "lb_kim",
+    "subsequence_dtw", "window_mask",
+]

@@ -1,0 +1,325 @@
+"""Dynamic time warping: distance, path and the functions that share their options.
+
+Conventions (state them when comparing with other libraries):
+
+* Sequences are ``(n,)`` or ``(n, d)``, time first.
+* The local cost is the squared Euclidean distance by default and ``dtw``
+  returns the **square root of the accumulated squared cost**, the value tslearn,
+  dtaidistance and the UCR archive report.  With any other metric the
+  accumulated cost itself is returned (no square root).
+* ``metric="cosine"`` uses ``1 - cos(x_i, y_j)``; all-zero frames are an error.
+* Windows: see :mod:`mmalign.warping.windows` (Sakoe–Chiba radius in samples,
+  UCR window fraction, Itakura slope, any boolean mask).
+* Step patterns (as in dtw-python / Sakoe & Chiba 1978):
+  ``symmetric1`` ``D = c + min(D[i-1,j-1], D[i-1,j], D[i,j-1])`` (the default);
+  ``symmetric2`` weights the diagonal step by 2;
+  ``asymmetric`` ``D = c + min(D[i-1,j], D[i-1,j-1], D[i-1,j-2])``, every step
+  advances ``x`` by one, so each frame of ``x`` is matched exactly once.
+* ``open_begin`` / ``open_end``: the path may start at any ``(0, j)`` / end at
+  any ``(n-1, j)``; all of ``x`` is matched, a part of ``y``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Union
+
+import numpy as np
+from scipy.spatial.distance import cdist
+
+from ..alignment import Alignment
+from . import _kernels as K
+from ._validation import as_sequence, check_choice, check_same_features
+from .windows import Window, resolve_window
+
+Metric = Union[str, Callable[[np.ndarray, np.ndarray], float]]
+
+METRICS = {
+    "sqeuclidean": K.METRIC_SQEUCLIDEAN,
+    "euclidean": K.METRIC_EUCLIDEAN,
+    "cityblock": K.METRIC_CITYBLOCK,
+    "cosine": K.METRIC_SQEUCLIDEAN,  # on unit vectors, 1 - cos = |a - b|^2 / 2
+}
+STEP_PATTERNS = {
+    "symmetric1": K.STEP_SYMMETRIC1,
+    "symmetric2": K.STEP_SYMMETRIC2,
+    "asymmetric": K.STEP_ASYMMETRIC,
+}
+# exact paths keep one byte per window cell; beyond this, use method="multiscale"
+MAX_PATH_CELLS = 2_000_000_000
+
+
+def dtw(x, y, *, radius: int | None = None, window: float | None = None,
+        itakura_slope: float | None = None, mask=None, metric: Metric = "sqeuclidean",
+        step_pattern: str = "symmetric1", open_begin: bool = False,
+        open_end: bool = False) -> float:
+    """DTW distance between two sequences.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n,) or (n, d)]
+        First sequence, time first.  int or float, any finite values.
+    y : np.ndarray [shape=(m,) or (m, d)]
+        Second sequence, same number of features ``d``.
+    radius : int >= 0 or None
+        Sakoe–Chiba radius in samples (``|i - j| <= radius``, widened by the
+        length difference).
+    window : float in [0, 1] or None
+        Sakoe–Chiba radius as a fraction of the length, ``round(window * max(n, m))``
+        as the UCR archive does.  Give ``radius`` or ``window``, not both.
+    itakura_slope : float >= 1 or None
+        Maximum slope of the Itakura parallelogram.
+    mask : np.ndarray [shape=(n, m), dtype=bool] or None
+        Cells a path may visit.
+    metric : str or callable
+        ``"sqeuclidean"`` (default), ``"euclidean"``, ``"cityblock"``, ``"cosine"``
+        or ``f(x_i, y_j) -> float`` on two frames.
+    step_pattern : {"symmetric1", "symmetric2", "asymmetric"}
+    open_begin, open_end : bool
+        Let the path start / end anywhere along ``y``.
+
+    Returns
+    -------
+    distance : float
+        ``sqrt`` of the accumulated cost for ``"sqeuclidean"``, the accumulated
+        cost otherwise; ``inf`` when the window admits no path.
+
+    Examples
+    --------
+    >>> import numpy as np, mmalign
+    >>> x = np.array([0., 1., 2., 3.])
+    >>> y = np.array([0., 0., 1., 2., 2., 3.])
+    >>> mmalign.dtw(x, y)
+    0.0
+    >>> float(mmalign.dtw(x, x + 1))
+    1.4142135623730951
+    """
+    acc, _, _ = _solve(x, y, radius=radius, window=window, itakura_slope=itakura_slope,
+                       mask=mask, metric=metric, step_pattern=step_pattern,
+                       open_begin=open_begin, open_end=open_end, want_path=False)
+    return acc
+
+
+def dtw_path(x, y, *, radius: int | None = None, window: float | None = None,
+             itakura_slope: float | None = None, mask=None, metric: Metric = "sqeuclidean",
+             step_pattern: str = "symmetric1", open_begin: bool = False,
+             open_end: bool = False, method: str = "exact",
+             multiscale_radius: int = 16) -> Alignment:
+    """Optimal warping path and distance.
+
+    Parameters
+    ----------
+    x, y, radius, window, itakura_slope, mask, metric, step_pattern, open_begin, open_end
+        As in :func:`dtw`.
+    method : {"exact", "multiscale"}
+        ``"exact"`` stores one byte per window cell (``n * m`` bytes without a
+        window).  ``"multiscale"`` solves a coarsened problem and refines the path
+        in a band of ``multiscale_radius`` frames around it, level by level:
+        memory and time linear in ``n + m``, for sequences of 100,000+ frames.
+    multiscale_radius : int >= 1
+        Half-width of the refinement band, in frames of each level.
+
+    Returns
+    -------
+    alignment : Alignment
+        ``alignment.path()`` is ``(K, 2)``, monotone and continuous from ``(0, 0)``
+        to ``(n - 1, m - 1)`` (open ends excepted); ``alignment.cost`` is the value
+        :func:`dtw` returns.
+
+    Raises
+    ------
+    ValueError
+        Bad input, or a window that admits no path.
+
+    Examples
+    --------
+    >>> import numpy as np, mmalign
+    >>> a = mmalign.dtw_path(np.array([0., 1., 2.]), np.array([0., 1., 1., 2.]))
+    >>> a.path().tolist()
+    [[0, 0], [1, 1], [1, 2], [2, 3]]
+    >>> a.cost
+    0.0
+    """
+    check_choice(method, "method", {"exact", "multiscale"})
+    options = dict(radius=radius, window=window, itakura_slope=itakura_slope, mask=mask,
+                   metric=metric, step_pattern=step_pattern, open_begin=open_begin,
+                   open_end=open_end)
+    if method == "multiscale":
+        from .multiscale import multiscale_dtw_path
+
+        return multiscale_dtw_path(x, y, multiscale_radius=multiscale_radius, **options)
+    value, path, shape = _solve(x, y, want_path=True, **options)
+    if path is None:
+        raise ValueError("the window admits no warping path between x and y; widen it")
+    return Alignment(path, cost=value, shape=shape, monotonic=True,
+                     extras={"metric": metric if isinstance(metric, str) else "callable",
+                             "step_pattern": step_pattern})
+
+
+def dtw_from_cost(cost, *, radius: int | None = None, window: float | None = None,
+                  itakura_slope: float | None = None, mask=None,
+                  step_pattern: str = "symmetric1", open_begin: bool = False,
+                  open_end: bool = False) -> float:
+    """Accumulated DTW cost over a precomputed local cost matrix.
+
+    Parameters
+    ----------
+    cost : np.ndarray [shape=(n, m)]
+        Local costs; ``+inf`` marks forbidden cells, NaN and ``-inf`` are errors.
+    radius, window, itakura_slope, mask, step_pattern, open_begin, open_end
+        As in :func:`dtw`.
+
+    Returns
+    -------
+    accumulated : float
+        The minimal accumulated cost (no square root is taken).
+
+    Examples
+    --------
+    >>> import numpy as np, mmalign
+    >>> mmalign.dtw_from_cost(np.array([[0., 5.], [5., 0.]]))
+    0.0
+    """
+    return _solve_cost(cost, radius=radius, window=window, itakura_slope=itakura_slope,
+                       mask=mask, step_pattern=step_pattern, open_begin=open_begin,
+                       open_end=open_end, want_path=False)[0]
+
+
+def dtw_path_from_cost(cost, *, radius: int | None = None, window: float | None = None,
+                       itakura_slope: float | None = None, mask=None,
+                       step_pattern: str = "symmetric1", open_begin: bool = False,
+                       open_end: bool = False) -> Alignment:
+    """Optimal path over a precomputed local cost matrix (see :func:`dtw_from_cost`).
+
+    Examples
+    --------
+    >>> import numpy as np, mmalign
+    >>> mmalign.dtw_path_from_cost(np.array([[0., 5.], [5., 0.]])).path().tolist()
+    [[0, 0], [1, 1]]
+    """
+    value, path, shape = _solve_cost(cost, radius=radius, window=window,
+                                     itakura_slope=itakura_slope, mask=mask,
+                                     step_pattern=step_pattern, open_begin=open_begin,
+                                     open_end=open_end, want_path=True)
+    if path is None:
+        raise ValueError("the window admits no warping path through cost; widen it")
+    return Alignment(path, cost=value, shape=shape, monotonic=True,
+                     extras={"metric": "precomputed", "step_pattern": step_pattern})
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def prepare_pair(x, y, metric: Metric):
+    """Validated float64 ``(n, d)`` copies of x and y, ready for ``metric``."""
+    x = as_sequence(x, "x")
+    y = as_sequence(y, "y")
+    check_same_features(x, y)
+    if not callable(metric):
+        check_choice(metric, "metric", METRICS)
+        if metric == "cosine":
+            x = unit_rows(x, "x")
+            y = unit_rows(y, "y")
+    return x, y
+
+
+def unit_rows(x: np.ndarray, name: str) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1)
+    if (norms == 0).any():
+        raise ValueError(f"{name} has all-zero frames, where the cosine distance is undefined")
+    return x / norms[:, None]
+
+
+def finalize(accumulated: float, metric: Metric) -> float:
+    """The reported distance from the raw accumulated cost."""
+    if metric == "sqeuclidean":
+        return float(np.sqrt(accumulated))
+    if metric == "cosine":
+        return float(0.5 * accumulated)
+    return float(accumulated)
+
+
+def _solve(x, y, *, radius, window, itakura_slope, mask, metric, step_pattern, open_begin,
+           open_end, want_path):
+    x, y = prepare_pair(x, y, metric)
+    check_choice(step_pattern, "step_pattern", STEP_PATTERNS)
+    n, m = len(x), len(y)
+    win = resolve_window(n, m, radius=radius, window=window, itakura_slope=itakura_slope,
+                         mask=mask)
+    fast = (not callable(metric) and win.is_band and step_pattern == "symmetric1"
+            and not open_begin and not open_end)
+    if fast:
+        if not win.feasible:
+            return np.inf, None, (n, m)
+        acc, path = diagonal_solve(x, y, win, METRICS[metric], want_path)
+        return finalize(acc, metric), path, (n, m)
+    if callable(metric):
+        C = cdist(x, y, metric=metric)
+        if not np.isfinite(C).all() or (C < 0).any():
+            raise ValueError("metric returned a negative, NaN or infinite cost")
+    else:
+        C = K.cost_matrix(x, y, METRICS[metric])
+    acc, path = general_solve(C, win, step_pattern, open_begin, open_end, want_path)
+    return finalize(acc, metric), path, (n, m)
+
+
+def _solve_cost(cost, *, radius, window, itakura_slope, mask, step_pattern, open_begin,
+                open_end, want_path):
+    C = _check_cost(cost)
+    check_choice(step_pattern, "step_pattern", STEP_PATTERNS)
+    n, m = C.shape
+    win = resolve_window(n, m, radius=radius, window=window, itakura_slope=itakura_slope,
+                         mask=mask)
+    acc, path = general_solve(C, win, step_pattern, open_begin, open_end, want_path)
+    return float(acc), path, (n, m)
+
+
+def _check_cost(cost) -> np.ndarray:
+    if hasattr(cost, "detach"):
+        cost = cost.detach().cpu().numpy()
+    C = np.asarray(cost)
+    if C.dtype == np.bool_ or not (np.issubdtype(C.dtype, np.floating)
+                                   or np.issubdtype(C.dtype, np.integer)):
+        raise ValueError(f"cost must hold real numbers, got dtype {C.dtype}")
+    if C.ndim != 2:
+        raise ValueError(f"cost must be a 2-d (n, m) matrix, got shape {C.shape}")
+    if C.size == 0:
+        raise ValueError(f"cost is empty: shape {C.shape}")
+    C = np.array(C, dtype=np.float64)  # a copy: the window is written into it
+    if np.isnan(C).any() or (C == -np.inf).any():
+        raise ValueError("cost contains NaN or -inf (use +inf for forbidden cells)")
+    return C
+
+
+def diagonal_solve(x: np.ndarray, y: np.ndarray, win: Window, metric_code: int,
+                   want_path: bool, threshold: float = np.inf):
+    """Raw accumulated cost (and path) with the anti-diagonal kernel over a band."""
+    xt = np.ascontiguousarray(x.T)
+    yrt = np.ascontiguousarray(y[::-1].T)
+    if want_path:
+        cells = int((win.hi - win.lo).sum())
+        if cells > MAX_PATH_CELLS:
+            raise ValueError(
+                f"an exact path over {cells} cells needs {cells / 1e9:.1f} GB; "
+                "pass method='multiscale' or a window"
+            )
+    acc, dirs, a, offsets = K.diagonal_dtw(xt, yrt, win.lo, win.hi, metric_code, want_path,
+                                           threshold)
+    path = None
+    if want_path and np.isfinite(acc):
+        path = K.backtrack_diagonal(dirs, a, offsets, len(x), len(y))
+    return float(acc), path
+
+
+def general_solve(C: np.ndarray, win: Window, step_pattern: str, open_begin: bool,
+                  open_end: bool, want_path: bool):
+    """Raw accumulated cost (and path) over a cost matrix with any window and steps."""
+    allowed = win.to_mask()
+    C = np.where(allowed, C, np.inf)
+    D, dirs = K.general_accumulate(C, STEP_PATTERNS[step_pattern], open_begin)
+    n, m = C.shape
+    end = int(np.argmin(D[-1])) if open_end else m - 1
+    acc = float(D[-1, end])
+    path = None
+    if want_path and np.isfinite(acc):
+        path = K.backtrack_general(dirs, n - 1, end, open_begin)
+    return acc, path
