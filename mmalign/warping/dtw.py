@@ -209,16 +209,16 @@ def dtw_path_from_cost(cost, *, radius: int | None = None, window: float | None 
 # --------------------------------------------------------------------------- internals
 
 
-def prepare_pair(x, y, metric: Metric):
+def prepare_pair(x, y, metric: Metric, names: tuple[str, str] = ("x", "y")):
     """Validated float64 ``(n, d)`` copies of x and y, ready for ``metric``."""
-    x = as_sequence(x, "x")
-    y = as_sequence(y, "y")
-    check_same_features(x, y)
+    x = as_sequence(x, names[0])
+    y = as_sequence(y, names[1])
+    check_same_features(x, y, *names)
     if not callable(metric):
         check_choice(metric, "metric", METRICS)
         if metric == "cosine":
-            x = unit_rows(x, "x")
-            y = unit_rows(y, "y")
+            x = unit_rows(x, names[0])
+            y = unit_rows(y, names[1])
     return x, y
 
 
@@ -310,6 +310,14 @@ def diagonal_solve(x: np.ndarray, y: np.ndarray, win: Window, metric_code: int,
     return float(acc), path
 
 
+def open_end_column(last_row: np.ndarray, step_pattern: str, n: int) -> int:
+    """Where an open-ended path stops: symmetric2 compares costs normalised by the
+    path's length ``n + j + 1``, as dtw-python does; the other patterns raw costs."""
+    if step_pattern == "symmetric2":
+        return int(np.argmin(last_row / (n + np.arange(1, len(last_row) + 1))))
+    return int(np.argmin(last_row))
+
+
 def general_solve(C: np.ndarray, win: Window, step_pattern: str, open_begin: bool,
                   open_end: bool, want_path: bool):
     """Raw accumulated cost (and path) over a cost matrix with any window and steps."""
@@ -317,7 +325,7 @@ def general_solve(C: np.ndarray, win: Window, step_pattern: str, open_begin: boo
     C = np.where(allowed, C, np.inf)
     D, dirs = K.general_accumulate(C, STEP_PATTERNS[step_pattern], open_begin)
     n, m = C.shape
-    end = int(np.argmin(D[-1])) if open_end else m - 1
+    end = open_end_column(D[-1], step_pattern, n) if open_end else m - 1
     acc = float(D[-1, end])
     path = None
     if want_path and np.isfinite(acc):

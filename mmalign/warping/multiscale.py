@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..alignment import Alignment
-from . import _kernels as K
 from ._validation import check_int
 from .dtw import METRICS, diagonal_solve, finalize, prepare_pair
 from .windows import Window, band_is_feasible, resolve_window

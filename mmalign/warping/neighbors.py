@@ -113,6 +113,7 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Majority label of the ``n_neighbors`` nearest training series."""
+        self._check_fitted()
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def predict_proba(self, X) -> np.ndarray:

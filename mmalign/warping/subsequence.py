@@ -44,7 +44,7 @@ def subsequence_dtw(query, series, k: int = 1, *, metric: Metric = "sqeuclidean"
     metric : str or callable
         As in :func:`mmalign.dtw`.
     exclusion : int >= 0 or None
-        Extra frames around a match in which no other match may end; default
+        Extra frames around a match that no other match may touch; default
         ``len(query) // 2``.
 
     Returns
@@ -61,7 +61,7 @@ def subsequence_dtw(query, series, k: int = 1, *, metric: Metric = "sqeuclidean"
     (20, 35)
     """
     k = check_int(k, "k", 1)
-    q, s = prepare_pair(query, series, metric)
+    q, s = prepare_pair(query, series, metric, ("query", "series"))
     n, m = len(q), len(s)
     exclusion = n // 2 if exclusion is None else check_int(exclusion, "exclusion", 0)
     if callable(metric):
@@ -71,13 +71,18 @@ def subsequence_dtw(query, series, k: int = 1, *, metric: Metric = "sqeuclidean"
     D, dirs = K.general_accumulate(C, K.STEP_SYMMETRIC1, True)
     ends = D[-1].copy()
     matches: list[SubsequenceMatch] = []
+    taken = np.zeros(m, bool)  # series frames inside an earlier match or its exclusion zone
     while len(matches) < k and np.isfinite(ends).any():
         end = int(np.argmin(ends))
+        ends[end] = np.inf
         path = K.backtrack_general(dirs, n - 1, end, True)
         start = int(path[0, 1])
+        if taken[start:end + 1].any():
+            continue  # this span overlaps an earlier match
         cost = finalize(D[-1, end], metric)
         alignment = Alignment(path, cost=cost, shape=(n, m), monotonic=True,
                               extras={"start": start, "stop": end + 1})
         matches.append(SubsequenceMatch(start, end + 1, cost, alignment))
-        ends[max(0, start - exclusion): min(m, end + 1 + exclusion)] = np.inf
+        taken[max(0, start - exclusion): min(m, end + 1 + exclusion)] = True
+        ends[taken] = np.inf
     return matches

@@ -1,0 +1,570 @@
+"""The one result type every aligner returns: :class:`Alignment`."""
+
+from __future__ import annotations
+
+import csv
+import numbers
+import os
+from typing import Any, Iterable
+
+import numpy as np
+import scipy.sparse
+
+__all__ = ["Alignment"]
+
+# Added to soft weights before the log so that zero weights cost a lot but stay finite.
+_LOG_EPS = 1e-12
+_PATH_METHODS = ("argmax", "monotone")
+
+
+def _as_numpy(value: Any, name: str) -> np.ndarray:
+    """Return ``value`` as a numpy array (torch tensors included), without copying if possible."""
+    if value is None:
+        raise ValueError(f"{name} must not be None")
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} could not be converted to an array: {err}") from None
+
+
+def _check_real(arr: np.ndarray, name: str, *, allow_bool: bool = True) -> None:
+    kinds = "biuf" if allow_bool else "iuf"
+    if arr.dtype.kind not in kinds:
+        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+
+
+def _validate_path(path: Any) -> np.ndarray:
+    arr = _as_numpy(path, "path")
+    _check_real(arr, "path", allow_bool=False)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"path must have shape (K, 2), got {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError("path must not be empty")
+    if arr.dtype.kind == "f" and not np.array_equal(arr, np.round(arr)):
+        raise ValueError("path must hold integer indices, got fractional values")
+    if (arr < 0).any():
+        raise ValueError("path must hold non-negative indices")
+    out = arr.astype(np.int64)  # always a fresh array
+    out.setflags(write=False)
+    return out
+
+
+def _validate_weights(weights: Any) -> np.ndarray:
+    arr = _as_numpy(weights, "weights")
+    _check_real(arr, "weights")
+    if arr.ndim < 2:
+        raise ValueError(f"weights must have shape (..., n_x, n_y), got {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"weights must not be empty, got shape {arr.shape}")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    if (arr < 0).any():
+        raise ValueError("weights must be non-negative")
+    out = np.array(arr, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def _validate_shape(shape: Any) -> tuple[int, int]:
+    try:
+        n_x, n_y = shape
+    except (TypeError, ValueError):
+        raise ValueError(f"shape must be a pair (n_x, n_y), got {shape!r}") from None
+    for n in (n_x, n_y):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n <= 0:
+            raise ValueError(f"shape must hold two positive integers, got {shape!r}")
+    return int(n_x), int(n_y)
+
+
+def _validate_rate(rate: Any) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+        raise ValueError(f"frame_rate must be a positive number, got {rate!r}")
+    rate = float(rate)
+    if not np.isfinite(rate) or rate <= 0:
+        raise ValueError(f"frame_rate must be positive and finite, got {rate!r}")
+    return rate
+
+
+def _validate_frame_rate(frame_rate: Any) -> float | tuple[float, float] | None:
+    if frame_rate is None:
+        return None
+    if isinstance(frame_rate, (tuple, list, np.ndarray)):
+        if len(frame_rate) != 2:
+            raise ValueError(f"frame_rate must be a number or a pair (rate_x, rate_y), got {frame_rate!r}")
+        return (_validate_rate(frame_rate[0]), _validate_rate(frame_rate[1]))
+    return _validate_rate(frame_rate)
+
+
+def _validate_cost(cost: Any) -> float | None:
+    if cost is None:
+        return None
+    if hasattr(cost, "detach") and hasattr(cost, "cpu"):
+        cost = cost.detach().cpu().numpy()
+    if np.ndim(cost) != 0:
+        raise ValueError(f"cost must be a scalar, got shape {np.shape(cost)}")
+    try:
+        value = float(cost)
+    except (TypeError, ValueError):
+        raise ValueError(f"cost must be a real number, got {cost!r}") from None
+    if np.isnan(value):
+        raise ValueError("cost is NaN")
+    return value
+
+
+def _monotone_path(weights: np.ndarray) -> np.ndarray:
+    """Best monotone continuous path through ``weights`` maximising the sum of log weights.
+
+    A DTW dynamic programme on the cost ``-log(w + eps)`` with steps (1, 0), (0, 1),
+    (1, 1), filled one anti-diagonal at a time so each sweep is a vectorised numpy step.
+    """
+    n_x, n_y = weights.shape
+    cost = -np.log(weights.astype(np.float64) + _LOG_EPS)
+    # acc[i + 1, j + 1] is the best accumulated cost ending at cell (i, j); row/col 0 pad.
+    acc = np.full((n_x + 1, n_y + 1), np.inf)
+    acc[0, 0] = 0.0
+    for d in range(n_x + n_y - 1):
+        i = np.arange(max(0, d - n_y + 1), min(d, n_x - 1) + 1)
+        j = d - i
+        best = np.minimum(np.minimum(acc[i, j], acc[i, j + 1]), acc[i + 1, j])
+        acc[i + 1, j + 1] = cost[i, j] + best
+    steps = [(n_x - 1, n_y - 1)]
+    i, j = n_x - 1, n_y - 1
+    while i > 0 or j > 0:
+        # Candidates ordered diagonal, up, left: argmin keeps the first on ties,
+        # so the shorter (diagonal) path wins.
+        k = int(np.argmin((acc[i, j], acc[i, j + 1], acc[i + 1, j])))
+        i, j = (i - 1, j - 1) if k == 0 else (i - 1, j) if k == 1 else (i, j - 1)
+        steps.append((i, j))
+    return np.array(steps[::-1], dtype=np.int64)
+
+
+class Alignment:
+    """Correspondence between two sequences, in whichever form the aligner produced.
+
+    Convention: the alignment relates side **x** (rows, length ``n_x``) to side
+    **y** (columns, length ``n_y``).
+
+    - A *hard path* is a ``(K, 2)`` int64 array of ``(i, j)`` pairs where ``i``
+      indexes x and ``j`` indexes y. Warping aligners (the DTW family) produce
+      monotone continuous paths from ``(0, 0)`` to ``(n_x - 1, n_y - 1)``.
+    - *Soft weights* have shape ``(..., n_x, n_y)``; optional leading axes hold
+      e.g. heads or layers and are averaged by :meth:`matrix` and :meth:`path`.
+      They are usually row-stochastic. Attention aligners put the **target**
+      sequence on side x and the **source** on side y, so that :meth:`matrix`
+      is ``(n_target, n_source)``.
+
+    Every stored array is a private read-only copy; inputs are never modified.
+
+    Parameters
+    ----------
+    path : array-like of int, shape (K, 2), or None
+        Hard path of ``(i, j)`` index pairs (frames).
+    cost : float or None
+        The aligner's cost or score (for DTW, the returned distance).
+    shape : tuple (n_x, n_y) or None
+        Lengths of both sides in frames. Inferred from the last two axes of
+        ``weights``, or else from ``path.max(0) + 1``.
+    weights : array-like, shape (..., n_x, n_y), or None
+        Non-negative soft correspondence weights.
+    monotonic : bool
+        True for a monotone warping (DTW family), False otherwise (attention).
+        Selects the default method of :meth:`path` for soft weights.
+    frame_rate : float, pair (rate_x, rate_y), or None
+        Frames per second of both sides (or of each side), for :meth:`times`.
+    extras : dict or None
+        Per-method extras (canonical projections, loss history, accumulated
+        cost matrix, ...). Available as the ``extras`` attribute.
+
+    At least one of ``path`` and ``weights`` is required.
+
+    Attributes
+    ----------
+    cost : float or None
+    shape : tuple (n_x, n_y)
+    n_x, n_y : int
+    weights : np.ndarray (read-only), shape (..., n_x, n_y), or None
+    monotonic : bool
+    frame_rate : float, tuple (rate_x, rate_y), or None
+    extras : dict
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmalign.alignment import Alignment
+    >>> a = Alignment([[0, 0], [1, 0], [2, 1], [3, 2]], cost=1.5)
+    >>> a.shape
+    (4, 3)
+    >>> a.warp(np.array([10.0, 20.0, 30.0, 40.0]), source="x")
+    array([15., 30., 40.])
+    >>> a.mapping("y")
+    array([0.5, 2. , 3. ])
+    """
+
+    def __init__(
+        self,
+        path: Any = None,
+        *,
+        cost: float | None = None,
+        shape: tuple[int, int] | None = None,
+        weights: Any = None,
+        monotonic: bool = True,
+        frame_rate: float | tuple[float, float] | None = None,
+        extras: dict | None = None,
+    ) -> None:
+        if path is None and weights is None:
+            raise ValueError("at least one of path and weights is required")
+        self._path = None if path is None else _validate_path(path)
+        self.weights = None if weights is None else _validate_weights(weights)
+
+        if shape is not None:
+            shape = _validate_shape(shape)
+            if self.weights is not None and self.weights.shape[-2:] != shape:
+                raise ValueError(
+                    f"weights has last two axes {self.weights.shape[-2:]}, but shape is {shape}"
+                )
+        elif self.weights is not None:
+            shape = (int(self.weights.shape[-2]), int(self.weights.shape[-1]))
+        else:
+            shape = tuple(int(n) for n in self._path.max(axis=0) + 1)
+        if self._path is not None:
+            top = self._path.max(axis=0)
+            if top[0] >= shape[0] or top[1] >= shape[1]:
+                raise ValueError(f"path has indices up to {tuple(top)}, outside shape {shape}")
+        self.shape = shape
+
+        self.cost = _validate_cost(cost)
+        self.monotonic = bool(monotonic)
+        self.frame_rate = _validate_frame_rate(frame_rate)
+        if extras is not None and not isinstance(extras, dict):
+            raise ValueError(f"extras must be a dict or None, got {type(extras).__name__}")
+        self.extras = dict(extras) if extras else {}
+        self._derived_paths: dict[str, np.ndarray] = {}
+        self._mean_weights_cache: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def n_x(self) -> int:
+        """Length of side x in frames."""
+        return self.shape[0]
+
+    @property
+    def n_y(self) -> int:
+        """Length of side y in frames."""
+        return self.shape[1]
+
+    def __len__(self) -> int:
+        return len(self._hard_path())
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        parts = [f"shape={self.shape}"]
+        if self._path is not None:
+            parts.append(f"path={len(self._path)} pairs")
+        if self.weights is not None:
+            parts.append(f"weights={self.weights.shape}")
+        if self.cost is not None:
+            parts.append(f"cost={self.cost:.6g}")
+        parts.append(f"monotonic={self.monotonic}")
+        if self.frame_rate is not None:
+            parts.append(f"frame_rate={self.frame_rate}")
+        return f"Alignment({', '.join(parts)})"
+
+    def _mean_weights(self) -> np.ndarray:
+        """Soft weights averaged over leading axes, shape (n_x, n_y), read-only."""
+        if self._mean_weights_cache is None:
+            w = self.weights
+            if w.ndim > 2:
+                w = w.reshape((-1,) + self.shape).mean(axis=0)
+                w.setflags(write=False)
+            self._mean_weights_cache = w
+        return self._mean_weights_cache
+
+    def _hard_path(self, method: str | None = None) -> np.ndarray:
+        """Like :meth:`path` but returns a cached read-only array."""
+        if method is not None and method not in _PATH_METHODS:
+            raise ValueError(f"method must be one of {_PATH_METHODS} or None, got {method!r}")
+        if self._path is not None and (method is None or self.weights is None):
+            return self._path
+        if method is None:
+            method = "monotone" if self.monotonic else "argmax"
+        if method not in self._derived_paths:
+            w = self._mean_weights()
+            if method == "argmax":
+                p = np.stack([np.arange(self.n_x), np.argmax(w, axis=1)], axis=1).astype(np.int64)
+            else:
+                p = _monotone_path(w)
+            p.setflags(write=False)
+            self._derived_paths[method] = p
+        return self._derived_paths[method]
+
+    @staticmethod
+    def _check_side(source: str) -> str:
+        if source not in ("x", "y"):
+            raise ValueError(f"source must be 'x' or 'y', got {source!r}")
+        return "y" if source == "x" else "x"
+
+    # ------------------------------------------------------------- conversions
+    def path(self, method: str | None = None) -> np.ndarray:
+        """Hard path of ``(i, j)`` index pairs.
+
+        Parameters
+        ----------
+        method : {"argmax", "monotone"} or None
+            How to derive a path from the soft weights (averaged over leading
+            axes). ``"argmax"``: ``(i, argmax_j w[i, j])`` for every row ``i``
+            (K = n_x). ``"monotone"``: the monotone continuous path from
+            ``(0, 0)`` to ``(n_x - 1, n_y - 1)`` maximising the sum of
+            ``log(w + 1e-12)``. None: the stored hard path if there is one,
+            otherwise ``"monotone"`` if ``self.monotonic`` else ``"argmax"``.
+            Ignored when the alignment has no soft weights.
+
+        Returns
+        -------
+        path : np.ndarray [int64], shape (K, 2)
+            ``path[k] = (i, j)`` pairs frame ``i`` of x with frame ``j`` of y.
+
+        Examples
+        --------
+        >>> from mmalign.alignment import Alignment
+        >>> import numpy as np
+        >>> w = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.0, 0.3, 0.7]])
+        >>> Alignment(weights=w).path()
+        array([[0, 0],
+               [1, 1],
+               [2, 2]])
+        """
+        return self._hard_path(method).copy()
+
+    @property
+    def index_x(self) -> np.ndarray:
+        """Frame indices on side x along the path, shape (K,)."""
+        return self.path()[:, 0]
+
+    @property
+    def index_y(self) -> np.ndarray:
+        """Frame indices on side y along the path, shape (K,)."""
+        return self.path()[:, 1]
+
+    def matrix(self, dense: bool = True) -> np.ndarray | scipy.sparse.csr_matrix:
+        """Correspondence matrix between x (rows) and y (columns).
+
+        Parameters
+        ----------
+        dense : bool
+            Return a numpy array if True, else a ``scipy.sparse.csr_matrix``.
+
+        Returns
+        -------
+        m : np.ndarray or scipy.sparse.csr_matrix, shape (n_x, n_y)
+            The soft weights averaged over leading axes if the alignment has
+            weights, else a 0/1 matrix with ones on the hard path.
+
+        Examples
+        --------
+        >>> from mmalign.alignment import Alignment
+        >>> Alignment([[0, 0], [1, 1], [1, 2]]).matrix()
+        array([[1., 0., 0.],
+               [0., 1., 1.]])
+        """
+        if self.weights is not None:
+            w = self._mean_weights()
+            return np.array(w, copy=True) if dense else scipy.sparse.csr_matrix(w)
+        cells = np.unique(self._path, axis=0)
+        m = scipy.sparse.csr_matrix(
+            (np.ones(len(cells)), (cells[:, 0], cells[:, 1])), shape=self.shape
+        )
+        return m.toarray() if dense else m
+
+    def warping_matrices(self) -> tuple[scipy.sparse.csr_matrix, scipy.sparse.csr_matrix]:
+        """Sparse 0/1 warping matrices of the hard path.
+
+        Returns
+        -------
+        W_x : scipy.sparse.csr_matrix, shape (n_x, K)
+            ``W_x[path[k, 0], k] = 1``.
+        W_y : scipy.sparse.csr_matrix, shape (n_y, K)
+            ``W_y[path[k, 1], k] = 1``.
+
+        Notes
+        -----
+        With sequences stored the mmalign way, ``X`` of shape ``(n_x, d)``,
+        ``W_x.T @ X`` is ``(K, d)``: x sampled along the path (and likewise
+        ``W_y.T @ Y``). With sequences stored features-first, ``X.T`` of shape
+        ``(d, n_x)``, this is the CTW notation ``X.T @ W_x ≈ Y.T @ W_y``, both
+        ``(d, K)``.
+
+        Examples
+        --------
+        >>> from mmalign.alignment import Alignment
+        >>> W_x, W_y = Alignment([[0, 0], [1, 0], [1, 1]]).warping_matrices()
+        >>> W_x.toarray()
+        array([[1., 0., 0.],
+               [0., 1., 1.]])
+        """
+        p = self._hard_path()
+        k = np.arange(len(p))
+        ones = np.ones(len(p))
+        w_x = scipy.sparse.csr_matrix((ones, (p[:, 0], k)), shape=(self.n_x, len(p)))
+        w_y = scipy.sparse.csr_matrix((ones, (p[:, 1], k)), shape=(self.n_y, len(p)))
+        return w_x, w_y
+
+    def _correspondence(self, source: str):
+        """(n_other, n_source) non-negative weights used by warp: hard path counts or soft weights."""
+        if self._path is not None:
+            m = self.matrix(dense=False)
+        else:
+            m = self._mean_weights()
+        return m.T if source == "x" else m
+
+    def warp(self, seq: Any, *, source: str = "x") -> np.ndarray:
+        """Resample a sequence from one side's timeline onto the other's.
+
+        Parameters
+        ----------
+        seq : array-like, shape (n_source, ...)
+            Sequence on the timeline of side ``source`` (any trailing shape).
+        source : {"x", "y"}
+            Side whose timeline ``seq`` lives on.
+
+        Returns
+        -------
+        warped : np.ndarray, shape (n_other, ...)
+            With a hard path, frame ``t`` of the other side is the mean of the
+            ``seq`` frames the path matches to ``t``. With soft weights only,
+            it is the weighted average normalised by the total weight. Frames
+            with nothing matched (zero total weight) are NaN. float32 input
+            stays float32, everything else becomes float64.
+
+        Examples
+        --------
+        >>> from mmalign.alignment import Alignment
+        >>> a = Alignment([[0, 0], [1, 1], [2, 1]])
+        >>> a.warp([[1.0], [2.0], [4.0]], source="x")
+        array([[1.],
+               [3.]])
+        """
+        self._check_side(source)
+        n_source = self.n_x if source == "x" else self.n_y
+        n_other = self.n_y if source == "x" else self.n_x
+        arr = _as_numpy(seq, "seq")
+        _check_real(arr, "seq")
+        if arr.ndim == 0 or len(arr) != n_source:
+            raise ValueError(
+                f"seq must have length n_{source}={n_source} along axis 0, got shape {arr.shape}"
+            )
+        out_dtype = np.float32 if arr.dtype == np.float32 else np.float64
+        flat = arr.reshape(n_source, -1).astype(np.float64)
+        m = self._correspondence(source)
+        total = np.asarray(m.sum(axis=1), dtype=np.float64).reshape(n_other, 1)
+        summed = np.asarray(m @ flat, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(total > 0, summed / total, np.nan)
+        return out.reshape((n_other,) + arr.shape[1:]).astype(out_dtype)
+
+    def mapping(self, source: str = "x") -> np.ndarray:
+        """The alignment read as a function from one side's frames to the other's.
+
+        Parameters
+        ----------
+        source : {"x", "y"}
+            Side whose frames are the function's argument.
+
+        Returns
+        -------
+        positions : np.ndarray [float64], shape (n_source,)
+            For each frame of side ``source``, the mean frame index it is
+            matched to on the other side (weighted mean for soft weights
+            without a hard path). Frames matched to nothing are linearly
+            interpolated from their neighbours (held constant at the ends).
+
+        Examples
+        --------
+        >>> from mmalign.alignment import Alignment
+        >>> Alignment([[0, 0], [0, 1], [1, 2], [2, 2]]).mapping("x")
+        array([0.5, 2. , 2. ])
+        """
+        other = self._check_side(source)
+        n_other = self.n_y if source == "x" else self.n_x
+        pos = self.warp(np.arange(n_other, dtype=np.float64), source=other)
+        matched = ~np.isnan(pos)
+        if not matched.all():
+            idx = np.arange(len(pos))
+            pos = np.interp(idx, idx[matched], pos[matched])
+        return pos
+
+    def _rates(self) -> tuple[float, float]:
+        if self.frame_rate is None:
+            raise ValueError("frame_rate is not set; pass frame_rate= to Alignment")
+        if isinstance(self.frame_rate, tuple):
+            return self.frame_rate
+        return (self.frame_rate, self.frame_rate)
+
+    def times(self) -> np.ndarray:
+        """The hard path in seconds.
+
+        Returns
+        -------
+        times : np.ndarray [float64], shape (K, 2)
+            ``(i / rate_x, j / rate_y)`` for every path pair, in seconds.
+
+        Examples
+        --------
+        >>> from mmalign.alignment import Alignment
+        >>> Alignment([[0, 0], [1, 2]], frame_rate=(10, 20)).times()
+        array([[0. , 0. ],
+               [0.1, 0.1]])
+        """
+        rate_x, rate_y = self._rates()
+        return self._hard_path() / np.array([rate_x, rate_y])
+
+    def to_csv(self, path_or_buffer: str | os.PathLike | Any, *, header: bool = True) -> None:
+        """Write the hard path as CSV.
+
+        Parameters
+        ----------
+        path_or_buffer : str, os.PathLike or text file object
+            Destination.
+        header : bool
+            Write a header row.
+
+        Notes
+        -----
+        Columns are ``x_index,y_index`` (frames), plus ``x_time,y_time``
+        (seconds) when ``frame_rate`` is set. Lines end with ``"\\n"``.
+
+        Examples
+        --------
+        >>> from mmalign.alignment import Alignment
+        >>> import io
+        >>> buf = io.StringIO()
+        >>> Alignment([[0, 0], [1, 1]], frame_rate=2.0).to_csv(buf)
+        >>> print(buf.getvalue(), end="")
+        x_index,y_index,x_time,y_time
+        0,0,0.0,0.0
+        1,1,0.5,0.5
+        """
+        p = self._hard_path()
+        columns: list[Iterable] = [p[:, 0].tolist(), p[:, 1].tolist()]
+        names = ["x_index", "y_index"]
+        if self.frame_rate is not None:
+            t = self.times()
+            columns += [t[:, 0].tolist(), t[:, 1].tolist()]
+            names += ["x_time", "y_time"]
+
+        def write(f) -> None:
+            writer = csv.writer(f, lineterminator="\n")
+            if header:
+                writer.writerow(names)
+            writer.writerows(zip(*columns))
+
+        if hasattr(path_or_buffer, "write"):
+            write(path_or_buffer)
+        else:
+            with open(os.fspath(path_or_buffer), "w", newline="") as f:
+                write(f)

@@ -1,0 +1,185 @@
+import numpy as np
+import pytest
+
+from mmalign import metrics
+from mmalign.alignment import Alignment
+from mmalign.metrics import (
+    area_between_paths,
+    deviations,
+    fraction_within,
+    mean_absolute_deviation,
+    median_absolute_deviation,
+    normalized_area_between_paths,
+)
+
+
+def diagonal(n):
+    return Alignment(np.stack([np.arange(n), np.arange(n)], axis=1))
+
+
+def random_path(rng, n_x, n_y):
+    p = [(0, 0)]
+    while p[-1] != (n_x - 1, n_y - 1):
+        i, j = p[-1]
+        steps = [(di, dj) for di, dj in [(1, 0), (0, 1), (1, 1)] if i + di < n_x and j + dj < n_y]
+        di, dj = steps[rng.integers(len(steps))]
+        p.append((i + di, j + dj))
+    return np.array(p)
+
+
+# ------------------------------------------------------------------ deviations
+def test_identical_reference_gives_zero():
+    a = diagonal(6)
+    assert mean_absolute_deviation(a, a) == 0.0
+    assert median_absolute_deviation(a, a.path()) == 0.0
+    assert fraction_within(a, a, 0) == 1.0
+
+
+def test_constant_shift_gives_expected_deviation():
+    a = diagonal(10)
+    ref = np.stack([np.arange(2, 8), np.arange(2, 8) + 1.5], axis=1)
+    np.testing.assert_allclose(deviations(a, ref), np.full(6, 1.5))
+    assert mean_absolute_deviation(a, ref) == pytest.approx(1.5)
+    assert median_absolute_deviation(a, ref) == pytest.approx(1.5)
+
+
+def test_fractional_reference_is_interpolated():
+    # Estimated: x frame i maps to y = 2 i (a slope-2 warp given as mapping means).
+    a = Alignment([[0, 0], [0, 1], [1, 2], [1, 3], [2, 4], [2, 5]])
+    np.testing.assert_allclose(a.mapping("x"), [0.5, 2.5, 4.5])
+    np.testing.assert_allclose(deviations(a, [[0.5, 1.5], [1.25, 3.0]]), [0.0, 0.0])
+
+
+def test_frame_rate_converts_to_seconds():
+    a = diagonal(10)
+    ref = np.array([[1.0, 3.0], [2.0, 2.0], [5.0, 6.0]])  # deviations 2, 0, 1 frames
+    assert mean_absolute_deviation(a, ref) == pytest.approx(1.0)
+    assert mean_absolute_deviation(a, ref, frame_rate=4.0) == pytest.approx(0.25)
+    assert median_absolute_deviation(a, ref, frame_rate=4.0) == pytest.approx(0.25)
+
+
+def test_fraction_within_tolerance():
+    a = diagonal(10)
+    ref = np.array([[1.0, 3.0], [2.0, 2.0], [5.0, 6.0], [7.0, 7.5]])  # 2, 0, 1, 0.5
+    assert fraction_within(a, ref, 0) == 0.25
+    assert fraction_within(a, ref, 0.5) == 0.5
+    assert fraction_within(a, ref, 1) == 0.75  # boundary counts as within
+    assert fraction_within(a, ref, 2) == 1.0
+    assert fraction_within(a, ref, 0.1, frame_rate=10.0) == 0.75  # 0.1 s == 1 frame
+    assert fraction_within(a, ref, 0.09, frame_rate=10.0) == 0.5
+
+
+def test_reference_alignment_must_match_shape():
+    with pytest.raises(ValueError, match="reference"):
+        deviations(diagonal(4), diagonal(5))
+
+
+def test_estimate_given_as_array_path():
+    assert mean_absolute_deviation([[0, 0], [1, 1], [2, 2]], [[1, 2]]) == 1.0
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda a: deviations(a, np.zeros((0, 2))), "reference"),
+        (lambda a: deviations(a, np.zeros((3, 3))), "reference"),
+        (lambda a: deviations(a, [[0.0, np.nan]]), "reference"),
+        (lambda a: deviations(a, [["a", "b"]]), "reference"),
+        (lambda a: deviations([[0, 0.5]], [[0, 0]]), "alignment"),
+        (lambda a: mean_absolute_deviation(a, [[0, 0]], frame_rate=0), "frame_rate"),
+        (lambda a: median_absolute_deviation(a, [[0, 0]], frame_rate=-1.0), "frame_rate"),
+        (lambda a: fraction_within(a, [[0, 0]], -1), "tolerance"),
+        (lambda a: fraction_within(a, [[0, 0]], np.nan), "tolerance"),
+        (lambda a: fraction_within(a, [[0, 0]], 1, frame_rate=np.inf), "frame_rate"),
+    ],
+)
+def test_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call(diagonal(3))
+
+
+def test_reference_array_untouched():
+    ref = np.array([[1, 1], [2, 3]])
+    deviations(diagonal(4), ref)
+    assert ref.tolist() == [[1, 1], [2, 3]] and ref.dtype.kind == "i"
+
+
+# ------------------------------------------------------------------------ area
+def test_area_hand_computed():
+    # Unit square between the two corner paths of a 2 x 2 grid.
+    assert area_between_paths([[0, 0], [1, 0], [1, 1]], [[0, 0], [0, 1], [1, 1]]) == 1.0
+    # Half the unit square between the diagonal and one corner path.
+    assert area_between_paths([[0, 0], [1, 1]], [[0, 0], [1, 0], [1, 1]]) == 0.5
+    # Two unit squares on opposite sides, crossing at (1, 1): areas add, no cancellation.
+    p = [[0, 0], [1, 0], [1, 1], [1, 2], [2, 2]]
+    q = [[0, 0], [0, 1], [1, 1], [2, 1], [2, 2]]
+    assert area_between_paths(p, q) == 2.0
+    # Rectangle 3 x 1: along the bottom then up, vs up then along the top.
+    assert area_between_paths([[0, 0], [1, 0], [2, 0], [3, 0], [3, 1]],
+                              [[0, 0], [0, 1], [1, 1], [2, 1], [3, 1]]) == 3.0
+
+
+def test_area_identical_zero_and_single_cell():
+    rng = np.random.default_rng(0)
+    p = random_path(rng, 6, 9)
+    assert area_between_paths(p, p) == 0.0
+    assert area_between_paths([[0, 0]], [[0, 0]]) == 0.0
+
+
+def test_area_symmetric_and_accepts_alignments():
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        p, q = random_path(rng, 7, 5), random_path(rng, 7, 5)
+        assert area_between_paths(p, q) == pytest.approx(area_between_paths(q, p))
+        assert area_between_paths(Alignment(p), Alignment(q)) == pytest.approx(area_between_paths(p, q))
+
+
+def test_area_matches_grid_estimate():
+    # Independent check: count fine grid points lying between the two polylines.
+    rng = np.random.default_rng(2)
+    n_x, n_y = 6, 8
+    p, q = random_path(rng, n_x, n_y), random_path(rng, n_x, n_y)
+    gi, gj = np.meshgrid(np.linspace(0, n_x - 1, 601), np.linspace(0, n_y - 1, 801), indexing="ij")
+    u, v = (gi + gj).ravel(), (gj - gi).ravel()
+
+    def v_of(path):
+        return np.interp(u, path.sum(axis=1), path[:, 1] - path[:, 0])
+
+    vp, vq = v_of(p), v_of(q)
+    inside = (v >= np.minimum(vp, vq)) & (v <= np.maximum(vp, vq))
+    estimate = inside.mean() * (n_x - 1) * (n_y - 1)
+    assert area_between_paths(p, q) == pytest.approx(estimate, abs=0.1)
+
+
+def test_crossing_inside_unit_interval_is_exact():
+    # |f| for f going linearly from 1 to -1 on [0, 1]: two triangles of area 1/4.
+    assert metrics._signed_gap_integral(np.array([1.0, -1.0])) == pytest.approx(0.5)
+    assert metrics._signed_gap_integral(np.array([3.0, -1.0])) == pytest.approx((9 + 1) / 8)
+    assert metrics._signed_gap_integral(np.array([2.0, 0.0, -2.0])) == pytest.approx(2.0)
+
+
+def test_normalized_area():
+    p = [[0, 0], [1, 0], [1, 1]]
+    q = [[0, 0], [0, 1], [1, 1]]
+    assert normalized_area_between_paths(p, q) == pytest.approx(1.0 / 4)
+
+
+@pytest.mark.parametrize(
+    "p, q, match",
+    [
+        ([[0, 0], [1, 1]], [[0, 0], [1, 0], [2, 1]], "end"),
+        ([[1, 1], [2, 2]], [[0, 0], [2, 2]], "start"),
+        ([[0, 0], [2, 2]], [[0, 0], [1, 1], [2, 2]], "continuous"),
+        ([[0, 0], [1, 1], [1, 0], [1, 1]], [[0, 0], [1, 1]], "monotone"),
+        ([[0, 0], [0, 0], [1, 1]], [[0, 0], [1, 1]], "monotone"),
+        ([[0, 0], [1, 1]], [[0, 0.5], [1, 1]], "q"),
+    ],
+)
+def test_area_bad_paths(p, q, match):
+    with pytest.raises(ValueError, match=match):
+        area_between_paths(p, q)
+
+
+def test_area_alignment_must_end_at_its_corner():
+    with pytest.raises(ValueError, match="p must end"):
+        area_between_paths(Alignment([[0, 0], [1, 1]], shape=(3, 3)), [[0, 0], [1, 1]])
