@@ -1,0 +1,202 @@
+"""Shared pieces of the benchmarks: timing, machine description, report writing.
+
+Every benchmark module exposes ``run(quick=False) -> str`` that measures, writes
+``benchmarks/results/<name>.md`` and ``benchmarks/results/<name>.json``, and
+returns the Markdown text it wrote.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Sequence
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+# distributions whose versions the reports record (distribution names, as pip knows them)
+LIBRARIES = ("mmalign", "numpy", "numba", "scipy", "scikit-learn", "dtaidistance", "tslearn",
+             "aeon", "librosa", "dtw-python")
+
+
+# --------------------------------------------------------------------------- timing
+
+def best_time(fn: Callable[[], object], repeats: int = 5, *, warmup: bool = True,
+              budget_s: float | None = None) -> dict:
+    """Best wall-clock time of ``fn()`` over ``repeats`` calls, after one untimed warm-up.
+
+    Parameters
+    ----------
+    fn : callable taking no arguments
+    repeats : int
+        Timed calls (at most).
+    warmup : bool
+        Call ``fn`` once, untimed, before timing (numba compiles on its first call).
+        Pass ``False`` when the caller has just called ``fn`` itself (e.g. for the
+        agreement check), which then served as the warm-up.
+    budget_s : float or None
+        If given, cut the number of timed calls so that they take about this many
+        seconds in all (never fewer than one): for slow peers.
+
+    Returns
+    -------
+    dict with ``best`` (seconds), ``times`` (every timed call, seconds), ``repeats``.
+    """
+    if warmup:
+        fn()
+    times: list[float] = []
+    for _ in range(max(1, int(repeats))):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if budget_s is not None and sum(times) + times[-1] > budget_s:
+            break
+    return {"best": min(times), "times": times, "repeats": len(times)}
+
+
+def relative_difference(a, b) -> float:
+    """max |a - b| / max(|a|, |b|, tiny), elementwise for arrays, 0 where both are equal."""
+    import numpy as np
+
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        return math.inf
+    same = (a == b)  # also covers equal infinities
+    scale = np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-300)
+    rel = np.where(same, 0.0, np.abs(a - b) / scale)
+    return float(np.max(rel)) if rel.size else 0.0
+
+
+# --------------------------------------------------------------------------- machine
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def cpu_flags() -> list[str]:
+    """The SIMD flags of interest that /proc/cpuinfo lists."""
+    wanted = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512bw", "avx512vl")
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return [f for f in wanted if f in have]
+    except OSError:
+        pass
+    return []
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def machine_info() -> dict:
+    info = {
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "logical_cpus": os.cpu_count(),
+        "usable_cores": usable_cores(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "libraries": library_versions(),
+    }
+    try:
+        import numba
+
+        info["numba_threading_layer_default"] = numba.config.THREADING_LAYER
+        info["numba_max_threads"] = numba.config.NUMBA_NUM_THREADS
+    except Exception:  # noqa: BLE001 - informational only
+        pass
+    return info
+
+
+def machine_markdown(info: dict) -> str:
+    libs = ", ".join(f"{k} {v}" for k, v in info["libraries"].items())
+    flags = " ".join(info["cpu_flags"]) or "n/a"
+    return (
+        f"- Machine: {info['cpu']} ({flags}); {info['usable_cores']} usable cores "
+        f"of {info['logical_cpus']} logical CPUs; Python {info['python']} on {info['platform']}\n"
+        f"- Libraries: {libs}\n"
+        f"- Finished: {info['date']}\n"
+    )
+
+
+# --------------------------------------------------------------------------- reports
+
+def fmt(value, digits: int = 4) -> str:
+    """Compact number formatting for tables: ``digits`` significant figures; strings pass through."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if not math.isfinite(value):
+        return str(value)
+    if value != 0 and abs(value) < 1e-3:
+        return f"{value:.2e}"
+    if abs(value) >= 10 ** digits:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence]) -> str:
+    head = "| " + " | ".join(columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join([head, rule, *body])
+
+
+def write_report(name: str, markdown: str, data: dict) -> tuple[Path, Path]:
+    """Write ``results/<name>.md`` and ``results/<name>.json``; return both paths."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    md_path = RESULTS_DIR / f"{name}.md"
+    json_path = RESULTS_DIR / f"{name}.json"
+    md_path.write_text(markdown.rstrip() + "\n")
+    json_path.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+    return md_path, json_path
+
+
+def _json_default(obj):
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+    except ImportError:
+        pass
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
