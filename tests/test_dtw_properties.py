@@ -109,3 +109,22 @@ def test_wider_windows_never_cost_more(pair):
     x, y = pair
     values = [mmalign.dtw(x, y, radius=r) for r in (0, 1, 3, 8)] + [mmalign.dtw(x, y)]
     assert all(a >= b - 1e-9 * max(1.0, b) for a, b in zip(values, values[1:]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(pairs(max_len=25), radii)
+def test_symmetric2_band_route_equals_the_cost_matrix_route(pair, radius):
+    from scipy.spatial.distance import cdist
+
+    x, y = pair
+    band = mmalign.window_mask(len(x), len(y), radius=radius)
+    C = np.where(band, cdist(x, y, "cityblock"), np.inf)
+    fast = mmalign.dtw_path(x, y, radius=radius, metric="cityblock", step_pattern="symmetric2")
+    general = mmalign.dtw_path_from_cost(C, step_pattern="symmetric2")
+    assert np.isclose(fast.cost, general.cost, rtol=1e-12, atol=1e-12)
+    # symmetric2 counts a cell twice when a diagonal step enters it
+    path = fast.path()
+    cell_costs = np.abs(x[path[:, 0]] - y[path[:, 1]]).sum(axis=1)
+    diagonal_entry = (np.diff(path, axis=0) == 1).all(axis=1)
+    expected = cell_costs.sum() + cell_costs[1:][diagonal_entry].sum()
+    assert np.isclose(fast.cost, expected, rtol=1e-9, atol=1e-9)

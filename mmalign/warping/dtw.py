@@ -245,12 +245,13 @@ def _solve(x, y, *, radius, window, itakura_slope, mask, metric, step_pattern, o
     n, m = len(x), len(y)
     win = resolve_window(n, m, radius=radius, window=window, itakura_slope=itakura_slope,
                          mask=mask)
-    fast = (not callable(metric) and win.is_band and step_pattern == "symmetric1"
-            and not open_begin and not open_end)
+    fast = (not callable(metric) and win.is_band and not open_begin and not open_end
+            and step_pattern in ("symmetric1", "symmetric2"))
     if fast:
         if not win.feasible:
             return np.inf, None, (n, m)
-        acc, path = diagonal_solve(x, y, win, METRICS[metric], want_path)
+        acc, path = diagonal_solve(x, y, win, METRICS[metric], want_path,
+                                   step=STEP_PATTERNS[step_pattern])
         return finalize(acc, metric), path, (n, m)
     if callable(metric):
         C = cdist(x, y, metric=metric)
@@ -291,7 +292,8 @@ def _check_cost(cost) -> np.ndarray:
 
 
 def diagonal_solve(x: np.ndarray, y: np.ndarray, win: Window, metric_code: int,
-                   want_path: bool, threshold: float = np.inf):
+                   want_path: bool, threshold: float = np.inf,
+                   step: int = K.STEP_SYMMETRIC1):
     """Raw accumulated cost (and path) with the anti-diagonal kernel over a band."""
     xt = np.ascontiguousarray(x.T)
     yrt = np.ascontiguousarray(y[::-1].T)
@@ -303,7 +305,7 @@ def diagonal_solve(x: np.ndarray, y: np.ndarray, win: Window, metric_code: int,
                 "pass method='multiscale' or a window"
             )
     acc, dirs, a, offsets = K.diagonal_dtw(xt, yrt, win.lo, win.hi, metric_code, want_path,
-                                           threshold)
+                                           threshold, step)
     path = None
     if want_path and np.isfinite(acc):
         path = K.backtrack_diagonal(dirs, a, offsets, len(x), len(y))
