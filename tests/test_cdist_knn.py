@@ -111,3 +111,19 @@ def test_knn_is_a_scikit_learn_estimator():
     clf = mmalign.KNeighborsDTW(1, radius=2)
     assert clone(clf).get_params()["radius"] == 2
     assert cross_val_score(clf, X, y, cv=3).mean() > 0.9
+
+
+def test_inputs_are_never_modified():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((12, 10, 2)).astype(np.float32)
+    ragged = [rng.standard_normal(n) for n in (5, 8, 8)]
+    X_before, ragged_before = X.copy(), [r.copy() for r in ragged]
+    mmalign.cdist_dtw(X, metric="cosine")
+    mmalign.cdist_dtw(ragged)
+    clf = mmalign.KNeighborsDTW(2, radius=1).fit(X, np.arange(12) % 2)
+    clf.predict(X)
+    np.testing.assert_array_equal(X, X_before)
+    for r, b in zip(ragged, ragged_before):
+        np.testing.assert_array_equal(r, b)
+    np.testing.assert_allclose(  # float32 input, float64 results
+        mmalign.cdist_dtw(X), mmalign.cdist_dtw(X.astype(np.float64)), rtol=1e-12)
