@@ -116,30 +116,12 @@ def _validate_cost(cost: Any) -> float | None:
 
 
 def _monotone_path(weights: np.ndarray) -> np.ndarray:
-    """Best monotone continuous path through ``weights`` maximising the sum of log weights.
+    """Best monotone continuous path through ``weights`` maximising the sum of log weights:
+    DTW on the cost ``-log(w + eps)``."""
+    from .warping import dtw_path_from_cost  # the warping package imports this module
 
-    A DTW dynamic programme on the cost ``-log(w + eps)`` with steps (1, 0), (0, 1),
-    (1, 1), filled one anti-diagonal at a time so each sweep is a vectorised numpy step.
-    """
-    n_x, n_y = weights.shape
     cost = -np.log(weights.astype(np.float64) + _LOG_EPS)
-    # acc[i + 1, j + 1] is the best accumulated cost ending at cell (i, j); row/col 0 pad.
-    acc = np.full((n_x + 1, n_y + 1), np.inf)
-    acc[0, 0] = 0.0
-    for d in range(n_x + n_y - 1):
-        i = np.arange(max(0, d - n_y + 1), min(d, n_x - 1) + 1)
-        j = d - i
-        best = np.minimum(np.minimum(acc[i, j], acc[i, j + 1]), acc[i + 1, j])
-        acc[i + 1, j + 1] = cost[i, j] + best
-    steps = [(n_x - 1, n_y - 1)]
-    i, j = n_x - 1, n_y - 1
-    while i > 0 or j > 0:
-        # Candidates ordered diagonal, up, left: argmin keeps the first on ties,
-        # so the shorter (diagonal) path wins.
-        k = int(np.argmin((acc[i, j], acc[i, j + 1], acc[i + 1, j])))
-        i, j = (i - 1, j - 1) if k == 0 else (i - 1, j) if k == 1 else (i, j - 1)
-        steps.append((i, j))
-    return np.array(steps[::-1], dtype=np.int64)
+    return dtw_path_from_cost(cost).path()
 
 
 class Alignment:
