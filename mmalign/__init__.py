@@ -11,12 +11,15 @@ from .alignment import Alignment
 from .warping import (
     DTW,
     KNeighborsDTW,
+    SoftDTWLoss,
     SubsequenceMatch,
     cdist_dtw,
     dtw,
     dtw_from_cost,
     dtw_path,
     dtw_path_from_cost,
+    soft_dtw,
+    soft_dtw_alignment,
     subsequence_dtw,
     window_mask,
 )
@@ -24,7 +27,8 @@ from .warping import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Aligner", "Alignment", "DTW", "KNeighborsDTW", "SubsequenceMatch", "cdist_dtw", "dtw",
-    "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "metrics", "subsequence_dtw",
+    "Aligner", "Alignment", "DTW", "KNeighborsDTW", "SoftDTWLoss", "SubsequenceMatch", "cdist_dtw", "dtw",
+    "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "metrics", "soft_dtw",
+    "soft_dtw_alignment", "subsequence_dtw",
     "window_mask",
 ]

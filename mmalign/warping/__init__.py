@@ -5,11 +5,13 @@ from .cdist import cdist_dtw
 from .dtw import dtw, dtw_from_cost, dtw_path, dtw_path_from_cost
 from .lower_bounds import envelope, lb_keogh, lb_kim
 from .neighbors import KNeighborsDTW
+from .soft import soft_dtw, soft_dtw_alignment
+from .soft_loss import SoftDTWLoss
 from .subsequence import SubsequenceMatch, subsequence_dtw
 from .windows import itakura_mask, window_mask
 
 __all__ = [
-    "DTW", "KNeighborsDTW", "SubsequenceMatch", "cdist_dtw", "dtw", "dtw_from_cost",
+    "DTW", "KNeighborsDTW", "SoftDTWLoss", "SubsequenceMatch", "cdist_dtw", "dtw", "dtw_from_cost",
     "dtw_path", "dtw_path_from_cost", "envelope", "itakura_mask", "lb_keogh", "lb_kim",
-    "subsequence_dtw", "window_mask",
+    "soft_dtw", "soft_dtw_alignment", "subsequence_dtw", "window_mask",
 ]

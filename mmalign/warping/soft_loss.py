@@ -1,0 +1,178 @@
+"""``SoftDTWLoss``: soft-DTW as a torch loss for ragged batches, on CPU and CUDA."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import _soft_kernels as S
+from . import _wavefront as W
+from ._validation import check_choice, check_int
+from .soft import check_gamma
+
+
+class _SoftDTWFunction(torch.autograd.Function):
+    """Soft-DTW of squared-Euclidean costs; gradients by the expected alignment.
+
+    With ``G = E * grad_out``, ``dL/dx_i = 2 (x_i sum_j G_ij - sum_j G_ij y_j)``
+    (and symmetrically for y): two batched matrix products, no ``B x N x M x d``
+    intermediate.
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, lx, ly, gamma, radius, backend):
+        D = _cost(x, y, lx, ly, backend)
+        if backend == "numba":
+            Dn = D.cpu().numpy()
+            R = np.empty((Dn.shape[0], Dn.shape[1] + 2, Dn.shape[2] + 2))
+            values = np.empty(Dn.shape[0])
+            S.soft_forward(Dn, lx.cpu().numpy(), ly.cpu().numpy(), gamma, radius, R, values)
+            ctx.saved = (Dn, R)
+            values = torch.from_numpy(values).to(device=x.device, dtype=x.dtype)
+        else:
+            R, values = W.soft_forward(D, lx, ly, gamma, radius)
+            ctx.saved = (D, R)
+        ctx.save_for_backward(x, y, lx, ly)
+        ctx.options = (gamma, radius, backend)
+        return values
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, y, lx, ly = ctx.saved_tensors
+        gamma, radius, backend = ctx.options
+        D, R = ctx.saved
+        if backend == "numba":
+            E = np.zeros(D.shape)
+            S.soft_backward(D, R, lx.cpu().numpy(), ly.cpu().numpy(), gamma, radius, E)
+            E = torch.from_numpy(E).to(device=x.device, dtype=x.dtype)
+        else:
+            E = W.soft_backward(D, R, lx, ly, gamma, radius).to(x.dtype)
+        G = E * grad_out[:, None, None]
+        grad_x = grad_y = None
+        if ctx.needs_input_grad[0]:
+            grad_x = 2.0 * (x * G.sum(dim=2, keepdim=True) - torch.bmm(G, y))
+        if ctx.needs_input_grad[1]:
+            grad_y = 2.0 * (y * G.sum(dim=1).unsqueeze(2) - torch.bmm(G.transpose(1, 2), x))
+        return grad_x, grad_y, None, None, None, None, None
+
+
+def _cost(x, y, lx, ly, backend):
+    """Squared Euclidean costs (B, N, M), zero outside each sample's lengths."""
+    if backend == "numba":
+        D = np.empty((x.shape[0], x.shape[1], y.shape[1]))
+        S.sqeuclidean_batch(x.detach().cpu().numpy().astype(np.float64, copy=False),
+                            y.detach().cpu().numpy().astype(np.float64, copy=False),
+                            lx.cpu().numpy(), ly.cpu().numpy(), D)
+        return torch.from_numpy(D)
+    # direct differences, not |x|^2 + |y|^2 - 2 x.y, which cancels badly in float32
+    D = torch.cdist(x.detach(), y.detach(), compute_mode="donot_use_mm_for_euclid_dist") ** 2
+    rows = torch.arange(x.shape[1], device=x.device)[None, :, None] < lx[:, None, None]
+    cols = torch.arange(y.shape[1], device=x.device)[None, None, :] < ly[:, None, None]
+    return torch.where(rows & cols, D, torch.zeros_like(D))
+
+
+class SoftDTWLoss(torch.nn.Module):
+    """Soft-DTW loss between batches of sequences, ragged batches included.
+
+    Parameters
+    ----------
+    gamma : float > 0
+        Smoothing of the soft minimum.
+    normalize : bool
+        Return the soft-DTW divergence ``sdtw(x, y) - (sdtw(x, x) + sdtw(y, y)) / 2``
+        (Blondel, Mensch & Vert 2021): 0 at ``x = y``, non-negative.
+    radius : int >= 0 or None
+        Sakoe–Chiba band, widened by each pair's length difference.
+    reduction : {"mean", "sum", "none"}
+    backend : {"auto", "numba", "torch"}
+        ``"auto"``: numba kernels (parallel over the batch) for CPU tensors, the
+        torch anti-diagonal wavefront on other devices; ``"torch"`` forces the
+        wavefront (also on CPU).
+
+    Shapes
+    ------
+    x : (B, N, d), y : (B, M, d), float32 or float64, same device.
+    x_lengths, y_lengths : (B,) integer tensors or None (full length).
+    Output: (B,) with ``reduction="none"``, else a scalar.
+
+    Examples
+    --------
+    >>> import torch, mmalign
+    >>> x = torch.randn(4, 30, 2, dtype=torch.float64, requires_grad=True)
+    >>> y = torch.randn(4, 25, 2, dtype=torch.float64)
+    >>> loss = mmalign.SoftDTWLoss(gamma=0.1, normalize=True)(x, y, y_lengths=torch.tensor([25, 20, 25, 9]))
+    >>> loss.backward()
+    >>> bool(loss >= 0), x.grad.shape
+    (True, torch.Size([4, 30, 2]))
+    """
+
+    def __init__(self, gamma: float = 1.0, normalize: bool = False, radius: int | None = None,
+                 reduction: str = "mean", backend: str = "auto"):
+        super().__init__()
+        self.gamma = check_gamma(gamma)
+        self.normalize = bool(normalize)
+        self.radius = None if radius is None else check_int(radius, "radius", 0)
+        self.reduction = check_choice(reduction, "reduction", {"mean", "sum", "none"})
+        self.backend = check_choice(backend, "backend", {"auto", "numba", "torch"})
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, x_lengths=None,
+                y_lengths=None) -> torch.Tensor:
+        x, y, lx, ly = _check_batch(x, y, x_lengths, y_lengths)
+        backend = self.backend
+        if backend == "auto":
+            backend = "numba" if x.device.type == "cpu" else "torch"
+        radius = -1 if self.radius is None else self.radius
+        value = _SoftDTWFunction.apply(x, y, lx, ly, self.gamma, radius, backend)
+        if self.normalize:
+            value = value - 0.5 * (
+                _SoftDTWFunction.apply(x, x, lx, lx, self.gamma, radius, backend)
+                + _SoftDTWFunction.apply(y, y, ly, ly, self.gamma, radius, backend))
+        if self.reduction == "mean":
+            return value.mean()
+        if self.reduction == "sum":
+            return value.sum()
+        return value
+
+    def extra_repr(self) -> str:
+        return (f"gamma={self.gamma}, normalize={self.normalize}, radius={self.radius}, "
+                f"reduction={self.reduction!r}, backend={self.backend!r}")
+
+
+def _check_batch(x, y, x_lengths, y_lengths):
+    for name, t in (("x", x), ("y", y)):
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor of shape (B, n, d), got {type(t)}")
+        if t.ndim != 3:
+            raise ValueError(f"{name} must have shape (B, n, d), got {tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise ValueError(f"{name} must be float32 or float64, got {t.dtype}")
+        if t.numel() == 0:
+            raise ValueError(f"{name} is empty: shape {tuple(t.shape)}")
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y have different batch sizes: {x.shape[0]} and {y.shape[0]}")
+    if x.shape[2] != y.shape[2]:
+        raise ValueError(f"x and y have different numbers of features: {x.shape[2]} and "
+                         f"{y.shape[2]}")
+    if x.device != y.device:
+        raise ValueError(f"x and y are on different devices: {x.device} and {y.device}")
+    if x.dtype != y.dtype:
+        y = y.to(x.dtype)
+    lx = _lengths(x_lengths, "x_lengths", x)
+    ly = _lengths(y_lengths, "y_lengths", y)
+    return x, y, lx, ly
+
+
+def _lengths(lengths, name, t):
+    B, n = t.shape[0], t.shape[1]
+    if lengths is None:
+        return torch.full((B,), n, dtype=torch.int64, device=t.device)
+    lengths = torch.as_tensor(lengths, device=t.device)
+    if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integers, got {lengths.dtype}")
+    if lengths.shape != (B,):
+        raise ValueError(f"{name} must have shape ({B},), got {tuple(lengths.shape)}")
+    if (lengths < 1).any() or (lengths > n).any():
+        raise ValueError(f"{name} must lie in [1, {n}], got {lengths.tolist()}")
+    return lengths.to(torch.int64)
