@@ -16,11 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..alignment import Alignment
-from . import _kernels as K
 from . import _soft_kernels as S
 from ._validation import check_choice, check_float
 from .dtw import METRICS, prepare_pair
-from .windows import resolve_radius
+from .windows import resolve_radius, sakoe_chiba_bounds
 
 GAMMA_RANGE = (1e-8, 1e8)
 
@@ -93,15 +92,16 @@ def _solve(x, y, gamma, radius, window, metric, want_alignment):
     x, y = prepare_pair(x, y, metric)
     n, m = len(x), len(y)
     r = resolve_radius(radius, window, n, m)
-    D = K.cost_matrix(x, y, METRICS[metric])[None]
-    lx = np.array([n], np.int64)
-    ly = np.array([m], np.int64)
-    R = np.empty((1, n + 2, m + 2))
-    out = np.empty(1)
-    S.soft_forward(D, lx, ly, gamma, -1 if r is None else r, R, out)
+    lo, hi = sakoe_chiba_bounds(n, m, -1 if r is None else r)
+    xt = np.ascontiguousarray(x.T)
+    yrt = np.ascontiguousarray(y[::-1].T)
+    code = METRICS[metric]
+    R = np.empty(int((hi - lo).sum()))
+    value, a, offsets = S.soft_forward(xt, yrt, lo, hi, gamma, code, R)
     E = None
     if want_alignment:
-        E = np.zeros((1, n, m))
-        S.soft_backward(D, R, lx, ly, gamma, -1 if r is None else r, E)
-        E = E[0]
-    return float(out[0]), E, (n, m), metric
+        flat = np.empty_like(R)
+        none = np.zeros((0, 0))
+        S.soft_backward(xt, yrt, lo, hi, gamma, code, R, a, offsets, flat, none, none)
+        E = S.diagonal_to_matrix(flat, a, offsets, n, m)
+    return float(value), E, (n, m), metric

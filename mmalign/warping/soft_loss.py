@@ -12,41 +12,46 @@ from .soft import check_gamma
 
 
 class _SoftDTWFunction(torch.autograd.Function):
-    """Soft-DTW of squared-Euclidean costs; gradients by the expected alignment.
+    """Soft-DTW of squared-Euclidean costs; gradients by the expected alignment E.
 
-    With ``G = E * grad_out``, ``dL/dx_i = 2 (x_i sum_j G_ij - sum_j G_ij y_j)``
-    (and symmetrically for y): two batched matrix products, no ``B x N x M x d``
-    intermediate.
+    numba backend: the anti-diagonal kernels accumulate the gradients themselves
+    and keep only R (one value per cell).  torch backend: with ``G = E * grad_out``,
+    ``dL/dx_i = 2 (x_i sum_j G_ij - sum_j G_ij y_j)`` (and symmetrically for y), two
+    batched matrix products.
     """
 
     @staticmethod
     def forward(ctx, x, y, lx, ly, gamma, radius, backend):
-        D = _cost(x, y, lx, ly, backend)
-        if backend == "numba":
-            Dn = D.cpu().numpy()
-            R = np.empty((Dn.shape[0], Dn.shape[1] + 2, Dn.shape[2] + 2))
-            values = np.empty(Dn.shape[0])
-            S.soft_forward(Dn, lx.cpu().numpy(), ly.cpu().numpy(), gamma, radius, R, values)
-            ctx.saved = (Dn, R)
-            values = torch.from_numpy(values).to(device=x.device, dtype=x.dtype)
-        else:
-            R, values = W.soft_forward(D, lx, ly, gamma, radius)
-            ctx.saved = (D, R)
-        ctx.save_for_backward(x, y, lx, ly)
         ctx.options = (gamma, radius, backend)
+        ctx.save_for_backward(x, y, lx, ly)
+        if backend == "numba":
+            xn, yn = _as_float64(x), _as_float64(y)
+            lxn, lyn = lx.cpu().numpy(), ly.cpu().numpy()
+            r_start = np.concatenate(([0], np.cumsum(lxn * lyn)[:-1])).astype(np.int64)
+            R = np.empty(int((lxn * lyn).sum()))
+            values = np.empty(len(xn))
+            S.soft_forward_batch(xn, yn, lxn, lyn, gamma, radius, R, r_start, values)
+            ctx.saved = (xn, yn, lxn, lyn, R, r_start)
+            return torch.from_numpy(values).to(device=x.device, dtype=x.dtype)
+        D = _cost(x, y, lx, ly)
+        R, values = W.soft_forward(D, lx, ly, gamma, radius)
+        ctx.saved = (D, R)
         return values
 
     @staticmethod
     def backward(ctx, grad_out):
         x, y, lx, ly = ctx.saved_tensors
         gamma, radius, backend = ctx.options
-        D, R = ctx.saved
         if backend == "numba":
-            E = np.zeros(D.shape)
-            S.soft_backward(D, R, lx.cpu().numpy(), ly.cpu().numpy(), gamma, radius, E)
-            E = torch.from_numpy(E).to(device=x.device, dtype=x.dtype)
-        else:
-            E = W.soft_backward(D, R, lx, ly, gamma, radius).to(x.dtype)
+            xn, yn, lxn, lyn, R, r_start = ctx.saved
+            gx = np.zeros(xn.shape)
+            gy = np.zeros(yn.shape)
+            weights = grad_out.detach().cpu().numpy().astype(np.float64)
+            S.soft_backward_batch(xn, yn, lxn, lyn, gamma, radius, R, r_start, weights, gx, gy)
+            return (torch.from_numpy(gx).to(x.dtype), torch.from_numpy(gy).to(y.dtype),
+                    None, None, None, None, None)
+        D, R = ctx.saved
+        E = W.soft_backward(D, R, lx, ly, gamma, radius).to(x.dtype)
         G = E * grad_out[:, None, None]
         grad_x = grad_y = None
         if ctx.needs_input_grad[0]:
@@ -56,14 +61,12 @@ class _SoftDTWFunction(torch.autograd.Function):
         return grad_x, grad_y, None, None, None, None, None
 
 
-def _cost(x, y, lx, ly, backend):
+def _as_float64(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float64)
+
+
+def _cost(x, y, lx, ly):
     """Squared Euclidean costs (B, N, M), zero outside each sample's lengths."""
-    if backend == "numba":
-        D = np.empty((x.shape[0], x.shape[1], y.shape[1]))
-        S.sqeuclidean_batch(x.detach().cpu().numpy().astype(np.float64, copy=False),
-                            y.detach().cpu().numpy().astype(np.float64, copy=False),
-                            lx.cpu().numpy(), ly.cpu().numpy(), D)
-        return torch.from_numpy(D)
     # direct differences, not |x|^2 + |y|^2 - 2 x.y, which cancels badly in float32
     D = torch.cdist(x.detach(), y.detach(), compute_mode="donot_use_mm_for_euclid_dist") ** 2
     rows = torch.arange(x.shape[1], device=x.device)[None, :, None] < lx[:, None, None]
