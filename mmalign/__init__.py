@@ -11,8 +11,10 @@ from .alignment import Alignment
 from .warping import (
     DTW,
     KNeighborsDTW,
+    SoftDTW,
     SoftDTWLoss,
     SubsequenceMatch,
+    batch_dtw,
     cdist_dtw,
     dtw,
     dtw_from_cost,
@@ -27,7 +29,7 @@ from .warping import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Aligner", "Alignment", "DTW", "KNeighborsDTW", "SoftDTWLoss", "SubsequenceMatch", "cdist_dtw", "dtw",
+    "Aligner", "Alignment", "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw", "cdist_dtw", "dtw",
     "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "metrics", "soft_dtw",
     "soft_dtw_alignment", "subsequence_dtw",
     "window_mask",

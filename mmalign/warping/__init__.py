@@ -1,6 +1,8 @@
-"""The DTW family: numba kernels on CPU behind plain functions and the DTW aligner."""
+"""The DTW family and soft-DTW: numba kernels on CPU, torch wavefronts on any device,
+behind plain functions and the DTW / SoftDTW aligners."""
 
-from .aligner import DTW
+from .aligner import DTW, SoftDTW
+from .batch import batch_dtw
 from .cdist import cdist_dtw
 from .dtw import dtw, dtw_from_cost, dtw_path, dtw_path_from_cost
 from .lower_bounds import envelope, lb_keogh, lb_kim
@@ -11,7 +13,7 @@ from .subsequence import SubsequenceMatch, subsequence_dtw
 from .windows import itakura_mask, window_mask
 
 __all__ = [
-    "DTW", "KNeighborsDTW", "SoftDTWLoss", "SubsequenceMatch", "cdist_dtw", "dtw", "dtw_from_cost",
-    "dtw_path", "dtw_path_from_cost", "envelope", "itakura_mask", "lb_keogh", "lb_kim",
+    "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw",
+    "cdist_dtw", "dtw", "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "envelope", "itakura_mask", "lb_keogh", "lb_kim",
     "soft_dtw", "soft_dtw_alignment", "subsequence_dtw", "window_mask",
 ]

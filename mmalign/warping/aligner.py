@@ -1,10 +1,11 @@
-"""The DTW ``Aligner``: the functional layer behind the common interface."""
+"""The DTW-family ``Aligner`` classes: the functional layer behind the common interface."""
 
 from __future__ import annotations
 
 from ..aligner import Aligner
 from ..alignment import Alignment
 from .dtw import dtw_path
+from .soft import soft_dtw_alignment
 
 
 class DTW(Aligner):
@@ -44,3 +45,33 @@ class DTW(Aligner):
     def align(self, x, y, *, mask=None) -> Alignment:
         """Optimal warping path between ``x`` (n[, d]) and ``y`` (m[, d])."""
         return dtw_path(x, y, mask=mask, **self.get_params())
+
+
+class SoftDTW(Aligner):
+    """Soft-DTW as an :class:`~mmalign.Aligner`: the expected alignment as soft weights.
+
+    Parameters
+    ----------
+    gamma : float > 0
+        Smoothing; small values approach the hard DTW path.
+    radius, window, metric
+        As in :func:`mmalign.soft_dtw`.
+
+    Examples
+    --------
+    >>> import numpy as np, mmalign
+    >>> a = mmalign.SoftDTW(gamma=0.01).align(np.array([0., 1., 2.]), np.array([0., 2.]))
+    >>> a.matrix().shape, a.path().tolist()
+    ((3, 2), [[0, 0], [1, 0], [2, 1]])
+    """
+
+    def __init__(self, gamma: float = 1.0, radius: int | None = None,
+                 window: float | None = None, metric: str = "sqeuclidean"):
+        self.gamma = gamma
+        self.radius = radius
+        self.window = window
+        self.metric = metric
+
+    def align(self, x, y) -> Alignment:
+        """Expected alignment ``(n, m)`` between ``x`` (n[, d]) and ``y`` (m[, d])."""
+        return soft_dtw_alignment(x, y, **self.get_params())

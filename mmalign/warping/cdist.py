@@ -11,7 +11,7 @@ import numpy as np
 from . import _kernels as K
 from ._validation import as_sequence, check_choice, check_int
 from .dtw import METRICS, STEP_PATTERNS, Metric, _solve, finalize, general_solve, unit_rows
-from .windows import resolve_window
+from .windows import resolve_radius, resolve_window
 
 LANES = 32  # pairs per SIMD block: enough to fill AVX-512 registers and hide latency
 MIN_LANE_GROUP = 8  # fewer equal-length pairs than this go through the one-pair kernel
@@ -19,7 +19,8 @@ MIN_LANE_GROUP = 8  # fewer equal-length pairs than this go through the one-pair
 
 def cdist_dtw(X, Y=None, *, radius: int | None = None, window: float | None = None,
               itakura_slope: float | None = None, mask=None, metric: Metric = "sqeuclidean",
-              step_pattern: str = "symmetric1", n_jobs: int = -1) -> np.ndarray:
+              step_pattern: str = "symmetric1", n_jobs: int = -1,
+              device=None) -> np.ndarray:
     """DTW distances between every sequence of ``X`` and every sequence of ``Y``.
 
     Parameters
@@ -33,7 +34,16 @@ def cdist_dtw(X, Y=None, *, radius: int | None = None, window: float | None = No
         As in :func:`mmalign.dtw`; ``window`` is resolved per pair from its lengths,
         ``mask`` needs all sequences of ``X`` (and of ``Y``) to share one length.
     n_jobs : int
-        Threads to use; ``-1`` for all cores.
+        Threads to use; ``-1`` for all cores (the numba path; a torch ``device``
+        uses torch's own threads).
+    device : None, str or torch.device
+        ``None`` (default): the numba kernels below.  A torch device (``"cuda"``,
+        ``"cuda:1"``, ``"cpu"``, ...): the pairs run in batches through the torch
+        anti-diagonal wavefront on that device, equal to the numba values to
+        rounding (the same local costs, summed in the same order).  Supports
+        ``radius`` / ``window`` (resolved per pair), the string metrics and
+        ``symmetric1`` steps; ``itakura_slope``, ``mask``, a callable metric or
+        another ``step_pattern`` raise a ValueError (CPU only).
 
     Returns
     -------
@@ -43,6 +53,9 @@ def cdist_dtw(X, Y=None, *, radius: int | None = None, window: float | None = No
     -----
     Equal-length pairs of the default setting run 32 at a time in SIMD lanes, the
     pair index innermost; the rest run pair by pair with the anti-diagonal kernel.
+    With a ``device``, pairs of similar lengths are padded into batches whose
+    accumulated costs, ``B x (n + 2) x (m + 2)`` float64, stay under 1 GiB; each
+    batch takes ``n + m - 1`` wavefront steps whatever the radius.
 
     Examples
     --------
@@ -52,6 +65,8 @@ def cdist_dtw(X, Y=None, *, radius: int | None = None, window: float | None = No
     array([[0.   , 1.   , 2.236],
            [1.   , 0.   , 2.449],
            [2.236, 2.449, 0.   ]])
+    >>> np.allclose(mmalign.cdist_dtw(X, device="cpu"), mmalign.cdist_dtw(X))
+    True
     """
     check_choice(step_pattern, "step_pattern", STEP_PATTERNS)
     if not callable(metric):
@@ -73,6 +88,12 @@ def cdist_dtw(X, Y=None, *, radius: int | None = None, window: float | None = No
         ia, ib = (g.ravel() for g in np.meshgrid(np.arange(len(xs)), np.arange(len(ys)),
                                                  indexing="ij"))
     options = dict(radius=radius, window=window, itakura_slope=itakura_slope, mask=mask)
+    if device is not None:
+        values = _device_pairs(xs, ys, ia, ib, metric, step_pattern, device, options)
+        out[ia, ib] = values
+        if symmetric:
+            out[ib, ia] = values
+        return out
     fast = not callable(metric) and step_pattern == "symmetric1"
     previous_threads = numba.get_num_threads()
     numba.set_num_threads(n_jobs)
@@ -132,6 +153,46 @@ def _resolve_jobs(n_jobs) -> int:
     if n_jobs < 0:
         return max(1, cores + 1 + n_jobs)
     return min(n_jobs, cores)
+
+
+def _device_pairs(xs, ys, ia, ib, metric, step_pattern, device, options) -> np.ndarray:
+    """Finalised distances of the pairs (ia[k], ib[k]) by the torch wavefront on ``device``."""
+    for name in ("itakura_slope", "mask"):
+        if options[name] is not None:
+            raise ValueError(f"{name} runs on CPU only; drop it or use device=None")
+    if callable(metric):
+        raise ValueError("a callable metric runs on CPU only; use device=None")
+    if step_pattern != "symmetric1":
+        raise ValueError(f"step_pattern={step_pattern!r} runs on CPU only; use device=None "
+                         "(a device supports 'symmetric1')")
+    import torch
+
+    from . import batch as TB
+
+    dev = TB.resolve_device(device)
+    if len(ia) == 0:
+        return np.empty(0)
+    lx = np.array([len(s) for s in xs], np.int64)
+    ly = np.array([len(s) for s in ys], np.int64)
+    ia, ib = np.asarray(ia, np.int64), np.asarray(ib, np.int64)
+    r = resolve_radius(options["radius"], options["window"], 1, 1)  # validates both
+    if options["window"] is not None:  # round(w * max(n, m)) per pair, halves up
+        longest = np.maximum(lx[ia], ly[ib])
+        radii = np.floor(float(options["window"]) * longest + 0.5).astype(np.int64)
+    else:
+        radii = np.full(len(ia), -1 if r is None else r, np.int64)
+    X = torch.from_numpy(_pad(xs)).to(dev)
+    Y = X if ys is xs else torch.from_numpy(_pad(ys)).to(dev)
+    acc, _ = TB.solve_pairs(X, Y, ia, ib, lx, ly, radii, METRICS[metric])
+    return TB.finalize_many(acc, metric)
+
+
+def _pad(seqs: list[np.ndarray]) -> np.ndarray:
+    """(len(seqs), max length, d) float64, zeros after each sequence's end."""
+    out = np.zeros((len(seqs), max(len(s) for s in seqs), seqs[0].shape[1]))
+    for k, s in enumerate(seqs):
+        out[k, :len(s)] = s
+    return out
 
 
 def _fast_pairs(xs, ys, ia, ib, metric_code: int, options) -> np.ndarray:

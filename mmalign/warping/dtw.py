@@ -83,6 +83,14 @@ def dtw(x, y, *, radius: int | None = None, window: float | None = None,
         ``sqrt`` of the accumulated cost for ``"sqeuclidean"``, the accumulated
         cost otherwise; ``inf`` when the window admits no path.
 
+    Notes
+    -----
+    ``x`` and ``y`` may be torch tensors.  When both are on one CUDA device, the
+    default step pattern without ``itakura_slope`` / ``mask`` / open ends runs
+    there (the torch anti-diagonal wavefront, float64, the same value as on the
+    CPU); other tensors, and other options, run on the CPU kernels.  For many
+    pairs at once see ``mmalign.warping.batch_dtw``.
+
     Examples
     --------
     >>> import numpy as np, mmalign
@@ -129,6 +137,14 @@ def dtw_path(x, y, *, radius: int | None = None, window: float | None = None,
     ------
     ValueError
         Bad input, or a window that admits no path.
+
+    Notes
+    -----
+    With ``x`` and ``y`` torch tensors on one CUDA device (and options :func:`dtw`
+    runs there), ``method="exact"`` accumulates costs and direction codes on the
+    device (``(n + 2) x (m + 2)`` float64 plus ``n x m`` bytes, whatever the
+    window) and backtracks on the CPU: the same path as the CPU kernel, ties
+    broken towards the diagonal step, then ``(i - 1, j)``, then ``(i, j - 1)``.
 
     Examples
     --------
@@ -240,6 +256,15 @@ def finalize(accumulated: float, metric: Metric) -> float:
 
 def _solve(x, y, *, radius, window, itakura_slope, mask, metric, step_pattern, open_begin,
            open_end, want_path):
+    if _on_one_cuda_device(x, y):
+        from .batch import solve_on_device
+
+        solved = solve_on_device(x, y, radius=radius, window=window,
+                                 itakura_slope=itakura_slope, mask=mask, metric=metric,
+                                 step_pattern=step_pattern, open_begin=open_begin,
+                                 open_end=open_end, want_path=want_path)
+        if solved is not None:
+            return solved
     x, y = prepare_pair(x, y, metric)
     check_choice(step_pattern, "step_pattern", STEP_PATTERNS)
     n, m = len(x), len(y)
@@ -261,6 +286,12 @@ def _solve(x, y, *, radius, window, itakura_slope, mask, metric, step_pattern, o
         C = K.cost_matrix(x, y, METRICS[metric])
     acc, path = general_solve(C, win, step_pattern, open_begin, open_end, want_path)
     return finalize(acc, metric), path, (n, m)
+
+
+def _on_one_cuda_device(x, y) -> bool:
+    """Both torch tensors on the same CUDA device: run there (the torch wavefront)."""
+    return (getattr(getattr(x, "device", None), "type", None) == "cuda"
+            and hasattr(x, "detach") and hasattr(y, "detach") and x.device == y.device)
 
 
 def _solve_cost(cost, *, radius, window, itakura_slope, mask, step_pattern, open_begin,
