@@ -16,12 +16,14 @@ from .warping import (
     SubsequenceMatch,
     batch_dtw,
     cdist_dtw,
+    dba,
     dtw,
     dtw_from_cost,
     dtw_path,
     dtw_path_from_cost,
     soft_dtw,
     soft_dtw_alignment,
+    soft_dtw_barycenter,
     subsequence_dtw,
     window_mask,
 )
@@ -29,8 +31,8 @@ from .warping import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Aligner", "Alignment", "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw", "cdist_dtw", "dtw",
+    "Aligner", "Alignment", "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw", "cdist_dtw", "dba", "dtw",
     "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "metrics", "soft_dtw",
-    "soft_dtw_alignment", "subsequence_dtw",
+    "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
     "window_mask",
 ]

@@ -2,6 +2,7 @@
 behind plain functions and the DTW / SoftDTW aligners."""
 
 from .aligner import DTW, SoftDTW
+from .barycenter import dba, soft_dtw_barycenter
 from .batch import batch_dtw
 from .cdist import cdist_dtw
 from .dtw import dtw, dtw_from_cost, dtw_path, dtw_path_from_cost
@@ -14,6 +15,6 @@ from .windows import itakura_mask, window_mask
 
 __all__ = [
     "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw",
-    "cdist_dtw", "dtw", "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "envelope", "itakura_mask", "lb_keogh", "lb_kim",
-    "soft_dtw", "soft_dtw_alignment", "subsequence_dtw", "window_mask",
+    "cdist_dtw", "dba", "dtw", "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "envelope", "itakura_mask", "lb_keogh", "lb_kim",
+    "soft_dtw", "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw", "window_mask",
 ]
