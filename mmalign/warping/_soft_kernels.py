@@ -183,11 +183,12 @@ def soft_backward_batch(x, y, lx, ly, gamma, radius, R, r_start, weights, gx, gy
         xt, yrt = _layouts(x[s], y[s], n, m)
         lo, hi = sakoe_chiba_bounds(n, m, radius)
         a, b, offsets = diagonal_bounds(lo, hi, m)
+        stored = R[r_start[s]:r_start[s] + n * m]
+        w = weights[s]
         gxt = np.zeros((d, n))
         gyrt = np.zeros((d, m))
-        soft_backward(xt, yrt, lo, hi, gamma, METRIC_SQEUCLIDEAN,
-                      R[r_start[s]:r_start[s] + n * m], a, offsets, np.empty(0), gxt, gyrt)
-        w = weights[s]
+        soft_backward(xt, yrt, lo, hi, gamma, METRIC_SQEUCLIDEAN, stored, a, offsets,
+                      np.empty(0), gxt, gyrt)
         for i in range(n):
             for f in range(d):
                 gx[s, i, f] = w * gxt[f, i]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import torch
 
@@ -27,11 +28,16 @@ class _SoftDTWFunction(torch.autograd.Function):
         if backend == "numba":
             xn, yn = _as_float64(x), _as_float64(y)
             lxn, lyn = lx.cpu().numpy(), ly.cpu().numpy()
-            r_start = np.concatenate(([0], np.cumsum(lxn * lyn)[:-1])).astype(np.int64)
-            R = np.empty(int((lxn * lyn).sum()))
             values = np.empty(len(xn))
-            S.soft_forward_batch(xn, yn, lxn, lyn, gamma, radius, R, r_start, values)
-            ctx.saved = (xn, yn, lxn, lyn, R, r_start)
+            chunks = []
+            for lo, hi in _chunks(lxn * lyn):
+                cells = lxn[lo:hi] * lyn[lo:hi]
+                r_start = np.concatenate(([0], np.cumsum(cells)[:-1])).astype(np.int64)
+                R = np.empty(int(cells.sum()))
+                S.soft_forward_batch(xn[lo:hi], yn[lo:hi], lxn[lo:hi], lyn[lo:hi], gamma,
+                                     radius, R, r_start, values[lo:hi])
+                chunks.append((lo, hi, R, r_start))
+            ctx.saved = (xn, yn, lxn, lyn, chunks)
             return torch.from_numpy(values).to(device=x.device, dtype=x.dtype)
         D = _cost(x, y, lx, ly)
         R, values = W.soft_forward(D, lx, ly, gamma, radius)
@@ -43,11 +49,13 @@ class _SoftDTWFunction(torch.autograd.Function):
         x, y, lx, ly = ctx.saved_tensors
         gamma, radius, backend = ctx.options
         if backend == "numba":
-            xn, yn, lxn, lyn, R, r_start = ctx.saved
+            xn, yn, lxn, lyn, chunks = ctx.saved
             gx = np.zeros(xn.shape)
             gy = np.zeros(yn.shape)
             weights = grad_out.detach().cpu().numpy().astype(np.float64)
-            S.soft_backward_batch(xn, yn, lxn, lyn, gamma, radius, R, r_start, weights, gx, gy)
+            for lo, hi, R, r_start in chunks:
+                S.soft_backward_batch(xn[lo:hi], yn[lo:hi], lxn[lo:hi], lyn[lo:hi], gamma,
+                                      radius, R, r_start, weights[lo:hi], gx[lo:hi], gy[lo:hi])
             return (torch.from_numpy(gx).to(x.dtype), torch.from_numpy(gy).to(y.dtype),
                     None, None, None, None, None)
         D, R = ctx.saved
@@ -59,6 +67,26 @@ class _SoftDTWFunction(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_y = 2.0 * (y * G.sum(dim=1).unsqueeze(2) - torch.bmm(G.transpose(1, 2), x))
         return grad_x, grad_y, None, None, None, None, None
+
+
+# R is kept in pieces of at most this many values (8 MiB): glibc returns larger blocks
+# to the system on every free, and re-faulting them cost more than the kernels on
+# the machines measured (benchmarks/README.md); smaller blocks are reused
+R_CHUNK_VALUES = 1 << 20
+
+
+def _chunks(cells: np.ndarray):
+    """Consecutive sample ranges whose R fits a chunk, each with samples for every thread."""
+    threads = numba.get_num_threads()
+    lo = 0
+    while lo < len(cells):
+        hi = lo + 1
+        total = int(cells[lo])
+        while hi < len(cells) and (hi - lo < threads or total + cells[hi] <= R_CHUNK_VALUES):
+            total += int(cells[hi])
+            hi += 1
+        yield lo, hi
+        lo = hi
 
 
 def _as_float64(t: torch.Tensor) -> np.ndarray:
