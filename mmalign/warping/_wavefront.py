@@ -3,9 +3,10 @@
 Every cell of an anti-diagonal depends only on the two previous diagonals, so one
 diagonal of a whole batch is a handful of tensor operations: no per-sample host
 loop and no length cap.  Ragged batches and the length-widened Sakoe–Chiba band
-are handled by masks; conventions (1-indexed ``R``, ``+inf`` for unreachable
-cells) are those of ``_soft_kernels.py``.  ``R`` is kept whole,
-``B x (N + 2) x (M + 2)`` values, because the backward pass reads it.
+are handled by masks; ``R`` is 1-indexed (``R[b, 0, 0] = 0``) with ``+inf`` for
+unreachable cells.  For soft-DTW, ``R`` (``B x (N + 2) x (M + 2)`` values) is the
+only tensor of that size: local costs are recomputed per diagonal and the
+backward keeps three diagonals of the expected alignment.
 """
 
 from __future__ import annotations
@@ -34,50 +35,79 @@ def _valid(i, j, lx, ly, radius):
     return inside
 
 
-def soft_forward(D: torch.Tensor, lx: torch.Tensor, ly: torch.Tensor, gamma: float,
-                 radius: int):
-    """R (B, N + 2, M + 2) and the values R[b, n_b, m_b] (B,)."""
-    B, N, M = D.shape
-    R = torch.full((B, N + 2, M + 2), INF, dtype=D.dtype, device=D.device)
+def _diagonal_costs(x, y, i, j):
+    """Squared Euclidean costs (B, L) of cells (i, j) (1-indexed) of one diagonal."""
+    return ((x[:, i - 1] - y[:, j - 1]) ** 2).sum(dim=-1)
+
+
+def soft_forward(x: torch.Tensor, y: torch.Tensor, lx: torch.Tensor, ly: torch.Tensor,
+                 gamma: float, radius: int):
+    """R (B, N + 2, M + 2) and the values R[b, n_b, m_b] (B,) for x (B, N, d), y (B, M, d).
+
+    Local costs are computed diagonal by diagonal and not kept: R is the only
+    ``B x N x M`` tensor.
+    """
+    B, N, M = x.shape[0], x.shape[1], y.shape[1]
+    R = torch.full((B, N + 2, M + 2), INF, dtype=x.dtype, device=x.device)
     R[:, 0, 0] = 0.0
     for k in range(2, N + M + 1):
-        i, j = _diagonal(k, N, M, D.device)
+        i, j = _diagonal(k, N, M, x.device)
         prev = torch.stack((R[:, i - 1, j - 1], R[:, i - 1, j], R[:, i, j - 1]))
         lowest = prev.min(dim=0).values
         safe = torch.where(torch.isinf(lowest), torch.zeros_like(lowest), lowest)
         soft = safe - gamma * torch.log(torch.exp((safe - prev) / gamma).sum(dim=0))
-        value = D[:, i - 1, j - 1] + torch.where(torch.isinf(lowest), lowest, soft)
+        value = _diagonal_costs(x, y, i, j) + torch.where(torch.isinf(lowest), lowest, soft)
         R[:, i, j] = torch.where(_valid(i, j, lx, ly, radius), value, INF)
-    batch = torch.arange(B, device=D.device)
+    batch = torch.arange(B, device=x.device)
     return R, R[batch, lx, ly]
 
 
-def soft_backward(D: torch.Tensor, R: torch.Tensor, lx: torch.Tensor, ly: torch.Tensor,
-                  gamma: float, radius: int) -> torch.Tensor:
-    """Expected alignments E (B, N, M) from the forward's R."""
-    B, N, M = D.shape
-    batch = torch.arange(B, device=D.device)
-    # border conventions of Cuturi & Blondel: unreachable cells -inf, zero costs
-    # outside, and a virtual end cell (n + 1, m + 1) carrying R[n, m]
-    Rb = torch.where(torch.isinf(R), torch.full_like(R, -INF), R)
-    Rb[batch, lx + 1, ly + 1] = R[batch, lx, ly]
-    Dp = torch.zeros((B, N + 2, M + 2), dtype=D.dtype, device=D.device)
-    Dp[:, 1:N + 1, 1:M + 1] = D
-    G = torch.zeros_like(Rb)
-    G[batch, lx + 1, ly + 1] = 1.0
+def soft_backward(x: torch.Tensor, y: torch.Tensor, R: torch.Tensor, lx: torch.Tensor,
+                  ly: torch.Tensor, gamma: float, radius: int, keep_alignment: bool = False):
+    """Gradients of the values with respect to x and y from the forward's R.
+
+    The expected alignment E is swept diagonal by diagonal in three row-indexed
+    buffers and folded into the gradients as it goes
+    (``dL/dx_i = 2 sum_j E_ij (x_i - y_j)``); with ``keep_alignment`` it is also
+    returned as a (B, N, M) tensor.
+    """
+    B, N, M = x.shape[0], x.shape[1], y.shape[1]
+    grad_x = torch.zeros_like(x)
+    grad_y = torch.zeros_like(y)
+    E = torch.zeros((B, N, M), dtype=x.dtype, device=x.device) if keep_alignment else None
+    # successors of diagonal k: (i + 1, j), (i, j + 1) on k + 1; (i + 1, j + 1) on k + 2
+    e1 = torch.zeros((B, N + 2), dtype=x.dtype, device=x.device)
+    e2 = torch.zeros_like(e1)
+    c1 = torch.zeros_like(e1)
+    c2 = torch.zeros_like(e1)
     for k in range(N + M, 1, -1):
-        i, j = _diagonal(k, N, M, D.device)
-        r = Rb[:, i, j]
-        # the seed cell (n + 1, m + 1) may lie inside the grid: only valid cells update
-        reachable = torch.isfinite(r) & _valid(i, j, lx, ly, radius)
-        r = torch.where(reachable, r, torch.zeros_like(r))
-        a = torch.exp((Rb[:, i + 1, j] - r - Dp[:, i + 1, j]) / gamma)
-        b = torch.exp((Rb[:, i, j + 1] - r - Dp[:, i, j + 1]) / gamma)
-        c = torch.exp((Rb[:, i + 1, j + 1] - r - Dp[:, i + 1, j + 1]) / gamma)
-        total = G[:, i + 1, j] * a + G[:, i, j + 1] * b + G[:, i + 1, j + 1] * c
-        G[:, i, j] = torch.where(reachable, total, G[:, i, j])
-    G[batch, lx + 1, ly + 1] = 0.0  # the seed is no cell of the sample
-    return G[:, 1:N + 1, 1:M + 1]
+        i, j = _diagonal(k, N, M, x.device)
+        valid = _valid(i, j, lx, ly, radius)
+        r = R[:, i, j]
+        cost = _diagonal_costs(x, y, i, j)
+        e = (_term(e1[:, i + 1], R[:, i + 1, j], r, c1[:, i + 1], gamma)
+             + _term(e1[:, i], R[:, i, j + 1], r, c1[:, i], gamma)
+             + _term(e2[:, i + 1], R[:, i + 1, j + 1], r, c2[:, i + 1], gamma))
+        is_end = (i[None, :] == lx[:, None]) & (j[None, :] == ly[:, None])
+        e = torch.where(is_end, torch.ones_like(e), e)  # the seed: dR[n, m] / dR[n, m]
+        e = torch.where(valid & torch.isfinite(r), e, torch.zeros_like(e))
+        e_new = torch.zeros_like(e1)
+        c_new = torch.zeros_like(c1)
+        e_new[:, i] = e
+        c_new[:, i] = cost
+        e2, e1, c2, c1 = e1, e_new, c1, c_new
+        if keep_alignment:
+            E[:, i - 1, j - 1] = e
+        g = 2.0 * e[..., None] * (x[:, i - 1] - y[:, j - 1])  # (B, L, d)
+        grad_x[:, i[0] - 1:i[-1]] += g
+        grad_y[:, j[-1] - 1:j[0]] -= g.flip(1)  # j decreases along the diagonal
+    return grad_x, grad_y, E
+
+
+def _term(e_next, r_next, r, c_next, gamma):
+    """E_next * exp((R_next - R - C_next) / gamma), 0 where the successor carries no weight."""
+    safe = torch.where(e_next > 0, r_next - r - c_next, torch.zeros_like(r))
+    return torch.where(e_next > 0, e_next * torch.exp(safe / gamma), torch.zeros_like(r))
 
 
 def hard_forward(D: torch.Tensor, lx: torch.Tensor, ly: torch.Tensor, radius: int,

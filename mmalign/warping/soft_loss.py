@@ -15,10 +15,10 @@ from .soft import check_gamma
 class _SoftDTWFunction(torch.autograd.Function):
     """Soft-DTW of squared-Euclidean costs; gradients by the expected alignment E.
 
-    numba backend: the anti-diagonal kernels accumulate the gradients themselves
-    and keep only R (one value per cell).  torch backend: with ``G = E * grad_out``,
-    ``dL/dx_i = 2 (x_i sum_j G_ij - sum_j G_ij y_j)`` (and symmetrically for y), two
-    batched matrix products.
+    Both backends keep only R (one value per cell) between forward and backward,
+    recompute local costs, and accumulate ``dL/dx_i = 2 sum_j E_ij (x_i - y_j)``
+    (and symmetrically for y) diagonal by diagonal: numba kernels on CPU tensors,
+    the torch wavefront on any device.
     """
 
     @staticmethod
@@ -39,9 +39,8 @@ class _SoftDTWFunction(torch.autograd.Function):
                 chunks.append((lo, hi, R, r_start))
             ctx.saved = (xn, yn, lxn, lyn, chunks)
             return torch.from_numpy(values).to(device=x.device, dtype=x.dtype)
-        D = _cost(x, y, lx, ly)
-        R, values = W.soft_forward(D, lx, ly, gamma, radius)
-        ctx.saved = (D, R)
+        R, values = W.soft_forward(x.detach(), y.detach(), lx, ly, gamma, radius)
+        ctx.saved = (R,)
         return values
 
     @staticmethod
@@ -58,15 +57,10 @@ class _SoftDTWFunction(torch.autograd.Function):
                                       radius, R, r_start, weights[lo:hi], gx[lo:hi], gy[lo:hi])
             return (torch.from_numpy(gx).to(x.dtype), torch.from_numpy(gy).to(y.dtype),
                     None, None, None, None, None)
-        D, R = ctx.saved
-        E = W.soft_backward(D, R, lx, ly, gamma, radius).to(x.dtype)
-        G = E * grad_out[:, None, None]
-        grad_x = grad_y = None
-        if ctx.needs_input_grad[0]:
-            grad_x = 2.0 * (x * G.sum(dim=2, keepdim=True) - torch.bmm(G, y))
-        if ctx.needs_input_grad[1]:
-            grad_y = 2.0 * (y * G.sum(dim=1).unsqueeze(2) - torch.bmm(G.transpose(1, 2), x))
-        return grad_x, grad_y, None, None, None, None, None
+        (R,) = ctx.saved
+        grad_x, grad_y, _ = W.soft_backward(x.detach(), y.detach(), R, lx, ly, gamma, radius)
+        scale = grad_out[:, None, None]
+        return grad_x * scale, grad_y * scale, None, None, None, None, None
 
 
 # R is kept in pieces of at most this many values (8 MiB): glibc returns larger blocks
@@ -91,15 +85,6 @@ def _chunks(cells: np.ndarray):
 
 def _as_float64(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float64)
-
-
-def _cost(x, y, lx, ly):
-    """Squared Euclidean costs (B, N, M), zero outside each sample's lengths."""
-    # direct differences, not |x|^2 + |y|^2 - 2 x.y, which cancels badly in float32
-    D = torch.cdist(x.detach(), y.detach(), compute_mode="donot_use_mm_for_euclid_dist") ** 2
-    rows = torch.arange(x.shape[1], device=x.device)[None, :, None] < lx[:, None, None]
-    cols = torch.arange(y.shape[1], device=x.device)[None, None, :] < ly[:, None, None]
-    return torch.where(rows & cols, D, torch.zeros_like(D))
 
 
 class SoftDTWLoss(torch.nn.Module):
