@@ -1,0 +1,265 @@
+"""Canonical correlation analysis in closed form, for two views (CCA) and many (MCCA).
+
+Each view is whitened by the inverse square root of its (ridge-regularised)
+covariance, computed from an eigendecomposition that drops directions without
+variance, so rank-deficient views (``d > n``, collinear features) are handled
+exactly on the span of the data.  The canonical directions are then singular
+vectors: for two views of the whitened cross-covariance, for several views of
+the concatenated whitened views (the MAXVAR generalisation of Kettenring 1971,
+which reduces to CCA for two views).
+
+Conventions: rows are paired observations (time steps after warping), columns
+features; covariances use ``n - 1``; canonical variates ``(X - mean) @ W`` have
+unit variance in the regularised metric (exactly unit variance when ``reg = 0``)
+and come ordered by decreasing correlation.  numpy in, numpy out; torch tensors
+in, torch tensors out on their device.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..aligner import Aligner
+from ..warping._validation import check_float, check_int
+
+# eigenvalues below this fraction of the largest are treated as no variance
+RANK_TOL = 1e-10
+
+
+def inverse_sqrt(C: torch.Tensor, name: str) -> torch.Tensor:
+    """C^{-1/2} on the range of the symmetric PSD matrix C; (d, r) with r = rank."""
+    values, vectors = torch.linalg.eigh(C)
+    top = values.max() if values.numel() else torch.zeros((), dtype=C.dtype)
+    if not top > 0:
+        raise ValueError(f"{name} has no variance: every feature is constant")
+    keep = values > RANK_TOL * top
+    return vectors[:, keep] / torch.sqrt(values[keep])
+
+
+def _as_tensor(X, name: str) -> torch.Tensor:
+    if isinstance(X, torch.Tensor):
+        T = X.detach()
+    else:
+        try:
+            T = torch.as_tensor(np.asarray(X))
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
+    if T.dtype == torch.bool or T.is_complex():
+        raise ValueError(f"{name} must hold real numbers, got dtype {T.dtype}")
+    if T.ndim == 1:
+        T = T[:, None]
+    if T.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, d), got {tuple(T.shape)}")
+    if T.shape[0] < 2:
+        raise ValueError(f"{name} needs at least 2 observations (rows), got {T.shape[0]}")
+    if T.shape[1] == 0:
+        raise ValueError(f"{name} has no features")
+    T = T.to(torch.float64)
+    if not torch.isfinite(T).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return T
+
+
+def _views(views: Sequence, names: Sequence[str]):
+    tensors = [_as_tensor(V, name) for V, name in zip(views, names)]
+    n = tensors[0].shape[0]
+    for T, name in zip(tensors, names):
+        if T.shape[0] != n:
+            raise ValueError(f"{names[0]} and {name} must have the same number of rows "
+                             f"(paired observations): {n} and {T.shape[0]}")
+        if T.device != tensors[0].device:
+            raise ValueError(f"{name} is on {T.device}, {names[0]} on {tensors[0].device}")
+    return tensors
+
+
+def _whitened(T: torch.Tensor, reg: float, name: str):
+    """Centred T, its mean, and the whitening (d, r) of its regularised covariance."""
+    mean = T.mean(dim=0)
+    Tc = T - mean
+    C = Tc.T @ Tc / (T.shape[0] - 1)
+    if reg > 0:
+        C = C + reg * torch.eye(C.shape[0], dtype=C.dtype, device=C.device)
+    return Tc, mean, inverse_sqrt(C, name)
+
+
+def cca(X, Y, n_components: int | None = None, *, reg: float = 0.0):
+    """Closed-form CCA of paired rows.
+
+    Parameters
+    ----------
+    X : np.ndarray or torch.Tensor [shape=(n, d_x)]
+    Y : np.ndarray or torch.Tensor [shape=(n, d_y)]
+    n_components : int or None
+        Default: the smaller of the two views' ranks.
+    reg : float >= 0
+        Ridge added to each covariance's diagonal (for ``d`` close to or above ``n``).
+
+    Returns
+    -------
+    x_weights : [shape=(d_x, k)]
+    y_weights : [shape=(d_y, k)]
+    correlations : [shape=(k,)]
+        Canonical correlations, decreasing.
+    x_mean, y_mean : [shape=(d_x,)], [shape=(d_y,)]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmalign.projection import cca
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.standard_normal((500, 1))
+    >>> X = np.hstack([z, rng.standard_normal((500, 2))])
+    >>> Y = np.hstack([rng.standard_normal((500, 1)), -2 * z])
+    >>> _, _, rho, _, _ = cca(X, Y)
+    >>> np.round(rho, 2)
+    array([1.  , 0.08])
+    """
+    Xt, Yt = _views([X, Y], ["X", "Y"])
+    reg = check_float(reg, "reg", 0.0, np.inf)
+    Xc, x_mean, Wx = _whitened(Xt, reg, "X")
+    Yc, y_mean, Wy = _whitened(Yt, reg, "Y")
+    k_max = min(Wx.shape[1], Wy.shape[1])
+    k = k_max if n_components is None else check_int(n_components, "n_components", 1)
+    if k > k_max:
+        raise ValueError(f"n_components={k} exceeds the rank available ({k_max})")
+    T = Wx.T @ (Xc.T @ Yc / (Xt.shape[0] - 1)) @ Wy
+    U, S, Vh = torch.linalg.svd(T, full_matrices=False)
+    out = (Wx @ U[:, :k], Wy @ Vh.T[:, :k], S[:k].clamp(max=1.0), x_mean, y_mean)
+    return tuple(_like(t, X) for t in out)
+
+
+def mcca(views: Sequence, n_components: int | None = None, *, reg: float = 0.0):
+    """Multi-set CCA (MAXVAR): one shared set of directions for N >= 2 views.
+
+    Parameters
+    ----------
+    views : sequence of arrays [shape=(n, d_k)]
+        Paired rows across all views.
+    n_components : int or None
+        Default: the smallest view rank.
+    reg : float >= 0
+
+    Returns
+    -------
+    weights : list of [shape=(d_k, k)]
+        Each view's variates ``(X_k - mean_k) @ weights[k]`` have unit variance.
+    scores : [shape=(k,)]
+        Eigenvalues of the sum of the views' projectors, in ``[1, N]``, decreasing:
+        ``N`` where all views share a direction perfectly.
+    means : list of [shape=(d_k,)]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmalign.projection import mcca
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.standard_normal((300, 1))
+    >>> views = [np.hstack([z * s, rng.standard_normal((300, 2))]) for s in (1, -1, 3)]
+    >>> W, scores, _ = mcca(views, 1)
+    >>> round(float(scores[0]), 3)
+    3.0
+    """
+    if len(views) < 2:
+        raise ValueError(f"views must hold at least 2 views, got {len(views)}")
+    tensors = _views(list(views), [f"views[{k}]" for k in range(len(views))])
+    reg = check_float(reg, "reg", 0.0, np.inf)
+    parts = [_whitened(T, reg, f"views[{k}]") for k, T in enumerate(tensors)]
+    k_max = min(W.shape[1] for _, _, W in parts)
+    k = k_max if n_components is None else check_int(n_components, "n_components", 1)
+    if k > k_max:
+        raise ValueError(f"n_components={k} exceeds the smallest view rank ({k_max})")
+    n = tensors[0].shape[0]
+    Z = torch.cat([Tc @ W / np.sqrt(n - 1) for Tc, _, W in parts], dim=1)
+    U, S, Vh = torch.linalg.svd(Z, full_matrices=False)
+    weights, start = [], 0
+    for Tc, _, W in parts:
+        block = Vh[:k, start:start + W.shape[1]].T  # (r_k, k)
+        start += W.shape[1]
+        w = W @ block
+        # unit variance for each view's variates
+        scale = torch.sqrt(((Tc @ w) ** 2).sum(dim=0) / (n - 1))
+        weights.append(w / torch.where(scale > 0, scale, torch.ones_like(scale)))
+    return ([_like(w, views[0]) for w in weights], _like(S[:k] ** 2, views[0]),
+            [_like(mean, views[0]) for _, mean, _ in parts])
+
+
+def _like(t: torch.Tensor, reference):
+    return t if isinstance(reference, torch.Tensor) else t.cpu().numpy()
+
+
+class CCA(Aligner):
+    """Canonical correlation analysis, closed form (scikit-learn style estimator).
+
+    Unlike scikit-learn's iterative NIPALS ``CCA``, the solution is exact, the
+    components come ordered by correlation, the variates have unit variance,
+    and rank-deficient views (``d > n``) are handled.  ``align`` is not offered:
+    CCA alone relates features, not time steps; see :class:`~mmalign.CTW`.
+
+    Parameters
+    ----------
+    n_components : int or None
+    reg : float >= 0
+        Ridge on each covariance.
+
+    Attributes
+    ----------
+    x_weights_, y_weights_ : (d_x, k), (d_y, k)
+    correlations_ : (k,)
+    x_mean_, y_mean_ : (d_x,), (d_y,)
+
+    Examples
+    --------
+    >>> import numpy as np, mmalign
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.standard_normal((200, 2))
+    >>> X, Y = z @ rng.standard_normal((2, 5)), z @ rng.standard_normal((2, 3))
+    >>> model = mmalign.CCA(n_components=2).fit(X, Y)
+    >>> np.round(model.correlations_, 6)
+    array([1., 1.])
+    >>> model.transform(X).shape
+    (200, 2)
+    """
+
+    def __init__(self, n_components: int | None = None, reg: float = 0.0):
+        self.n_components = n_components
+        self.reg = reg
+
+    def fit(self, X, Y) -> "CCA":
+        (self.x_weights_, self.y_weights_, self.correlations_, self.x_mean_,
+         self.y_mean_) = cca(X, Y, self.n_components, reg=self.reg)
+        return self
+
+    def transform(self, X, Y=None):
+        """Canonical variates of X (and of Y when given)."""
+        if not hasattr(self, "x_weights_"):
+            raise ValueError("this CCA is not fitted yet; call fit(X, Y) first")
+        out = [self._project(X, self.x_weights_, self.x_mean_, "X")]
+        if Y is not None:
+            out.append(self._project(Y, self.y_weights_, self.y_mean_, "Y"))
+        return out[0] if Y is None else tuple(out)
+
+    def fit_transform(self, X, Y):
+        return self.fit(X, Y).transform(X, Y)
+
+    def align(self, x, y):
+        raise TypeError("CCA relates features, not time steps: use mmalign.CTW to align "
+                        "sequences, or fit/transform for the projections")
+
+    @staticmethod
+    def _project(X, weights, mean, name):
+        if isinstance(weights, torch.Tensor):
+            T = _as_tensor(X, name).to(weights.device)
+            if T.shape[1] != weights.shape[0]:
+                raise ValueError(f"{name} has {T.shape[1]} features, fitted on "
+                                 f"{weights.shape[0]}")
+            return (T - mean) @ weights
+        A = np.asarray(X, dtype=np.float64)
+        A = A[:, None] if A.ndim == 1 else A
+        if A.ndim != 2 or A.shape[1] != weights.shape[0]:
+            raise ValueError(f"{name} must have shape (n, {weights.shape[0]}), got {A.shape}")
+        if not np.isfinite(A).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return (A - mean) @ weights
