@@ -2,5 +2,6 @@
 
 from .cca import CCA, cca, mcca
 from .ctw import CTW
+from .gctw import GCTW, MultiAlignment
 
-__all__ = ["CCA", "CTW", "cca", "mcca"]
+__all__ = ["CCA", "CTW", "GCTW", "MultiAlignment", "cca", "mcca"]
