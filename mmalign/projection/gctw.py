@@ -24,9 +24,9 @@ import numpy as np
 from ..aligner import Aligner
 from ..alignment import Alignment
 from ..warping import dtw_path
-from ..warping._validation import as_sequence, check_float, check_int
+from ..warping._validation import as_sequence, check_choice, check_float, check_int
 from .cca import mcca
-from .ctw import uniform_path
+from .ctw import _pca_dtw_path, uniform_path
 
 
 @dataclass
@@ -76,7 +76,13 @@ class GCTW(Aligner):
     tol : float >= 0
         Stop when the objective improves by less than this fraction.
     length : int or None
-        Steps of the common timeline; default the longest sequence.
+        Steps of the common timeline with ``init="uniform"``; default (and always
+        with ``init="dtw"``) the longest sequence.
+    init : {"best", "dtw", "uniform"}
+        Initial warps: DTW of each sequence's first principal component against the
+        longest sequence's (as :class:`~mmalign.CTW` does for a pair); uniform
+        stretching onto the common timeline; or ``"best"``, both, keeping the run
+        with the lower final objective.
     radius : int or None
         Sakoe–Chiba radius of the DTW steps.
 
@@ -92,12 +98,14 @@ class GCTW(Aligner):
     """
 
     def __init__(self, n_components: int | None = None, reg: float = 1e-6, max_iter: int = 30,
-                 tol: float = 1e-6, length: int | None = None, radius: int | None = None):
+                 tol: float = 1e-6, length: int | None = None, init: str = "best",
+                 radius: int | None = None):
         self.n_components = n_components
         self.reg = reg
         self.max_iter = max_iter
         self.tol = tol
         self.length = length
+        self.init = init
         self.radius = radius
 
     def align(self, x, y) -> Alignment:
@@ -114,11 +122,24 @@ class GCTW(Aligner):
                 raise ValueError(f"sequences[{k}] is constant or too short to correlate")
         max_iter = check_int(self.max_iter, "max_iter", 1)
         tol = check_float(self.tol, "tol", 0.0, np.inf)
-        L = max(len(s) for s in seqs) if self.length is None else check_int(
-            self.length, "length", 2)
+        check_choice(self.init, "init", {"best", "dtw", "uniform"})
         k = None if self.n_components is None else check_int(self.n_components,
                                                               "n_components", 1)
-        warps = [Alignment(uniform_path(L, len(s)), shape=(L, len(s))) for s in seqs]
+        runs = []
+        if self.init in ("best", "dtw"):
+            longest = seqs[int(np.argmax([len(s) for s in seqs]))]
+            L = len(longest)
+            runs.append(self._alternate(seqs, L, k, max_iter, tol, [
+                Alignment(_pca_dtw_path(longest, s, self.radius), shape=(L, len(s)))
+                for s in seqs]))
+        if self.init in ("best", "uniform"):
+            L = max(len(s) for s in seqs) if self.length is None else check_int(
+                self.length, "length", 2)
+            runs.append(self._alternate(seqs, L, k, max_iter, tol, [
+                Alignment(uniform_path(L, len(s)), shape=(L, len(s))) for s in seqs]))
+        return min(runs, key=lambda r: r.objective[-1])
+
+    def _alternate(self, seqs, L, k, max_iter, tol, warps) -> MultiAlignment:
         best, history = None, []
         for _ in range(max_iter):
             warped = [w.warp(s, source="y") for w, s in zip(warps, seqs)]
