@@ -10,7 +10,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("dtw_speed", "ucr_1nn", "soft_dtw_speed")
+BENCHMARKS = ("dtw_speed", "ucr_1nn", "soft_dtw_speed", "projection")
 
 
 def main(argv: list[str] | None = None) -> int:
