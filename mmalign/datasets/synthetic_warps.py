@@ -33,6 +33,8 @@ from typing import Sequence
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from ..warping._validation import check_choice, check_float, check_int
+
 __all__ = [
     "LatentMap",
     "WarpedPair",
@@ -54,30 +56,6 @@ _HIDDEN_UNITS = 16
 # --------------------------------------------------------------------------- validation
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {int(value)}")
-    return int(value)
-
-
-def _check_float(value, name: str, low: float, high: float = np.inf, *, low_open: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value < low or value > high or (low_open and value == low):
-        interval = f"{'(' if low_open else '['}{low}, {high}{']' if np.isfinite(high) else ')'}"
-        raise ValueError(f"{name} must lie in {interval}, got {value}")
-    return value
-
-
-def _check_choice(value, name: str, choices) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-    return value
-
-
 def _check_ints(value, name: str, count: int, minimum: int) -> tuple[int, ...]:
     """An int broadcast to ``count`` entries, or a sequence of exactly ``count`` ints."""
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
@@ -88,7 +66,7 @@ def _check_ints(value, name: str, count: int, minimum: int) -> tuple[int, ...]:
         raise ValueError(f"{name} must be an integer or a sequence of integers, got {value!r}") from None
     if len(items) != count:
         raise ValueError(f"{name} must have n_sequences = {count} entries, got {len(items)}")
-    return tuple(_check_int(v, f"{name}[{k}]", minimum) for k, v in enumerate(items))
+    return tuple(check_int(v, f"{name}[{k}]", minimum) for k, v in enumerate(items))
 
 
 def _as_rng(rng) -> np.random.Generator:
@@ -156,11 +134,11 @@ def random_monotone_warp(
     >>> w.shape, float(w[0]), float(w[-1]), bool(np.all(np.diff(w) > 0))
     ((120,), 0.0, 199.0, True)
     """
-    n_out = _check_int(n_out, "n_out", 2)
-    n_latent = _check_int(n_latent, "n_latent", 2)
+    n_out = check_int(n_out, "n_out", 2)
+    n_latent = check_int(n_latent, "n_latent", 2)
     rng = _as_rng(rng)
-    smoothness = _check_float(smoothness, "smoothness", 0.0, low_open=True)
-    strength = _check_float(strength, "strength", 0.0, _MAX_STRENGTH)
+    smoothness = check_float(smoothness, "smoothness", 0.0, low_open=True)
+    strength = check_float(strength, "strength", 0.0, _MAX_STRENGTH)
 
     n_steps = n_out - 1
     # Always drawn, so that strength only rescales the profile of a given rng state.
@@ -505,9 +483,9 @@ def warped_multimodal(
     >>> float(mmalign.metrics.mean_absolute_deviation(p, ref)) < 1
     True
     """
-    n_sequences = _check_int(n_sequences, "n_sequences", 1)
-    latent_length = _check_int(latent_length, "latent_length", 2)
-    latent_dim = _check_int(latent_dim, "latent_dim", 1)
+    n_sequences = check_int(n_sequences, "n_sequences", 1)
+    latent_length = check_int(latent_length, "latent_length", 2)
+    latent_dim = check_int(latent_dim, "latent_dim", 1)
     if lengths is None:
         spread = np.linspace(0.9, 1.1, n_sequences) if n_sequences > 1 else np.ones(1)
         lengths = tuple(max(2, int(round(latent_length * f))) for f in spread)
@@ -515,16 +493,16 @@ def warped_multimodal(
     if dims is None:
         dims = tuple(latent_dim + 1 + k for k in range(n_sequences))
     dims = _check_ints(dims, "dims", n_sequences, 1)
-    latent = _check_choice(latent, "latent", _LATENTS)
-    map = _check_choice(map, "map", _MAPS)
-    noise = _check_float(noise, "noise", 0.0)
-    distractors = _check_int(distractors, "distractors", 0)
-    warp_strength = _check_float(warp_strength, "warp_strength", 0.0, _MAX_STRENGTH)
+    latent = check_choice(latent, "latent", _LATENTS)
+    map = check_choice(map, "map", _MAPS)
+    noise = check_float(noise, "noise", 0.0)
+    distractors = check_int(distractors, "distractors", 0)
+    warp_strength = check_float(warp_strength, "warp_strength", 0.0, _MAX_STRENGTH)
     if not isinstance(shared_map, (bool, np.bool_)):
         raise ValueError(f"shared_map must be True or False, got {shared_map!r}")
     if shared_map and len(set(dims)) > 1:
         raise ValueError(f"shared_map=True needs equal dims, got {dims}")
-    seed = _check_int(seed, "seed", 0)
+    seed = check_int(seed, "seed", 0)
 
     rng = np.random.default_rng(seed)
     z = _latent_trajectory(latent, latent_length, latent_dim, rng)
@@ -656,12 +634,12 @@ def basic_motions_warped(
     >>> pair.x.shape, pair.y.shape, pair.reference().shape
     ((100, 3), (120, 3), (100, 2))
     """
-    split = _check_choice(split.lower() if isinstance(split, str) else split, "split", ("train", "test"))
-    warp_strength = _check_float(warp_strength, "warp_strength", 0.0, _MAX_STRENGTH)
-    resample = _check_int(resample, "resample", 1)
-    seed = _check_int(seed, "seed", 0)
+    split = check_choice(split.lower() if isinstance(split, str) else split, "split", ("train", "test"))
+    warp_strength = check_float(warp_strength, "warp_strength", 0.0, _MAX_STRENGTH)
+    resample = check_int(resample, "resample", 1)
+    seed = check_int(seed, "seed", 0)
     if length is not None:
-        length = _check_int(length, "length", 2)
+        length = check_int(length, "length", 2)
     if isinstance(index, (bool, np.bool_)) or not isinstance(index, numbers.Integral):
         raise ValueError(f"index must be an integer, got {index!r}")
     X, labels = _basic_motions(split)

@@ -64,17 +64,22 @@ def check_int(value, name: str, minimum: int = 0) -> int:
     return value
 
 
-def check_float(value, name: str, low: float, high: float, *, low_open: bool = False) -> float:
+def check_float(value, name: str, low: float, high: float = np.inf, *,
+                low_open: bool = False) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     value = float(value)
     if not np.isfinite(value) or value < low or value > high or (low_open and value == low):
-        interval = f"{'(' if low_open else '['}{low}, {high}]"
+        interval = f"{'(' if low_open else '['}{low}, {high}{']' if np.isfinite(high) else ')'}"
         raise ValueError(f"{name} must lie in {interval}, got {value}")
     return value
 
 
 def check_choice(value, name: str, choices) -> str:
-    if value not in choices:
+    try:
+        known = value in choices
+    except TypeError:  # an unhashable value, e.g. a list
+        known = False
+    if not known:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
