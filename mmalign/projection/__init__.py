@@ -1,7 +1,11 @@
-"""Projection aligners: the CCA family and canonical time warping."""
+"""Projection aligners: the CCA family, deep CCA and canonical time warping."""
 
 from .cca import CCA, cca, mcca
 from .ctw import CTW
+from .deep_cca import DeepCCA, cca_loss, cnn_encoder, gru_encoder, mlp_encoder
 from .gctw import GCTW, MultiAlignment
 
-__all__ = ["CCA", "CTW", "GCTW", "MultiAlignment", "cca", "mcca"]
+__all__ = [
+    "CCA", "CTW", "DeepCCA", "GCTW", "MultiAlignment", "cca", "cca_loss", "cnn_encoder",
+    "gru_encoder", "mcca", "mlp_encoder",
+]

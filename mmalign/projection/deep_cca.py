@@ -1,0 +1,524 @@
+"""Deep canonical correlation analysis (Andrew et al., ICML 2013).
+
+Two encoders ``f_x``, ``f_y`` are trained so that their outputs on paired rows
+are maximally correlated (:func:`cca_loss`); a closed-form linear CCA
+(:func:`mmalign.projection.cca`) on the encoder outputs of the training data
+then gives unit-variance, decorrelated canonical variates.
+
+Conventions: rows are paired observations, covariances use ``B - 1``, the ridge
+``reg`` is *absolute* (``Σ + reg·I``, as ``r1``/``r2`` in Andrew et al.), not
+scaled by the covariance's trace.  numpy in, numpy out; torch tensors in, torch
+tensors out.
+
+Numerical choices (all for finite gradients): the whitened cross-covariance is
+formed with Cholesky factors, ``T' = L_x^{-1} Σ_xy L_y^{-T}``, which has the
+same singular values as ``T = Σ_xx^{-1/2} Σ_xy Σ_yy^{-1/2}`` (``L^{-1}`` equals
+``Σ^{-1/2}`` up to an orthogonal factor) and whose backward pass, unlike that
+of ``eigh``, has no ``1 / (λ_i - λ_j)`` terms, so it stays finite when
+covariance eigenvalues coincide (e.g. the ``k - B + 1`` eigenvalues equal to
+``reg`` when the batch is not larger than the latent dimension).  Only when a
+covariance is not positive definite (``reg = 0`` with a rank-deficient batch)
+does it fall back to ``Σ^{-1/2}`` from ``torch.linalg.eigh`` with eigenvalues
+clamped at ``eps``.  Singular values come from ``eigvalsh(T'ᵀT')`` clamped at
+``eps``; eigenvalue derivatives (``V diag(g) Vᵀ``) are stable where SVD's are not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..aligner import Aligner
+from ..warping._validation import check_choice, check_float, check_int
+from .cca import cca
+
+__all__ = ["DeepCCA", "cca_loss", "mlp_encoder", "cnn_encoder", "gru_encoder"]
+
+OBJECTIVES = ("trace", "sum_sq", "frobenius")
+
+
+# --------------------------------------------------------------------------- loss
+def _whitener_apply(C: torch.Tensor, M: torch.Tensor, eps: float) -> torch.Tensor:
+    """W @ M with W a whitening of C (``W C Wᵀ = I``): Cholesky, eigh fallback."""
+    L, info = torch.linalg.cholesky_ex(C)
+    if int(info) == 0:
+        return torch.linalg.solve_triangular(L, M, upper=False)
+    values, vectors = torch.linalg.eigh(C)
+    return (vectors * values.clamp(min=eps).rsqrt()) @ vectors.T @ M
+
+
+def cca_loss(hx: torch.Tensor, hy: torch.Tensor, *, n_components: int | None = None,
+             objective: str = "trace", reg: float = 1e-4, eps: float = 1e-9) -> torch.Tensor:
+    """Negative deep-CCA objective of a batch of paired encoder outputs.
+
+    With centred ``hx``, ``hy``, ``Σ_xx = hxᵀhx / (B-1) + reg·I`` (likewise
+    ``Σ_yy``), ``Σ_xy = hxᵀhy / (B-1)`` and ``T = Σ_xx^{-1/2} Σ_xy Σ_yy^{-1/2}``
+    with singular values ``σ_1 >= σ_2 >= ...`` (the canonical correlations of
+    the batch), the loss is
+
+    - ``"trace"``: ``-(σ_1 + ... + σ_m)``, the top ``m = n_components`` (all
+      when None: minus the trace norm of ``T``; Andrew et al. 2013);
+    - ``"sum_sq"``: ``-(σ_1² + ... + σ_m²)`` (cca_zoo's variant; with all
+      components it is ``-‖T‖_F²``);
+    - ``"frobenius"``: ``-sqrt(σ_1² + ... + σ_m²)`` (``-‖T‖_F`` with all components).
+
+    Parameters
+    ----------
+    hx : torch.Tensor [shape=(B, k_x)]
+    hy : torch.Tensor [shape=(B, k_y)]
+        Paired rows, ``B >= 2``.  ``B <= k`` is allowed: the ridge keeps the
+        covariances invertible (``reg > 0``), and the loss and its gradient
+        stay finite.
+    n_components : int >= 1 or None
+        How many singular values enter the objective, at most ``min(k_x, k_y)``.
+    objective : {"trace", "sum_sq", "frobenius"}
+    reg : float >= 0
+        Absolute ridge added to the diagonal of each covariance.
+    eps : float > 0
+        Floor for eigenvalues (of ``TᵀT``, and of the covariances in the
+        ``reg = 0`` fallback), so that square roots keep finite derivatives.
+
+    Returns
+    -------
+    loss : torch.Tensor [shape=()]
+        Differentiable with respect to ``hx`` and ``hy``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.projection.deep_cca import cca_loss
+    >>> g = torch.Generator().manual_seed(0)
+    >>> h = torch.randn(500, 2, generator=g, dtype=torch.float64)
+    >>> round(float(cca_loss(h, 3 * h, reg=0.0)), 4)
+    -2.0
+    """
+    for t, name in ((hx, "hx"), (hy, "hy")):
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.ndim != 2:
+            raise ValueError(f"{name} must have shape (B, k), got {tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise ValueError(f"{name} must be floating point, got dtype {t.dtype}")
+    if hx.shape[0] != hy.shape[0]:
+        raise ValueError(f"hx and hy must have the same number of rows (paired "
+                         f"observations): {hx.shape[0]} and {hy.shape[0]}")
+    if hx.shape[0] < 2:
+        raise ValueError(f"hx needs at least 2 rows to estimate covariances, got {hx.shape[0]}")
+    check_choice(objective, "objective", OBJECTIVES)
+    reg = check_float(reg, "reg", 0.0)
+    eps = check_float(eps, "eps", 0.0, low_open=True)
+    k_max = min(hx.shape[1], hy.shape[1])
+    m = k_max if n_components is None else check_int(n_components, "n_components", 1)
+    if m > k_max:
+        raise ValueError(f"n_components={m} exceeds min(k_x, k_y) = {k_max}")
+    if hy.dtype != hx.dtype:
+        hy = hy.to(hx.dtype)
+
+    B = hx.shape[0]
+    xc = hx - hx.mean(dim=0)
+    yc = hy - hy.mean(dim=0)
+    Sxx = xc.T @ xc / (B - 1)
+    Syy = yc.T @ yc / (B - 1)
+    Sxy = xc.T @ yc / (B - 1)
+    if reg > 0:
+        Sxx = Sxx + reg * torch.eye(Sxx.shape[0], dtype=Sxx.dtype, device=Sxx.device)
+        Syy = Syy + reg * torch.eye(Syy.shape[0], dtype=Syy.dtype, device=Syy.device)
+    A = _whitener_apply(Sxx, Sxy, eps)            # Wx Σxy
+    T = _whitener_apply(Syy, A.T, eps).T          # Wx Σxy Wyᵀ
+    sq = torch.linalg.eigvalsh(T.T @ T).clamp(min=eps)  # σ², ascending
+    top = sq[-m:]
+    if objective == "trace":
+        return -torch.sqrt(top).sum()
+    if objective == "sum_sq":
+        return -top.sum()
+    return -torch.sqrt(top.sum())
+
+
+# ----------------------------------------------------------------------- encoders
+def mlp_encoder(in_dim: int, out_dim: int, hidden: Sequence[int] = (64, 64),
+                activation: type[torch.nn.Module] = torch.nn.ReLU) -> torch.nn.Sequential:
+    """Multi-layer perceptron ``(B, in_dim) -> (B, out_dim)``.
+
+    Parameters
+    ----------
+    in_dim, out_dim : int >= 1
+    hidden : sequence of int
+        Widths of the hidden layers (empty: one linear layer).
+    activation : torch.nn.Module class
+        Non-linearity after each hidden layer.
+
+    Returns
+    -------
+    encoder : torch.nn.Sequential
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.projection.deep_cca import mlp_encoder
+    >>> mlp_encoder(5, 2, hidden=(8,))(torch.zeros(3, 5)).shape
+    torch.Size([3, 2])
+    """
+    in_dim = check_int(in_dim, "in_dim", 1)
+    out_dim = check_int(out_dim, "out_dim", 1)
+    widths = [check_int(h, "hidden", 1) for h in hidden]
+    layers: list[torch.nn.Module] = []
+    prev = in_dim
+    for w in widths:
+        layers += [torch.nn.Linear(prev, w), activation()]
+        prev = w
+    layers.append(torch.nn.Linear(prev, out_dim))
+    return torch.nn.Sequential(*layers)
+
+
+class _ConvEncoder(torch.nn.Module):
+    def __init__(self, in_channels: int, out_dim: int, hidden: int, kernel_size: int,
+                 n_layers: int):
+        super().__init__()
+        layers: list[torch.nn.Module] = []
+        prev = in_channels
+        for _ in range(n_layers):
+            layers += [torch.nn.Conv1d(prev, hidden, kernel_size, padding=kernel_size // 2),
+                       torch.nn.ReLU()]
+            prev = hidden
+        self.conv = torch.nn.Sequential(*layers)
+        self.head = torch.nn.Linear(prev, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x.transpose(1, 2))  # (B, hidden, T)
+        return self.head(h.mean(dim=2))
+
+
+def cnn_encoder(in_channels: int, out_dim: int, hidden: int = 64, kernel_size: int = 5,
+                n_layers: int = 2) -> torch.nn.Module:
+    """1-D convolution over time, mean-pooled: ``(B, T, in_channels) -> (B, out_dim)``.
+
+    Parameters
+    ----------
+    in_channels : int >= 1
+        Features per time step.
+    out_dim : int >= 1
+    hidden : int >= 1
+        Channels of each convolution.
+    kernel_size : int >= 1
+        Odd sizes keep the length (``padding = kernel_size // 2``).
+    n_layers : int >= 1
+
+    Returns
+    -------
+    encoder : torch.nn.Module
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.projection.deep_cca import cnn_encoder
+    >>> cnn_encoder(3, 2, hidden=8)(torch.zeros(4, 10, 3)).shape
+    torch.Size([4, 2])
+    """
+    return _ConvEncoder(check_int(in_channels, "in_channels", 1), check_int(out_dim, "out_dim", 1),
+                        check_int(hidden, "hidden", 1), check_int(kernel_size, "kernel_size", 1),
+                        check_int(n_layers, "n_layers", 1))
+
+
+class _GRUEncoder(torch.nn.Module):
+    def __init__(self, in_dim: int, out_dim: int, hidden: int):
+        super().__init__()
+        self.gru = torch.nn.GRU(in_dim, hidden, batch_first=True)
+        self.head = torch.nn.Linear(hidden, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, h = self.gru(x)  # h: (1, B, hidden), the last state
+        return self.head(h[-1])
+
+
+def gru_encoder(in_dim: int, out_dim: int, hidden: int = 64) -> torch.nn.Module:
+    """GRU over time, last hidden state: ``(B, T, in_dim) -> (B, out_dim)``.
+
+    Parameters
+    ----------
+    in_dim, out_dim : int >= 1
+    hidden : int >= 1
+        GRU state size.
+
+    Returns
+    -------
+    encoder : torch.nn.Module
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.projection.deep_cca import gru_encoder
+    >>> gru_encoder(3, 2, hidden=8)(torch.zeros(4, 10, 3)).shape
+    torch.Size([4, 2])
+    """
+    return _GRUEncoder(check_int(in_dim, "in_dim", 1), check_int(out_dim, "out_dim", 1),
+                       check_int(hidden, "hidden", 1))
+
+
+# -------------------------------------------------------------------------- model
+def _as_data(X, name: str) -> torch.Tensor:
+    if isinstance(X, torch.Tensor):
+        T = X.detach()
+    else:
+        try:
+            T = torch.as_tensor(np.asarray(X))
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
+    if T.dtype == torch.bool or T.is_complex() or not (T.is_floating_point()
+                                                        or T.dtype.is_signed or T.dtype == torch.uint8):
+        raise ValueError(f"{name} must hold real numbers, got dtype {T.dtype}")
+    if T.ndim == 1:
+        T = T[:, None]
+    if T.ndim < 2:
+        raise ValueError(f"{name} must have shape (n, ...), got {tuple(T.shape)}")
+    if T.numel() == 0:
+        raise ValueError(f"{name} is empty, shape {tuple(T.shape)}")
+    if not T.is_floating_point():
+        T = T.double()
+    if not torch.isfinite(T).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return T
+
+
+class DeepCCA(Aligner, torch.nn.Module):
+    """Deep CCA: two encoders trained for maximal correlation, then linear CCA.
+
+    ``fit`` trains the encoders with :func:`mmalign.train.fit` on
+    :func:`cca_loss`, then fits a closed-form CCA on the encoder outputs of the
+    training data, so that :meth:`transform` returns unit-variance,
+    decorrelated canonical variates ordered by correlation.  ``align`` is not
+    offered: DeepCCA relates features, not time steps; see DCTW.
+
+    Parameters
+    ----------
+    encoder_x, encoder_y : torch.nn.Module or None
+        Maps ``(B, ...) -> (B, k)``.  None: an MLP (:func:`mlp_encoder`) with
+        ``hidden`` layers and ``n_components`` outputs, built from ``x_dim`` /
+        ``y_dim`` when given, otherwise from the data's feature count at ``fit``.
+    n_components : int >= 1
+        Canonical components kept (and the MLPs' output size).
+    objective : {"trace", "sum_sq", "frobenius"}
+        See :func:`cca_loss`.
+    reg : float >= 0
+        Absolute ridge on each covariance in the loss.
+    x_dim, y_dim : int or None
+    hidden : sequence of int
+    max_epochs, batch_size : int >= 1
+        ``batch_size >= n``: full-batch training (best for CCA's covariance estimates).
+    lr : float > 0
+    seed : int
+        Seeds the MLPs' initialisation and the training loop.
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
+
+    Attributes
+    ----------
+    x_weights_, y_weights_ : np.ndarray [shape=(k_x, n_components)], [shape=(k_y, n_components)]
+        Linear CCA on the encoder outputs.
+    x_mean_, y_mean_ : np.ndarray
+        Mean encoder outputs on the training data.
+    correlations_ : np.ndarray [shape=(n_components,)]
+        Canonical correlations on the training data, decreasing.
+    n_features_x_, n_features_y_ : int
+        Trailing feature size of the training inputs.
+    history_ : dict
+        The :func:`mmalign.train.fit` history as a dict (``train_loss`` per epoch, ...).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from mmalign.projection.deep_cca import DeepCCA
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.standard_normal((200, 2))
+    >>> X, Y = z @ rng.standard_normal((2, 5)), np.tanh(z) @ rng.standard_normal((2, 3))
+    >>> model = DeepCCA(n_components=2, hidden=(16,), max_epochs=20).fit(X, Y)
+    >>> model.transform(X).shape
+    (200, 2)
+    """
+
+    def __init__(self, encoder_x: torch.nn.Module | None = None,
+                 encoder_y: torch.nn.Module | None = None, n_components: int = 2,
+                 objective: str = "trace", reg: float = 1e-4, x_dim: int | None = None,
+                 y_dim: int | None = None, hidden: Sequence[int] = (64, 64),
+                 max_epochs: int = 200, batch_size: int = 256, lr: float = 1e-3,
+                 seed: int = 0, device: str = "cpu"):
+        torch.nn.Module.__init__(self)
+        self.encoder_x = encoder_x
+        self.encoder_y = encoder_y
+        self.n_components = n_components
+        self.objective = objective
+        self.reg = reg
+        self.x_dim = x_dim
+        self.y_dim = y_dim
+        self.hidden = hidden
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.device = device
+        # default MLPs are submodules, built here when their input size is known
+        self._build_mlps(x_dim, y_dim)
+
+    # ----------------------------------------------------------------- helpers
+    def _build_mlps(self, dx: int | None, dy: int | None) -> None:
+        k = self.n_components
+        for side, enc, dim in (("x", self.encoder_x, dx), ("y", self.encoder_y, dy)):
+            name = f"mlp_{side}"
+            if enc is not None or dim is None or name in self._modules:
+                continue
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(self.seed) + (side == "y"))
+                self.add_module(name, mlp_encoder(dim, k, tuple(self.hidden)))
+
+    def _encoder(self, side: str) -> torch.nn.Module:
+        enc = self.encoder_x if side == "x" else self.encoder_y
+        if enc is None:
+            enc = self._modules.get(f"mlp_{side}")
+        if enc is None:
+            raise ValueError(f"DeepCCA has no encoder for {side.upper()} yet: pass "
+                             f"encoder_{side} or {side}_dim, or call fit first")
+        return enc
+
+    def _before_load_state_dict(self) -> None:
+        self._build_mlps(getattr(self, "n_features_x_", None), getattr(self, "n_features_y_", None))
+
+    def _param_like(self, side: str) -> torch.Tensor | None:
+        return next(iter(self._encoder(side).parameters()), None)
+
+    def _check_params(self) -> None:
+        check_int(self.n_components, "n_components", 1)
+        check_choice(self.objective, "objective", OBJECTIVES)
+        check_float(self.reg, "reg", 0.0)
+        check_int(self.max_epochs, "max_epochs", 1)
+        check_int(self.batch_size, "batch_size", 1)
+        check_float(self.lr, "lr", 0.0, low_open=True)
+        check_int(self.seed, "seed", 0)
+        for name in ("x_dim", "y_dim"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name, 1)
+        for name in ("encoder_x", "encoder_y"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, torch.nn.Module):
+                raise ValueError(f"{name} must be a torch.nn.Module or None, "
+                                 f"got {type(value).__name__}")
+
+    # --------------------------------------------------------------- interface
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoder outputs ``(hx, hy)`` of a batch, shapes ``(B, k_x)``, ``(B, k_y)``."""
+        return self._encoder("x")(x), self._encoder("y")(y)
+
+    def fit(self, X, Y) -> "DeepCCA":
+        """Train the encoders on paired rows, then fit linear CCA on their outputs.
+
+        Parameters
+        ----------
+        X : np.ndarray or torch.Tensor [shape=(n, ...)]
+        Y : np.ndarray or torch.Tensor [shape=(n, ...)]
+            Paired rows; ``(n, d)`` for the default MLPs.
+
+        Returns
+        -------
+        self : DeepCCA
+        """
+        from mmalign.train import TrainConfig, fit as train_fit
+
+        self._check_params()
+        Xt, Yt = _as_data(X, "X"), _as_data(Y, "Y")
+        n = Xt.shape[0]
+        if Yt.shape[0] != n:
+            raise ValueError(f"X and Y must have the same number of rows (paired "
+                             f"observations): {n} and {Yt.shape[0]}")
+        if n < 2:
+            raise ValueError(f"X needs at least 2 rows, got {n}")
+        for T, name, dim in ((Xt, "X", self.x_dim), (Yt, "Y", self.y_dim)):
+            if dim is not None and T.shape[-1] != dim:
+                raise ValueError(f"{name} has {T.shape[-1]} features, {name.lower()}_dim={dim}")
+            enc = self.encoder_x if name == "X" else self.encoder_y
+            if enc is None and T.ndim != 2:
+                raise ValueError(f"{name} must have shape (n, d) for the default MLP encoder, "
+                                 f"got {tuple(T.shape)}")
+        self.n_features_x_ = int(Xt.shape[-1])
+        self.n_features_y_ = int(Yt.shape[-1])
+        self._build_mlps(self.n_features_x_, self.n_features_y_)
+        px, py = self._param_like("x"), self._param_like("y")
+        Xt = Xt.to(px.dtype if px is not None else torch.get_default_dtype())
+        Yt = Yt.to(py.dtype if py is not None else torch.get_default_dtype())
+
+        bs = min(int(self.batch_size), n)
+        rest = n % bs
+        k, objective, reg = int(self.n_components), self.objective, float(self.reg)
+
+        def loss_fn(model, batch):
+            hx, hy = model(*batch)
+            return cca_loss(hx, hy, n_components=min(k, hx.shape[1], hy.shape[1]),
+                            objective=objective, reg=reg)
+
+        config = TrainConfig(max_epochs=int(self.max_epochs), batch_size=bs, lr=float(self.lr),
+                             seed=int(self.seed), device=self.device, progress=False,
+                             drop_last=0 < rest < max(2, bs // 2))
+        history = train_fit(self, loss_fn, (Xt, Yt), config=config)
+        # a plain dict, so that save() stores it
+        self.history_ = dataclasses.asdict(history) if dataclasses.is_dataclass(history) else history
+
+        hx, hy = self._encode_all(Xt, Yt)
+        (self.x_weights_, self.y_weights_, self.correlations_, self.x_mean_,
+         self.y_mean_) = cca(hx, hy, k)
+        return self
+
+    @torch.no_grad()
+    def _encode_all(self, Xt: torch.Tensor | None, Yt: torch.Tensor | None, chunk: int = 4096):
+        was_training = self.training
+        self.eval()
+        try:
+            out = []
+            for T, side in ((Xt, "x"), (Yt, "y")):
+                if T is None:
+                    out.append(None)
+                    continue
+                enc = self._encoder(side)
+                p = next(iter(enc.parameters()), None)
+                if p is not None:
+                    T = T.to(device=p.device, dtype=p.dtype)
+                out.append(torch.cat([enc(T[i:i + chunk]) for i in range(0, T.shape[0], chunk)])
+                           .double().cpu().numpy())
+            return out
+        finally:
+            self.train(was_training)
+
+    def transform(self, X, Y=None):
+        """Canonical variates of X (and of Y when given).
+
+        Parameters
+        ----------
+        X : np.ndarray or torch.Tensor [shape=(n, ...)]
+        Y : np.ndarray or torch.Tensor [shape=(m, ...)] or None
+
+        Returns
+        -------
+        zx : [shape=(n, n_components)]
+            or the pair ``(zx, zy)`` when Y is given; numpy in, numpy out
+            (float64), tensors in, tensors out.
+        """
+        if not hasattr(self, "x_weights_"):
+            raise ValueError("this DeepCCA is not fitted yet; call fit(X, Y) first")
+        Xt = _as_data(X, "X")
+        Yt = None if Y is None else _as_data(Y, "Y")
+        for T, name, d in ((Xt, "X", self.n_features_x_), (Yt, "Y", self.n_features_y_)):
+            if T is not None and T.shape[-1] != d:
+                raise ValueError(f"{name} has {T.shape[-1]} features, fitted on {d}")
+        hx, hy = self._encode_all(Xt, Yt)
+        out = [(hx - self.x_mean_) @ self.x_weights_]
+        if hy is not None:
+            out.append((hy - self.y_mean_) @ self.y_weights_)
+        out = [torch.from_numpy(o).to(X.device) if isinstance(X, torch.Tensor) else o
+               for o in out]
+        return out[0] if Y is None else tuple(out)
+
+    def fit_transform(self, X, Y):
+        return self.fit(X, Y).transform(X, Y)
+
+    def align(self, x, y):
+        raise TypeError("DeepCCA relates features, not time steps: use DCTW (deep canonical "
+                        "time warping) to align sequences, or fit/transform for the projections")
