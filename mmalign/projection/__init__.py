@@ -2,10 +2,11 @@
 
 from .cca import CCA, cca, mcca
 from .ctw import CTW
+from .dctw import DCTW
 from .deep_cca import DeepCCA, cca_loss, cnn_encoder, gru_encoder, mlp_encoder
 from .gctw import GCTW, MultiAlignment
 
 __all__ = [
-    "CCA", "CTW", "DeepCCA", "GCTW", "MultiAlignment", "cca", "cca_loss", "cnn_encoder",
+    "CCA", "CTW", "DCTW", "DeepCCA", "GCTW", "MultiAlignment", "cca", "cca_loss", "cnn_encoder",
     "gru_encoder", "mcca", "mlp_encoder",
 ]
