@@ -28,8 +28,9 @@ class DCTW(Aligner):
 
     Parameters
     ----------
-    n_components : int
-        Dimension of the shared space (encoder outputs).
+    n_components : int or None
+        Dimension of the shared space (encoder outputs); default the smaller
+        feature dimension, as :class:`~mmalign.CTW`.
     hidden : tuple of int
         Hidden layers of the default MLP encoders.
     objective, reg
@@ -64,7 +65,7 @@ class DCTW(Aligner):
     (80, 80)
     """
 
-    def __init__(self, n_components: int = 2, hidden: tuple = (64, 64), objective: str = "trace",
+    def __init__(self, n_components: int | None = None, hidden: tuple = (64, 64), objective: str = "trace",
                  reg: float = 1e-4, n_outer: int = 5, epochs_per_step: int = 30,
                  batch_size: int = 512, lr: float = 1e-3, seed: int = 0, device: str = "cpu",
                  init: str = "ctw", radius: int | None = None):
@@ -106,7 +107,9 @@ class DCTW(Aligner):
             paths = [CTW(radius=self.radius).align(x, y).path() for x, y in pairs]
         else:
             paths = [uniform_path(len(x), len(y)) for x, y in pairs]
-        self.model_ = DeepCCA(n_components=self.n_components, objective=self.objective,
+        k = min(pairs[0][0].shape[1], pairs[0][1].shape[1]) if self.n_components is None \
+            else check_int(self.n_components, "n_components", 1)
+        self.model_ = DeepCCA(n_components=k, objective=self.objective,
                               reg=self.reg, x_dim=pairs[0][0].shape[1],
                               y_dim=pairs[0][1].shape[1], hidden=self.hidden,
                               max_epochs=self.epochs_per_step, batch_size=self.batch_size,
