@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -220,17 +219,13 @@ def test_bad_data_raises():
 # --------------------------------------------------------------------------- DDP on CPU
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 _DDP_EPOCHS = 4
 
 
-def _ddp_worker(rank: int, world: int, out: str, ckpt: str) -> None:
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+def _ddp_worker(rank: int, world: int, out: str, ckpt: str, rendezvous: str) -> None:
+    # a file rendezvous: no TCP port that another process could take in between
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank,
+                            world_size=world)
     try:
         x, y = _data(n=128, dtype=torch.float64, noise=0.1)
         model = _model(dtype=torch.float64)
@@ -244,12 +239,11 @@ def _ddp_worker(rank: int, world: int, out: str, ckpt: str) -> None:
 
 
 @pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()), reason="no gloo")
-def test_ddp_two_processes_match_single_process(tmp_path, monkeypatch):
+def test_ddp_two_processes_match_single_process(tmp_path):
     out = str(tmp_path / "ddp.pt")
     ckpt = str(tmp_path / "ddp_ckpt.pt")
-    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
-    mp.spawn(_ddp_worker, args=(2, out, ckpt), nprocs=2, join=True)
+    rendezvous = str(tmp_path / "rendezvous")
+    mp.spawn(_ddp_worker, args=(2, out, ckpt, rendezvous), nprocs=2, join=True)
     ddp = torch.load(out, weights_only=True)
     assert os.path.exists(ckpt)
 
