@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from numba import njit
 
 from . import _kernels as K
 from . import _wavefront as W
@@ -256,7 +255,7 @@ def solve_pairs(X: torch.Tensor, Y: torch.Tensor, ia: np.ndarray, ib: np.ndarray
             if want_paths:
                 dirs = dirs.cpu().numpy()
                 for s, k in enumerate(chunk):
-                    paths[k] = backtrack(dirs[s], int(n_of[k]), int(m_of[k]))
+                    paths[k] = K.backtrack_general(dirs[s], int(n_of[k]) - 1, int(m_of[k]) - 1, False)
     return acc, paths
 
 
@@ -273,32 +272,6 @@ def _chunks(members: np.ndarray, n_of: np.ndarray, m_of: np.ndarray):
         N, M = N2, M2
     if start < len(members):
         yield members[start:]
-
-
-@njit(cache=True, nogil=True)
-def backtrack(dirs, n, m):
-    """Path (K, 2) from wavefront direction codes ``dirs (>= n, >= m)``, start to end."""
-    path = np.empty((n + m - 1, 2), np.int64)
-    i = n - 1
-    j = m - 1
-    k = 0
-    while True:
-        path[k, 0] = i
-        path[k, 1] = j
-        k += 1
-        if i == 0 and j == 0:
-            break
-        code = dirs[i, j]
-        if code == K.DIR_DIAGONAL:
-            i -= 1
-            j -= 1
-        elif code == K.DIR_UP:
-            i -= 1
-        else:
-            j -= 1
-        if i < 0 or j < 0:
-            raise RuntimeError("DTW backtracking left the grid")
-    return path[:k][::-1].copy()
 
 
 def _check_dtype(t: torch.Tensor, name: str) -> None:
