@@ -1,0 +1,17 @@
+"""Implicit aligners and the attention layers they share.
+
+Every layer returns its attention weights; every model's ``align`` returns
+them as an :class:`~mmalign.alignment.Alignment` with the target on side x
+and the source on side y.
+"""
+
+from . import functional
+from .functional import causal_mask, lengths_to_padding_mask, masked_softmax
+from .layers import AdditiveAttention, MultiHeadAttention, MultiplicativeAttention, ScaledDotProductAttention
+from .positional import ModalityEmbedding, PositionalEncoding, sinusoidal_positions
+
+__all__ = [
+    "functional", "causal_mask", "lengths_to_padding_mask", "masked_softmax",
+    "AdditiveAttention", "MultiHeadAttention", "MultiplicativeAttention", "ScaledDotProductAttention",
+    "ModalityEmbedding", "PositionalEncoding", "sinusoidal_positions",
+]
