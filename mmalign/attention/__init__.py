@@ -9,9 +9,11 @@ from . import functional
 from .functional import causal_mask, lengths_to_padding_mask, masked_softmax
 from .layers import AdditiveAttention, MultiHeadAttention, MultiplicativeAttention, ScaledDotProductAttention
 from .positional import ModalityEmbedding, PositionalEncoding, sinusoidal_positions
+from .spatial_transformer import SpatialTransformer
 
 __all__ = [
     "functional", "causal_mask", "lengths_to_padding_mask", "masked_softmax",
     "AdditiveAttention", "MultiHeadAttention", "MultiplicativeAttention", "ScaledDotProductAttention",
     "ModalityEmbedding", "PositionalEncoding", "sinusoidal_positions",
+    "SpatialTransformer",
 ]
