@@ -9,11 +9,16 @@ from . import functional
 from .functional import causal_mask, lengths_to_padding_mask, masked_softmax
 from .layers import AdditiveAttention, MultiHeadAttention, MultiplicativeAttention, ScaledDotProductAttention
 from .positional import ModalityEmbedding, PositionalEncoding, sinusoidal_positions
+from .transformer import (DecoderWeights, Transformer, TransformerDecoder, TransformerDecoderLayer,
+                          TransformerEncoder, TransformerEncoderLayer, TransformerWeights)
 from .spatial_transformer import SpatialTransformer
+from .glimpse import GlimpseAttention
 
 __all__ = [
     "functional", "causal_mask", "lengths_to_padding_mask", "masked_softmax",
     "AdditiveAttention", "MultiHeadAttention", "MultiplicativeAttention", "ScaledDotProductAttention",
     "ModalityEmbedding", "PositionalEncoding", "sinusoidal_positions",
-    "SpatialTransformer",
+    "DecoderWeights", "Transformer", "TransformerDecoder", "TransformerDecoderLayer",
+    "TransformerEncoder", "TransformerEncoderLayer", "TransformerWeights",
+    "SpatialTransformer", "GlimpseAttention",
 ]

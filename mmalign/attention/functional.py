@@ -44,7 +44,9 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None,
     -------
     weights : torch.Tensor [shape=scores.shape]
         Non-negative; sums to 1 along ``dim`` except on fully-masked slices,
-        which are 0. Gradients are finite everywhere.
+        which are 0. Scores of ``-inf`` count as masked too, so a float mask
+        that rules out a whole row also gives zeros (``torch.softmax`` gives
+        NaN). Gradients are finite everywhere.
 
     Examples
     --------
@@ -56,10 +58,11 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None,
             [0.0000, 0.0000, 0.0000]])
     """
     if mask is None:
-        return torch.softmax(scores, dim=dim)
-    if mask.dtype != torch.bool:
+        filled = scores  # a score of -inf (e.g. from a float attn_mask) counts as masked
+    elif mask.dtype != torch.bool:
         raise ValueError(f"mask must be a bool tensor (True = excluded), got {mask.dtype}")
-    filled = scores.masked_fill(mask, float("-inf"))
+    else:
+        filled = scores.masked_fill(mask, float("-inf"))
     top = filled.amax(dim=dim, keepdim=True)
     # fully-masked slices have top = -inf: shift by 0 instead so exp gives exact zeros
     top = torch.where(torch.isfinite(top), top, torch.zeros_like(top)).detach()
@@ -136,6 +139,19 @@ def merge_masks(attn_mask: torch.Tensor | None, key_padding_mask: torch.Tensor |
     return bool_mask, bias
 
 
+def _check_key_padding_mask(key_padding_mask: torch.Tensor | None, batch: int,
+                            n_keys: int) -> None:
+    """ValueError unless ``key_padding_mask`` is None or a bool ``(batch, n_keys)`` tensor."""
+    if key_padding_mask is None:
+        return
+    if not isinstance(key_padding_mask, torch.Tensor) or key_padding_mask.dtype != torch.bool:
+        raise ValueError("key_padding_mask must be a bool tensor (True = padding), got "
+                         f"{getattr(key_padding_mask, 'dtype', type(key_padding_mask))}")
+    if tuple(key_padding_mask.shape) != (batch, n_keys):
+        raise ValueError(f"key_padding_mask must have shape (batch, n_keys) = ({batch}, {n_keys}), "
+                         f"got {tuple(key_padding_mask.shape)}")
+
+
 def scaled_dot_product_attention(
     query: torch.Tensor,
     key: torch.Tensor,
@@ -183,6 +199,14 @@ def scaled_dot_product_attention(
     if key.shape[-2] != value.shape[-2]:
         raise ValueError(f"key and value must have the same number of steps, got "
                          f"{key.shape[-2]} and {value.shape[-2]}")
+    if query.ndim < 3 or key.ndim != query.ndim or value.ndim != query.ndim:
+        raise ValueError("query, key and value must have shape (B, ..., steps, features) with the "
+                         f"same ndim >= 3, got {tuple(query.shape)}, {tuple(key.shape)}, "
+                         f"{tuple(value.shape)}")
+    if not (query.shape[0] == key.shape[0] == value.shape[0]):
+        raise ValueError(f"query, key and value must have the same batch size, got "
+                         f"{query.shape[0]}, {key.shape[0]}, {value.shape[0]}")
+    _check_key_padding_mask(key_padding_mask, query.shape[0], key.shape[-2])
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     scores = torch.matmul(query, key.transpose(-2, -1)) * scale
     bool_mask, bias = merge_masks(attn_mask, key_padding_mask, n_batch_dims=query.ndim - 2)

@@ -64,8 +64,8 @@ class AdditiveAttention(nn.Module):
     >>> s, h = torch.randn(2, 4), torch.randn(2, 5, 6)
     >>> pad = torch.tensor([[False] * 5, [False] * 3 + [True] * 2])
     >>> context, weights = att(s, h, key_padding_mask=pad)
-    >>> context.shape, weights.shape, float(weights[1, 3:].sum())
-    (torch.Size([2, 6]), torch.Size([2, 5]), 0.0)
+    >>> context.shape, weights.shape, bool((weights[1, 3:] == 0).all())
+    (torch.Size([2, 6]), torch.Size([2, 5]), True)
     """
 
     def __init__(self, query_dim: int, key_dim: int, hidden_dim: int) -> None:
@@ -102,6 +102,7 @@ class AdditiveAttention(nn.Module):
         """
         q, squeeze = _queries_3d(query)
         values = _check_keys(keys, values, q.shape[0])
+        F._check_key_padding_mask(key_padding_mask, keys.shape[0], keys.shape[1])
         uk = self.project_keys(keys) if projected_keys is None else projected_keys
         scores = F.additive_scores(self.query_proj(q), uk, self.v)
         bool_mask, _ = F.merge_masks(None, key_padding_mask, n_batch_dims=1)
@@ -209,6 +210,7 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"embed_dim ({embed_dim}) must be a positive multiple of "
                              f"num_heads ({num_heads})")
         self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
+        self.kdim, self.vdim = int(kdim or embed_dim), int(vdim or embed_dim)
         self.head_dim = embed_dim // num_heads
         self.dropout = float(dropout)
         self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
@@ -238,8 +240,9 @@ class MultiHeadAttention(nn.Module):
         value : torch.Tensor [shape=(B, S, vdim)]
         key_padding_mask : bool tensor [shape=(B, S)] or None
             ``True`` at padded keys.
-        attn_mask : tensor [shape=(T, S) or (B, num_heads, T, S)] or None
-            Bool (``True`` = not allowed) or float (added to the scores).
+        attn_mask : tensor [shape=(T, S), (B * num_heads, T, S) or (B, num_heads, T, S)] or None
+            Bool (``True`` = not allowed) or float (added to the scores). The
+            3-d form is ``torch.nn.MultiheadAttention``'s.
 
         Returns
         -------
@@ -257,6 +260,19 @@ class MultiHeadAttention(nn.Module):
         if key.shape[1] != value.shape[1]:
             raise ValueError(f"key and value must have the same number of steps, got "
                              f"{key.shape[1]} and {value.shape[1]}")
+        for name, x, d in (("query", query, self.embed_dim), ("key", key, self.kdim),
+                           ("value", value, self.vdim)):
+            if x.shape[-1] != d:
+                raise ValueError(f"{name} must have {d} features, got {x.shape[-1]}")
+        b, t, s = query.shape[0], query.shape[1], key.shape[1]
+        if attn_mask is not None and attn_mask.ndim == 3:
+            if tuple(attn_mask.shape) != (b * self.num_heads, t, s):
+                raise ValueError(f"a 3-d attn_mask must have shape (B * num_heads, T, S) = "
+                                 f"({b * self.num_heads}, {t}, {s}), got {tuple(attn_mask.shape)}")
+            attn_mask = attn_mask.view(b, self.num_heads, t, s)
+        elif attn_mask is not None and attn_mask.ndim not in (2, 4):
+            raise ValueError("attn_mask must have shape (T, S), (B * num_heads, T, S) or "
+                             f"(B, num_heads, T, S), got {tuple(attn_mask.shape)}")
         q = self._split(self.q_proj(query))
         k = self._split(self.k_proj(key))
         v = self._split(self.v_proj(value))
@@ -269,10 +285,32 @@ class MultiHeadAttention(nn.Module):
 
     @torch.no_grad()
     def load_torch_weights(self, mha: nn.MultiheadAttention) -> "MultiHeadAttention":
-        """Copy the projections of a ``torch.nn.MultiheadAttention`` into this layer."""
+        """Copy the projections of a ``torch.nn.MultiheadAttention`` into this layer.
+
+        After this, ``self(q, k, v)`` equals ``mha(q, k, v)`` (with
+        ``batch_first=True``; the weights are the same either way) up to
+        rounding, and ``self(...)[1].mean(1)`` equals its head-averaged weights.
+
+        Examples
+        --------
+        >>> import torch
+        >>> ref = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+        >>> mha = MultiHeadAttention(8, 2).load_torch_weights(ref)
+        >>> x = torch.randn(2, 5, 8)
+        >>> torch.allclose(mha(x, x, x)[0], ref(x, x, x)[0], atol=1e-6)
+        True
+        """
         e = self.embed_dim
         if mha.embed_dim != e or mha.num_heads != self.num_heads:
-            raise ValueError("mha must have the same embed_dim and num_heads")
+            raise ValueError(f"mha must have embed_dim={e} and num_heads={self.num_heads}, got "
+                             f"{mha.embed_dim} and {mha.num_heads}")
+        if (mha.kdim, mha.vdim) != (self.kdim, self.vdim):
+            raise ValueError(f"mha must have kdim={self.kdim} and vdim={self.vdim}, got "
+                             f"{mha.kdim} and {mha.vdim}")
+        if mha.bias_k is not None or mha.bias_v is not None or mha.add_zero_attn:
+            raise ValueError("mha uses add_bias_kv or add_zero_attn, which this layer does not have")
+        if (mha.in_proj_bias is None) != (self.q_proj.bias is None):
+            raise ValueError("mha and this layer must both have biases or both not")
         if mha.in_proj_weight is not None:
             w = mha.in_proj_weight
             ws = (w[:e], w[e:2 * e], w[2 * e:])
