@@ -26,6 +26,11 @@ __all__ = [
     "fraction_within",
     "area_between_paths",
     "normalized_area_between_paths",
+    "alignment_error_rate",
+    "corpus_alignment_error_rate",
+    "precision_recall_links",
+    "pointing_accuracy",
+    "attention_mass_inside",
 ]
 
 # Slack for fraction_within so that deviations that equal the tolerance up to
@@ -314,3 +319,297 @@ def normalized_area_between_paths(p: Alignment | Any, q: Alignment | Any) -> flo
     area = area_between_paths(p, q)
     n_x, n_y = (int(v) + 1 for v in _warping_path(p, "p")[-1])
     return area / (n_x + n_y)
+
+
+# --------------------------------------------------------------------------- word alignments
+# Links are (t, s) pairs: target position t (side x, rows), source position s
+# (side y, columns), the orientation of attention alignments.
+
+
+def _link_set(value: Any, name: str) -> tuple[set, tuple[int, int] | None]:
+    """(set of (t, s) int pairs, matrix shape or None) from links, a boolean matrix or an Alignment."""
+    if isinstance(value, Alignment):
+        path = value.path("argmax") if value.weights is not None else value.path()
+        return {(int(t), int(s)) for t, s in path}, value.shape
+    if isinstance(value, (set, frozenset)):
+        value = list(value)
+    arr = _as_numpy(value, name)
+    if arr.dtype == np.bool_:
+        if arr.ndim != 2:
+            raise ValueError(f"{name} as a boolean matrix must have shape (n_target, n_source), "
+                             f"got {arr.shape}")
+        return {(int(t), int(s)) for t, s in np.argwhere(arr)}, (int(arr.shape[0]), int(arr.shape[1]))
+    if arr.size == 0:
+        return set(), None
+    if arr.dtype.kind not in "iu":
+        hint = (" (for attention weights pass Alignment(weights=w, monotonic=False): "
+                "its per-row argmax is used)" if arr.dtype.kind == "f" else "")
+        raise ValueError(f"{name} must be a set of (t, s) integer links, a boolean "
+                         f"(n_target, n_source) matrix or an Alignment, got dtype {arr.dtype}{hint}")
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{name} as links must have shape (K, 2), got {arr.shape}")
+    if (arr < 0).any():
+        raise ValueError(f"{name} must hold non-negative positions")
+    return {(int(t), int(s)) for t, s in arr}, None
+
+
+def _aer_sets(predicted: Any, sure: Any, possible: Any, ignore_unlinked_targets: bool
+              ) -> tuple[set, set, set]:
+    a, shape_a = _link_set(predicted, "predicted")
+    s, shape_s = _link_set(sure, "sure")
+    if possible is None:
+        p, shape_p = set(s), None
+    else:
+        p, shape_p = _link_set(possible, "possible")
+    shapes = {k: v for k, v in (("predicted", shape_a), ("sure", shape_s), ("possible", shape_p))
+              if v is not None}
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"predicted, sure and possible have different shapes: {shapes}")
+    p |= s  # S ⊆ P
+    if ignore_unlinked_targets:
+        rows = {t for t, _ in p}
+        a = {link for link in a if link[0] in rows}
+    return a, s, p
+
+
+def alignment_error_rate(
+    predicted: Any,
+    sure: Any,
+    possible: Any = None,
+    *,
+    ignore_unlinked_targets: bool = False,
+) -> float:
+    """Alignment error rate (Och & Ney, 2003) of predicted word links.
+
+    ``AER = 1 - (|A ∩ S| + |A ∩ P|) / (|A| + |S|)`` with predicted links
+    ``A``, sure links ``S`` and possible links ``P ⊇ S``.
+
+    Parameters
+    ----------
+    predicted : set of (t, s), int array (K, 2), bool array (T, S) or Alignment
+        Predicted links, target position first. An :class:`Alignment` with
+        soft weights (attention, target on side x) gives one link per target
+        row, ``(t, argmax_s w[t, s])`` (weights averaged over heads); one
+        without weights gives its hard path.
+    sure : set of (t, s), int array (K, 2) or bool array (T, S)
+        Sure gold links.
+    possible : same forms as ``sure``, or None
+        Possible gold links. Sure links are always counted as possible
+        (``P := P ∪ S``). None means ``P = S``.
+    ignore_unlinked_targets : bool
+        Drop predicted links on target positions that have no gold link at
+        all (no possible link), e.g. the ``-`` of an ISO date or padding rows,
+        which an argmax of attention always links somewhere.
+
+    Returns
+    -------
+    aer : float in [0, 1]
+        0 for a perfect alignment, 1 when no predicted link is possible.
+
+    Raises
+    ------
+    ValueError
+        When ``|A| + |S| = 0`` (AER undefined), on malformed input, or when
+        matrices of different shapes are mixed.
+
+    See Also
+    --------
+    corpus_alignment_error_rate : AER over many sentences (counts summed).
+
+    Examples
+    --------
+    >>> from mmalign.metrics import alignment_error_rate
+    >>> sure = {(0, 0), (1, 2)}
+    >>> possible = {(1, 1)}
+    >>> alignment_error_rate({(0, 0), (1, 2)}, sure, possible)
+    0.0
+    >>> alignment_error_rate({(0, 0), (1, 1)}, sure, possible)  # 1 - (1 + 2) / (2 + 2)
+    0.25
+    >>> alignment_error_rate(set(), sure)
+    1.0
+    """
+    a, s, p = _aer_sets(predicted, sure, possible, ignore_unlinked_targets)
+    if len(a) + len(s) == 0:
+        raise ValueError("AER is undefined with no predicted and no sure links")
+    return 1.0 - (len(a & s) + len(a & p)) / (len(a) + len(s))
+
+
+def corpus_alignment_error_rate(
+    predicted: Any,
+    sure: Any,
+    possible: Any = None,
+    *,
+    ignore_unlinked_targets: bool = False,
+) -> float:
+    """Alignment error rate of a corpus: link counts summed over sentences.
+
+    This is the usual way AER is reported (not the mean of per-sentence AERs).
+
+    Parameters
+    ----------
+    predicted : sequence of per-sentence predictions
+        Each in any form :func:`alignment_error_rate` accepts.
+    sure : sequence of per-sentence sure links, same length
+    possible : sequence of per-sentence possible links, or None
+    ignore_unlinked_targets : bool
+        As in :func:`alignment_error_rate`, per sentence.
+
+    Returns
+    -------
+    aer : float in [0, 1]
+
+    Examples
+    --------
+    >>> from mmalign.metrics import corpus_alignment_error_rate
+    >>> corpus_alignment_error_rate([{(0, 0)}, {(0, 1)}], [{(0, 0)}, {(0, 0)}])
+    0.5
+    """
+    predicted, sure = list(predicted), list(sure)
+    possible = [None] * len(sure) if possible is None else list(possible)
+    if not (len(predicted) == len(sure) == len(possible)):
+        raise ValueError(f"predicted, sure and possible must have the same number of sentences, "
+                         f"got {len(predicted)}, {len(sure)} and {len(possible)}")
+    if not sure:
+        raise ValueError("sure must hold at least one sentence")
+    n_a = n_s = hits = 0
+    for k, (pr, su, po) in enumerate(zip(predicted, sure, possible)):
+        try:
+            a, s, p = _aer_sets(pr, su, po, ignore_unlinked_targets)
+        except ValueError as err:
+            raise ValueError(f"sentence {k}: {err}") from None
+        n_a, n_s, hits = n_a + len(a), n_s + len(s), hits + len(a & s) + len(a & p)
+    if n_a + n_s == 0:
+        raise ValueError("AER is undefined with no predicted and no sure links")
+    return 1.0 - hits / (n_a + n_s)
+
+
+def precision_recall_links(
+    predicted: Any,
+    sure: Any,
+    possible: Any = None,
+    *,
+    ignore_unlinked_targets: bool = False,
+) -> tuple[float, float]:
+    """Precision against possible links and recall of sure links (Och & Ney, 2003).
+
+    ``precision = |A ∩ P| / |A|`` and ``recall = |A ∩ S| / |S|``.
+
+    Parameters
+    ----------
+    predicted, sure, possible, ignore_unlinked_targets
+        As in :func:`alignment_error_rate`.
+
+    Returns
+    -------
+    precision : float in [0, 1]
+        0.0 when there is no predicted link.
+    recall : float in [0, 1]
+        1.0 when there is no sure link.
+
+    Examples
+    --------
+    >>> from mmalign.metrics import precision_recall_links
+    >>> precision_recall_links({(0, 0), (1, 1), (2, 0)}, {(0, 0), (1, 2)}, {(1, 1)})
+    (0.6666666666666666, 0.5)
+    """
+    a, s, p = _aer_sets(predicted, sure, possible, ignore_unlinked_targets)
+    precision = len(a & p) / len(a) if a else 0.0
+    recall = len(a & s) / len(s) if s else 1.0
+    return precision, recall
+
+
+# --------------------------------------------------------------------------- pointing
+
+
+def _weights_and_masks(weights: Any, masks: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights (T, N) float64, masks (T, N) bool, rows with a non-empty mask) validated."""
+    w = _as_numpy(weights, "weights")
+    if w.dtype.kind not in "iuf":
+        raise ValueError(f"weights must hold real numbers, got dtype {w.dtype}")
+    if w.ndim < 2:
+        raise ValueError(f"weights must have shape (n_target, ...) with at least 2 axes, got {w.shape}")
+    if w.size == 0:
+        raise ValueError(f"weights must not be empty, got shape {w.shape}")
+    w = w.astype(np.float64).reshape(w.shape[0], -1)
+    if not np.isfinite(w).all():
+        raise ValueError("weights contains NaN or inf")
+    m = _as_numpy(masks, "masks")
+    if m.dtype != np.bool_:
+        raise ValueError(f"masks must be boolean, got dtype {m.dtype}")
+    if m.shape != _as_numpy(weights, "weights").shape:
+        raise ValueError(f"masks must have the shape of weights {np.shape(weights)}, got {m.shape}")
+    m = m.reshape(m.shape[0], -1)
+    rows = m.any(axis=1)
+    if not rows.any():
+        raise ValueError("masks is empty for every target step: nothing to score")
+    return w, m, rows
+
+
+def pointing_accuracy(weights: Any, masks: Any) -> float:
+    """Fraction of target steps whose attention argmax falls inside the gold region.
+
+    Serves sequence spans (``weights (T, n)``: is the most attended source
+    frame inside the word's span?) and image regions (``weights (T, H, W)``:
+    is the most attended location inside the object's box?).
+
+    Parameters
+    ----------
+    weights : array-like or torch.Tensor, shape (T, ...)
+        Attention of each target step over source positions (any trailing
+        shape, e.g. ``(n,)`` or ``(H, W)``). Average heads beforehand.
+    masks : bool array-like, same shape as ``weights``
+        Gold region of each target step. Steps whose mask is empty (no gold
+        region) are skipped.
+
+    Returns
+    -------
+    accuracy : float in [0, 1]
+        Over target steps with a non-empty mask; ties go to the first
+        maximal location in C order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmalign.metrics import pointing_accuracy
+    >>> w = np.array([[0.7, 0.2, 0.1], [0.5, 0.1, 0.4]])
+    >>> masks = np.array([[True, True, False], [False, False, True]])
+    >>> pointing_accuracy(w, masks)
+    0.5
+    """
+    w, m, rows = _weights_and_masks(weights, masks)
+    hit = m[np.arange(len(w)), np.argmax(w, axis=1)]
+    return float(hit[rows].mean())
+
+
+def attention_mass_inside(weights: Any, masks: Any) -> float:
+    """Mean fraction of each target step's attention mass inside its gold region.
+
+    Parameters
+    ----------
+    weights : array-like or torch.Tensor, shape (T, ...)
+        Non-negative attention weights; each row is normalised by its sum.
+    masks : bool array-like, same shape as ``weights``
+        Gold region of each target step; steps with an empty mask are skipped.
+
+    Returns
+    -------
+    mass : float in [0, 1]
+        Mean over target steps with a non-empty mask.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmalign.metrics import attention_mass_inside
+    >>> w = np.array([[0.7, 0.2, 0.1], [0.5, 0.1, 0.4]])
+    >>> masks = np.array([[True, True, False], [False, False, True]])
+    >>> round(attention_mass_inside(w, masks), 6)  # (0.9 + 0.4) / 2
+    0.65
+    """
+    w, m, rows = _weights_and_masks(weights, masks)
+    if (w < 0).any():
+        raise ValueError("weights must be non-negative")
+    total = w.sum(axis=1)
+    if (total[rows] <= 0).any():
+        raise ValueError("weights has a target step with zero total weight")
+    inside = np.where(m, w, 0.0).sum(axis=1)
+    return float(np.mean(inside[rows] / total[rows]))

@@ -183,3 +183,146 @@ def test_area_bad_paths(p, q, match):
 def test_area_alignment_must_end_at_its_corner():
     with pytest.raises(ValueError, match="p must end"):
         area_between_paths(Alignment([[0, 0], [1, 1]], shape=(3, 3)), [[0, 0], [1, 1]])
+
+
+# ------------------------------------------------------------------ alignment error rate
+from mmalign.metrics import (  # noqa: E402
+    alignment_error_rate,
+    attention_mass_inside,
+    corpus_alignment_error_rate,
+    pointing_accuracy,
+    precision_recall_links,
+)
+
+
+def test_aer_hand_computed():
+    sure = {(0, 0), (1, 1), (2, 3)}
+    possible = {(2, 2), (3, 3)}  # plus the sure links
+    # A = {(0,0), (1,1), (2,2), (3,0)}: A∩S = 2, A∩P = 3, |A| + |S| = 7
+    predicted = {(0, 0), (1, 1), (2, 2), (3, 0)}
+    assert alignment_error_rate(predicted, sure, possible) == pytest.approx(1 - 5 / 7)
+    assert precision_recall_links(predicted, sure, possible) == (pytest.approx(3 / 4), pytest.approx(2 / 3))
+    # possible links alone: no credit on the sure side, full credit on the possible side
+    assert alignment_error_rate({(2, 2)}, {(2, 3)}, {(2, 2)}) == pytest.approx(1 - 1 / 2)
+
+
+def test_aer_sure_is_included_in_possible():
+    # a sure link missing from `possible` still counts as possible (S ⊆ P)
+    sure = {(0, 0), (1, 1)}
+    assert alignment_error_rate(sure, sure, possible={(1, 0)}) == 0.0
+    assert alignment_error_rate(sure, sure, possible=None) == 0.0
+    assert alignment_error_rate({(0, 0), (1, 0)}, sure, {(1, 0)}) == pytest.approx(1 - 3 / 4)
+    assert alignment_error_rate({(0, 0), (1, 0)}, sure) == pytest.approx(1 - 2 / 4)
+
+
+def test_aer_perfect_and_empty():
+    sure = {(0, 1), (1, 0)}
+    assert alignment_error_rate(sure, sure) == 0.0
+    assert alignment_error_rate(set(), sure) == 1.0
+    assert alignment_error_rate([], sure, {(0, 0)}) == 1.0
+    assert alignment_error_rate({(5, 5)}, sure) == 1.0
+    with pytest.raises(ValueError, match="undefined"):
+        alignment_error_rate(set(), set(), {(0, 0)})
+
+
+def test_aer_input_forms_agree():
+    sure_m = np.array([[False, True, False], [True, False, False]])
+    possible_m = sure_m | np.array([[False, False, True], [False, False, False]])
+    links = {(0, 2), (1, 1)}
+    expected = alignment_error_rate(links, {(0, 1), (1, 0)}, {(0, 2)})
+    pred_m = np.zeros((2, 3), dtype=bool)
+    pred_m[0, 2] = pred_m[1, 1] = True
+    assert alignment_error_rate(pred_m, sure_m, possible_m) == pytest.approx(expected)
+    assert alignment_error_rate(np.array([[0, 2], [1, 1]]), sure_m, possible_m) == pytest.approx(expected)
+    assert alignment_error_rate(torch_bool(pred_m), torch_bool(sure_m), possible_m) == pytest.approx(expected)
+    weights = np.array([[0.1, 0.2, 0.7], [0.3, 0.6, 0.1]])
+    att = Alignment(weights=np.stack([weights, weights]), monotonic=True)  # heads; argmax, not DTW
+    assert alignment_error_rate(att, sure_m, possible_m) == pytest.approx(expected)
+    assert alignment_error_rate(Alignment([[0, 2], [1, 1]]), sure_m, possible_m) == pytest.approx(expected)
+
+
+def torch_bool(m):
+    import torch
+
+    return torch.from_numpy(m)
+
+
+def test_aer_ignore_unlinked_targets():
+    sure = {(0, 0), (2, 1)}  # target row 1 (a separator) has no gold link
+    predicted = {(0, 0), (1, 0), (2, 1)}
+    assert alignment_error_rate(predicted, sure) == pytest.approx(1 - 4 / 5)
+    assert alignment_error_rate(predicted, sure, ignore_unlinked_targets=True) == 0.0
+    # a row linked only as possible is scored
+    assert alignment_error_rate(predicted, sure, {(1, 1)}, ignore_unlinked_targets=True) == pytest.approx(
+        1 - 4 / 5
+    )
+
+
+def test_aer_input_errors():
+    with pytest.raises(ValueError, match="predicted"):
+        alignment_error_rate(np.array([[0.2, 0.8]]), {(0, 1)})
+    with pytest.raises(ValueError, match="shapes"):
+        alignment_error_rate(np.eye(2, dtype=bool), np.eye(3, dtype=bool))
+    with pytest.raises(ValueError, match="sure"):
+        alignment_error_rate({(0, 0)}, np.array([[0, 1, 2]]))
+    with pytest.raises(ValueError, match="possible"):
+        alignment_error_rate({(0, 0)}, {(0, 0)}, np.array([[-1, 0]]))
+    with pytest.raises(ValueError, match="sure"):
+        alignment_error_rate({(0, 0)}, np.ones((2, 2, 2), dtype=bool))
+
+
+def test_corpus_aer_sums_counts():
+    predicted = [{(0, 0), (1, 1)}, {(0, 1)}]
+    sure = [{(0, 0), (1, 1)}, {(0, 0), (1, 1), (2, 2)}]
+    # hits: 2 + 2 + 0 + 0, |A| + |S| = 3 + 5
+    assert corpus_alignment_error_rate(predicted, sure) == pytest.approx(1 - 4 / 8)
+    assert corpus_alignment_error_rate(predicted[:1], sure[:1]) == 0.0
+    with pytest.raises(ValueError, match="same number"):
+        corpus_alignment_error_rate(predicted, sure[:1])
+    with pytest.raises(ValueError, match="sentence 1"):
+        corpus_alignment_error_rate([set(), np.array([[0.5]])], [{(0, 0)}, {(0, 0)}])
+
+
+# ------------------------------------------------------------------ pointing
+def test_pointing_accuracy_sequences_and_images():
+    w = np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3], [0.2, 0.2, 0.6]])
+    masks = np.array([[False, True, True], [False, True, False], [False, False, False]])
+    # third row has no gold region: skipped
+    assert pointing_accuracy(w, masks) == 0.5
+    assert attention_mass_inside(w, masks) == pytest.approx((0.9 + 0.2) / 2)
+    # (T, H, W): a box per step
+    img = np.zeros((2, 4, 5))
+    img[0, 1, 2] = img[1, 3, 4] = 1.0
+    boxes = np.zeros((2, 4, 5), dtype=bool)
+    boxes[0, 0:2, 1:3] = True
+    boxes[1, 0:2, 0:2] = True
+    assert pointing_accuracy(img, boxes) == 0.5
+    assert attention_mass_inside(img, boxes) == pytest.approx(0.5)
+
+
+def test_pointing_accepts_tensors_and_unnormalised_weights():
+    import torch
+
+    w = torch.tensor([[2.0, 6.0], [1.0, 1.0]])
+    masks = torch.tensor([[False, True], [True, False]])
+    assert pointing_accuracy(w, masks) == 1.0  # tie goes to the first location
+    assert attention_mass_inside(w, masks) == pytest.approx((0.75 + 0.5) / 2)
+
+
+def test_pointing_input_errors():
+    w = np.full((2, 3), 1 / 3)
+    m = np.eye(2, 3, dtype=bool)
+    with pytest.raises(ValueError, match="NaN"):
+        pointing_accuracy(np.array([[np.nan, 1.0, 0.0], [0.0, 1.0, 0.0]]), m)
+    with pytest.raises(ValueError, match="masks"):
+        pointing_accuracy(w, np.eye(3, dtype=bool))
+    with pytest.raises(ValueError, match="masks"):
+        pointing_accuracy(w, m.astype(int))
+    with pytest.raises(ValueError, match="masks"):
+        pointing_accuracy(w, np.zeros((2, 3), dtype=bool))
+    with pytest.raises(ValueError, match="weights"):
+        pointing_accuracy(np.ones(3), np.ones(3, dtype=bool))
+    with pytest.raises(ValueError, match="non-negative"):
+        attention_mass_inside(-w, m)
+    with pytest.raises(ValueError, match="zero total"):
+        attention_mass_inside(np.zeros((2, 3)), m)

@@ -1,5 +1,27 @@
 """Synthetic generators with ground truth and loaders for bundled data."""
 
+from .multimodal_streams import (
+    STREAM_LEXICON,
+    MultimodalStreams,
+    StreamBatch,
+    collate_streams,
+    multimodal_streams,
+    span_hit_rate,
+    span_masks,
+)
+from .sequence_tasks import (
+    DATE_FORMATS,
+    DATE_LOCALES,
+    Seq2SeqBatch,
+    Seq2SeqExample,
+    Vocabulary,
+    build_vocabularies,
+    date_task,
+    encode_batch,
+    gold_alignment,
+    reordering_task,
+    reversal_task,
+)
 from .synthetic_audio import PerformancePair, synthesize_performances
 from .synthetic_warps import (
     LatentMap,
@@ -14,4 +36,9 @@ __all__ = [
     "PerformancePair", "synthesize_performances",
     "LatentMap", "WarpedPair", "WarpedSet", "basic_motions_warped", "random_monotone_warp",
     "warped_multimodal",
+    "DATE_FORMATS", "DATE_LOCALES", "Seq2SeqBatch", "Seq2SeqExample", "Vocabulary",
+    "build_vocabularies", "date_task", "encode_batch", "gold_alignment", "reordering_task",
+    "reversal_task",
+    "STREAM_LEXICON", "MultimodalStreams", "StreamBatch", "collate_streams", "multimodal_streams",
+    "span_hit_rate", "span_masks",
 ]
