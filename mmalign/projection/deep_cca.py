@@ -33,9 +33,10 @@ import torch
 
 from ..aligner import Aligner
 from ..warping._validation import check_choice, check_float, check_int
-from .cca import cca
+from .cca import cca, mcca
 
-__all__ = ["DeepCCA", "cca_loss", "mlp_encoder", "cnn_encoder", "gru_encoder"]
+__all__ = ["DeepCCA", "DeepMCCA", "cca_loss", "mcca_loss", "mlp_encoder", "cnn_encoder",
+           "gru_encoder"]
 
 OBJECTIVES = ("trace", "sum_sq", "frobenius")
 
@@ -135,6 +136,101 @@ def cca_loss(hx: torch.Tensor, hy: torch.Tensor, *, n_components: int | None = N
     if objective == "sum_sq":
         return -top.sum()
     return -torch.sqrt(top.sum())
+
+
+def mcca_loss(hs: Sequence[torch.Tensor], *, n_components: int | None = None,
+              reg: float = 1e-4, eps: float = 1e-9) -> torch.Tensor:
+    """Negative multi-set (MAXVAR) deep-CCA objective of N >= 2 paired views.
+
+    The objective of deep generalised CCA (Benton et al. 2019) and of
+    :func:`~mmalign.projection.mcca`: with centred views ``h_j`` (B, k_j),
+    ``Σ_jj = h_jᵀh_j / (B-1) + reg·I`` and the whitened views
+    ``z_j = h_j Σ_jj^{-1/2} / sqrt(B-1)``, let ``M = Σ_j z_j z_jᵀ`` (B, B), the
+    sum of the views' (ridge-shrunk) projectors, with eigenvalues
+    ``λ_1 >= λ_2 >= ...``.  The loss is
+
+    ``-(λ_1 + ... + λ_m)``,  ``m = n_components``,
+
+    which equals ``min_{G, U_j} Σ_j ‖G - z_j U_j‖_F² - m·N`` over ``G`` (B, m)
+    with orthonormal columns and any ``U_j`` (the shared representation ``G``
+    is the top ``m`` eigenvectors of ``M``).  The eigenvalues are computed from
+    the small ``(K, K)`` Gram matrix ``[z_1 … z_N]ᵀ[z_1 … z_N]``,
+    ``K = Σ_j k_j`` (same non-zero spectrum), whose blocks are the whitened
+    cross-covariances ``Σ_ii^{-1/2} Σ_ij Σ_jj^{-1/2}``.  Each ``λ`` lies in
+    ``[0, N]``; ``λ = N`` for a direction shared exactly by all views.
+
+    Two views, ``reg = 0``: the eigenvalues are ``1 ± σ_i`` (``σ_i`` the
+    canonical correlations), so ``mcca_loss([hx, hy]) == cca_loss(hx, hy,
+    objective="trace") - m`` for ``m <= min(k_x, k_y)``; with ``reg > 0`` the
+    two differ by ``O(reg / λ_min(Σ))`` (the ridge shrinks the whitened
+    auto-covariance blocks below the identity).
+
+    Parameters
+    ----------
+    hs : sequence of torch.Tensor [shape=(B, k_j)]
+        N >= 2 views with paired rows (same ``B >= 2``), feature sizes may
+        differ.  ``B <= k_j`` is allowed: the ridge keeps each covariance
+        invertible (``reg > 0``) and the loss and its gradient stay finite.
+    n_components : int >= 1 or None
+        How many eigenvalues enter the objective, at most ``min_j k_j``
+        (the default).
+    reg : float >= 0
+        Absolute ridge added to the diagonal of each covariance (as
+        :func:`cca_loss`).
+    eps : float > 0
+        Floor for the covariance eigenvalues in the ``reg = 0`` fallback of a
+        rank-deficient batch.
+
+    Returns
+    -------
+    loss : torch.Tensor [shape=()]
+        Differentiable with respect to every view.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.projection.deep_cca import mcca_loss
+    >>> g = torch.Generator().manual_seed(0)
+    >>> h = torch.randn(500, 2, generator=g, dtype=torch.float64)
+    >>> round(float(mcca_loss([h, 3 * h, h @ torch.tensor([[1., 2.], [0., 1.]], dtype=torch.float64)], reg=0.0)), 4)
+    -6.0
+    """
+    if isinstance(hs, torch.Tensor) or not isinstance(hs, Sequence):
+        raise ValueError(f"hs must be a list of (B, k_j) tensors, got {type(hs).__name__}")
+    if len(hs) < 2:
+        raise ValueError(f"hs must hold at least 2 views, got {len(hs)}")
+    for j, t in enumerate(hs):
+        name = f"hs[{j}]"
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.ndim != 2:
+            raise ValueError(f"{name} must have shape (B, k), got {tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise ValueError(f"{name} must be floating point, got dtype {t.dtype}")
+        if t.shape[0] != hs[0].shape[0]:
+            raise ValueError(f"hs[0] and {name} must have the same number of rows (paired "
+                             f"observations): {hs[0].shape[0]} and {t.shape[0]}")
+    B = hs[0].shape[0]
+    if B < 2:
+        raise ValueError(f"hs[0] needs at least 2 rows to estimate covariances, got {B}")
+    reg = check_float(reg, "reg", 0.0)
+    eps = check_float(eps, "eps", 0.0, low_open=True)
+    k_max = min(t.shape[1] for t in hs)
+    m = k_max if n_components is None else check_int(n_components, "n_components", 1)
+    if m > k_max:
+        raise ValueError(f"n_components={m} exceeds the smallest view size min(k_j) = {k_max}")
+
+    dtype = hs[0].dtype
+    blocks = []
+    for t in hs:
+        c = t.to(dtype) - t.to(dtype).mean(dim=0)
+        S = c.T @ c / (B - 1)
+        if reg > 0:
+            S = S + reg * torch.eye(S.shape[0], dtype=S.dtype, device=S.device)
+        blocks.append(_whitener_apply(S, c.T, eps) / (B - 1) ** 0.5)   # z_jᵀ: (k_j, B)
+    Z = torch.cat(blocks, dim=0)                                       # (K, B)
+    values = torch.linalg.eigvalsh(Z @ Z.T)                            # ascending
+    return -values[-m:].sum()
 
 
 # ----------------------------------------------------------------------- encoders
@@ -522,3 +618,245 @@ class DeepCCA(Aligner, torch.nn.Module):
     def align(self, x, y):
         raise TypeError("DeepCCA relates features, not time steps: use DCTW (deep canonical "
                         "time warping) to align sequences, or fit/transform for the projections")
+
+
+class DeepMCCA(Aligner, torch.nn.Module):
+    """Deep multi-set CCA: one encoder per view, trained for a shared space, then MCCA.
+
+    The N >= 2 encoders are trained with :func:`mmalign.train.fit` on
+    :func:`mcca_loss` (MAXVAR, deep generalised CCA of Benton et al. 2019);
+    a closed-form multi-set CCA (:func:`mmalign.projection.mcca`) on the
+    encoder outputs of the training data then gives each view unit-variance
+    canonical variates in one shared ``n_components``-dimensional space.
+    With two views it is the deep CCA of :class:`DeepCCA` with the MAXVAR
+    loss (``cca_loss(objective="trace") - m`` when ``reg = 0``).  ``align``
+    is not offered: see :meth:`mmalign.DCTW.align_all`.
+
+    Parameters
+    ----------
+    encoders : sequence of torch.nn.Module or None
+        One encoder per view, ``(B, ...) -> (B, k_j)``.  None: an MLP per view
+        (:func:`mlp_encoder`, ``hidden`` layers, ``n_components`` outputs),
+        built from ``dims`` when given, otherwise from the data at ``fit``.
+    n_components : int >= 1
+        Canonical components kept (and the MLPs' output size).
+    reg : float >= 0
+        Absolute ridge on each covariance, in the loss and in the final MCCA.
+    dims : sequence of int or None
+        Input feature size of each view (for the default MLPs).
+    hidden : sequence of int
+    max_epochs, batch_size : int >= 1
+        ``batch_size >= n``: full-batch training.
+    lr : float > 0
+    seed : int
+        View ``j``'s MLP is initialised from ``seed + j`` (for two views the same
+        start as :class:`DeepCCA`'s two MLPs); the training loop from ``seed``.
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
+
+    Attributes
+    ----------
+    weights_ : list of np.ndarray [shape=(k_j, n_components)]
+        Linear MCCA on each view's encoder outputs.
+    means_ : list of np.ndarray [shape=(k_j,)]
+        Mean encoder outputs on the training data.
+    scores_ : np.ndarray [shape=(n_components,)]
+        MCCA eigenvalues on the training data, in ``[0, N]``, decreasing.
+    n_features_ : tuple of int
+        Trailing feature size of each training view.
+    history_ : dict
+        The :func:`mmalign.train.fit` history.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmalign.projection import DeepMCCA
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.standard_normal((200, 2))
+    >>> views = [z @ rng.standard_normal((2, 4)), np.tanh(z) @ rng.standard_normal((2, 3)), z ** 3]
+    >>> model = DeepMCCA(n_components=2, hidden=(16,), max_epochs=20).fit(views)
+    >>> [v.shape for v in model.transform(views)]
+    [(200, 2), (200, 2), (200, 2)]
+    """
+
+    def __init__(self, encoders: Sequence[torch.nn.Module] | None = None, n_components: int = 2,
+                 reg: float = 1e-4, dims: Sequence[int] | None = None,
+                 hidden: Sequence[int] = (64, 64), max_epochs: int = 200, batch_size: int = 256,
+                 lr: float = 1e-3, seed: int = 0, device: str = "cpu"):
+        torch.nn.Module.__init__(self)
+        self.encoders = encoders
+        self.n_components = n_components
+        self.reg = reg
+        self.dims = dims
+        self.hidden = hidden
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.device = device
+        if encoders is not None:
+            for j, enc in enumerate(encoders):
+                if not isinstance(enc, torch.nn.Module):
+                    raise ValueError(f"encoders[{j}] must be a torch.nn.Module, "
+                                     f"got {type(enc).__name__}")
+                self.add_module(f"encoder_{j}", enc)
+        self._build_mlps(dims)
+
+    # ----------------------------------------------------------------- helpers
+    def _n_encoders(self) -> int | None:
+        if self.encoders is not None:
+            return len(self.encoders)
+        n = sum(1 for name in self._modules if name.startswith("mlp_"))
+        return n or None
+
+    def _build_mlps(self, dims: Sequence[int] | None) -> None:
+        if self.encoders is not None or dims is None or self._n_encoders():
+            return
+        k = int(self.n_components)
+        for j, d in enumerate(dims):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(self.seed) + j)
+                self.add_module(f"mlp_{j}", mlp_encoder(int(d), k, tuple(self.hidden)))
+
+    def _encoder(self, j: int) -> torch.nn.Module:
+        return self._modules[f"encoder_{j}" if self.encoders is not None else f"mlp_{j}"]
+
+    def _before_load_state_dict(self) -> None:
+        self._build_mlps(getattr(self, "n_features_", None))
+
+    def _check_params(self) -> None:
+        check_int(self.n_components, "n_components", 1)
+        check_float(self.reg, "reg", 0.0)
+        check_int(self.max_epochs, "max_epochs", 1)
+        check_int(self.batch_size, "batch_size", 1)
+        check_float(self.lr, "lr", 0.0, low_open=True)
+        check_int(self.seed, "seed", 0)
+        if self.encoders is not None and len(self.encoders) < 2:
+            raise ValueError(f"encoders must hold at least 2 encoders, got {len(self.encoders)}")
+        if self.dims is not None:
+            for j, d in enumerate(self.dims):
+                check_int(d, f"dims[{j}]", 1)
+
+    def _views(self, views, fitted: bool) -> list[torch.Tensor]:
+        if isinstance(views, (np.ndarray, torch.Tensor)) or not isinstance(views, Sequence):
+            raise ValueError(f"views must be a list of (n, d_j) arrays, got {type(views).__name__}")
+        if len(views) < 2:
+            raise ValueError(f"views must hold at least 2 views, got {len(views)}")
+        expected = len(self.n_features_) if fitted else self._n_encoders()
+        if expected is not None and len(views) != expected:
+            raise ValueError(f"views holds {len(views)} views, the model has {expected} encoders")
+        tensors = [_as_data(V, f"views[{j}]") for j, V in enumerate(views)]
+        for j, T in enumerate(tensors):
+            want = (self.n_features_[j] if hasattr(self, "n_features_")
+                    else self.dims[j] if self.dims is not None else None)
+            if want is not None and T.shape[-1] != want:
+                raise ValueError(f"views[{j}] has {T.shape[-1]} features, expected {want}")
+            if self.encoders is None and T.ndim != 2:
+                raise ValueError(f"views[{j}] must have shape (n, d) for the default MLP "
+                                 f"encoder, got {tuple(T.shape)}")
+        return tensors
+
+    # --------------------------------------------------------------- interface
+    def forward(self, *views: torch.Tensor) -> list[torch.Tensor]:
+        """Encoder outputs of a batch, one ``(B, k_j)`` tensor per view."""
+        return [self._encoder(j)(v) for j, v in enumerate(views)]
+
+    def fit(self, views, Y=None) -> "DeepMCCA":
+        """Train the encoders on paired rows of all views, then fit MCCA on their outputs.
+
+        Calling ``fit`` again continues from the current encoder weights.
+
+        Parameters
+        ----------
+        views : sequence of np.ndarray or torch.Tensor [shape=(n, d_j)]
+            N >= 2 views with paired rows; ``(n, d_j)`` for the default MLPs.
+
+        Returns
+        -------
+        self : DeepMCCA
+        """
+        from mmalign.train import TrainConfig, fit as train_fit
+
+        if Y is not None:
+            raise ValueError("DeepMCCA.fit takes one list of views; pass fit([X, Y, ...])")
+        self._check_params()
+        tensors = self._views(views, fitted=False)
+        n = tensors[0].shape[0]
+        for j, T in enumerate(tensors):
+            if T.shape[0] != n:
+                raise ValueError(f"views[0] and views[{j}] must have the same number of rows "
+                                 f"(paired observations): {n} and {T.shape[0]}")
+        if n < 2:
+            raise ValueError(f"views[0] needs at least 2 rows, got {n}")
+        self._build_mlps([int(T.shape[-1]) for T in tensors])
+        cast = []
+        for j, T in enumerate(tensors):
+            p = next(iter(self._encoder(j).parameters()), None)
+            cast.append(T.to(p.dtype if p is not None else torch.get_default_dtype()))
+
+        bs = min(int(self.batch_size), n)
+        rest = n % bs
+        k, reg = int(self.n_components), float(self.reg)
+
+        def loss_fn(model, batch):
+            hs = model(*batch)
+            return mcca_loss(hs, n_components=min([k] + [h.shape[1] for h in hs]), reg=reg)
+
+        config = TrainConfig(max_epochs=int(self.max_epochs), batch_size=bs, lr=float(self.lr),
+                             seed=int(self.seed), device=self.device, progress=False,
+                             drop_last=0 < rest < max(2, bs // 2))
+        history = train_fit(self, loss_fn, tuple(cast), config=config)
+        self.history_ = dataclasses.asdict(history) if dataclasses.is_dataclass(history) else history
+        self.n_features_ = tuple(int(T.shape[-1]) for T in tensors)
+
+        hs = self._encode_all(cast)
+        m = min([k] + [h.shape[1] for h in hs])
+        self.weights_, self.scores_, self.means_ = mcca(hs, m, reg=reg)
+        return self
+
+    @torch.no_grad()
+    def _encode_all(self, tensors: list[torch.Tensor], chunk: int = 4096) -> list[np.ndarray]:
+        was_training = self.training
+        self.eval()
+        try:
+            out = []
+            for j, T in enumerate(tensors):
+                enc = self._encoder(j)
+                p = next(iter(enc.parameters()), None)
+                if p is not None:
+                    T = T.to(device=p.device, dtype=p.dtype)
+                out.append(torch.cat([enc(T[i:i + chunk]) for i in range(0, T.shape[0], chunk)])
+                           .double().cpu().numpy())
+            return out
+        finally:
+            self.train(was_training)
+
+    def transform(self, views) -> list:
+        """Canonical variates of every view.
+
+        Parameters
+        ----------
+        views : sequence of np.ndarray or torch.Tensor [shape=(n_j, d_j)]
+            One array per view, in the fitted order; row counts may differ.
+
+        Returns
+        -------
+        variates : list of [shape=(n_j, n_components)]
+            numpy in, numpy out (float64); tensors in, tensors out.
+        """
+        if not hasattr(self, "weights_"):
+            raise ValueError("this DeepMCCA is not fitted yet; call fit(views) first")
+        tensors = self._views(views, fitted=True)
+        hs = self._encode_all(tensors)
+        out = []
+        for V, h, m, w in zip(views, hs, self.means_, self.weights_):
+            z = (h - m) @ w
+            out.append(torch.from_numpy(z).to(V.device) if isinstance(V, torch.Tensor) else z)
+        return out
+
+    def fit_transform(self, views) -> list:
+        return self.fit(views).transform(views)
+
+    def align(self, x, y):
+        raise TypeError("DeepMCCA relates features, not time steps: use DCTW.align_all to warp "
+                        "several sequences, or fit/transform for the projections")
