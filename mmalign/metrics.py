@@ -31,6 +31,7 @@ __all__ = [
     "precision_recall_links",
     "pointing_accuracy",
     "attention_mass_inside",
+    "transform_point_error",
 ]
 
 # Slack for fraction_within so that deviations that equal the tolerance up to
@@ -613,3 +614,124 @@ def attention_mass_inside(weights: Any, masks: Any) -> float:
         raise ValueError("weights has a target step with zero total weight")
     inside = np.where(m, w, 0.0).sum(axis=1)
     return float(np.mean(inside[rows] / total[rows]))
+
+
+# --------------------------------------------------------------------------- geometric transforms
+
+# The 4 corners and the centre of the normalised square [-1, 1]^2.
+_FRAME_POINTS = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0], [0.0, 0.0]])
+
+
+def _transform_or_points(value: Any, name: str) -> tuple[str, np.ndarray]:
+    arr = _as_numpy(value, name)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise ValueError(f"{name} must have shape (n, 3, 3), (n, 2, 3) or (n, K, 2), got {arr.shape}")
+    if arr.shape[1:] == (3, 3):
+        return "matrix", arr
+    if arr.shape[1:] == (2, 3):
+        bottom = np.broadcast_to(np.array([0.0, 0.0, 1.0]), (arr.shape[0], 1, 3))
+        return "matrix", np.concatenate([arr, bottom], axis=1)
+    if arr.shape[2] == 2:
+        return "points", arr
+    raise ValueError(f"{name} must have shape (n, 3, 3), (n, 2, 3) or (n, K, 2), got {arr.shape}")
+
+
+def _map_points(matrices: np.ndarray, points: np.ndarray) -> np.ndarray:
+    homog = np.concatenate([points, np.ones((points.shape[0], 1))], axis=1)      # (P, 3)
+    mapped = np.einsum("nij,pj->npi", matrices, homog)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return mapped[..., :2] / mapped[..., 2:]
+
+
+def transform_point_error(
+    pred: Any, true: Any, points: Any = None, *, image_size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Mean 2-D distance between points mapped by a predicted and a true transform.
+
+    The pose metric of spatial transformers: map a few points by both
+    transforms and average the Euclidean distances between the two images of
+    each point.  Both transforms act on homogeneous column vectors of
+    normalised ``[-1, 1]`` coordinates (``align_corners=False``, ``x`` along
+    columns, ``y`` down the rows), with the homogeneous divide for projective
+    matrices.  With :attr:`mmalign.datasets.DistortedDigits.stn_theta` as
+    ``true`` (source digit frame → distorted image), the default points are the
+    4 corners and the centre of the digit's frame, and the error is measured in
+    the distorted image.
+
+    Parameters
+    ----------
+    pred, true : array-like or torch.Tensor, shape (n, 3, 3), (n, 2, 3) or (n, K, 2)
+        Matrices (affine ``(n, 2, 3)`` as ``torch.nn.functional.affine_grid``
+        takes them, or ``(n, 3, 3)``; a single ``(3, 3)`` / ``(2, 3)`` matrix is
+        taken as ``n = 1``), or points already mapped — e.g. the ``K``
+        thin-plate-spline control points a TPS spatial transformer predicts,
+        against :attr:`~mmalign.datasets.DistortedDigits.tps_displaced`.  The two
+        may mix affine and projective matrices; points go with points.
+    points : array-like, shape (P, 2), or None
+        Normalised points to map (matrices only); ``None``: the corners
+        ``(±1, ±1)`` and the centre ``(0, 0)``.
+    image_size : (int, int) or None
+        ``(H, W)`` of the image the transforms map *into*: the error is then in
+        pixels of that image (``dx · W / 2``, ``dy · H / 2``); ``None``: in
+        normalised units.
+
+    Returns
+    -------
+    error : np.ndarray [float64], shape (n,)
+        Per-sample mean distance; average it for a data set.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmalign.metrics import transform_point_error
+    >>> true = np.eye(3)[None]
+    >>> shifted = np.array([[[1.0, 0.0, 0.1], [0.0, 1.0, 0.0]]])   # 0.1 to the right
+    >>> transform_point_error(shifted, true)
+    array([0.1])
+    >>> transform_point_error(shifted, true, image_size=(42, 42))   # in pixels
+    array([2.1])
+    """
+    kind_p, p = _transform_or_points(pred, "pred")
+    kind_t, t = _transform_or_points(true, "true")
+    if p.shape[0] != t.shape[0]:
+        raise ValueError(f"pred and true hold different numbers of samples: {p.shape[0]} and {t.shape[0]}")
+    if kind_p != kind_t:
+        raise ValueError(
+            f"pred is {'a set of points' if kind_p == 'points' else 'a matrix'} but true is "
+            f"{'a set of points' if kind_t == 'points' else 'a matrix'}; pass matrices with matrices, "
+            "points with points"
+        )
+    if kind_p == "points":
+        if points is not None:
+            raise ValueError("points applies to matrices only; pred and true are already points")
+        if p.shape != t.shape:
+            raise ValueError(f"pred and true must have the same shape, got {p.shape} and {t.shape}")
+        mapped_p, mapped_t = p, t
+    else:
+        if points is None:
+            pts = _FRAME_POINTS
+        else:
+            pts = _as_numpy(points, "points")
+            if pts.dtype.kind not in "iuf" or pts.ndim != 2 or pts.shape[1] != 2 or pts.shape[0] == 0:
+                raise ValueError(f"points must be a non-empty real array of shape (P, 2), got {pts.shape}")
+            pts = pts.astype(np.float64)
+            if not np.isfinite(pts).all():
+                raise ValueError("points contains NaN or inf")
+        mapped_p, mapped_t = _map_points(p, pts), _map_points(t, pts)
+    diff = mapped_p - mapped_t
+    if image_size is not None:
+        try:
+            h, w = (float(v) for v in image_size)
+        except (TypeError, ValueError):
+            raise ValueError(f"image_size must be a pair (H, W), got {image_size!r}") from None
+        if not (h > 0 and w > 0 and np.isfinite(h) and np.isfinite(w)):
+            raise ValueError(f"image_size must be positive, got {image_size!r}")
+        diff = diff * np.array([w / 2.0, h / 2.0])
+    return np.sqrt((diff ** 2).sum(axis=-1)).mean(axis=1)

@@ -31,6 +31,10 @@ from .synthetic_warps import (
     random_monotone_warp,
     warped_multimodal,
 )
+from .mnist import MNIST_N_TEST, MNIST_N_TRAIN, load_mnist
+from .distorted_digits import DISTORTION_KINDS, DistortedDigits, distorted_digits
+from .cluttered_digits import ClutteredDigits, cluttered_digits, translated_digits
+from .digit_scenes import DIGIT_WORDS, SPATIAL_WORDS, DigitScenes, digit_scenes, scene_vocabulary
 
 __all__ = [
     "PerformancePair", "synthesize_performances",
@@ -41,4 +45,8 @@ __all__ = [
     "reversal_task",
     "STREAM_LEXICON", "MultimodalStreams", "StreamBatch", "collate_streams", "multimodal_streams",
     "span_hit_rate", "span_masks",
+    "MNIST_N_TEST", "MNIST_N_TRAIN", "load_mnist",
+    "DISTORTION_KINDS", "DistortedDigits", "distorted_digits",
+    "ClutteredDigits", "cluttered_digits", "translated_digits",
+    "DIGIT_WORDS", "SPATIAL_WORDS", "DigitScenes", "digit_scenes", "scene_vocabulary",
 ]
