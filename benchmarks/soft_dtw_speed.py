@@ -14,8 +14,13 @@ Cases (random standard-normal data, fixed seed, gamma = 1, squared-Euclidean cos
 * a long case, B = 4, 2048 x 2048, d = 2, forward + backward, in a fresh subprocess
   that reports its peak resident-memory growth (R is one float64 per cell, no n x m
   cost matrix is formed);
-* on a CUDA device, if there is one: B = 512, 256 x 256, d = 2 and a ragged 4096 x 4096
-  batch with ``SoftDTWLoss()`` (torch wavefront on the GPU).
+* on a CUDA device, if there is one (else the section records "skipped: no CUDA
+  device"): B = 512, 256 x 256, d = 2 in float32 and float64, forward and forward +
+  backward of ``SoftDTWLoss()`` (torch wavefront on the GPU) against ``pysdtw.SoftDTW``
+  (numba.cuda kernels) in the same run, ratio = pysdtw / mmalign; and a ragged batch,
+  B = 8, padded 4096 x 4096, lengths in [2048, 4096], float32, which mmalign runs
+  (checkpointed backward) and pysdtw is tried on (recorded as "fails: <error>" if it
+  cannot).  Peak GPU memory per row.
 
 Before a peer is timed its values are checked against mmalign's (relative difference
 at most 1e-6, values and gradients with respect to x).  Every function is called
@@ -41,6 +46,7 @@ import numpy as np
 import torch
 
 import mmalign
+from mmalign.warping.soft_loss import use_checkpoints
 
 from .common import best_time, machine_info, machine_markdown, markdown_table, \
     relative_difference, usable_cores, write_report
@@ -536,63 +542,171 @@ def _gpu(rep: _Report, rng: np.random.Generator) -> str:
         return "skipped: no CUDA device"
     dev = torch.device("cuda")
     name = torch.cuda.get_device_name(dev)
-    _gpu_cases(rep, rng, dev, name, sync=torch.cuda.synchronize,
-               reset_peak=lambda: torch.cuda.reset_peak_memory_stats(dev),
-               peak=lambda: torch.cuda.max_memory_allocated(dev))
-    return f"ran on {name}"
+    status = _gpu_cases(rep, rng, dev, name, sync=torch.cuda.synchronize,
+                        reset_peak=lambda: torch.cuda.reset_peak_memory_stats(dev),
+                        peak=lambda: torch.cuda.max_memory_allocated(dev))
+    return f"ran on {name}; " + "; ".join(status)
+
+
+def _pysdtw(dev):
+    """pysdtw's ``SoftDTW`` (numba.cuda kernels on CUDA, its numba CPU kernels otherwise)."""
+    import pysdtw
+
+    return pysdtw.SoftDTW(gamma=GAMMA, use_cuda=dev.type == "cuda")
+
+
+def _packed(t: torch.Tensor, lengths: torch.Tensor | None):
+    """pysdtw takes ragged batches as PackedSequence (padded tensors: full length)."""
+    if lengths is None:
+        return t
+    return torch.nn.utils.rnn.pack_padded_sequence(t, lengths.cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+
+
+def _failure(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"fails: {type(exc).__name__}: {text[:300]}"
 
 
 def _gpu_cases(rep: _Report, rng: np.random.Generator, dev, name: str, *, sync, reset_peak,
-               peak) -> None:
-    """The CUDA cases; ``dev`` and the memory hooks are parameters so the path can be dry-run."""
-    loss = mmalign.SoftDTWLoss(gamma=GAMMA)  # mean reduction, backend auto = torch wavefront
-    per_pair = mmalign.SoftDTWLoss(gamma=GAMMA, reduction="none")  # numba on CPU tensors
+               peak, sizes: dict | None = None) -> list[str]:
+    """The CUDA cases against pysdtw; returns one status line per pysdtw case.
 
-    def one(B, n, d, lengths_lo, dtype, label):
-        xn = rng.standard_normal((B, n, d))
-        yn = rng.standard_normal((B, n, d))
-        if lengths_lo is None:
-            lx = ly = None
-            cells = float(B) * n * n
-        else:
-            lx = torch.from_numpy(rng.integers(lengths_lo, n + 1, size=B))
-            ly = torch.from_numpy(rng.integers(lengths_lo, n + 1, size=B))
-            cells = float((lx * ly).sum())
-        x = torch.tensor(xn, dtype=dtype, device=dev, requires_grad=True)
-        y = torch.tensor(yn, dtype=dtype, device=dev)
-        glx = None if lx is None else lx.to(dev)
-        gly = None if ly is None else ly.to(dev)
-        # check against mmalign's numba kernels on CPU in float64: to 1e-6 in float64; in
-        # float32 a sanity check (values 1e-4 relative, gradients 5e-2 of their largest
-        # magnitude: the backward's exp(R[i+1, j] - R[i, j] - D) cancels in float32)
-        xc = torch.tensor(xn, requires_grad=True)
-        yc = torch.tensor(yn)
-        f64 = dtype == torch.float64
-        ok = rep.check(label, "mmalign numba on CPU, float64", "values",
-                       per_pair(x, y, glx, gly).detach().cpu().numpy(),
-                       per_pair(xc, yc, lx, ly).detach().numpy(),
-                       tolerance=TOLERANCE if f64 else 1e-4)
-        ok &= rep.check(label, "mmalign numba on CPU, float64", "dL/dx",
-                        _grad(lambda: per_pair(x, y, glx, gly), x),
-                        _grad(lambda: per_pair(xc, yc, lx, ly), xc),
-                        tolerance=TOLERANCE if f64 else 5e-2, scaled=not f64)
+    ``dev``, the memory hooks and ``sizes`` are parameters so that the path can be
+    dry-run on CPU at small sizes (pysdtw then runs its CPU kernels).  Default sizes:
+    B = 512, 256 x 256, d = 2 in float32 and float64 (forward and forward+backward,
+    mmalign and pysdtw); B = 8 (2 with ``--quick``) ragged in a padded 4096 x 4096,
+    lengths in [2048, 4096], d = 2, float32 (pysdtw's kernels use one block of at
+    most 1024 threads per pair: its attempt is recorded, with the error if it fails).
+    """
+    sizes = sizes or dict(batch=(512, 256, 2),
+                          ragged=(2 if rep.quick else 8, 4096, 2048, 2))
+    status = []
+    B, n, d = sizes["batch"]
+    for dtype in (torch.float32, torch.float64):
+        status.append(_gpu_case(rep, rng, dev, name, B, n, d, None, dtype, sync=sync,
+                                reset_peak=reset_peak, peak=peak))
+    B, n, lo, d = sizes["ragged"]
+    status.append(_gpu_case(rep, rng, dev, name, B, n, d, lo, torch.float32, sync=sync,
+                            reset_peak=reset_peak, peak=peak))
+    return status
 
-        def fb():
-            x.grad = None
-            loss(x, y, glx, gly).backward()
 
-        reset_peak()
-        timing = rep.time(fb, sync=sync)
-        rep.row("mmalign SoftDTWLoss (CUDA)", label, timing, cells, threads=name, agrees=ok,
-                note=f"SoftDTWLoss() mean reduction, torch wavefront; peak GPU memory "
-                     f"{peak() / 2**20:,.0f} MiB")
+def _gpu_case(rep: _Report, rng: np.random.Generator, dev, name: str, B: int, n: int, d: int,
+              lengths_lo: int | None, dtype, *, sync, reset_peak, peak) -> str:
+    """One CUDA case: checks, mmalign forward / forward+backward, pysdtw the same."""
+    f64 = dtype == torch.float64
+    kind = "float64" if f64 else "float32"
+    xn = rng.standard_normal((B, n, d))
+    yn = rng.standard_normal((B, n, d))
+    if lengths_lo is None:
+        lx = ly = None
+        cells = float(B) * n * n
+        shape = f"B={B}, {n}x{n}, d={d}, {kind}"
+    else:
+        lx = torch.from_numpy(rng.integers(lengths_lo, n + 1, size=B))
+        ly = torch.from_numpy(rng.integers(lengths_lo, n + 1, size=B))
+        lx[0] = ly[0] = n  # one pair spans the padded size
+        cells = float((lx * ly).sum())
+        shape = f"ragged B={B}, padded {n}x{n}, lengths in [{lengths_lo}, {n}], d={d}, {kind}"
+    fwd, fb = f"GPU forward, {shape}", f"GPU forward+backward, {shape}"
+    x = torch.tensor(xn, dtype=dtype, device=dev, requires_grad=True)
+    y = torch.tensor(yn, dtype=dtype, device=dev)
+    glx = None if lx is None else lx.to(dev)
+    gly = None if ly is None else ly.to(dev)
+    # mmalign on the device: the torch wavefront (forced on CPU for a dry run); R kept or
+    # checkpointed as "auto" decides by size, the other choice timed as an extra row
+    backend = "auto" if dev.type == "cuda" else "torch"
+    loss = mmalign.SoftDTWLoss(gamma=GAMMA, reduction="none", backend=backend)
+    auto_ckpt = use_checkpoints(
+        B, n if lx is None else int(lx.max()), n if ly is None else int(ly.max()),
+        x.element_size(), None)
 
-    one(512, 256, 2, None, torch.float32, "GPU forward+backward, B=512, 256x256, d=2, float32")
-    one(512, 256, 2, None, torch.float64, "GPU forward+backward, B=512, 256x256, d=2, float64")
-    B = 2 if rep.quick else 4
-    one(B, 4096, 2, 3072, torch.float32,
-        f"GPU ragged forward+backward, B={B}, padded 4096x4096, lengths in [3072, 4096], d=2, "
-        "float32")
+    # checks against mmalign's numba kernels on CPU in float64: to 1e-6 in float64; in
+    # float32 a sanity check (values 1e-4 relative, gradients 5e-2 of their largest
+    # magnitude: the backward's exp(R[i+1, j] - R[i, j] - D) cancels in float32)
+    per_pair = mmalign.SoftDTWLoss(gamma=GAMMA, reduction="none")
+    xc = torch.tensor(xn, requires_grad=True)
+    yc = torch.tensor(yn)
+    cpu_values = per_pair(xc, yc, lx, ly).detach().numpy()
+    cpu_grad = _grad(lambda: per_pair(xc, yc, lx, ly), xc)
+    ours = loss(x, y, glx, gly).detach().cpu().numpy()
+    ours_grad = _grad(lambda: loss(x, y, glx, gly), x)
+    vtol, gtol = (TOLERANCE, TOLERANCE) if f64 else (1e-4, 5e-2)
+    ok = rep.check(fwd, "mmalign numba on CPU, float64", "values", ours, cpu_values,
+                   tolerance=vtol)
+    ok &= rep.check(fb, "mmalign numba on CPU, float64", "dL/dx", ours_grad, cpu_grad,
+                    tolerance=gtol, scaled=not f64)
+
+    def mm_fwd():
+        return loss(x, y, glx, gly)
+
+    def mm_fb():
+        x.grad = None
+        loss(x, y, glx, gly).sum().backward()
+
+    store = "checkpointed R" if auto_ckpt else "full R"
+    reset_peak()
+    ref_fwd = rep.time(mm_fwd, sync=sync, slow=True)
+    mem_fwd = peak()
+    rep.row("mmalign SoftDTWLoss (CUDA)", fwd, ref_fwd, cells, threads=name, agrees=ok,
+            note=f"torch wavefront, {store} (auto); x requires grad; peak GPU memory "
+                 f"{mem_fwd / 2**20:,.0f} MiB")
+    reset_peak()
+    ref_fb = rep.time(mm_fb, sync=sync, slow=True)
+    mem_fb = peak()
+    rep.row("mmalign SoftDTWLoss (CUDA)", fb, ref_fb, cells, threads=name, agrees=ok,
+            note=f"torch wavefront, {store} (auto); peak GPU memory {mem_fb / 2**20:,.0f} MiB")
+    other = mmalign.SoftDTWLoss(gamma=GAMMA, reduction="none", backend=backend,
+                                checkpoint=not auto_ckpt)
+
+    def other_fb():
+        x.grad = None
+        other(x, y, glx, gly).sum().backward()
+
+    reset_peak()
+    timing = rep.time(other_fb, sync=sync, slow=True)
+    rep.row(f"mmalign SoftDTWLoss(checkpoint={not auto_ckpt}) (CUDA)", fb, timing, cells,
+            threads=name, reference=ref_fb, reference_name="mmalign auto", agrees=ok,
+            note=f"EXTRA mmalign row: {'checkpointed' if not auto_ckpt else 'full'} R forced; "
+                 f"peak GPU memory {peak() / 2**20:,.0f} MiB; ratio = its time / auto's")
+
+    # pysdtw: default pairwise_l2_squared (|x|^2 + |y|^2 - 2 x.y, its fast path)
+    try:
+        sdtw = _pysdtw(dev)
+        px, py = _packed(x, lx), _packed(y, ly)
+        theirs = sdtw(px, py).detach().cpu().numpy()
+
+        def pf():
+            return sdtw(_packed(x, lx), _packed(y, ly))
+
+        theirs_grad = _grad(pf, x)
+    except Exception as exc:  # noqa: BLE001 - a peer's failure is a result
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+        return f"pysdtw on {shape}: {_failure(exc)}"
+    ok_p = rep.check(fwd, "pysdtw SoftDTW", "values", ours, theirs, tolerance=vtol)
+    ok_p &= rep.check(fb, "pysdtw SoftDTW", "dL/dx", ours_grad, theirs_grad, tolerance=gtol,
+                      scaled=not f64)
+
+    def p_fb():
+        x.grad = None
+        pf().sum().backward()
+
+    note = ("numba.cuda kernel, one block per pair; costs by |x|^2 + |y|^2 - 2 x.y (its "
+            "default); ragged input as PackedSequence" if lx is not None else
+            "numba.cuda kernel, one block per pair; costs by |x|^2 + |y|^2 - 2 x.y (its default)")
+    reset_peak()
+    timing = rep.time(pf, sync=sync, slow=True)
+    rep.row("pysdtw SoftDTW", fwd, timing, cells, threads=name, reference=ref_fwd,
+            reference_name="mmalign auto", agrees=ok_p,
+            note=f"{note}; peak GPU memory {peak() / 2**20:,.0f} MiB")
+    reset_peak()
+    timing = rep.time(p_fb, sync=sync, slow=True)
+    rep.row("pysdtw SoftDTW", fb, timing, cells, threads=name, reference=ref_fb,
+            reference_name="mmalign auto", agrees=ok_p,
+            note=f"{note}; peak GPU memory {peak() / 2**20:,.0f} MiB")
+    return f"pysdtw on {shape}: runs" + ("" if ok_p else " (values disagree)")
 
 
 # --------------------------------------------------------------------------- report

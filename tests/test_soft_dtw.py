@@ -1,5 +1,7 @@
 """Soft-DTW: values and gradients against tslearn and finite differences, ragged batches."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -57,7 +59,7 @@ def test_ragged_batch_equals_pairs_alone(backend, radius):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("normalize", [False, True])
-def test_gradients_equal_finite_differences(backend, normalize):
+def test_gradients_equal_finite_differences(backend, normalize, one_torch_thread):
     torch.manual_seed(1)
     x = torch.randn(4, 9, 2, dtype=torch.float64, requires_grad=True)
     y = torch.randn(4, 7, 2, dtype=torch.float64, requires_grad=True)
@@ -145,3 +147,215 @@ def test_reductions():
     assert mmalign.SoftDTWLoss(reduction="sum")(x, y).item() == pytest.approx(
         per_pair.sum().item(), rel=1e-6)
     assert mmalign.SoftDTWLoss()(x, y).item() == pytest.approx(per_pair.mean().item(), rel=1e-6)
+
+
+# --------------------------------------------------------------------------- torch wavefront:
+# the GPU code path.  On "cpu" it is forced with backend="torch" (so CI without a GPU runs
+# it); on "cuda" it is the default.  Both stores of R (full, checkpointed) must give the
+# same bits, and agree with the numba kernels on CPU to 1e-10.
+
+CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(not CUDA, reason="CUDA is not available")
+WAVEFRONT_DEVICES = ["cpu"] + (["cuda"] if CUDA else [])
+
+
+@pytest.fixture
+def one_torch_thread():
+    """The wavefront's tensors are small: intra-op threads only add barriers (and, on a
+    busy machine, spinning threads made these tests 20x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _ragged_problem(seed, B=5, N=23, M=17, d=2):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(B, N, d, dtype=torch.float64, generator=g)
+    y = torch.randn(B, M, d, dtype=torch.float64, generator=g)
+    lx = torch.tensor([N, N // 2, N, 1, N - 3][:B])
+    ly = torch.tensor([M, M, 4, M // 3, 2][:B])
+    return x, y, lx, ly
+
+
+def _value_and_grads(loss, x, y, lx, ly, device):
+    xd = x.to(device).requires_grad_()
+    yd = y.to(device).requires_grad_()
+    value = loss(xd, yd, lx.to(device), ly.to(device))
+    value.sum().backward()
+    return value.detach().cpu(), xd.grad.cpu(), yd.grad.cpu()
+
+
+@pytest.mark.parametrize("device", WAVEFRONT_DEVICES)
+@pytest.mark.parametrize("gamma", [1e-3, 0.1, 1.0, 10.0, 100.0])
+@pytest.mark.parametrize("normalize, radius", [(False, None), (True, None), (False, 0),
+                                               (True, 3)])
+def test_wavefront_checkpointed_equals_full_and_numba(device, gamma, normalize, radius,
+                                                      one_torch_thread):
+    x, y, lx, ly = _ragged_problem(int(gamma * 1000) + 7 * (radius or 0))
+    common = dict(gamma=gamma, normalize=normalize, radius=radius, reduction="none")
+    backend = "torch" if device == "cpu" else "auto"
+    full = _value_and_grads(mmalign.SoftDTWLoss(backend=backend, checkpoint=False, **common),
+                            x, y, lx, ly, device)
+    ckpt = _value_and_grads(mmalign.SoftDTWLoss(backend=backend, checkpoint=True, **common),
+                            x, y, lx, ly, device)
+    numba_ = _value_and_grads(mmalign.SoftDTWLoss(backend="numba", **common), x, y, lx, ly, "cpu")
+    for a, b, c in zip(full, ckpt, numba_):
+        assert torch.equal(a, b)  # checkpointing recomputes R bit for bit
+        assert torch.allclose(a, c, rtol=1e-10, atol=1e-10 * max(1.0, c.abs().max().item()))
+    # the padding beyond each sequence gets no gradient
+    for b in range(len(lx)):
+        assert not full[1][b, lx[b]:].any() and not full[2][b, ly[b]:].any()
+
+
+@pytest.mark.parametrize("segment", [1, 2, 3, 5, None, 1000])
+@pytest.mark.parametrize("radius", [-1, 1])
+def test_wavefront_segments_of_any_length_give_the_same_bits(segment, radius,
+                                                             one_torch_thread):
+    from mmalign.warping import _wavefront as W
+
+    x, y, lx, ly = _ragged_problem(11, N=13, M=20)
+    values, R = W.soft_forward(x, y, lx, ly, 0.7, radius, store="full")
+    gx, gy, E = W.soft_backward(x, y, R, lx, ly, 0.7, radius, keep_alignment=True)
+    cvalues, saved = W.soft_forward(x, y, lx, ly, 0.7, radius, store="checkpoint",
+                                    segment=segment)
+    cgx, cgy, cE = W.soft_backward(x, y, saved, lx, ly, 0.7, radius, keep_alignment=True)
+    assert isinstance(saved, W.SoftCheckpoints)
+    for a, b in ((values, cvalues), (gx, cgx), (gy, cgy), (E, cE)):
+        assert torch.equal(a, b)
+    assert torch.equal(W.soft_forward(x, y, lx, ly, 0.7, radius, store="none")[0], values)
+    # E is the expected alignment: each pair's matches its numba computation
+    for b in range(len(lx)):
+        xb, yb = x[b, :lx[b]].numpy(), y[b, :ly[b]].numpy()
+        ref = mmalign.soft_dtw_alignment(xb, yb, gamma=0.7,
+                                         radius=None if radius < 0 else radius).matrix()
+        np.testing.assert_allclose(E[b, :lx[b], :ly[b]].numpy(), ref, rtol=1e-10, atol=1e-13)
+
+
+def test_checkpoint_is_chosen_by_size_and_validated(monkeypatch):
+    from mmalign.warping import _wavefront as W
+    from mmalign.warping import soft_loss
+
+    assert not soft_loss.use_checkpoints(64, 256, 256, 4, None)  # R = 17 MiB: keep it
+    assert soft_loss.use_checkpoints(8, 4096, 4096, 4, None)  # R = 512 MiB: checkpoint
+    assert not soft_loss.use_checkpoints(8, 4096, 4096, 4, False)
+    assert soft_loss.use_checkpoints(1, 3, 3, 8, True)
+    assert not soft_loss.use_checkpoints(4096, 8192, 2, 8, None)  # checkpoints would be larger
+    N = M = 4096
+    s = W.default_segment(N + M - 1)
+    assert s == 128 and W.soft_memory(2, N, M, "checkpoint") == 2 * (N + 2) * (2 * 64 + s + 2)
+    with pytest.raises(ValueError, match="checkpoint"):
+        mmalign.SoftDTWLoss(checkpoint="yes")
+    with pytest.raises(ValueError, match="store"):
+        W.soft_forward(torch.zeros(1, 2, 1), torch.zeros(1, 2, 1), torch.tensor([2]),
+                       torch.tensor([2]), 1.0, -1, store="all")
+    # auto: a tiny threshold switches the CPU-forced torch path to checkpoints
+    calls = []
+    original = W.soft_forward
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["store"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(W, "soft_forward", spy)
+    x = torch.randn(2, 60, 1, dtype=torch.float64, requires_grad=True)
+    loss = mmalign.SoftDTWLoss(backend="torch")
+    loss(x, x.detach() + 1).backward()
+    loss(x.detach(), x.detach())  # no gradient wanted: nothing kept
+    monkeypatch.setattr(soft_loss, "CHECKPOINT_ABOVE_BYTES", 0)
+    loss(x, x.detach() + 1).backward()
+    assert calls == ["full", "none", "checkpoint"]
+
+
+class _LargestStorage(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the largest storage any aten op returns (views count their whole base)."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.untyped_storage().nbytes())
+        return out
+
+
+def test_checkpointed_backward_never_allocates_n_by_m(one_torch_thread):
+    torch.manual_seed(6)
+    B, N, M = 2, 200, 180
+    x = torch.randn(B, N, 2, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(B, M, 2, dtype=torch.float64, requires_grad=True)
+    lx, ly = torch.tensor([200, 141]), torch.tensor([117, 180])
+    loss = mmalign.SoftDTWLoss(gamma=0.5, backend="torch", checkpoint=True)
+    with _LargestStorage() as mode:
+        loss(x, y, lx, ly).backward()
+    # diagonals 2 .. max(lx + ly), checkpointed every s: ceil(K / s) pairs of (B, N + 2)
+    # row buffers and one segment of s in the backward: O(B N sqrt(N + M)) values
+    K = int((lx + ly).max()) - 1
+    s = math.ceil(math.sqrt(2 * K))
+    row = B * (N + 2) * 8
+    assert 2 * math.ceil(K / s) * row <= mode.largest <= max(2 * math.ceil(K / s), s) * row
+    assert mode.largest * 5 < B * (N + 2) * (M + 2) * 8  # R, what the full store keeps
+
+
+_RSS_CHILD = """
+import json, time, torch, mmalign
+torch.set_num_threads(1)
+def rss(field):
+    for line in open('/proc/self/status'):
+        if line.startswith(field + ':'):
+            return int(line.split()[1]) * 1024
+g = torch.Generator().manual_seed(0)
+x = torch.randn(2, 4096, 2, dtype=torch.float64, generator=g, requires_grad=True)
+y = torch.randn(2, 4096, 2, dtype=torch.float64, generator=g)
+lx, ly = torch.tensor([4096, 3001]), torch.tensor([3500, 4096])
+loss = mmalign.SoftDTWLoss(backend='torch', reduction='sum')
+loss(x[:, :8], y[:, :8], torch.tensor([8, 5]), torch.tensor([8, 8])).backward()
+x.grad = None
+with open('/proc/self/clear_refs', 'w') as fh:
+    fh.write('5')
+before = rss('VmRSS')
+t0 = time.perf_counter()
+loss(x, y, lx, ly).backward()
+print(json.dumps(dict(growth=rss('VmHWM') - before, seconds=time.perf_counter() - t0,
+                      finite=bool(torch.isfinite(x.grad).all()))))
+"""
+
+
+@pytest.mark.slow
+def test_long_ragged_batch_runs_in_modest_memory_on_the_torch_path():
+    # B = 2, 4096 x 4096: R alone would be 256 MiB; the checkpointed backward needs ~17 MiB
+    import json
+    import subprocess
+    import sys
+
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pytest.skip("peak RSS cannot be reset here (/proc/self/clear_refs)")
+    proc = subprocess.run([sys.executable, "-c", _RSS_CHILD], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["finite"]
+    assert result["growth"] < 64 * 2**20, result
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_softdtw_loss_cuda_float32_and_float64_match_cpu(dtype):
+    x, y, lx, ly = _ragged_problem(21, N=40, M=33)
+    loss = mmalign.SoftDTWLoss(gamma=0.1, radius=5, reduction="none")
+    xc = x.to(dtype).requires_grad_()
+    xg = x.to(dtype).cuda().requires_grad_()
+    cpu = loss(xc, y.to(dtype), lx, ly)
+    gpu = loss(xg, y.to(dtype).cuda(), lx.cuda(), ly.cuda())
+    assert gpu.device.type == "cuda" and gpu.dtype == dtype
+    cpu.sum().backward()
+    gpu.sum().backward()
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-3)
+    assert torch.allclose(gpu.detach().cpu(), cpu.detach(), **tol)
+    assert torch.allclose(xg.grad.cpu(), xc.grad, **tol)

@@ -202,11 +202,14 @@ def test_dtw_on_device_tensors_routes_through_the_wavefront(monkeypatch):
 
 
 @needs_cuda
-def test_dtw_and_dtw_path_on_cuda_tensors():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dtw_and_dtw_path_on_cuda_tensors(dtype):
     rng = np.random.default_rng(6)
-    x, y = rng.integers(0, 3, (40, 3)).astype(float), rng.integers(0, 3, (31, 3)).astype(float)
+    x, y = rng.integers(0, 3, (40, 3)).astype(dtype), rng.integers(0, 3, (31, 3)).astype(dtype)
+    x[::7] += 0.25  # not only integers: float32 inputs must give float32 inputs' answers
     tx, ty = torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda()
-    for kw in ({}, {"radius": 4}, {"window": 0.1, "metric": "euclidean"}):
+    for kw in ({}, {"radius": 4}, {"window": 0.1, "metric": "euclidean"},
+               {"radius": 0, "metric": "cityblock"}):
         assert mmalign.dtw(tx, ty, **kw) == pytest.approx(mmalign.dtw(x, y, **kw), rel=RTOL)
         np.testing.assert_array_equal(mmalign.dtw_path(tx, ty, **kw).path(),
                                       mmalign.dtw_path(x, y, **kw).path())

@@ -15,14 +15,18 @@ from .soft import check_gamma
 class _SoftDTWFunction(torch.autograd.Function):
     """Soft-DTW of squared-Euclidean costs; gradients by the expected alignment E.
 
-    Both backends keep only R (one value per cell) between forward and backward,
-    recompute local costs, and accumulate ``dL/dx_i = 2 sum_j E_ij (x_i - y_j)``
-    (and symmetrically for y) diagonal by diagonal: numba kernels on CPU tensors,
-    the torch wavefront on any device.
+    Both backends recompute local costs and accumulate
+    ``dL/dx_i = 2 sum_j E_ij (x_i - y_j)`` (and symmetrically for y) diagonal by
+    diagonal: numba kernels on CPU tensors, the torch wavefront on any device.
+    Between forward and backward the numba path keeps R (one value per cell); the
+    torch path keeps R or, for large problems (``checkpoint``), only every s-th
+    pair of anti-diagonals and recomputes the rest in the backward
+    (:mod:`mmalign.warping._wavefront`).  Nothing is kept when no input needs a
+    gradient (torch path).
     """
 
     @staticmethod
-    def forward(ctx, x, y, lx, ly, gamma, radius, backend):
+    def forward(ctx, x, y, lx, ly, gamma, radius, backend, checkpoint):
         ctx.options = (gamma, radius, backend)
         ctx.save_for_backward(x, y, lx, ly)
         if backend == "numba":
@@ -39,8 +43,15 @@ class _SoftDTWFunction(torch.autograd.Function):
                 chunks.append((lo, hi, R, r_start))
             ctx.saved = (xn, yn, lxn, lyn, chunks)
             return torch.from_numpy(values).to(device=x.device, dtype=x.dtype)
-        R, values = W.soft_forward(x.detach(), y.detach(), lx, ly, gamma, radius)
-        ctx.saved = (R,)
+        # trim the padding beyond the longest sequences: the sweep stops there anyway
+        n, m = int(lx.max()), int(ly.max())
+        xd, yd = x.detach()[:, :n], y.detach()[:, :m]
+        store = "none"
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            store = "checkpoint" if use_checkpoints(x.shape[0], n, m, x.element_size(),
+                                                    checkpoint) else "full"
+        values, saved = W.soft_forward(xd, yd, lx, ly, gamma, radius, store=store)
+        ctx.saved = (saved, n, m)
         return values
 
     @staticmethod
@@ -56,17 +67,40 @@ class _SoftDTWFunction(torch.autograd.Function):
                 S.soft_backward_batch(xn[lo:hi], yn[lo:hi], lxn[lo:hi], lyn[lo:hi], gamma,
                                       radius, R, r_start, weights[lo:hi], gx[lo:hi], gy[lo:hi])
             return (torch.from_numpy(gx).to(x.dtype), torch.from_numpy(gy).to(y.dtype),
-                    None, None, None, None, None)
-        (R,) = ctx.saved
-        grad_x, grad_y, _ = W.soft_backward(x.detach(), y.detach(), R, lx, ly, gamma, radius)
+                    None, None, None, None, None, None)
+        saved, n, m = ctx.saved
+        gx, gy, _ = W.soft_backward(x.detach()[:, :n], y.detach()[:, :m], saved, lx, ly, gamma,
+                                    radius)
         scale = grad_out[:, None, None]
-        return grad_x * scale, grad_y * scale, None, None, None, None, None
+        grad_x = torch.zeros_like(x)
+        grad_y = torch.zeros_like(y)
+        grad_x[:, :n] = gx * scale
+        grad_y[:, :m] = gy * scale
+        return grad_x, grad_y, None, None, None, None, None, None
 
 
 # R is kept in pieces of at most this many values (8 MiB): glibc returns larger blocks
 # to the system on every free, and re-faulting them cost more than the kernels on
 # the machines measured (benchmarks/README.md); smaller blocks are reused
 R_CHUNK_VALUES = 1 << 20
+
+
+# the torch path checkpoints R (recomputing it in the backward) from this size of the
+# full R on: below it keeping R is faster and small (benchmarks/README.md)
+CHECKPOINT_ABOVE_BYTES = 256 * 2**20
+
+
+def use_checkpoints(B: int, n: int, m: int, itemsize: int, checkpoint: bool | None) -> bool:
+    """Whether the torch path checkpoints R for a (B, n, m) problem.
+
+    ``checkpoint`` True / False forces the choice; None (auto) checkpoints when R
+    would exceed ``CHECKPOINT_ABOVE_BYTES`` and the checkpoints are smaller.
+    """
+    if checkpoint is not None:
+        return bool(checkpoint)
+    full = W.soft_memory(B, n, m, "full")
+    return (full * itemsize > CHECKPOINT_ABOVE_BYTES
+            and W.soft_memory(B, n, m, "checkpoint") < full)
 
 
 def _chunks(cells: np.ndarray):
@@ -104,6 +138,15 @@ class SoftDTWLoss(torch.nn.Module):
         ``"auto"``: numba kernels (parallel over the batch) for CPU tensors, the
         torch anti-diagonal wavefront on other devices; ``"torch"`` forces the
         wavefront (also on CPU).
+    checkpoint : bool or None
+        Torch wavefront only: memory of the backward.  ``False`` keeps R between
+        forward and backward, ``B (n + 2) (m + 2)`` values; ``True`` keeps every
+        s-th pair of anti-diagonals (``s = ceil(sqrt(2 (n + m - 1)))``) and
+        recomputes each segment of R in the backward, about
+        ``2 sqrt(2 (n + m)) B (n + 2)`` values at the peak, for one extra forward
+        sweep; ``None`` (default) checkpoints when R would exceed
+        ``CHECKPOINT_ABOVE_BYTES`` (256 MiB).  ``n``, ``m`` are the longest
+        lengths in the batch.  Values and gradients are bitwise the same.
 
     Shapes
     ------
@@ -123,13 +166,17 @@ class SoftDTWLoss(torch.nn.Module):
     """
 
     def __init__(self, gamma: float = 1.0, normalize: bool = False, radius: int | None = None,
-                 reduction: str = "mean", backend: str = "auto"):
+                 reduction: str = "mean", backend: str = "auto",
+                 checkpoint: bool | None = None):
         super().__init__()
         self.gamma = check_gamma(gamma)
         self.normalize = bool(normalize)
         self.radius = None if radius is None else check_int(radius, "radius", 0)
         self.reduction = check_choice(reduction, "reduction", {"mean", "sum", "none"})
         self.backend = check_choice(backend, "backend", {"auto", "numba", "torch"})
+        if checkpoint is not None and not isinstance(checkpoint, bool):
+            raise ValueError(f"checkpoint must be True, False or None, got {checkpoint!r}")
+        self.checkpoint = checkpoint
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, x_lengths=None,
                 y_lengths=None) -> torch.Tensor:
@@ -138,11 +185,11 @@ class SoftDTWLoss(torch.nn.Module):
         if backend == "auto":
             backend = "numba" if x.device.type == "cpu" else "torch"
         radius = -1 if self.radius is None else self.radius
-        value = _SoftDTWFunction.apply(x, y, lx, ly, self.gamma, radius, backend)
+        options = (self.gamma, radius, backend, self.checkpoint)
+        value = _SoftDTWFunction.apply(x, y, lx, ly, *options)
         if self.normalize:
-            value = value - 0.5 * (
-                _SoftDTWFunction.apply(x, x, lx, lx, self.gamma, radius, backend)
-                + _SoftDTWFunction.apply(y, y, ly, ly, self.gamma, radius, backend))
+            value = value - 0.5 * (_SoftDTWFunction.apply(x, x, lx, lx, *options)
+                                   + _SoftDTWFunction.apply(y, y, ly, ly, *options))
         if self.reduction == "mean":
             return value.mean()
         if self.reduction == "sum":
@@ -151,7 +198,8 @@ class SoftDTWLoss(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return (f"gamma={self.gamma}, normalize={self.normalize}, radius={self.radius}, "
-                f"reduction={self.reduction!r}, backend={self.backend!r}")
+                f"reduction={self.reduction!r}, backend={self.backend!r}, "
+                f"checkpoint={self.checkpoint}")
 
 
 def _check_batch(x, y, x_lengths, y_lengths):
