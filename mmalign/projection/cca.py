@@ -24,6 +24,7 @@ import torch
 
 from ..aligner import Aligner
 from ..warping._validation import check_float, check_int
+from ._inputs import as_real_tensor
 
 # eigenvalues below this fraction of the largest are treated as no variance
 RANK_TOL = 1e-10
@@ -40,27 +41,12 @@ def inverse_sqrt(C: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def _as_tensor(X, name: str) -> torch.Tensor:
-    if isinstance(X, torch.Tensor):
-        T = X.detach()
-    else:
-        try:
-            T = torch.as_tensor(np.asarray(X))
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
-    if T.dtype == torch.bool or T.is_complex():
-        raise ValueError(f"{name} must hold real numbers, got dtype {T.dtype}")
-    if T.ndim == 1:
-        T = T[:, None]
+    T = as_real_tensor(X, name)
     if T.ndim != 2:
         raise ValueError(f"{name} must have shape (n, d), got {tuple(T.shape)}")
     if T.shape[0] < 2:
         raise ValueError(f"{name} needs at least 2 observations (rows), got {T.shape[0]}")
-    if T.shape[1] == 0:
-        raise ValueError(f"{name} has no features")
-    T = T.to(torch.float64)
-    if not torch.isfinite(T).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return T
+    return T.to(torch.float64)
 
 
 def _views(views: Sequence, names: Sequence[str]):

@@ -33,6 +33,7 @@ import torch
 
 from ..aligner import Aligner
 from ..warping._validation import check_choice, check_float, check_int
+from ._inputs import as_real_tensor
 from .cca import cca, mcca
 
 __all__ = ["DeepCCA", "DeepMCCA", "cca_loss", "mcca_loss", "mlp_encoder", "cnn_encoder",
@@ -354,30 +355,6 @@ def gru_encoder(in_dim: int, out_dim: int, hidden: int = 64) -> torch.nn.Module:
 
 
 # -------------------------------------------------------------------------- model
-def _as_data(X, name: str) -> torch.Tensor:
-    if isinstance(X, torch.Tensor):
-        T = X.detach()
-    else:
-        try:
-            T = torch.as_tensor(np.asarray(X))
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
-    if T.dtype == torch.bool or T.is_complex() or not (T.is_floating_point()
-                                                        or T.dtype.is_signed or T.dtype == torch.uint8):
-        raise ValueError(f"{name} must hold real numbers, got dtype {T.dtype}")
-    if T.ndim == 1:
-        T = T[:, None]
-    if T.ndim < 2:
-        raise ValueError(f"{name} must have shape (n, ...), got {tuple(T.shape)}")
-    if T.numel() == 0:
-        raise ValueError(f"{name} is empty, shape {tuple(T.shape)}")
-    if not T.is_floating_point():
-        T = T.double()
-    if not torch.isfinite(T).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return T
-
-
 class DeepCCA(Aligner, torch.nn.Module):
     """Deep CCA: two encoders trained for maximal correlation, then linear CCA.
 
@@ -521,7 +498,7 @@ class DeepCCA(Aligner, torch.nn.Module):
         from mmalign.train import TrainConfig, fit as train_fit
 
         self._check_params()
-        Xt, Yt = _as_data(X, "X"), _as_data(Y, "Y")
+        Xt, Yt = as_real_tensor(X, "X"), as_real_tensor(Y, "Y")
         n = Xt.shape[0]
         if Yt.shape[0] != n:
             raise ValueError(f"X and Y must have the same number of rows (paired "
@@ -599,8 +576,8 @@ class DeepCCA(Aligner, torch.nn.Module):
         """
         if not hasattr(self, "x_weights_"):
             raise ValueError("this DeepCCA is not fitted yet; call fit(X, Y) first")
-        Xt = _as_data(X, "X")
-        Yt = None if Y is None else _as_data(Y, "Y")
+        Xt = as_real_tensor(X, "X")
+        Yt = None if Y is None else as_real_tensor(Y, "Y")
         for T, name, d in ((Xt, "X", self.n_features_x_), (Yt, "Y", self.n_features_y_)):
             if T is not None and T.shape[-1] != d:
                 raise ValueError(f"{name} has {T.shape[-1]} features, fitted on {d}")
@@ -745,7 +722,7 @@ class DeepMCCA(Aligner, torch.nn.Module):
         expected = len(self.n_features_) if fitted else self._n_encoders()
         if expected is not None and len(views) != expected:
             raise ValueError(f"views holds {len(views)} views, the model has {expected} encoders")
-        tensors = [_as_data(V, f"views[{j}]") for j, V in enumerate(views)]
+        tensors = [as_real_tensor(V, f"views[{j}]") for j, V in enumerate(views)]
         for j, T in enumerate(tensors):
             want = (self.n_features_[j] if hasattr(self, "n_features_")
                     else self.dims[j] if self.dims is not None else None)
