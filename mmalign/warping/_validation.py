@@ -14,23 +14,26 @@ def as_sequence(x, name: str) -> np.ndarray:
     of integer or floating dtype.
     """
     x = _to_numpy(x, name)
-    if x.ndim == 0:
-        raise ValueError(f"{name} must be a sequence of shape (n,) or (n, d), got a 0-d scalar")
     if x.ndim == 1:
         x = x[:, None]
-    elif x.ndim != 2:
-        raise ValueError(
-            f"{name} must have shape (n,) or (n, d), got {x.ndim}-d shape {x.shape}; "
-            "use cdist_dtw for collections of sequences"
-        )
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} is empty: it has no time steps")
-    if x.shape[1] == 0:
-        raise ValueError(f"{name} has no features: shape {x.shape}")
+    check_sequence_shape(tuple(x.shape), name, "use cdist_dtw for collections of sequences")
     x = np.ascontiguousarray(x, dtype=np.float64)
     if not np.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return x
+
+
+def check_sequence_shape(shape: tuple, name: str, hint: str) -> None:
+    """Errors for a sequence that is not ``(n, d)`` with ``n, d >= 1`` (1-d already lifted)."""
+    if len(shape) == 0:
+        raise ValueError(f"{name} must be a sequence of shape (n,) or (n, d), got a 0-d scalar")
+    if len(shape) != 2:
+        raise ValueError(f"{name} must have shape (n,) or (n, d), got {len(shape)}-d shape "
+                         f"{shape}; {hint}")
+    if shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has no time steps")
+    if shape[1] == 0:
+        raise ValueError(f"{name} has no features: shape {shape}")
 
 
 def _to_numpy(x, name: str) -> np.ndarray:

@@ -18,7 +18,7 @@ import torch
 
 from . import _kernels as K
 from . import _wavefront as W
-from ._validation import check_choice, check_int
+from ._validation import check_choice, check_int, check_sequence_shape
 from .windows import resolve_radius
 
 # bytes of the accumulated-cost tensor R, B x (N + 2) x (M + 2) float64, per wavefront
@@ -165,19 +165,9 @@ def solve_on_device(x: torch.Tensor, y: torch.Tensor, *, radius, window, itakura
 def as_device_sequence(x: torch.Tensor, name: str) -> torch.Tensor:
     """``as_sequence`` for a tensor that stays on its device: float64 ``(n, d)``."""
     _check_dtype(x, name)
-    if x.ndim == 0:
-        raise ValueError(f"{name} must be a sequence of shape (n,) or (n, d), got a 0-d scalar")
     if x.ndim == 1:
         x = x[:, None]
-    elif x.ndim != 2:
-        raise ValueError(
-            f"{name} must have shape (n,) or (n, d), got {x.ndim}-d shape {tuple(x.shape)}; "
-            "use cdist_dtw or batch_dtw for collections of sequences"
-        )
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} is empty: it has no time steps")
-    if x.shape[1] == 0:
-        raise ValueError(f"{name} has no features: shape {tuple(x.shape)}")
+    check_sequence_shape(tuple(x.shape), name, "use cdist_dtw or batch_dtw for collections of sequences")
     x = x.detach().to(torch.float64)
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
