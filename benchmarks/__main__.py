@@ -10,7 +10,8 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("dtw_speed", "ucr_1nn", "soft_dtw_speed", "projection")
+BENCHMARKS = ("dtw_speed", "ucr_1nn", "soft_dtw_speed", "projection", "seq2seq_attention",
+              "multimodal_alignment")
 
 
 def main(argv: list[str] | None = None) -> int:

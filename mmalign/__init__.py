@@ -9,6 +9,8 @@ from . import metrics
 from .aligner import Aligner
 from .alignment import Alignment
 from .attention import GlimpseAttention, SpatialTransformer
+from .attention import Seq2SeqAttention
+from .attention import BimodalTransformer, CrossmodalTransformer, JointSelfAttentionFusion
 from .projection import CCA, CTW, DCTW, GCTW, DeepCCA, cca, mcca
 from .warping import (
     DTW,
@@ -33,7 +35,8 @@ from .warping import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Aligner", "Alignment", "SpatialTransformer", "GlimpseAttention", "CCA", "CTW", "DCTW", "DeepCCA", "GCTW", "cca", "mcca", "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw", "cdist_dtw", "dba", "dtw",
+    "Seq2SeqAttention",
+    "Aligner", "Alignment", "SpatialTransformer", "GlimpseAttention", "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion", "CCA", "CTW", "DCTW", "DeepCCA", "GCTW", "cca", "mcca", "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw", "cdist_dtw", "dba", "dtw",
     "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "metrics", "soft_dtw",
     "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
     "window_mask",

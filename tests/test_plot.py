@@ -81,3 +81,43 @@ def test_plot_rejects_bad_inputs(problem):
         plot_alignment(alignment, reference=np.array([[0.0, np.nan]]), ax=ax)
     with pytest.raises(ValueError, match="frame_rate"):
         plot_alignment(alignment, ax=ax, frame_rate=0)
+
+
+def test_plot_glimpses_draws_track_patches_and_box():
+    import torch
+
+    from mmalign.attention.glimpse import GlimpseAttention
+    from mmalign.plot import plot_glimpses
+
+    ram = GlimpseAttention(image_size=(20, 20), n_glimpses=3, glimpse_size=4, n_scales=2)
+    image = torch.rand(20, 20)
+    a = ram.align(image)
+    ax = plot_glimpses(image, a, ax=Figure().add_subplot(), box=(2, 3, 9, 12), title="toy")
+    track = ax.lines[0].get_xydata()
+    assert np.allclose(track, a.extras["centres_px"])
+    assert len(ax.patches) == 3 + 1 + 1            # 3 finest squares, the first's coarse one, the box
+    assert ax.get_title() == "toy"
+    with pytest.raises(ValueError, match="centres_px"):
+        plot_glimpses(image, mmalign.Alignment(path=[[0, 0]], shape=(1, 1)), ax=Figure().add_subplot())
+
+
+def test_plot_spatial_transform_outline_is_the_sampled_frame():
+    import torch
+
+    from mmalign.attention.spatial_transformer import SpatialTransformer
+    from mmalign.plot import plot_spatial_transform
+
+    st = SpatialTransformer(output_size=(10, 10))
+    with torch.no_grad():   # sample the central half of the input: x, y in [-0.5, 0.5]
+        st.loc_head.bias.copy_(torch.tensor([0.5, 0, 0, 0, 0.5, 0]))
+    x = torch.rand(1, 1, 20, 20)
+    a = st.align(x[0])
+    ax = plot_spatial_transform(x[0], a, st(x)[0], ax=Figure().add_subplot(), n_lines=2)
+    assert len(ax.images) == 2
+    outline = ax.lines[0].get_xydata()
+    # the frame's edges at +-0.5 normalised are pixels 4.5 and 14.5 of the 20-pixel input
+    assert np.isclose(outline[:, 0].min(), 4.5) and np.isclose(outline[:, 0].max(), 14.5)
+    assert np.isclose(outline[:, 1].min(), 4.5) and np.isclose(outline[:, 1].max(), 14.5)
+    assert len(ax.lines) == 1 + 2 + 2
+    with pytest.raises(ValueError, match="size"):
+        plot_spatial_transform(x[0], a, torch.rand(8, 8), ax=Figure().add_subplot())

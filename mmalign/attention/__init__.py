@@ -12,7 +12,10 @@ from .positional import ModalityEmbedding, PositionalEncoding, sinusoidal_positi
 from .transformer import (DecoderWeights, Transformer, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer, TransformerWeights)
 from .spatial_transformer import SpatialTransformer
+from .seq2seq import Hypothesis, Seq2SeqAttention
 from .glimpse import GlimpseAttention
+from .crossmodal import (BimodalTransformer, CrossmodalEncoder, CrossmodalLayer,
+                         CrossmodalTransformer, JointSelfAttentionFusion)
 
 __all__ = [
     "functional", "causal_mask", "lengths_to_padding_mask", "masked_softmax",
@@ -21,4 +24,7 @@ __all__ = [
     "DecoderWeights", "Transformer", "TransformerDecoder", "TransformerDecoderLayer",
     "TransformerEncoder", "TransformerEncoderLayer", "TransformerWeights",
     "SpatialTransformer", "GlimpseAttention",
+    "Hypothesis", "Seq2SeqAttention",
+    "BimodalTransformer", "CrossmodalEncoder", "CrossmodalLayer", "CrossmodalTransformer",
+    "JointSelfAttentionFusion",
 ]

@@ -1,0 +1,853 @@
+"""Bahdanau attention seq2seq (Bahdanau, Cho & Bengio, ICLR 2015) scored as an alignment.
+
+An RNN encoder-decoder over integer token ids whose additive attention is the
+alignment: :class:`Seq2SeqAttention` learns a sequence-to-sequence task
+(``fit``), translates greedily or with beam search (``translate``), and hands
+back its attention as an :class:`~mmalign.alignment.Alignment` with the
+**target** on side x (rows) and the **source** on side y (columns)
+(``align``).
+
+Model (the paper's "RNNsearch", with GRUs)
+------------------------------------------
+- **Encoder**: embedding, then a bidirectional GRU over the packed (ragged)
+  source; annotation ``h_j = [→h_j; ←h_j]`` (size ``2 * hidden_dim``).
+  Padded positions never enter the recurrence (``pack_padded_sequence``).
+- **Initial decoder state**: ``s_0 = tanh(W_s ←h_1)``, the backward GRU's
+  state at the first source token (after it has read the whole source), as in
+  the paper (``init_state="backward"``), or ``tanh(W_s mean_j h_j)`` over the
+  real (unpadded) annotations (``init_state="mean"``).
+- **Attention** from the *previous* decoder state:
+  ``e_ij = vᵀ tanh(W s_{i-1} + U h_j)``, ``α_ij = softmax_j(e_ij)`` over the
+  real source positions (exactly 0 on padding), context ``c_i = Σ_j α_ij h_j``
+  (:class:`~mmalign.attention.layers.AdditiveAttention`).
+- **Decoder GRU**: ``s_i = GRU([E y_{i-1}; c_i], s_{i-1})``.
+- **Deep output**: ``t_i = maxout_2(U_o [s_i; c_i; E y_{i-1}])`` (``hidden_dim``
+  units, pool size 2), ``p(y_i | y_<i, x) = softmax(W_o t_i)``; ``pad_id`` and
+  ``bos_id`` get probability 0 (they are never outputs).
+
+Token-id conventions
+--------------------
+Sequences are 1-d integer ids in ``[0, vocab_size)``; ``pad_id``, ``bos_id``,
+``eos_id`` (0, 1, 2 by default, as in :class:`mmalign.datasets` vocabularies)
+are reserved. Give sequences **without** BOS/EOS: the model feeds ``bos_id``
+first and learns to emit ``eos_id`` after the last target token. Targets must
+not contain the reserved ids; sources may contain any id (padding is told by
+the lengths, never by the id).
+
+Attention rows
+--------------
+Decoder step ``i`` attends (from ``s_{i-1}``) and then predicts target token
+``y_i``, so row ``i`` of the weights aligns target token ``i`` with the
+source. ``align`` returns one row per target token; the row of the step that
+predicts EOS is in ``extras["eos_weights"]``.
+
+Attention is not always alignment: a target token that the decoder can
+predict from the target history alone (a case marker, a negation suffix after
+its verb) is not tied to its source word by the training loss, and its
+attention often rests on a neighbouring source word (typically the one the
+*next* target token needs). ``python -m benchmarks seq2seq_attention``
+measures this (AER per task, split by token type).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from ..aligner import Aligner
+from ..alignment import Alignment
+from ..warping._validation import check_choice, check_float, check_int
+from .functional import lengths_to_padding_mask
+from .layers import AdditiveAttention
+
+__all__ = ["Seq2SeqAttention", "Hypothesis"]
+
+_IGNORE = -100  # cross-entropy ignore index at padded target positions
+_INIT_STATES = ("backward", "mean")
+
+
+# --------------------------------------------------------------------------- input checks
+def _is_single(x: Any) -> bool:
+    """Whether ``x`` is one sequence (1-d) rather than a collection of sequences."""
+    if isinstance(x, (torch.Tensor, np.ndarray)):
+        return x.ndim <= 1
+    if isinstance(x, (list, tuple)):
+        return len(x) > 0 and all(
+            isinstance(v, (numbers.Number, np.generic)) or (isinstance(v, (np.ndarray, torch.Tensor)) and v.ndim == 0)
+            for v in x)
+    return False
+
+
+def _int_array(x: Any, name: str) -> np.ndarray:
+    """``x`` as an int64 numpy array (a copy), rejecting non-integer dtypes."""
+    if isinstance(x, torch.Tensor):
+        if x.dtype == torch.bool or x.is_floating_point() or x.is_complex():
+            raise ValueError(f"{name} must hold integer token ids, got dtype {x.dtype}")
+        return x.detach().cpu().numpy().astype(np.int64)
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} cannot be read as integer token ids: {err}") from None
+    if arr.dtype == object:
+        raise ValueError(f"{name} cannot be read as integer token ids (ragged or non-numeric)")
+    if arr.size and (arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"{name} must hold integer token ids, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def _check_ids(ids: np.ndarray, name: str, vocab_size: int, reserved: Sequence[int] = ()) -> None:
+    if ids.size == 0:
+        return
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0:
+        raise ValueError(f"{name} contains a negative token id ({low})")
+    if high >= vocab_size:
+        raise ValueError(f"{name} contains token id {high}, outside the vocabulary of size {vocab_size}")
+    bad = [r for r in reserved if (ids == r).any()]
+    if bad:
+        raise ValueError(f"{name} contains the reserved id(s) {bad} (pad / bos / eos); give targets "
+                         "without BOS/EOS: the model adds them")
+
+
+def _as_id_batch(seqs: Any, lengths: Any, name: str, vocab_size: int,
+                 reserved: Sequence[int] = (), pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A collection of id sequences as ``(padded (B, S) int64, lengths (B,) int64)`` on the CPU.
+
+    ``seqs`` is a list / tuple of 1-d sequences, or a ``(B, S)`` tensor / array
+    with optional ``lengths`` (default: every row has length ``S``). Never
+    modifies its inputs.
+    """
+    lname = f"{name.rstrip('s')}_lengths" if name.endswith("s") else f"{name}_lengths"
+    if isinstance(seqs, (torch.Tensor, np.ndarray)):
+        arr = _int_array(seqs, name)
+        if arr.ndim != 2:
+            raise ValueError(f"{name} must be a list of sequences or a (batch, steps) array, got shape {arr.shape}")
+        B, S = arr.shape
+        if B == 0:
+            raise ValueError(f"{name} is empty: no sequences")
+        if S == 0:
+            raise ValueError(f"{name} has an empty sequence (0 steps)")
+        if lengths is None:
+            lens = np.full(B, S, dtype=np.int64)
+        else:
+            lens = _int_array(lengths, lname)
+            if lens.shape != (B,):
+                raise ValueError(f"{lname} must have shape ({B},) to match {name}, got {lens.shape}")
+            if (lens < 1).any():
+                raise ValueError(f"{name} has an empty sequence ({lname} contains {int(lens.min())})")
+            if (lens > S).any():
+                raise ValueError(f"{lname} contains {int(lens.max())}, more than the {S} steps of {name}")
+        valid = np.arange(S)[None, :] < lens[:, None]
+        _check_ids(arr[valid], name, vocab_size, reserved)
+        padded = np.where(valid, arr, pad_id)
+        return torch.from_numpy(padded), torch.from_numpy(lens)
+    if not isinstance(seqs, (list, tuple)):
+        raise ValueError(f"{name} must be a list of id sequences or a (batch, steps) integer tensor, "
+                         f"got {type(seqs).__name__}")
+    if len(seqs) == 0:
+        raise ValueError(f"{name} is empty: no sequences")
+    rows = []
+    for k, s in enumerate(seqs):
+        a = _int_array(s, f"{name}[{k}]")
+        if a.ndim != 1:
+            raise ValueError(f"{name}[{k}] must be a 1-d sequence of token ids, got shape {a.shape}")
+        if a.size == 0:
+            raise ValueError(f"{name}[{k}] is an empty sequence")
+        _check_ids(a, f"{name}[{k}]", vocab_size, reserved)
+        rows.append(a)
+    lens = np.array([len(r) for r in rows], dtype=np.int64)
+    if lengths is not None:
+        given = _int_array(lengths, lname)
+        if given.shape != lens.shape or not np.array_equal(given, lens):
+            raise ValueError(f"{lname} does not match the lengths of the sequences in {name}")
+    padded = np.full((len(rows), int(lens.max())), pad_id, dtype=np.int64)
+    for k, r in enumerate(rows):
+        padded[k, :len(r)] = r
+    return torch.from_numpy(padded), torch.from_numpy(lens)
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class Hypothesis:
+    """One decoded output and the attention that produced it.
+
+    Attributes
+    ----------
+    tokens : list of int
+        Output ids, without BOS and EOS.
+    attention : np.ndarray [shape=(len(tokens), n_source)]
+        Attention of the step that emitted each token (row-stochastic).
+    eos_attention : np.ndarray [shape=(n_source,)] or None
+        Attention of the step that emitted EOS; None when decoding stopped at
+        ``max_len`` without EOS.
+    log_prob : float
+        ``Σ log p(y_i | y_<i, x)`` over the tokens and, when finished, EOS.
+    score : float
+        ``log_prob / n ** length_penalty``, ``n = len(tokens) + finished``:
+        what beam search ranks by.
+    finished : bool
+        Whether EOS was emitted.
+    """
+
+    tokens: list[int]
+    attention: np.ndarray
+    eos_attention: np.ndarray | None
+    log_prob: float
+    score: float
+    finished: bool
+
+
+def _length_norm(log_prob: float, n: int, alpha: float) -> float:
+    return log_prob / (max(n, 1) ** alpha) if alpha else log_prob
+
+
+# --------------------------------------------------------------------------- model
+class Seq2SeqAttention(Aligner, nn.Module):
+    """Bahdanau additive-attention encoder-decoder whose attention is an alignment.
+
+    See the module docstring for the architecture and the token-id conventions.
+
+    Parameters
+    ----------
+    src_vocab_size, tgt_vocab_size : int > max(pad_id, bos_id, eos_id)
+        Sizes of the source and target vocabularies (ids ``0 .. size - 1``).
+    embed_dim : int >= 1
+        Token embedding size (source and target).
+    hidden_dim : int >= 1
+        GRU state size of each encoder direction and of the decoder; also the
+        number of maxout units of the deep output.
+    attention_dim : int >= 1
+        Hidden size of the additive alignment model.
+    dropout : float in [0, 1)
+        Dropout on embeddings and on the deep output (training only).
+    teacher_forcing : float in [0, 1]
+        Probability, per decoder step and sequence, of feeding the true
+        previous token during training (1: always, the paper's setting);
+        otherwise the model's own argmax prediction is fed.
+    init_state : {"backward", "mean"}
+        Initial decoder state ``tanh(W_s ←h_1)`` (the paper) or
+        ``tanh(W_s mean_j h_j)``.
+    max_epochs, batch_size : int >= 1
+        Passed to :func:`mmalign.train.fit`.
+    lr : float > 0
+        Adam learning rate.
+    scheduler : {"cosine", "plateau", None}
+        Learning-rate schedule of :class:`mmalign.train.TrainConfig`; cosine
+        annealing over ``max_epochs`` (default) settles the attention sharply.
+    grad_clip : float > 0 or None
+        Maximum global gradient norm.
+    patience : int >= 0 or None
+        Early stopping on the validation loss (needs ``val_sources``).
+    seed : int >= 0
+        Seeds the initial weights and the training loop (deterministic on CPU).
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``: where ``fit`` trains.
+    pad_id, bos_id, eos_id : int >= 0
+        Reserved ids, distinct.
+    progress : bool
+        Show a progress bar while training.
+
+    Attributes
+    ----------
+    history_ : dict
+        The :func:`mmalign.train.fit` history (``train_loss``, ``val_metric``, ...).
+    n_train_ : int
+        Number of training pairs.
+    max_target_len_ : int
+        Longest training target; sets the default decoding limit.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.attention import Seq2SeqAttention
+    >>> _ = torch.set_num_threads(1)
+    >>> src = [[3, 4, 5], [6, 7], [5, 3, 6, 4]] * 20
+    >>> tgt = [s[::-1] for s in src]
+    >>> model = Seq2SeqAttention(8, 8, embed_dim=16, hidden_dim=16, attention_dim=16,
+    ...                          max_epochs=2, batch_size=20).fit(src, tgt)
+    >>> al = model.align([3, 4, 5], [5, 4, 3])
+    >>> al.shape, al.matrix().sum(axis=1).round(6).tolist()
+    ((3, 3), [1.0, 1.0, 1.0])
+    >>> hyp = model.translate([3, 4, 5], beam_size=2, max_len=5)
+    >>> hyp.attention.shape == (len(hyp.tokens), 3)
+    True
+    """
+
+    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, embed_dim: int = 64,
+                 hidden_dim: int = 128, attention_dim: int = 128, dropout: float = 0.0,
+                 teacher_forcing: float = 1.0, init_state: str = "backward", max_epochs: int = 30,
+                 batch_size: int = 64, lr: float = 3e-3, scheduler: str | None = "cosine",
+                 grad_clip: float | None = 1.0, patience: int | None = None, seed: int = 0, device: str = "cpu",
+                 pad_id: int = 0, bos_id: int = 1, eos_id: int = 2, progress: bool = False) -> None:
+        nn.Module.__init__(self)
+        self.src_vocab_size = src_vocab_size
+        self.tgt_vocab_size = tgt_vocab_size
+        self.embed_dim = embed_dim
+        self.hidden_dim = hidden_dim
+        self.attention_dim = attention_dim
+        self.dropout = dropout
+        self.teacher_forcing = teacher_forcing
+        self.init_state = init_state
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.scheduler = scheduler
+        self.grad_clip = grad_clip
+        self.patience = patience
+        self.seed = seed
+        self.device = device
+        self.pad_id = pad_id
+        self.bos_id = bos_id
+        self.eos_id = eos_id
+        self.progress = progress
+        self._build()
+
+    # ------------------------------------------------------------------ building
+    def _check_params(self) -> None:
+        for name in ("pad_id", "bos_id", "eos_id"):
+            check_int(getattr(self, name), name, 0)
+        if len({self.pad_id, self.bos_id, self.eos_id}) != 3:
+            raise ValueError(f"pad_id, bos_id and eos_id must be distinct, got "
+                             f"{self.pad_id}, {self.bos_id}, {self.eos_id}")
+        top = max(self.pad_id, self.bos_id, self.eos_id)
+        for name in ("src_vocab_size", "tgt_vocab_size"):
+            check_int(getattr(self, name), name, 1)
+            if getattr(self, name) <= top:
+                raise ValueError(f"{name} must exceed the reserved ids (max {top}), got {getattr(self, name)}")
+        for name in ("embed_dim", "hidden_dim", "attention_dim", "max_epochs", "batch_size"):
+            check_int(getattr(self, name), name, 1)
+        check_float(self.dropout, "dropout", 0.0, 1.0)
+        if self.dropout >= 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        check_float(self.teacher_forcing, "teacher_forcing", 0.0, 1.0)
+        check_choice(self.init_state, "init_state", _INIT_STATES)
+        check_float(self.lr, "lr", 0.0, low_open=True)
+        if self.scheduler not in (None, "cosine", "plateau"):
+            raise ValueError(f"scheduler must be 'cosine', 'plateau' or None, got {self.scheduler!r}")
+        if self.grad_clip is not None:
+            check_float(self.grad_clip, "grad_clip", 0.0, low_open=True)
+        if self.patience is not None:
+            check_int(self.patience, "patience", 0)
+        check_int(self.seed, "seed", 0)
+        if not isinstance(self.device, (str, torch.device)):
+            raise ValueError(f"device must be a str, got {type(self.device).__name__}")
+
+    def _build(self) -> None:
+        """(Re)create every submodule from the hyper-parameters, seeded by ``seed``."""
+        self._check_params()
+        E, H, A = int(self.embed_dim), int(self.hidden_dim), int(self.attention_dim)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.seed))
+            self.src_embed = nn.Embedding(int(self.src_vocab_size), E, padding_idx=int(self.pad_id))
+            self.tgt_embed = nn.Embedding(int(self.tgt_vocab_size), E, padding_idx=int(self.pad_id))
+            self.encoder = nn.GRU(E, H, batch_first=True, bidirectional=True)
+            self.init_proj = nn.Linear(H if self.init_state == "backward" else 2 * H, H)
+            self.attention = AdditiveAttention(query_dim=H, key_dim=2 * H, hidden_dim=A)
+            self.decoder = nn.GRUCell(E + 2 * H, H)
+            self.readout = nn.Linear(H + 2 * H + E, 2 * H)
+            self.output = nn.Linear(H, int(self.tgt_vocab_size))
+            self.drop = nn.Dropout(float(self.dropout))
+        # pad and bos are never outputs: their logits are -inf (not saved, rebuilt from the ids)
+        self.register_buffer("_never_emitted", torch.tensor([int(self.pad_id), int(self.bos_id)]),
+                             persistent=False)
+
+    def _device(self) -> torch.device:
+        return self.output.weight.device
+
+    # ------------------------------------------------------------------ network
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Annotations, padding mask and initial decoder state of a padded batch.
+
+        Parameters
+        ----------
+        src : torch.LongTensor [shape=(B, S)]
+        src_lengths : torch.LongTensor [shape=(B,)]
+            ``1 <= src_lengths <= S``.
+
+        Returns
+        -------
+        annotations : torch.Tensor [shape=(B, S, 2 * hidden_dim)]
+            ``[→h_j; ←h_j]``; zero at padded positions.
+        padding_mask : torch.BoolTensor [shape=(B, S)]
+            True at padded positions.
+        s0 : torch.Tensor [shape=(B, hidden_dim)]
+        """
+        B, S = src.shape
+        emb = self.drop(self.src_embed(src))
+        packed = pack_padded_sequence(emb, src_lengths.detach().cpu(), batch_first=True, enforce_sorted=False)
+        out, h_n = self.encoder(packed)
+        annotations, _ = pad_packed_sequence(out, batch_first=True, total_length=S)
+        mask = lengths_to_padding_mask(src_lengths, S, device=src.device)
+        if self.init_state == "backward":
+            first = h_n[1]  # backward GRU after reading x_T ... x_1: its state at the first token
+        else:
+            first = annotations.sum(1) / src_lengths.to(annotations.dtype)[:, None]
+        return annotations, mask, torch.tanh(self.init_proj(first))
+
+    def _step(self, y_prev: torch.Tensor, s_prev: torch.Tensor, annotations: torch.Tensor,
+              keys: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One decoder step from embedded previous tokens ``y_prev (B, E)``: (logits, s_i, α_i)."""
+        context, alpha = self.attention(s_prev, annotations, key_padding_mask=mask, projected_keys=keys)
+        s = self.decoder(torch.cat([y_prev, context], dim=-1), s_prev)
+        t = self.readout(torch.cat([s, context, y_prev], dim=-1))
+        t = t.view(*t.shape[:-1], -1, 2).amax(-1)  # maxout, pool size 2
+        logits = self.output(self.drop(t)).index_fill(-1, self._never_emitted, float("-inf"))
+        return logits, s, alpha
+
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced logits and attention of a padded batch.
+
+        In training mode with ``teacher_forcing < 1``, each step feeds, with
+        probability ``1 - teacher_forcing`` per sequence, the model's own
+        previous argmax instead of ``tgt_in``; in eval mode it is always
+        teacher-forced.
+
+        Parameters
+        ----------
+        src : torch.LongTensor [shape=(B, S)]
+        src_lengths : torch.LongTensor [shape=(B,)]
+        tgt_in : torch.LongTensor [shape=(B, T)]
+            Decoder inputs: ``bos_id`` followed by the target tokens (padded).
+
+        Returns
+        -------
+        logits : torch.Tensor [shape=(B, T, tgt_vocab_size)]
+            ``logits[:, i]`` predicts the token after ``tgt_in[:, i]``.
+        attention : torch.Tensor [shape=(B, T, S)]
+            Row-stochastic over the real source positions, exactly 0 on padding.
+        """
+        annotations, mask, s = self.encode(src, src_lengths)
+        keys = self.attention.project_keys(annotations)
+        T = tgt_in.shape[1]
+        ratio = float(self.teacher_forcing)
+        sample = self.training and ratio < 1.0
+        emb_all = None if sample else self.drop(self.tgt_embed(tgt_in))
+        logits, alphas = [], []
+        prev_pred = None
+        for i in range(T):
+            if emb_all is not None:
+                y_prev = emb_all[:, i]
+            else:
+                tok = tgt_in[:, i]
+                if i > 0:
+                    keep = torch.rand(tok.shape, device=tok.device) < ratio
+                    tok = torch.where(keep, tok, prev_pred)
+                y_prev = self.drop(self.tgt_embed(tok))
+            out, s, alpha = self._step(y_prev, s, annotations, keys, mask)
+            if sample:
+                prev_pred = out.detach().argmax(-1)
+            logits.append(out)
+            alphas.append(alpha)
+        return torch.stack(logits, 1), torch.stack(alphas, 1)
+
+    # ------------------------------------------------------------------ data
+    def _targets_io(self, tgt: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(tgt_in, tgt_out), both (B, T + 1): BOS + y and y + EOS (ignore index beyond)."""
+        B, T = tgt.shape
+        tgt_in = torch.full((B, T + 1), int(self.pad_id), dtype=torch.long)
+        tgt_in[:, 0] = int(self.bos_id)
+        tgt_in[:, 1:] = tgt
+        tgt_out = torch.full((B, T + 1), _IGNORE, dtype=torch.long)
+        valid = torch.arange(T)[None, :] < lengths[:, None]
+        tgt_out[:, :T] = torch.where(valid, tgt, torch.full_like(tgt, _IGNORE))
+        tgt_out[torch.arange(B), lengths] = int(self.eos_id)
+        return tgt_in, tgt_out
+
+    def _pairs(self, sources: Any, targets: Any, source_lengths: Any, target_lengths: Any,
+               names: tuple[str, str] = ("sources", "targets")) -> tuple[torch.Tensor, ...]:
+        src, src_len = _as_id_batch(sources, source_lengths, names[0], int(self.src_vocab_size),
+                                    pad_id=int(self.pad_id))
+        tgt, tgt_len = _as_id_batch(targets, target_lengths, names[1], int(self.tgt_vocab_size),
+                                    reserved=(self.pad_id, self.bos_id, self.eos_id), pad_id=int(self.pad_id))
+        if src.shape[0] != tgt.shape[0]:
+            raise ValueError(f"{names[0]} and {names[1]} must hold the same number of sequences, "
+                             f"got {src.shape[0]} and {tgt.shape[0]}")
+        tgt_in, tgt_out = self._targets_io(tgt, tgt_len)
+        return src, src_len, tgt_in, tgt_out
+
+    @staticmethod
+    def _loss(model: nn.Module, batch: tuple) -> torch.Tensor:
+        src, src_len, tgt_in, tgt_out = batch
+        S = int(src_len.max())
+        T = int((tgt_out != _IGNORE).sum(1).max())
+        logits, _ = model(src[:, :S], src_len, tgt_in[:, :T])
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                           tgt_out[:, :T].reshape(-1), ignore_index=_IGNORE)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, sources: Any, targets: Any = None, *, source_lengths: Any = None,
+            target_lengths: Any = None, val_sources: Any = None, val_targets: Any = None) -> "Seq2SeqAttention":
+        """Train on (source, target) pairs with teacher forcing and cross-entropy.
+
+        Re-initialises the weights (seeded by ``seed``) and trains them with
+        :func:`mmalign.train.fit` (Adam, ``max_epochs``, ``batch_size``,
+        ``lr``, ``scheduler``, ``grad_clip``); with validation data, keeps
+        the weights of the epoch with the lowest validation loss and stops
+        early after ``patience`` epochs without improvement.
+
+        Parameters
+        ----------
+        sources : list of 1-d int sequences, or int tensor / array [shape=(N, S)]
+            Source token ids in ``[0, src_vocab_size)``.
+        targets : same forms [shape=(N, T)]
+            Target token ids in ``[0, tgt_vocab_size)``, without BOS / EOS / pad ids.
+        source_lengths, target_lengths : int array [shape=(N,)] or None
+            Lengths for padded-array inputs (default: full rows).
+        val_sources, val_targets : same forms, optional
+            Validation pairs (their lengths are read from lists, or full rows).
+
+        Returns
+        -------
+        self : Seq2SeqAttention
+        """
+        from ..train import TrainConfig, fit as train_fit
+
+        if targets is None:
+            raise ValueError("targets is required: fit(sources, targets)")
+        self._build()
+        data = self._pairs(sources, targets, source_lengths, target_lengths)
+        val = None
+        if (val_sources is None) != (val_targets is None):
+            raise ValueError("val_sources and val_targets must be given together")
+        if val_sources is not None:
+            val = self._pairs(val_sources, val_targets, None, None, ("val_sources", "val_targets"))
+        if self.patience is not None and val is None:
+            raise ValueError("patience: early stopping needs val_sources and val_targets")
+        clip = None if self.grad_clip is None else float(self.grad_clip)
+        config = TrainConfig(max_epochs=int(self.max_epochs), batch_size=int(self.batch_size),
+                             lr=float(self.lr), scheduler=self.scheduler, grad_clip=clip,
+                             device=self.device, seed=int(self.seed), patience=self.patience,
+                             progress=bool(self.progress))
+        history = train_fit(self, self._loss, data, config=config, val_data=val)
+        self.history_ = dataclasses.asdict(history)
+        self.n_train_ = int(data[0].shape[0])
+        self.max_target_len_ = int((data[3] != _IGNORE).sum(1).max()) - 1
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "history_"):
+            raise ValueError("this Seq2SeqAttention is not fitted yet; call fit(sources, targets) first")
+
+    def _sources(self, src: Any, src_lengths: Any, name: str = "src") -> tuple[torch.Tensor, torch.Tensor]:
+        return _as_id_batch(src, src_lengths, name, int(self.src_vocab_size), pad_id=int(self.pad_id))
+
+    # ------------------------------------------------------------------ decoding
+    def _default_max_len(self, n_source: int) -> int:
+        return max(2 * n_source, getattr(self, "max_target_len_", 0)) + 2
+
+    @torch.no_grad()
+    def _greedy(self, src: torch.Tensor, lens: torch.Tensor, max_len: int | None) -> list[Hypothesis]:
+        dev = self._device()
+        src, lens = src.to(dev), lens.to(dev)
+        annotations, mask, s = self.encode(src, lens)
+        keys = self.attention.project_keys(annotations)
+        B = src.shape[0]
+        lens_cpu = lens.cpu()
+        limits = [self._default_max_len(int(L)) if max_len is None else max_len for L in lens_cpu]
+        limit_t = torch.tensor(limits, device=dev)
+        tok = torch.full((B,), int(self.bos_id), dtype=torch.long, device=dev)
+        done = torch.zeros(B, dtype=torch.bool, device=dev)
+        toks, alphas, lps = [], [], []
+        for step in range(max(limits)):
+            logits, s, alpha = self._step(self.tgt_embed(tok), s, annotations, keys, mask)
+            logp = torch.log_softmax(logits, -1)
+            lp, tok = logp.max(-1)
+            toks.append(tok)
+            alphas.append(alpha)
+            lps.append(torch.where(done, torch.zeros_like(lp), lp))
+            done = done | (tok == int(self.eos_id)) | (limit_t <= step + 1)
+            if bool(done.all()):
+                break
+        toks_np = torch.stack(toks, 1).cpu().numpy()
+        alpha_np = torch.stack(alphas, 1).double().cpu().numpy()
+        lp_np = torch.stack(lps, 1).double().cpu().numpy()
+        out = []
+        for b in range(B):
+            row = toks_np[b, :limits[b]]
+            ends = np.flatnonzero(row == int(self.eos_id))
+            finished = ends.size > 0
+            n = int(ends[0]) if finished else len(row)
+            L = int(lens_cpu[b])
+            log_prob = float(lp_np[b, :n + finished].sum())
+            out.append(Hypothesis(tokens=row[:n].tolist(), attention=alpha_np[b, :n, :L].copy(),
+                                  eos_attention=alpha_np[b, n, :L].copy() if finished else None,
+                                  log_prob=log_prob, score=log_prob, finished=finished))
+        return out
+
+    @torch.no_grad()
+    def _beam_search(self, src: torch.Tensor, lens: torch.Tensor, beam_size: int, max_len: int | None,
+                     length_penalty: float = 0.0) -> list[Hypothesis]:
+        """Beam search, one sequence at a time, the beams as the batch.
+
+        Each step expands every live hypothesis by its ``2k`` best tokens and
+        keeps the ``k`` best non-EOS extensions by total log-probability;
+        extensions ending in EOS join the finished list, ranked by
+        ``log_prob / n ** length_penalty``. Each hypothesis carries its own
+        attention history (re-indexed with its parent at every step). Search
+        stops when no live hypothesis can still beat the best finished one
+        (log-probabilities only fall, so a live one's score is bounded by its
+        log-prob over ``max_len ** length_penalty``), or at ``max_len``,
+        where unfinished hypotheses compete too.
+        """
+        dev = self._device()
+        src, lens = src.to(dev), lens.to(dev)
+        annotations_all, mask_all, s_all = self.encode(src, lens)
+        keys_all = self.attention.project_keys(annotations_all)
+        k, alpha_lp, eos = int(beam_size), float(length_penalty), int(self.eos_id)
+        results = []
+        for b in range(src.shape[0]):
+            L = int(lens[b])
+            ann, keys, mask = annotations_all[b:b + 1, :L], keys_all[b:b + 1, :L], mask_all[b:b + 1, :L]
+            limit = self._default_max_len(L) if max_len is None else max_len
+            s = s_all[b:b + 1]
+            tokens = torch.full((1, 0), 0, dtype=torch.long, device=dev)
+            history = torch.zeros((1, 0, L), dtype=ann.dtype, device=dev)
+            scores = torch.zeros(1, dtype=torch.float64, device=dev)
+            prev = torch.full((1,), int(self.bos_id), dtype=torch.long, device=dev)
+            finished: list[Hypothesis] = []
+            for step in range(limit):
+                n = s.shape[0]
+                logits, s_new, alpha = self._step(self.tgt_embed(prev), s, ann.expand(n, -1, -1),
+                                                  keys.expand(n, -1, -1), mask.expand(n, -1))
+                logp = torch.log_softmax(logits, -1).double()
+                width = min(2 * k, logp.shape[1])
+                top_lp, top_tok = logp.topk(width, dim=-1)           # (n, width)
+                cand = (scores[:, None] + top_lp).reshape(-1)
+                order = torch.argsort(cand, descending=True, stable=True)
+                parent = torch.div(order, width, rounding_mode="floor")
+                tok = top_tok.reshape(-1)[order]
+                keep_p, keep_t, keep_s = [], [], []
+                for j in range(order.numel()):
+                    p, t, sc = int(parent[j]), int(tok[j]), float(cand[order[j]])
+                    if t == eos:
+                        hist = history[p].double().cpu().numpy()
+                        finished.append(Hypothesis(
+                            tokens=tokens[p].tolist(), attention=hist.copy(),
+                            eos_attention=alpha[p].double().cpu().numpy().copy(), log_prob=sc,
+                            score=_length_norm(sc, tokens.shape[1] + 1, alpha_lp), finished=True))
+                    else:
+                        keep_p.append(p)
+                        keep_t.append(t)
+                        keep_s.append(sc)
+                        if len(keep_p) == k:
+                            break
+                if not keep_p:
+                    break
+                idx = torch.tensor(keep_p, device=dev)
+                tokens = torch.cat([tokens[idx], torch.tensor(keep_t, device=dev)[:, None]], 1)
+                history = torch.cat([history[idx], alpha[idx][:, None]], 1)
+                s = s_new[idx]
+                scores = torch.tensor(keep_s, dtype=torch.float64, device=dev)
+                prev = tokens[:, -1]
+                if finished:
+                    best = max(h.score for h in finished)
+                    # scores are negative and only fall: a live hypothesis ends at best
+                    # at its current log-prob, divided by at most limit ** length_penalty
+                    bound = float(scores.max()) / (limit ** alpha_lp)
+                    if best >= bound:
+                        break
+            else:
+                hist = history.double().cpu().numpy()
+                for j in range(tokens.shape[0]):
+                    sc = float(scores[j])
+                    finished.append(Hypothesis(tokens=tokens[j].tolist(), attention=hist[j].copy(),
+                                               eos_attention=None, log_prob=sc,
+                                               score=_length_norm(sc, tokens.shape[1], alpha_lp), finished=False))
+            best_i = max(range(len(finished)), key=lambda i: (finished[i].score, -i))
+            results.append(finished[best_i])
+        return results
+
+    def translate(self, src: Any, beam_size: int = 1, max_len: int | None = None, *,
+                  length_penalty: float = 0.0, src_lengths: Any = None) -> Hypothesis | list[Hypothesis]:
+        """Decode the output of one source or of a batch, with its attention.
+
+        Parameters
+        ----------
+        src : 1-d int sequence, list of them, or int tensor [shape=(B, S)]
+        beam_size : int >= 1
+            1: greedy decoding (batched); ``k > 1``: beam search (one source
+            at a time, ``k`` live hypotheses, each carrying its attention
+            history). Beam search can prune the greedy path, so the greedy
+            output competes with the beam's: the result's ``score`` is never
+            below that of greedy decoding (with ``length_penalty=0``: it is
+            at least as likely).
+        max_len : int >= 1 or None
+            Most output tokens (EOS included); default
+            ``max(2 * S, longest training target) + 2``.
+        length_penalty : float >= 0
+            Beam search ranks finished hypotheses by ``log_prob / n ** length_penalty``
+            (``n`` tokens including EOS): 0 (default) ranks by log-probability,
+            1 by per-token log-probability.
+        src_lengths : int array [shape=(B,)] or None
+            For a padded ``src`` tensor.
+
+        Returns
+        -------
+        hypothesis : Hypothesis, or list of Hypothesis for a batch
+            Tokens (without BOS / EOS) and ``attention`` ``(len(tokens), S_b)``
+            of the kept hypothesis.
+
+        Examples
+        --------
+        >>> from mmalign.attention import Seq2SeqAttention
+        >>> m = Seq2SeqAttention(6, 6, embed_dim=4, hidden_dim=4, attention_dim=4, max_epochs=1)
+        >>> hyp = m.fit([[3, 4]], [[4, 3]]).translate([3, 4, 5], max_len=4)
+        >>> hyp.attention.shape[1], len(hyp.tokens) <= 4
+        (3, True)
+        """
+        self._check_fitted()
+        beam_size = check_int(beam_size, "beam_size", 1)
+        if max_len is not None:
+            max_len = check_int(max_len, "max_len", 1)
+        length_penalty = check_float(length_penalty, "length_penalty", 0.0)
+        single = _is_single(src)
+        if single:
+            src = [src]
+            if src_lengths is not None:
+                src_lengths = _int_array(src_lengths, "src_lengths").reshape(-1)
+        padded, lens = self._sources(src, src_lengths)
+        was_training = self.training
+        self.eval()
+        try:
+            outs: list[Hypothesis] = []
+            step = max(int(self.batch_size), 1)
+            for i in range(0, padded.shape[0], step):
+                S = int(lens[i:i + step].max())
+                chunk, clen = padded[i:i + step, :S], lens[i:i + step]
+                if beam_size == 1:
+                    outs += self._greedy(chunk, clen, max_len)
+                else:
+                    beams = self._beam_search(chunk, clen, beam_size, max_len, length_penalty)
+                    # beam search can prune the greedy path; the greedy output competes too,
+                    # so the result is never worse (by score) than greedy decoding
+                    for h, g in zip(beams, self._greedy(chunk, clen, max_len)):
+                        g.score = _length_norm(g.log_prob, len(g.tokens) + g.finished, length_penalty)
+                        outs.append(g if g.score > h.score else h)
+        finally:
+            self.train(was_training)
+        return outs[0] if single else outs
+
+    # ------------------------------------------------------------------ alignment
+    @torch.no_grad()
+    def _teacher_forced(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor,
+                        tgt_out: torch.Tensor) -> list[tuple[np.ndarray, float]]:
+        """Per pair: attention (n_tgt + 1, S_b) including the EOS step, and log p(y + EOS | x)."""
+        dev = self._device()
+        out = []
+        step = max(int(self.batch_size), 1)
+        for i in range(0, src.shape[0], step):
+            sl = src_len[i:i + step]
+            to = tgt_out[i:i + step]
+            S, T = int(sl.max()), int((to != _IGNORE).sum(1).max())
+            logits, att = self(src[i:i + step, :S].to(dev), sl.to(dev), tgt_in[i:i + step, :T].to(dev))
+            logp = torch.log_softmax(logits, -1).double()
+            to_d = to[:, :T].to(dev)
+            valid = to_d != _IGNORE
+            picked = logp.gather(-1, to_d.clamp(min=0)[..., None])[..., 0]
+            lp = torch.where(valid, picked, torch.zeros_like(picked)).sum(1).cpu().numpy()
+            att_np = att.double().cpu().numpy()
+            for b in range(att_np.shape[0]):
+                n, L = int(valid[b].sum()), int(sl[b])
+                out.append((att_np[b, :n, :L].copy(), float(lp[b])))
+        return out
+
+    def align(self, src: Any, tgt: Any = None, *, beam_size: int = 1, max_len: int | None = None,
+              include_eos: bool = False, src_lengths: Any = None, tgt_lengths: Any = None
+              ) -> Alignment | list[Alignment]:
+        """Attention of the model as an :class:`~mmalign.alignment.Alignment`.
+
+        With a target, the teacher-forced attention of the model reading that
+        target; with ``tgt=None``, the attention of the model's own decoded
+        output (:meth:`translate` with ``beam_size``).
+
+        Parameters
+        ----------
+        src : 1-d int sequence, list of them, or int tensor [shape=(B, S)]
+        tgt : same form as ``src``, or None
+            Target ids without BOS / EOS.
+        beam_size, max_len : int
+            Decoding options when ``tgt`` is None.
+        include_eos : bool
+            Append the row of the step that predicts EOS (then the weights have
+            ``n_target + 1`` rows).
+        src_lengths, tgt_lengths : int array [shape=(B,)] or None
+            For padded tensor inputs.
+
+        Returns
+        -------
+        alignment : Alignment, or list of Alignment for a batch
+            ``weights`` ``(n_target, n_source)`` row-stochastic, target on side
+            x and source on side y, ``monotonic=False`` (``path()`` takes the
+            argmax source position of each target token). ``extras``:
+            ``"tokens"`` (target ids), ``"source_tokens"``, ``"log_prob"``
+            (``log p(target + EOS | source)``), ``"eos_weights"`` (the EOS
+            step's attention, None if decoding never emitted EOS) and, when
+            decoding, ``"score"`` and ``"finished"``.
+
+        Raises
+        ------
+        ValueError
+            Bad ids, empty sequences, mismatched counts or lengths; a decoded
+            output with no token (nothing to align) unless ``include_eos``.
+
+        Examples
+        --------
+        >>> from mmalign.attention import Seq2SeqAttention
+        >>> m = Seq2SeqAttention(6, 6, embed_dim=4, hidden_dim=4, attention_dim=4, max_epochs=1)
+        >>> m = m.fit([[3, 4, 5]], [[5, 4, 3]])
+        >>> al = m.align([3, 4, 5], [5, 4])
+        >>> al.shape, al.extras["tokens"]
+        ((2, 3), [5, 4])
+        """
+        self._check_fitted()
+        single = _is_single(src)
+        if tgt is not None and _is_single(tgt) != single:
+            raise ValueError("src and tgt must both be single sequences or both be collections")
+        srcs = [src] if single else src
+        if single and src_lengths is not None:
+            src_lengths = _int_array(src_lengths, "src_lengths").reshape(-1)
+        if tgt is None:
+            padded, lens = self._sources(srcs, src_lengths)
+            hyps = self.translate(padded, beam_size=beam_size, max_len=max_len, src_lengths=lens)
+            out = []
+            for b, h in enumerate(hyps):
+                w = h.attention
+                if include_eos and h.eos_attention is not None:
+                    w = np.concatenate([w, h.eos_attention[None]], 0)
+                if w.shape[0] == 0:
+                    raise ValueError("the model decoded an empty output for src"
+                                     f"{'' if single else f'[{b}]'}: nothing to align "
+                                     "(pass include_eos=True to get the EOS step's attention)")
+                out.append(Alignment(weights=w, monotonic=False, extras={
+                    "tokens": list(h.tokens), "source_tokens": padded[b, :int(lens[b])].tolist(),
+                    "log_prob": h.log_prob, "score": h.score, "finished": h.finished,
+                    "eos_weights": h.eos_attention}))
+            return out[0] if single else out
+        tgts = [tgt] if single else tgt
+        if single and tgt_lengths is not None:
+            tgt_lengths = _int_array(tgt_lengths, "tgt_lengths").reshape(-1)
+        src_p, src_l, tgt_in, tgt_out = self._pairs(srcs, tgts, src_lengths, tgt_lengths, ("src", "tgt"))
+        was_training = self.training
+        self.eval()
+        try:
+            pairs = self._teacher_forced(src_p, src_l, tgt_in, tgt_out)
+        finally:
+            self.train(was_training)
+        out = []
+        for b, (att, lp) in enumerate(pairs):
+            n = att.shape[0] - 1
+            w = att if include_eos else att[:n]
+            out.append(Alignment(weights=w, monotonic=False, extras={
+                "tokens": tgt_in[b, 1:n + 1].tolist(), "source_tokens": src_p[b, :int(src_l[b])].tolist(),
+                "log_prob": lp, "eos_weights": att[n].copy()}))
+        return out[0] if single else out

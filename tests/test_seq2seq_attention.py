@@ -1,0 +1,332 @@
+"""Seq2SeqAttention (Bahdanau attention seq2seq): task accuracy and attention as an alignment,
+ragged batches, greedy / beam decoding, save/load, seeding, input validation, CUDA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import mmalign
+from mmalign.alignment import Alignment
+from mmalign.attention import Seq2SeqAttention
+from mmalign.datasets import build_vocabularies, reversal_task
+from mmalign.metrics import corpus_alignment_error_rate
+
+TINY = dict(embed_dim=8, hidden_dim=8, attention_dim=8, batch_size=16)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _ids(examples, vocab, side):
+    return [vocab.encode(getattr(ex, side)) for ex in examples]
+
+
+@pytest.fixture(scope="module")
+def reversal():
+    """A model trained on reversal of length 3-8 sequences over 10 symbols, and a test set."""
+    torch.set_num_threads(1)
+    train = reversal_task(1500, min_len=3, max_len=8, vocab_size=10, seed=0)
+    test = reversal_task(200, min_len=3, max_len=8, vocab_size=10, seed=1)
+    sv, tv = build_vocabularies(train, test)
+    model = Seq2SeqAttention(len(sv), len(tv), embed_dim=32, hidden_dim=64, attention_dim=64,
+                             max_epochs=6, batch_size=64, lr=3e-3, seed=0)
+    model.fit(_ids(train, sv, "source"), _ids(train, tv, "target"))
+    return model, _ids(test, sv, "source"), _ids(test, tv, "target"), test
+
+
+@pytest.fixture(scope="module")
+def weak():
+    """A barely trained tiny model: decoding is uncertain, outputs vary in length."""
+    rng = np.random.default_rng(0)
+    src = [rng.integers(3, 9, size=rng.integers(2, 6)).tolist() for _ in range(64)]
+    return Seq2SeqAttention(9, 9, max_epochs=1, seed=0, **TINY).fit(src, [s[::-1] for s in src])
+
+
+# ----------------------------------------------------------------------- the task and the alignment
+def test_reversal_exact_match_and_aer(reversal):
+    model, src, tgt, test = reversal
+    hyps = model.translate(src)
+    exact = np.mean([h.tokens == t for h, t in zip(hyps, tgt)])
+    assert exact >= 0.9
+    alignments = model.align(src, tgt)
+    aer = corpus_alignment_error_rate(alignments, [ex.sure for ex in test], [ex.possible for ex in test])
+    assert aer <= 0.05, aer
+    # the argmax is the anti-diagonal
+    al = alignments[0]
+    n = len(src[0])
+    assert al.path().tolist() == [[i, n - 1 - i] for i in range(n)]
+
+
+def test_alignment_form(reversal):
+    model, src, tgt, _ = reversal
+    al = model.align(src[0], tgt[0])
+    assert isinstance(al, Alignment)
+    assert al.shape == (len(tgt[0]), len(src[0])) and not al.monotonic
+    np.testing.assert_allclose(al.matrix().sum(1), 1.0, atol=1e-6)
+    assert al.extras["tokens"] == tgt[0] and al.extras["source_tokens"] == src[0]
+    assert al.extras["eos_weights"].shape == (len(src[0]),)
+    assert np.isfinite(al.extras["log_prob"]) and al.extras["log_prob"] <= 0
+    with_eos = model.align(src[0], tgt[0], include_eos=True)
+    assert with_eos.shape == (len(tgt[0]) + 1, len(src[0]))
+    np.testing.assert_allclose(with_eos.matrix()[:-1], al.matrix())
+    # decoded output's attention (tgt=None) equals the teacher-forced attention on that output
+    dec = model.align(src[0])
+    assert dec.extras["tokens"] == model.translate(src[0]).tokens
+    tf = model.align(src[0], dec.extras["tokens"])
+    np.testing.assert_allclose(dec.matrix(), tf.matrix(), atol=1e-5)
+    # padded tensors + lengths give the same as lists
+    batch = model.align(src[:5], tgt[:5])
+    S, T = max(map(len, src[:5])), max(map(len, tgt[:5]))
+    ps = torch.zeros(5, S, dtype=torch.long)
+    pt = torch.zeros(5, T, dtype=torch.long)
+    for k in range(5):
+        ps[k, :len(src[k])] = torch.tensor(src[k])
+        pt[k, :len(tgt[k])] = torch.tensor(tgt[k])
+    padded = model.align(ps, pt, src_lengths=[len(s) for s in src[:5]], tgt_lengths=[len(t) for t in tgt[:5]])
+    for k, (a, b) in enumerate(zip(batch, padded)):
+        np.testing.assert_allclose(a.matrix(), b.matrix(), atol=1e-6)
+        alone = model.align(src[k], tgt[k])
+        assert a.extras["log_prob"] == pytest.approx(alone.extras["log_prob"], abs=1e-4)
+        assert np.isfinite(b.extras["log_prob"])
+
+
+def test_attention_on_padding_is_zero(reversal):
+    model, src, tgt, _ = reversal
+    idx = sorted(range(40), key=lambda k: len(src[k]))[::4]  # lengths 3 .. 8 in one batch
+    s_b, t_b = [src[k] for k in idx], [tgt[k] for k in idx]
+    assert len({len(s) for s in s_b}) > 2
+    src_p, src_len, tgt_in, _ = model._pairs(s_b, t_b, None, None)
+    model.eval()
+    with torch.no_grad():
+        logits, att = model(src_p, src_len, tgt_in)
+    assert att.shape == (len(idx), tgt_in.shape[1], src_p.shape[1])
+    pad = torch.arange(src_p.shape[1])[None, :] >= src_len[:, None]
+    assert float(att.masked_select(pad[:, None, :].expand_as(att)).abs().sum()) == 0.0
+    torch.testing.assert_close(att.sum(-1), torch.ones(att.shape[:2]), atol=1e-5, rtol=0)
+    # batching does not change the result: each sequence alone gives the same attention
+    for k in range(len(idx)):
+        alone = model.align(s_b[k], t_b[k], include_eos=True).matrix()
+        n = len(t_b[k]) + 1
+        np.testing.assert_allclose(att[k, :n, :len(s_b[k])].numpy(), alone, atol=1e-5)
+    # padding content is irrelevant
+    src_noise = src_p.clone()
+    src_noise[pad] = 5
+    with torch.no_grad():
+        _, att2 = model(src_noise, src_len, tgt_in)
+    torch.testing.assert_close(att, att2)
+    # decoded attention is trimmed to each source's own length
+    for h, s in zip(model.translate(s_b), s_b):
+        assert h.attention.shape == (len(h.tokens), len(s))
+
+
+# ----------------------------------------------------------------------- decoding
+@pytest.mark.parametrize("which", ["reversal", "weak"])
+def test_beam_size_one_equals_greedy(which, request):
+    model = request.getfixturevalue(which)
+    model = model[0] if isinstance(model, tuple) else model
+    rng = np.random.default_rng(1)
+    srcs = [rng.integers(3, 9, size=rng.integers(2, 7)).tolist() for _ in range(12)]
+    src, lens = model._sources(srcs, None)
+    greedy = model._greedy(src, lens, 10)
+    beam = model._beam_search(src, lens, 1, 10)
+    assert model.translate(srcs, max_len=10)[0].tokens == greedy[0].tokens  # translate(beam_size=1) is greedy
+    for g, b in zip(greedy, beam):
+        assert g.tokens == b.tokens and g.finished == b.finished
+        np.testing.assert_allclose(g.attention, b.attention, atol=1e-5)
+        assert g.log_prob == pytest.approx(b.log_prob, abs=1e-4)
+    # the default decoding limit is per sequence, in the batch as alone
+    for g, b in zip(model._greedy(src, lens, None), model._beam_search(src, lens, 1, None)):
+        assert g.tokens == b.tokens and g.finished == b.finished
+        assert len(g.tokens) <= model._default_max_len(g.attention.shape[1])
+
+
+@pytest.mark.parametrize("which", ["reversal", "weak"])
+def test_beam_search_at_least_as_likely_as_greedy(which, request):
+    model = request.getfixturevalue(which)
+    model = model[0] if isinstance(model, tuple) else model
+    rng = np.random.default_rng(2)
+    srcs = [rng.integers(3, 9, size=rng.integers(2, 7)).tolist() for _ in range(12)]
+    greedy = model.translate(srcs, max_len=10)
+    beam = model.translate(srcs, beam_size=4, max_len=10)
+    for g, b in zip(greedy, beam):
+        assert b.log_prob >= g.log_prob - 1e-9
+    if which == "weak":  # an uncertain model: the search finds strictly more likely outputs
+        assert sum(b.log_prob > g.log_prob + 1e-3 for g, b in zip(greedy, beam)) >= 3
+    else:  # a confident model: the same outputs
+        assert [b.tokens for b in beam] == [g.tokens for g in greedy]
+    # the raw beam search (without the greedy fallback) is not worse either on these
+    src, lens = model._sources(srcs, None)
+    for g, b in zip(greedy, model._beam_search(src, lens, 4, 10)):
+        assert b.log_prob >= g.log_prob - 1e-5
+    # the kept hypothesis carries its own attention and score: equal to re-scoring its tokens
+    for s, b in zip(srcs, beam):
+        if b.finished and b.tokens:
+            tf = model.align(s, b.tokens, include_eos=True)
+            np.testing.assert_allclose(tf.matrix()[:-1], b.attention, atol=1e-5)
+            np.testing.assert_allclose(tf.matrix()[-1], b.eos_attention, atol=1e-5)
+            assert tf.extras["log_prob"] == pytest.approx(b.log_prob, abs=1e-4)
+
+
+def test_length_penalty_and_max_len(weak):
+    hyp = weak.translate([3, 4, 5], beam_size=3, max_len=2, length_penalty=1.0)
+    assert len(hyp.tokens) <= 2
+    n = len(hyp.tokens) + hyp.finished
+    assert hyp.score == pytest.approx(hyp.log_prob / n)
+    with pytest.raises(ValueError, match="beam_size"):
+        weak.translate([3, 4], beam_size=0)
+    with pytest.raises(ValueError, match="length_penalty"):
+        weak.translate([3, 4], beam_size=2, length_penalty=-1.0)
+
+
+# ----------------------------------------------------------------------- persistence, seeding, contract
+def test_save_load_round_trip(reversal, tmp_path):
+    model, src, tgt, _ = reversal
+    path = tmp_path / "s2s.npz"
+    model.save(path)
+    loaded = mmalign.Aligner.load(path)
+    assert isinstance(loaded, Seq2SeqAttention)
+    assert loaded.get_params() == model.get_params()
+    assert loaded.history_ == model.history_ and loaded.max_target_len_ == model.max_target_len_
+    for a, b in zip(model.translate(src[:10], beam_size=3), loaded.translate(src[:10], beam_size=3)):
+        assert a.tokens == b.tokens
+        np.testing.assert_array_equal(a.attention, b.attention)
+    np.testing.assert_array_equal(model.align(src[0], tgt[0]).matrix(), loaded.align(src[0], tgt[0]).matrix())
+
+
+def test_seeded_reproducibility():
+    rng = np.random.default_rng(0)
+    src = [rng.integers(3, 9, size=rng.integers(2, 6)).tolist() for _ in range(48)]
+    tgt = [s[::-1] for s in src]
+    fit = lambda seed, **kw: Seq2SeqAttention(9, 9, max_epochs=2, seed=seed, dropout=0.1,  # noqa: E731
+                                               teacher_forcing=0.5, **TINY, **kw).fit(src, tgt)
+    a, b, c = fit(0), fit(0), fit(1)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert any(not torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values()))
+    assert a.history_["train_loss"] == b.history_["train_loss"]
+    # fit starts afresh: refitting gives the same weights again
+    a.fit(src, tgt)
+    assert all(torch.equal(va, vb) for va, vb in zip(a.state_dict().values(), b.state_dict().values()))
+    # validation data with early stopping
+    d = Seq2SeqAttention(9, 9, max_epochs=3, patience=1, **TINY)
+    d.fit(src, tgt, val_sources=src[:8], val_targets=tgt[:8])
+    assert len(d.history_["val_metric"]) == d.history_["epochs_run"]
+
+
+def test_sklearn_contract():
+    m = Seq2SeqAttention(12, 14, hidden_dim=16)
+    params = m.get_params()
+    assert params["src_vocab_size"] == 12 and params["tgt_vocab_size"] == 14 and params["hidden_dim"] == 16
+    assert "hidden_dim=16" in repr(m)
+    assert m.set_params(teacher_forcing=0.5).teacher_forcing == 0.5
+    assert not [k for k in vars(m) if k.endswith("_") and not k.startswith("_")]
+
+
+def test_plot_heatmap(weak, tmp_path):
+    from mmalign.plot import attention_heatmap, save_attention_heatmap
+    from matplotlib.figure import Figure
+
+    al = weak.align([3, 4, 5], [5, 4])
+    ax = attention_heatmap(al, x_labels=["5", "4"], y_labels=["3", "4", "5"], ax=Figure().add_subplot(),
+                           sure=np.eye(2, 3, dtype=bool))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["5", "4"]
+    out = tmp_path / "att.png"
+    save_attention_heatmap(al, out, title="t")
+    assert out.stat().st_size > 0
+    with pytest.raises(ValueError, match="x_labels"):
+        attention_heatmap(al, x_labels=["a"], ax=Figure().add_subplot())
+
+
+# ----------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("sources, targets, kwargs, match", [
+    ([[3, 4], []], [[4, 3], [5]], {}, r"sources\[1\] is an empty sequence"),
+    ([[3, 4]], [[]], {}, r"targets\[0\] is an empty sequence"),
+    ([[3, 40]], [[4, 3]], {}, r"sources\[0\] contains token id 40, outside the vocabulary of size 9"),
+    ([[3, 4]], [[4, 9]], {}, r"targets\[0\] contains token id 9"),
+    ([[3, -1]], [[4, 3]], {}, r"sources\[0\] contains a negative token id"),
+    ([[3.0, 4.0]], [[4, 3]], {}, r"sources\[0\] must hold integer token ids"),
+    (torch.tensor([[3.0, 4.0]]), [[4, 3]], {}, r"sources must hold integer token ids, got dtype torch.float32"),
+    ([[3, 4]], [[4, 3], [3, 4]], {}, r"sources and targets must hold the same number"),
+    (torch.tensor([[3, 4]]), [[4, 3]], {"source_lengths": [3]}, r"source_lengths contains 3, more than"),
+    (torch.tensor([[3, 4]]), [[4, 3]], {"source_lengths": [1, 2]}, r"source_lengths must have shape \(1,\)"),
+    (torch.tensor([[3, 4]]), [[4, 3]], {"source_lengths": [0]}, r"sources has an empty sequence"),
+    ([[3, 4]], [[4, 3]], {"source_lengths": [3]}, r"source_lengths does not match"),
+    ([[3, 4]], [[4, 2]], {}, r"targets\[0\] contains the reserved id"),
+    ([], [], {}, r"sources is empty"),
+])
+def test_fit_rejects_bad_input(sources, targets, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Seq2SeqAttention(9, 9, max_epochs=1, **TINY).fit(sources, targets, **kwargs)
+
+
+def test_inputs_are_not_modified(weak):
+    src = np.array([[3, 4, 5], [6, 7, 0]])
+    lens = np.array([3, 2])
+    tgt = torch.tensor([[5, 4, 3], [7, 6, -7]])  # junk in the padding is ignored
+    before, tgt_before = src.copy(), tgt.clone()
+    weak.align(src, tgt, src_lengths=lens, tgt_lengths=torch.tensor([3, 2]))
+    weak.translate(src, src_lengths=lens)
+    Seq2SeqAttention(9, 9, max_epochs=1, **TINY).fit(src, tgt, source_lengths=lens, target_lengths=[3, 2])
+    np.testing.assert_array_equal(src, before)
+    assert torch.equal(tgt, tgt_before)
+
+
+def test_align_and_translate_reject_bad_input(weak):
+    with pytest.raises(ValueError, match=r"src\[0\] contains token id 99"):
+        weak.align([3, 99], [4])
+    with pytest.raises(ValueError, match="tgt"):
+        weak.align([3, 4], [4, 1])  # BOS inside a target
+    with pytest.raises(ValueError, match="src.*integer"):
+        weak.translate(torch.tensor([3.0, 4.0]))
+    with pytest.raises(ValueError, match="src and tgt must both be"):
+        weak.align([3, 4], [[4, 3]])
+    with pytest.raises(ValueError, match="not fitted"):
+        Seq2SeqAttention(9, 9, **TINY).align([3, 4], [4, 3])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"hidden_dim": 0}, "hidden_dim"),
+    ({"pad_id": 1}, "distinct"),
+    ({"tgt_vocab_size": 2}, "tgt_vocab_size"),
+    ({"teacher_forcing": 1.5}, "teacher_forcing"),
+    ({"dropout": 1.0}, "dropout"),
+    ({"init_state": "last"}, "init_state"),
+    ({"scheduler": "step"}, "scheduler"),
+])
+def test_bad_hyper_parameters(kwargs, match):
+    params = dict(src_vocab_size=9, tgt_vocab_size=9)
+    params.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        Seq2SeqAttention(**params)
+
+
+def test_init_state_mean_trains():
+    src = [[3, 4, 5], [6, 7], [5, 3, 6, 4]] * 8
+    m = Seq2SeqAttention(9, 9, init_state="mean", max_epochs=2, **TINY).fit(src, [s[::-1] for s in src])
+    assert m.align([3, 4, 5], [5, 4, 3]).shape == (3, 3)
+
+
+# ----------------------------------------------------------------------- CUDA
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_same_code_path(weak):
+    import copy
+
+    rng = np.random.default_rng(0)
+    src = [rng.integers(3, 9, size=rng.integers(2, 6)).tolist() for _ in range(32)]
+    m = Seq2SeqAttention(9, 9, max_epochs=1, device="cuda", **TINY).fit(src, [s[::-1] for s in src])
+    assert m.output.weight.is_cuda
+    hyps = m.translate(src[:4], beam_size=2)
+    assert all(h.attention.shape[1] == len(s) for h, s in zip(hyps, src))
+    on_gpu = copy.deepcopy(weak).to("cuda")
+    assert on_gpu.device_.type == "cuda"
+    a = weak.align(src[:6], [s[::-1] for s in src[:6]])
+    b = on_gpu.align(src[:6], [s[::-1] for s in src[:6]])
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x.matrix(), y.matrix(), atol=1e-4)
