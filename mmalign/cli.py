@@ -8,6 +8,17 @@ Sub-commands
     lengths and the time taken; optionally write the path as CSV and a plot.
 ``mmalign demo``
     The synthetic audio-to-audio demo with ground truth (:mod:`mmalign.demo`).
+``mmalign subtitle AUDIO TEXT --out DIR``
+    Time a text against its recording and write SRT / WebVTT / CSV
+    (:mod:`mmalign.cli_subtitle`, :mod:`mmalign.forced_alignment`).
+``mmalign sync A B --out DIR``
+    Synchronise two recordings of the same music or speech; write the path
+    (CSV), a stereo preview (A left, B re-timed right) and a plot
+    (:mod:`mmalign.cli_sync`, :mod:`mmalign.sync`).
+
+Each sub-command beyond ``align`` and ``demo`` lives in its own module
+``mmalign/cli_NAME.py`` with ``add_parser(commands)`` (adds the parser and
+sets ``handler``) and ``run(args)``; :func:`_build_parser` registers it.
 
 Errors in the input (missing file, unreadable audio, malformed CSV, mixed
 kinds of input) print ``mmalign: error: ...`` on stderr and exit with status 2.
@@ -31,7 +42,7 @@ ARRAY_EXTENSIONS = (".npy", ".csv")
 _MAX_PLOT_CELLS = 4_000_000
 
 
-class _InputError(Exception):
+class _InputError(ValueError):
     """A problem with the user's input: reported in one line, no traceback."""
 
 
@@ -125,6 +136,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo._add_arguments(demo_parser)
     demo_parser.set_defaults(handler=demo._run)
+    from . import cli_subtitle
+    cli_subtitle.add_parser(commands)
+    from . import cli_sync
+    cli_sync.add_parser(commands)
     return parser
 
 

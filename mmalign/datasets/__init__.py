@@ -23,6 +23,7 @@ from .sequence_tasks import (
     reversal_task,
 )
 from .synthetic_audio import PerformancePair, synthesize_performances
+from .synthetic_speech import SpeechLike, synthesize_speech_like
 from .synthetic_warps import (
     LatentMap,
     WarpedPair,
@@ -38,6 +39,7 @@ from .digit_scenes import DIGIT_WORDS, SPATIAL_WORDS, DigitScenes, digit_scenes,
 
 __all__ = [
     "PerformancePair", "synthesize_performances",
+    "SpeechLike", "synthesize_speech_like",
     "LatentMap", "WarpedPair", "WarpedSet", "basic_motions_warped", "random_monotone_warp",
     "warped_multimodal",
     "DATE_FORMATS", "DATE_LOCALES", "Seq2SeqBatch", "Seq2SeqExample", "Vocabulary",

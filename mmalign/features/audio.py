@@ -114,7 +114,7 @@ def frame_rate(sr: float, hop_length: int) -> float:
     return float(sr) / float(hop_length)
 
 
-def chroma(y: np.ndarray, sr: int, *, hop_length: int = 512) -> np.ndarray:
+def chroma(y: np.ndarray, sr: int, *, hop_length: int = 512, tuning: float | None = None) -> np.ndarray:
     """Chromagram: energy in each of the 12 pitch classes, frame by frame.
 
     Constant-Q chroma (``librosa.feature.chroma_cqt``, tuning estimated from
@@ -131,7 +131,15 @@ def chroma(y: np.ndarray, sr: int, *, hop_length: int = 512) -> np.ndarray:
     sr : int > 0
         Sampling rate of ``y`` in Hz.
     hop_length : int > 0
-        Hop between frames in samples (512 at 22050 Hz is about 23 ms).
+        Hop between frames in samples (512 at 22050 Hz is about 23 ms).  The
+        constant-Q transform needs a multiple of ``2 ** (n_octaves - 1)``
+        (64 at 22050 Hz) to run at full speed; other hops work, many times
+        slower.
+    tuning : float or None
+        Deviation from A440 tuning in fractions of a chroma bin (in
+        ``[-0.5, 0.5)``); ``None`` estimates it from ``y``.  Pass a fixed
+        value when extracting a long signal chunk by chunk, so that every
+        chunk uses the same tuning.
 
     Returns
     -------
@@ -159,7 +167,8 @@ def chroma(y: np.ndarray, sr: int, *, hop_length: int = 512) -> np.ndarray:
         # Short signals make the long low-octave filters warn; padding is fine.
         warnings.filterwarnings("ignore", message="n_fft=.*is too large")
         C = librosa.feature.chroma_cqt(
-            y=y, sr=sr, hop_length=hop_length, fmin=_CQT_FMIN, n_octaves=n_octaves, norm=2
+            y=y, sr=sr, hop_length=hop_length, fmin=_CQT_FMIN, n_octaves=n_octaves, norm=2,
+            tuning=tuning,
         )
     return np.ascontiguousarray(C.T, dtype=y.dtype)
 
