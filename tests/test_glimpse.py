@@ -147,3 +147,23 @@ def test_cuda_matches_cpu():
     cpu, _ = ram(x, sample=False)
     gpu, _ = ram.to("cuda")(x.cuda(), sample=False)
     assert torch.allclose(cpu, gpu.cpu(), atol=1e-4)
+
+
+def test_random_policy_control():
+    x, y = torch.rand(6, 1, 16, 16), torch.randint(0, 10, (6,))
+    ram = GlimpseAttention(image_size=(16, 16), n_glimpses=4, glimpse_size=4, policy="random")
+    logits, info = ram(x, sample=False)
+    locs = info["locations"]
+    assert torch.all(locs[:, 0] == 0)                          # first glimpse as for "learned"
+    assert locs.shape == (6, 4, 2) and torch.all(locs.abs() <= 1)
+    assert not torch.allclose(locs[:, 1], locs[:, 2])          # later ones random, even when not sampling
+    assert torch.allclose(info["log_probs"], torch.full((6, 3), -float(np.log(4.0))))
+    loss = ram.loss(x, y)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert ram.location_net.weight.grad is None                # no REINFORCE term
+    p1 = ram.predict_proba(x, n_samples=1, seed=2)
+    assert np.array_equal(p1, ram.predict_proba(x, n_samples=1, seed=2))   # seeded
+    assert ram.get_params()["policy"] == "random"
+    with pytest.raises(ValueError, match="policy"):
+        GlimpseAttention(policy="greedy")

@@ -10,6 +10,10 @@ policy is not differentiable; it is trained with REINFORCE (reward 1 for a
 correct final answer) against a learned baseline, and the classifier and
 core with cross-entropy.
 
+``policy="random"`` turns the model into the random-glimpse control of the
+paper: the same networks, but every location after the first drawn uniformly
+at random (training and test), trained by cross-entropy alone.
+
 The retina is vectorised over the batch (``affine_grid`` + ``grid_sample``,
 one call per scale); there is no per-sample Python loop.
 
@@ -103,6 +107,12 @@ class GlimpseAttention(Aligner, nn.Module):
     entropy_weight : float
         Weight of the entropy bonus (constant for a fixed ``location_std``; kept
         for learned-σ variants and for parity with other policy-gradient code).
+    policy : {"learned", "random"}
+        ``"learned"``: the Gaussian location policy trained by REINFORCE.
+        ``"random"``: the random-glimpse control — every location after the
+        first is drawn uniformly from ``[-1, 1]²``, in training and at test
+        time alike (seeded like the Monte-Carlo sampling); the first location
+        is chosen as for ``"learned"``, and the loss is the cross-entropy alone.
     max_epochs, batch_size, lr, seed, device :
         Training settings of :meth:`fit`.
 
@@ -119,8 +129,8 @@ class GlimpseAttention(Aligner, nn.Module):
                  in_channels: int = 1, n_glimpses: int = 6, glimpse_size: int = 8,
                  n_scales: int = 1, glimpse_hidden: int = 128, location_hidden: int = 128,
                  core_hidden: int = 256, core: str = "rnn", location_std: float = 0.15,
-                 entropy_weight: float = 0.0, max_epochs: int = 20, batch_size: int = 64,
-                 lr: float = 1e-3, seed: int = 0, device: str = "cpu") -> None:
+                 entropy_weight: float = 0.0, policy: str = "learned", max_epochs: int = 20,
+                 batch_size: int = 64, lr: float = 1e-3, seed: int = 0, device: str = "cpu") -> None:
         nn.Module.__init__(self)
         for name, value, low in (("n_classes", n_classes, 2), ("in_channels", in_channels, 1),
                                  ("n_glimpses", n_glimpses, 1), ("glimpse_size", glimpse_size, 1),
@@ -135,12 +145,15 @@ class GlimpseAttention(Aligner, nn.Module):
             raise ValueError(f"core must be 'rnn' or 'lstm', got {core!r}")
         if not location_std > 0:
             raise ValueError(f"location_std must be > 0, got {location_std!r}")
+        if policy not in ("learned", "random"):
+            raise ValueError(f"policy must be 'learned' or 'random', got {policy!r}")
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.n_classes, self.in_channels = n_classes, in_channels
         self.n_glimpses, self.glimpse_size, self.n_scales = n_glimpses, glimpse_size, n_scales
         self.glimpse_hidden, self.location_hidden = glimpse_hidden, location_hidden
         self.core_hidden, self.core = core_hidden, core
         self.location_std, self.entropy_weight = float(location_std), float(entropy_weight)
+        self.policy = policy
         self.max_epochs, self.batch_size, self.lr = max_epochs, batch_size, lr
         self.seed, self.device = seed, device
 
@@ -209,7 +222,9 @@ class GlimpseAttention(Aligner, nn.Module):
         info : dict
             ``"locations"`` ``(B, n_glimpses, 2)``, ``"log_probs"``
             ``(B, n_glimpses - 1)`` of the sampled locations, ``"baselines"``
-            ``(B, n_glimpses - 1)``.
+            ``(B, n_glimpses - 1)``. With ``policy="random"`` the later
+            locations are uniform in ``[-1, 1]²`` whatever ``sample`` is, and
+            their log-probability is the constant ``-log 4``.
         """
         images, _ = self._check_images(images)
         b = images.shape[0]
@@ -228,6 +243,12 @@ class GlimpseAttention(Aligner, nn.Module):
                 h, c = self.core_cell(g, (h, c))
             if t == self.n_glimpses - 1:
                 break
+            if self.policy == "random":
+                loc = torch.rand(b, 2, device=images.device, dtype=images.dtype) * 2 - 1
+                log_probs.append(images.new_full((b,), -float(np.log(4.0))))
+                baselines.append(self.baseline_net(h.detach()).squeeze(-1))
+                locations.append(loc)
+                continue
             mean = torch.tanh(self.location_net(h.detach()))
             if sample:
                 noise = torch.randn_like(mean) * self.location_std
@@ -251,10 +272,13 @@ class GlimpseAttention(Aligner, nn.Module):
 
         The reward is 1 for a correct final classification, 0 otherwise; the
         advantage ``R - b_t`` is detached, so REINFORCE trains only the
-        location network and the baseline only the baseline layer.
+        location network and the baseline only the baseline layer. With
+        ``policy="random"`` the loss is the cross-entropy alone.
         """
         logits, info = self.forward(images, sample=True)
         ce = F.cross_entropy(logits, labels)
+        if self.policy == "random":
+            return ce
         reward = (logits.argmax(1) == labels).to(logits.dtype).detach()
         if info["log_probs"].shape[1] == 0:
             return ce
