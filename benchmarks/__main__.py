@@ -11,7 +11,7 @@ import sys
 import time
 
 BENCHMARKS = ("dtw_speed", "ucr_1nn", "soft_dtw_speed", "projection", "seq2seq_attention",
-              "multimodal_alignment", "spatial_transformer", "glimpse_attention")
+              "multimodal_alignment", "spatial_transformer", "glimpse_attention", "show_attend_tell")
 
 
 def main(argv: list[str] | None = None) -> int:

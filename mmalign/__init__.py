@@ -10,6 +10,7 @@ from .aligner import Aligner
 from .alignment import Alignment
 from .attention import GlimpseAttention, SpatialTransformer
 from .attention import Seq2SeqAttention
+from .attention import ShowAttendTell
 from .attention import BimodalTransformer, CrossmodalTransformer, JointSelfAttentionFusion
 from .projection import CCA, CTW, DCTW, GCTW, DeepCCA, cca, mcca
 from .warping import (
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Seq2SeqAttention",
+    "ShowAttendTell",
     "Aligner", "Alignment", "SpatialTransformer", "GlimpseAttention", "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion", "CCA", "CTW", "DCTW", "DeepCCA", "GCTW", "cca", "mcca", "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw", "cdist_dtw", "dba", "dtw",
     "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "metrics", "soft_dtw",
     "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",

@@ -14,6 +14,8 @@ from .transformer import (DecoderWeights, Transformer, TransformerDecoder, Trans
 from .spatial_transformer import SpatialTransformer
 from .seq2seq import Hypothesis, Seq2SeqAttention
 from .glimpse import GlimpseAttention
+from .show_attend_tell import (ShowAttendTell, SmallConvEncoder, cell_positions, grid_cell_masks,
+                               torchvision_encoder)
 from .crossmodal import (BimodalTransformer, CrossmodalEncoder, CrossmodalLayer,
                          CrossmodalTransformer, JointSelfAttentionFusion)
 
@@ -25,6 +27,7 @@ __all__ = [
     "TransformerEncoder", "TransformerEncoderLayer", "TransformerWeights",
     "SpatialTransformer", "GlimpseAttention",
     "Hypothesis", "Seq2SeqAttention",
+    "ShowAttendTell", "SmallConvEncoder", "cell_positions", "grid_cell_masks", "torchvision_encoder",
     "BimodalTransformer", "CrossmodalEncoder", "CrossmodalLayer", "CrossmodalTransformer",
     "JointSelfAttentionFusion",
 ]

@@ -1,0 +1,1146 @@
+"""Show, attend and tell (Xu et al., ICML 2015): image captioning whose attention is an alignment.
+
+A CNN encoder turns an image into an ``H × W`` grid of annotation vectors
+``a_i`` (``L = H·W`` locations, row-major), an LSTM decoder writes the caption
+one word at a time, and before each word it attends over the ``L``
+locations. :class:`ShowAttendTell` learns the captioning task (``fit``),
+captions greedily or with beam search (``caption``), and hands back the
+per-word attention over the grid as an :class:`~mmalign.alignment.Alignment`
+(``align``): caption words on side x, grid cells on side y.
+
+Model
+-----
+- **Encoder**: a small CNN by default (:class:`SmallConvEncoder`, four conv +
+  batch-norm + ReLU layers with an overall stride of 8: a ``64 × 64`` image
+  gives an ``8 × 8`` grid of ``encoder_dim`` = 64 features), a torchvision
+  backbone truncated at its last convolutional map (``encoder="resnet18"``, see :func:`torchvision_encoder`),
+  or any ``nn.Module`` mapping ``(B, C, h, w)`` images to ``(B, D, H, W)``.
+  With ``coordinates=True`` (default; **not** in the paper) 18 position
+  features of each cell (:func:`cell_positions`: its normalised centre
+  ``(x, y)``, ``align_corners=False`` — cell ``j`` of ``W`` at
+  ``(2 j + 1) / W - 1`` — and their sines and cosines at 4 frequencies) are
+  appended to its annotation, so that the decoder can tell *where* it looked
+  and the attention can prefer places (captions whose word order follows
+  positions, left to right). Annotations have ``D + 18`` features then.
+- **Initial state**: ``h_0 = tanh(f_init,h(ā))``, ``c_0 = tanh(f_init,c(ā))``
+  from the mean annotation ``ā``.
+- **Attention** from the previous state: ``e_ti = f_att(a_i, h_{t-1})``
+  (additive, :class:`~mmalign.attention.layers.AdditiveAttention`),
+  ``α_t = softmax_i(e_t)``.
+- **Context**: soft attention takes the expectation ``Σ_i α_ti a_i``; hard
+  attention a sampled location ``a_{s_t}``, ``s_t ~ Categorical(α_t)``. The
+  gate ``β_t = σ(f_β(h_{t-1}))`` scales it: ``ẑ_t = β_t · context``.
+- **Decoder**: ``h_t, c_t = LSTM([E y_{t-1}; ẑ_t], (h_{t-1}, c_{t-1}))``.
+- **Deep output**: ``p(y_t) ∝ exp(L_o(E y_{t-1} + L_h h_t + L_z ẑ_t))``
+  (the paper's eq. 7), dropout before ``L_o``.
+- **Initialisation**: PyTorch defaults, except the attention's output vector
+  ``v``, which starts at 0 so that the first attention maps are uniform (the
+  context starts as the mean annotation). With a random ``v`` the maps start
+  with arbitrary preferences and, in our runs, learning to attend took
+  several times longer.
+
+Training objective (per caption of ``C`` tokens including EOS)
+---------------------------------------------------------------
+- Soft: ``-log p(y | a) + alpha_c · Σ_i (1 - Σ_t α_ti)²`` — the doubly
+  stochastic regulariser of the paper's eq. 14, target 1 per location, summed
+  over the ``L`` locations and over the caption's steps ``t`` (EOS included).
+  The paper's text asks for ``Σ_t α_ti ≈ τ``; because every row ``α_t`` sums
+  to 1, the target only shifts the loss by a constant (its gradient through
+  the softmax is the same for every ``τ``), and its minimiser is equal
+  coverage ``C / L`` of every location. With captions much shorter than the
+  number of cells (here a few words over 64 cells) that pulls the maps
+  towards uniform, so the default is ``alpha_c=0`` (off); ``alpha_c=1`` is
+  the paper's form. The loss is summed over the batch and divided by the
+  number of predicted tokens. Soft attention applies the regulariser as
+  written; hard attention applies it to its distributions ``α_t``.
+- Hard (REINFORCE, the paper's eq. 12): for each image, with probability
+  ``hard_mix`` (0.5 in the paper) the whole caption is decoded with the
+  expected context (the soft model, trained by back-propagation); otherwise
+  every step samples ``s_t ~ α_t`` and the loss adds
+  ``-(R - b) Σ_t log α_{t, s_t} - entropy_weight · Σ_t H[α_t]``, where the
+  reward ``R = log p(y | s, a)`` is the caption's log-likelihood under the
+  sample (detached) and ``b`` a moving-average baseline,
+  ``b ← baseline_decay · b + (1 - baseline_decay) · mean(R)`` after each
+  mini-batch (initialised with the first mini-batch's mean). The
+  log-likelihood of the sampled decoding trains the rest of the network.
+- Hard attention needs informative annotations to start from (Xu et al. used
+  an ImageNet-pretrained VGG). With the small encoder trained from scratch,
+  the sampled contexts are mostly background at first and REINFORCE rewards
+  avoiding the unfamiliar digit cells: in our runs the maps settled *off* the
+  objects (pointing below the random-cell rate). Start hard attention from a
+  trained encoder, e.g. ``ShowAttendTell(..., attention="hard",
+  encoder=copy.deepcopy(soft_model.cnn), encoder_dim=64)`` (a given module is
+  trained further but not re-initialised).
+- At test time hard attention uses the expected context
+  (``hard_inference="expected"``, the default: the model saw it on half of
+  its training captions) or the most probable location (``"argmax"``). The
+  attention returned by ``align`` is always the distribution ``α_t``.
+
+Token ids
+---------
+Captions are 1-d integer ids in ``[0, vocab_size)`` **without** BOS / EOS;
+ids 0, 1, 2 are ``<pad>``, ``<bos>``, ``<eos>`` as in
+:class:`mmalign.datasets.Vocabulary` and may not appear in captions. Row ``t``
+of the attention is the step that *predicts* word ``t`` (it attends from the
+state after word ``t - 1``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..aligner import Aligner
+from ..alignment import Alignment
+from ..warping._validation import check_choice, check_float, check_int
+from .layers import AdditiveAttention
+from .seq2seq import Hypothesis, _as_id_batch, _int_array, _is_single, _length_norm
+
+__all__ = ["ShowAttendTell", "SmallConvEncoder", "torchvision_encoder", "cell_positions", "grid_cell_masks"]
+
+_IGNORE = -100          # cross-entropy ignore index at padded target positions
+_PAD, _BOS, _EOS = 0, 1, 2
+_ATTENTIONS = ("soft", "hard")
+_HARD_INFERENCE = ("expected", "argmax")
+_N_FREQ = 4                      # frequencies of the cell position features
+_POS_DIM = 2 + 4 * _N_FREQ       # x, y, and sin / cos of both at each frequency
+
+
+# --------------------------------------------------------------------------- encoders
+class SmallConvEncoder(nn.Module):
+    """The default encoder: four conv + batch-norm + ReLU layers with an overall stride of 8.
+
+    A 5×5 convolution with stride 2, then 3×3 convolutions, each of the
+    middle two followed by a 2×2 max-pool: an ``h × w`` image gives an
+    ``(h // 8) × (w // 8)`` grid (receptive field 39 pixels).
+
+    Parameters
+    ----------
+    in_channels : int
+    out_channels : int
+        ``D``, the annotation size.
+    width : int
+        Channels of the first layer (doubled after each layer, capped at ``out_channels``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> SmallConvEncoder(1, 64)(torch.zeros(2, 1, 64, 64)).shape
+    torch.Size([2, 64, 8, 8])
+    """
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 64, width: int = 16) -> None:
+        super().__init__()
+        c1, c2 = width, min(2 * width, out_channels)
+        c3 = min(4 * width, out_channels)
+
+        def block(c_in: int, c_out: int, k: int = 3, stride: int = 1) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, k, stride, padding=k // 2, bias=False), nn.BatchNorm2d(c_out),
+                    nn.ReLU()]
+
+        self.net = nn.Sequential(*block(in_channels, c1, 5, 2), *block(c1, c2), nn.MaxPool2d(2),
+                                 *block(c2, c3), nn.MaxPool2d(2), *block(c3, out_channels))
+        self.out_channels = out_channels
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+
+_HEAD_NAMES = ("avgpool", "fc", "classifier", "head", "heads", "dropout", "flatten")
+_HEAD_TYPES = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Linear, nn.Dropout, nn.Flatten)
+
+
+def torchvision_encoder(name: str = "resnet18", weights: Any = None, *, in_channels: int = 3,
+                        truncate_after: str | None = None) -> nn.Module:
+    """A torchvision backbone truncated at its last convolutional feature map.
+
+    Needs torchvision (``pip install 'mmalign[vision]'``); it is imported here
+    only. With ``weights=None`` nothing is downloaded.
+
+    Parameters
+    ----------
+    name : str
+        Any model name of ``torchvision.models.get_model`` with a convolutional
+        trunk: models with a ``features`` module (VGG, AlexNet, MobileNet,
+        EfficientNet, DenseNet, ConvNeXt, ...) keep it; the others (ResNet,
+        ResNeXt, Wide ResNet, RegNet) keep their children up to the global
+        pooling / classifier.
+    weights : None, str or torchvision weights enum
+        Passed to ``get_model`` (``None``: random initialisation, offline).
+    in_channels : int
+        Image channels; for anything but 3 the first convolution is replaced
+        by one with ``in_channels`` inputs (pretrained weights, if any, are
+        averaged over RGB and scaled by ``3 / in_channels``).
+    truncate_after : str or None
+        Name of the last child module to keep (e.g. ``"layer3"`` for a
+        ResNet: an 8× finer grid than ``"layer4"``, stride 16); default: the
+        last convolutional stage.
+
+    Returns
+    -------
+    encoder : torch.nn.Module
+        Maps ``(B, in_channels, h, w)`` to ``(B, D, H, W)``.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``name`` or ``truncate_after``.
+    ImportError
+        Without torchvision.
+
+    Examples
+    --------
+    >>> import torch
+    >>> enc = torchvision_encoder("resnet18", weights=None, in_channels=1)
+    >>> enc(torch.zeros(1, 1, 64, 64)).shape
+    torch.Size([1, 512, 2, 2])
+    """
+    try:
+        import torchvision
+    except ImportError as err:  # pragma: no cover - exercised only without torchvision
+        raise ImportError("torchvision_encoder needs torchvision: pip install 'mmalign[vision]'") from err
+    if not isinstance(name, str):
+        raise ValueError(f"name must be a torchvision model name (str), got {name!r}")
+    in_channels = check_int(in_channels, "in_channels", 1)
+    try:
+        model = torchvision.models.get_model(name, weights=weights)
+    except (ValueError, KeyError) as err:
+        raise ValueError(f"name: unknown torchvision model {name!r} ({err})") from None
+    if isinstance(getattr(model, "features", None), nn.Module):
+        children = list(model.features.named_children())
+    else:
+        children = list(model.named_children())
+        while children and (children[-1][0] in _HEAD_NAMES or isinstance(children[-1][1], _HEAD_TYPES)):
+            children.pop()
+    if truncate_after is not None:
+        names = [n for n, _ in children]
+        if truncate_after not in names:
+            raise ValueError(f"truncate_after must name one of the trunk's children {names}, "
+                             f"got {truncate_after!r}")
+        children = children[:names.index(truncate_after) + 1]
+    if not children:
+        raise ValueError(f"name: {name!r} has no convolutional trunk to truncate")
+    trunk = nn.Sequential(OrderedDict(children))
+    if in_channels != 3:
+        first = next((m for m in trunk.modules() if isinstance(m, nn.Conv2d)), None)
+        if first is None:
+            raise ValueError(f"name: {name!r} has no Conv2d to adapt to in_channels={in_channels}")
+        new = nn.Conv2d(in_channels, first.out_channels, first.kernel_size, first.stride, first.padding,
+                        first.dilation, 1, first.bias is not None,
+                        first.padding_mode)
+        if weights is not None:
+            with torch.no_grad():
+                w = first.weight.mean(1, keepdim=True) * (3.0 / in_channels)
+                new.weight.copy_(w.repeat(1, in_channels, 1, 1))
+                if first.bias is not None:
+                    new.bias.copy_(first.bias)
+        _replace_module(trunk, first, new)
+    return trunk
+
+
+def _replace_module(root: nn.Module, old: nn.Module, new: nn.Module) -> None:
+    for parent in root.modules():
+        for child_name, child in parent.named_children():
+            if child is old:
+                setattr(parent, child_name, new)
+                return
+
+
+def cell_positions(grid_shape: tuple[int, int], *, device: Any = None,
+                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Position features of the cells of an ``H × W`` grid, row-major.
+
+    For the normalised centre ``(x, y)`` of each cell (``align_corners=False``:
+    cell ``j`` of ``W`` at ``x = (2 j + 1) / W - 1``): ``x, y`` and
+    ``sin(π k x), cos(π k x), sin(π k y), cos(π k y)`` for ``k = 1 … 4``.
+
+    Returns
+    -------
+    features : torch.Tensor [shape=(H * W, 18)]
+
+    Examples
+    --------
+    >>> cell_positions((2, 2))[:, :2]
+    tensor([[-0.5000, -0.5000],
+            [ 0.5000, -0.5000],
+            [-0.5000,  0.5000],
+            [ 0.5000,  0.5000]])
+    """
+    H, W = (int(v) for v in grid_shape)
+    ys = (2 * torch.arange(H, device=device, dtype=dtype) + 1) / H - 1
+    xs = (2 * torch.arange(W, device=device, dtype=dtype) + 1) / W - 1
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    xy = torch.stack([xx.reshape(-1), yy.reshape(-1)], -1)                 # (L, 2)
+    k = torch.arange(1, _N_FREQ + 1, device=device, dtype=dtype) * math.pi
+    ang = xy[:, :, None] * k                                                # (L, 2, K)
+    return torch.cat([xy, torch.sin(ang).flatten(1), torch.cos(ang).flatten(1)], -1)
+
+
+def grid_cell_masks(boxes: Any, grid_shape: tuple[int, int], image_size: tuple[int, int]) -> np.ndarray:
+    """Which grid cells overlap each box: the gold regions of ``align``'s columns.
+
+    Cell ``(r, c)`` of an ``H × W`` grid over an ``h × w`` image covers pixels
+    ``[c w / W, (c + 1) w / W) × [r h / H, (r + 1) h / H)``; a cell counts when
+    it overlaps the box with positive area.
+
+    Parameters
+    ----------
+    boxes : array-like [shape=(n, 4)]
+        ``(x0, y0, x1, y1)`` in pixels, edges at pixel boundaries (the
+        convention of :func:`mmalign.datasets.digit_scenes.digit_scenes`);
+        a row of NaN gives an empty mask.
+    grid_shape : (H, W)
+    image_size : (h, w)
+
+    Returns
+    -------
+    masks : np.ndarray [bool, shape=(n, H * W)]
+        Row-major over the grid, like the columns of ``ShowAttendTell.align``.
+
+    Examples
+    --------
+    >>> grid_cell_masks([[0, 0, 9, 4]], (2, 2), (16, 16)).astype(int)
+    array([[1, 1, 0, 0]])
+    """
+    b = np.asarray(boxes, dtype=np.float64)
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"boxes must have shape (n, 4), got {b.shape}")
+    H, W = (check_int(v, "grid_shape", 1) for v in grid_shape)
+    h, w = (check_float(v, "image_size", 0.0, low_open=True) for v in image_size)
+    xs = np.arange(W + 1) * (w / W)
+    ys = np.arange(H + 1) * (h / H)
+    with np.errstate(invalid="ignore"):
+        col = (xs[None, :-1] < b[:, 2:3]) & (xs[None, 1:] > b[:, 0:1])       # (n, W)
+        row = (ys[None, :-1] < b[:, 3:4]) & (ys[None, 1:] > b[:, 1:2])       # (n, H)
+    return (row[:, :, None] & col[:, None, :]).reshape(len(b), H * W)
+
+
+# --------------------------------------------------------------------------- model
+class ShowAttendTell(Aligner, nn.Module):
+    """Show-attend-tell captioner (soft or hard attention) whose attention is an alignment.
+
+    See the module docstring for the model, the objectives and the token-id
+    conventions.
+
+    Parameters
+    ----------
+    vocab_size : int > 3
+        Size of the caption vocabulary (ids ``0 .. vocab_size - 1``; 0, 1, 2
+        are pad, BOS, EOS).
+    encoder : None, "small", str or torch.nn.Module
+        ``None`` / ``"small"``: :class:`SmallConvEncoder`; another string: a
+        torchvision model name for :func:`torchvision_encoder` (``weights=None``);
+        a module: any ``(B, C, h, w) -> (B, D, H, W)`` network, used as given
+        (not re-initialised by ``fit``; :meth:`save` cannot store it).
+    encoder_dim : int or None
+        ``D``. For the small encoder its output channels (default 64); for
+        other encoders inferred from a ``64 × 64`` probe when None.
+    in_channels : int
+        Image channels.
+    attention : {"soft", "hard"}
+    coordinates : bool
+        Append each cell's position features (:func:`cell_positions`) to its annotation.
+    embed_dim, hidden_dim, attention_dim : int
+        Word embedding, LSTM state and attention MLP sizes.
+    dropout : float in [0, 1)
+        Before the output layer.
+    alpha_c : float >= 0
+        Weight ``λ`` of the doubly stochastic regulariser (0: off; 1: the paper).
+    entropy_weight : float >= 0
+        Entropy bonus ``λ_e`` of hard attention.
+    reinforce_weight : float >= 0
+        Weight ``λ_r`` of the REINFORCE term of hard attention (the paper's eq. 12).
+    baseline_decay : float in [0, 1)
+        Moving-average decay of the REINFORCE baseline (0.9 in the paper).
+    hard_mix : float in [0, 1]
+        Probability, per training caption, of the expected context in hard mode.
+    hard_inference : {"expected", "argmax"}
+        Context of hard attention at test time.
+    max_epochs, batch_size : int
+    lr : float > 0
+        Adam learning rate.
+    scheduler : {"cosine", None}
+        Cosine annealing of the learning rate over ``max_epochs``.
+    grad_clip : float > 0 or None
+    seed : int >= 0
+        Seeds the initial weights and training.
+    device : str
+        Where ``fit`` trains (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``).
+
+    Attributes
+    ----------
+    history_ : dict
+        ``train_loss`` and ``val_metric`` (teacher-forced per-token error) per epoch.
+    max_caption_len_ : int
+        Longest training caption (sets the default decoding limit).
+    baseline_ : torch.Tensor (buffer)
+        REINFORCE baseline (hard attention).
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.set_num_threads(1)
+    >>> images = torch.rand(8, 1, 32, 32)
+    >>> captions = [[4, 5], [6], [5, 4, 6], [7]] * 2
+    >>> sat = ShowAttendTell(vocab_size=8, embed_dim=8, hidden_dim=16, attention_dim=8,
+    ...                      max_epochs=1).fit(images, captions)
+    >>> logits, alphas = sat(images, torch.tensor([[1, 4, 5]] * 8))
+    >>> logits.shape, alphas.shape          # 32 x 32 images: a 4 x 4 grid
+    (torch.Size([8, 3, 8]), torch.Size([8, 3, 16]))
+    >>> al = sat.align(images[0, 0], [4, 5])
+    >>> al.shape, al.extras["grid_shape"]
+    ((2, 16), (4, 4))
+    """
+
+    def __init__(self, vocab_size: int, encoder: Any = None, encoder_dim: int | None = None,
+                 in_channels: int = 1, attention: str = "soft", coordinates: bool = True,
+                 embed_dim: int = 64, hidden_dim: int = 128, attention_dim: int = 64,
+                 dropout: float = 0.0, alpha_c: float = 0.0, entropy_weight: float = 0.01,
+                 reinforce_weight: float = 1.0, baseline_decay: float = 0.9, hard_mix: float = 0.5,
+                 hard_inference: str = "expected", max_epochs: int = 20, batch_size: int = 32, lr: float = 2e-3,
+                 scheduler: str | None = "cosine", grad_clip: float | None = 5.0, seed: int = 0,
+                 device: str = "cpu") -> None:
+        nn.Module.__init__(self)
+        self.vocab_size = vocab_size
+        self.encoder = encoder
+        self.encoder_dim = encoder_dim
+        self.in_channels = in_channels
+        self.attention = attention
+        self.coordinates = coordinates
+        self.embed_dim = embed_dim
+        self.hidden_dim = hidden_dim
+        self.attention_dim = attention_dim
+        self.dropout = dropout
+        self.alpha_c = alpha_c
+        self.entropy_weight = entropy_weight
+        self.reinforce_weight = reinforce_weight
+        self.baseline_decay = baseline_decay
+        self.hard_mix = hard_mix
+        self.hard_inference = hard_inference
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.scheduler = scheduler
+        self.grad_clip = grad_clip
+        self.seed = seed
+        self.device = device
+        self._build()
+
+    # The hyper-parameter ``encoder`` (possibly a module) stays a plain attribute;
+    # the network is registered as ``cnn`` (and the attention layer as ``attend``).
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "encoder" and "_modules" in self.__dict__:
+            object.__setattr__(self, name, value)
+            return
+        super().__setattr__(name, value)
+
+    # ------------------------------------------------------------------ building
+    def _check_params(self) -> None:
+        check_int(self.vocab_size, "vocab_size", 4)
+        check_int(self.in_channels, "in_channels", 1)
+        check_choice(self.attention, "attention", _ATTENTIONS)
+        check_choice(self.hard_inference, "hard_inference", _HARD_INFERENCE)
+        if not isinstance(self.coordinates, (bool, np.bool_)):
+            raise ValueError(f"coordinates must be a bool, got {self.coordinates!r}")
+        for name in ("embed_dim", "hidden_dim", "attention_dim", "max_epochs", "batch_size"):
+            check_int(getattr(self, name), name, 1)
+        if self.encoder_dim is not None:
+            check_int(self.encoder_dim, "encoder_dim", 1)
+        if not (self.encoder is None or isinstance(self.encoder, (str, nn.Module))):
+            raise ValueError(f"encoder must be None, 'small', a torchvision model name or a torch.nn.Module, "
+                             f"got {type(self.encoder).__name__}")
+        check_float(self.dropout, "dropout", 0.0, 1.0)
+        if self.dropout >= 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        check_float(self.alpha_c, "alpha_c", 0.0)
+        check_float(self.entropy_weight, "entropy_weight", 0.0)
+        check_float(self.reinforce_weight, "reinforce_weight", 0.0)
+        check_float(self.baseline_decay, "baseline_decay", 0.0, 1.0)
+        if self.baseline_decay >= 1.0:
+            raise ValueError(f"baseline_decay must lie in [0, 1), got {self.baseline_decay}")
+        check_float(self.hard_mix, "hard_mix", 0.0, 1.0)
+        check_float(self.lr, "lr", 0.0, low_open=True)
+        if self.scheduler not in (None, "cosine"):
+            raise ValueError(f"scheduler must be 'cosine' or None, got {self.scheduler!r}")
+        if self.grad_clip is not None:
+            check_float(self.grad_clip, "grad_clip", 0.0, low_open=True)
+        check_int(self.seed, "seed", 0)
+        if not isinstance(self.device, (str, torch.device)):
+            raise ValueError(f"device must be a str, got {type(self.device).__name__}")
+
+    def _make_encoder(self) -> tuple[nn.Module, int]:
+        spec, C = self.encoder, int(self.in_channels)
+        if spec is None or spec == "small":
+            D = 64 if self.encoder_dim is None else int(self.encoder_dim)
+            return SmallConvEncoder(C, D), D
+        net = spec if isinstance(spec, nn.Module) else torchvision_encoder(spec, None, in_channels=C)
+        if self.encoder_dim is not None:
+            return net, int(self.encoder_dim)
+        was = net.training
+        net.eval()
+        try:
+            with torch.no_grad():
+                p = next(net.parameters(), None)
+                probe = torch.zeros(1, C, 64, 64, device=None if p is None else p.device,
+                                    dtype=torch.float32 if p is None else p.dtype)
+                out = net(probe)
+        except Exception as err:  # noqa: BLE001 - any failure means "tell me encoder_dim"
+            raise ValueError(f"encoder: could not infer encoder_dim from a 64 x 64 probe ({err}); "
+                             "pass encoder_dim") from None
+        finally:
+            net.train(was)
+        if not isinstance(out, torch.Tensor) or out.ndim != 4:
+            raise ValueError("encoder must map (B, C, h, w) images to (B, D, H, W) feature maps, got "
+                             f"{getattr(out, 'shape', type(out).__name__)}")
+        return net, int(out.shape[1])
+
+    def _build(self) -> None:
+        """(Re)create the networks from the hyper-parameters, seeded by ``seed``.
+
+        A user-given encoder module is kept as it is (neither copied nor re-initialised).
+        """
+        self._check_params()
+        E, H, A, V = int(self.embed_dim), int(self.hidden_dim), int(self.attention_dim), int(self.vocab_size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.seed))
+            cnn, D = self._make_encoder()
+            self.cnn = cnn
+            self.annotation_dim_ = Da = D + (_POS_DIM if self.coordinates else 0)
+            self.embed = nn.Embedding(V, E, padding_idx=_PAD)
+            self.init_h = nn.Linear(Da, H)
+            self.init_c = nn.Linear(Da, H)
+            self.attend = AdditiveAttention(query_dim=H, key_dim=Da, hidden_dim=A)
+            nn.init.zeros_(self.attend.v)       # uniform attention at the start: α_0 is the mean
+            self.f_beta = nn.Linear(H, 1)
+            self.lstm = nn.LSTMCell(E + Da, H)
+            self.out_h = nn.Linear(H, E)
+            self.out_z = nn.Linear(Da, E)
+            self.out = nn.Linear(E, V)
+            self.drop = nn.Dropout(float(self.dropout))
+        self.register_buffer("baseline_", torch.zeros((), dtype=torch.float32))
+        self.register_buffer("baseline_set_", torch.zeros((), dtype=torch.bool))
+
+    def _device(self) -> torch.device:
+        return self.out.weight.device
+
+    # ------------------------------------------------------------------ inputs
+    def _check_images(self, images: Any, name: str = "images") -> tuple[torch.Tensor, bool]:
+        """``(B, C, h, w)`` float tensor on the model's device, and whether one image was given."""
+        if not isinstance(images, torch.Tensor):
+            try:
+                images = torch.as_tensor(np.asarray(images))
+            except (TypeError, ValueError, RuntimeError) as err:
+                raise ValueError(f"{name} cannot be read as an array of images: {err}") from None
+        if images.dtype == torch.bool or images.dtype.is_complex or not (
+                images.dtype.is_floating_point or images.dtype in (torch.uint8, torch.int8, torch.int16,
+                                                                   torch.int32, torch.int64)):
+            raise ValueError(f"{name} must hold real numbers, got {images.dtype}")
+        C = int(self.in_channels)
+        single = images.ndim == 2 or (images.ndim == 3 and C > 1)
+        if images.ndim == 2:
+            images = images[None, None]
+        elif images.ndim == 3:
+            images = images[None] if C > 1 else images[:, None]
+        elif images.ndim != 4:
+            raise ValueError(f"{name} must have shape (B, C, h, w), (B, h, w) or (h, w), got {tuple(images.shape)}")
+        if images.shape[1] != C:
+            raise ValueError(f"{name} must have {C} channel(s) (in_channels), got shape {tuple(images.shape)}")
+        if images.shape[0] == 0:
+            raise ValueError(f"{name} must not be empty")
+        if min(images.shape[2:]) < 8:
+            raise ValueError(f"{name} must be at least 8 x 8 pixels, got {tuple(images.shape[2:])}")
+        p = self.out.weight
+        images = images.to(device=p.device, dtype=p.dtype)
+        if not torch.isfinite(images).all():
+            raise ValueError(f"{name} must not contain NaN or inf")
+        return images, single
+
+    def _captions(self, captions: Any, lengths: Any, name: str = "captions") -> tuple[torch.Tensor, torch.Tensor]:
+        """``(captions_in (N, T+1), targets (N, T+1))``: BOS + y, and y + EOS (ignore index beyond)."""
+        if captions is None:
+            raise ValueError(f"{name} is required")
+        tgt, lens = _as_id_batch(captions, lengths, name, int(self.vocab_size), reserved=(_PAD, _BOS, _EOS),
+                                 pad_id=_PAD)
+        B, T = tgt.shape
+        cap_in = torch.full((B, T + 1), _PAD, dtype=torch.long)
+        cap_in[:, 0] = _BOS
+        cap_in[:, 1:] = tgt
+        targets = torch.full((B, T + 1), _IGNORE, dtype=torch.long)
+        valid = torch.arange(T)[None, :] < lens[:, None]
+        targets[:, :T] = torch.where(valid, tgt, torch.full_like(tgt, _IGNORE))
+        targets[torch.arange(B), lens] = _EOS
+        return cap_in, targets
+
+    # ------------------------------------------------------------------ network
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Annotation vectors of a batch of images.
+
+        Parameters
+        ----------
+        images : torch.Tensor [shape=(B, C, h, w)]
+
+        Returns
+        -------
+        annotations : torch.Tensor [shape=(B, L, D')]
+            ``L = H·W`` grid cells in row-major order; ``D' = D + 18`` with
+            ``coordinates`` (the :func:`cell_positions` features last).
+        grid_shape : (H, W)
+        """
+        feats = self.cnn(images)
+        if not isinstance(feats, torch.Tensor) or feats.ndim != 4:
+            raise ValueError("encoder must return a (B, D, H, W) feature map, got "
+                             f"{getattr(feats, 'shape', type(feats).__name__)}")
+        B, D, H, W = feats.shape
+        ann = feats.flatten(2).transpose(1, 2)
+        if self.coordinates:
+            pos = cell_positions((H, W), device=feats.device, dtype=feats.dtype)
+            ann = torch.cat([ann, pos.expand(B, -1, -1)], -1)
+        if ann.shape[-1] != self.annotation_dim_:
+            raise ValueError(f"encoder returned {D} channels but the model expects encoder_dim = "
+                             f"{self.annotation_dim_ - (_POS_DIM if self.coordinates else 0)}")
+        return ann, (int(H), int(W))
+
+    def _init_state(self, ann: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = ann.mean(1)
+        return torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))
+
+    def _step(self, prev: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], ann: torch.Tensor,
+              keys: torch.Tensor, mode: str, mix: torch.Tensor | None = None) -> dict:
+        """One decoder step from the previous token ids ``prev (B,)``.
+
+        ``mode``: "expected", "argmax" or "sample" (with ``mix`` (B,) bool: use
+        the expected context for those rows).
+        """
+        h, c = state
+        expected, alpha = self.attend(h, ann, projected_keys=keys)
+        out: dict = {"alpha": alpha}
+        if mode == "expected":
+            z = expected
+        else:
+            if mode == "argmax":
+                idx = alpha.argmax(-1)
+            else:
+                idx = torch.multinomial(alpha.detach(), 1).squeeze(1)
+                out["log_prob"] = torch.log(alpha.gather(1, idx[:, None]).squeeze(1).clamp_min(1e-30))
+                out["entropy"] = -(alpha * torch.log(alpha.clamp_min(1e-30))).sum(-1)
+            out["index"] = idx
+            z = ann[torch.arange(ann.shape[0], device=ann.device), idx]
+            if mix is not None:
+                z = torch.where(mix[:, None], expected, z)
+        beta = torch.sigmoid(self.f_beta(h))
+        z = beta * z
+        emb = self.embed(prev)
+        h, c = self.lstm(torch.cat([emb, z], -1), (h, c))
+        out["logits"] = self.out(self.drop(emb + self.out_h(h) + self.out_z(z)))
+        out["beta"] = beta.squeeze(-1)
+        out["state"] = (h, c)
+        return out
+
+    def _inference_mode(self) -> str:
+        return "expected" if self.attention == "soft" else str(self.hard_inference)
+
+    def _decode(self, images: torch.Tensor, captions_in: torch.Tensor, lengths: torch.Tensor | None,
+                mode: str, mix: torch.Tensor | None = None) -> dict:
+        """Teacher-forced decoding; every output is (B, T, ...) with rows past ``lengths`` zeroed."""
+        ann, grid = self.encode(images)
+        keys = self.attend.project_keys(ann)
+        state = self._init_state(ann)
+        T = captions_in.shape[1]
+        steps = []
+        for t in range(T):
+            o = self._step(captions_in[:, t], state, ann, keys, mode, mix)
+            state = o["state"]
+            steps.append(o)
+        info = {k: torch.stack([o[k] for o in steps], 1) for k in steps[0] if k != "state"}
+        if lengths is not None:
+            valid = torch.arange(T, device=captions_in.device)[None, :] < lengths.to(captions_in.device)[:, None]
+            info["alpha"] = info["alpha"] * valid[..., None]
+            info["valid"] = valid
+        info["grid_shape"] = grid
+        return info
+
+    def forward(self, images: torch.Tensor, captions_in: torch.Tensor,
+                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced logits and attention of a batch.
+
+        In training mode hard attention samples its locations (and mixes in
+        the expected context with probability ``hard_mix`` per image); in eval
+        mode it uses ``hard_inference``. Soft attention always takes the
+        expected context.
+
+        Parameters
+        ----------
+        images : torch.Tensor [shape=(B, C, h, w)]
+        captions_in : torch.LongTensor [shape=(B, T)]
+            Decoder inputs: BOS (1), then the caption (padded).
+        lengths : torch.LongTensor [shape=(B,)] or None
+            Valid decoder steps per caption (caption length + 1); default all ``T``.
+
+        Returns
+        -------
+        logits : torch.Tensor [shape=(B, T, vocab_size)]
+            ``logits[:, t]`` predicts the token after ``captions_in[:, t]``.
+        alphas : torch.Tensor [shape=(B, T, L)]
+            Attention over the ``L = H·W`` grid cells (row-major); each valid
+            row sums to 1, rows past ``lengths`` are 0.
+        """
+        images, _ = self._check_images(images)
+        captions_in = torch.as_tensor(captions_in, device=images.device).long()
+        if captions_in.ndim != 2 or captions_in.shape[0] != images.shape[0] or captions_in.shape[1] == 0:
+            raise ValueError(f"captions_in must have shape ({images.shape[0]}, T >= 1), got {tuple(captions_in.shape)}")
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, device=images.device).long().reshape(-1)
+            if lengths.shape[0] != images.shape[0] or bool((lengths < 1).any()) \
+                    or bool((lengths > captions_in.shape[1]).any()):
+                raise ValueError(f"lengths must hold {images.shape[0]} values in [1, {captions_in.shape[1]}]")
+        mode, mix = self._inference_mode(), None
+        if self.training and self.attention == "hard":
+            mode = "sample"
+            mix = torch.rand(images.shape[0], device=images.device) < float(self.hard_mix)
+        info = self._decode(images, captions_in, lengths, mode, mix)
+        return info["logits"], info["alpha"]
+
+    # ------------------------------------------------------------------ loss
+    def loss(self, images: torch.Tensor, captions_in: torch.Tensor, targets: torch.Tensor,
+             *, return_terms: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict]:
+        """Training loss of a batch (see the module docstring), per predicted token.
+
+        Parameters
+        ----------
+        images : torch.Tensor [shape=(B, C, h, w)]
+        captions_in : torch.LongTensor [shape=(B, T)]
+            BOS + caption, padded.
+        targets : torch.LongTensor [shape=(B, T)]
+            Caption + EOS, ``-100`` past the end.
+        return_terms : bool
+            Also return the terms: ``nll``, ``doubly_stochastic``,
+            ``reinforce``, ``entropy`` (sums over the batch), ``n_tokens``,
+            ``reward`` (B,), ``baseline`` (the value used), ``sampled`` (B,) and
+            the decoding ``info``.
+
+        In hard mode and training mode, updates the moving-average baseline.
+        """
+        valid = targets != _IGNORE
+        lengths = valid.sum(1)
+        hard = self.attention == "hard" and self.training
+        mix = None
+        if hard:
+            mix = torch.rand(images.shape[0], device=images.device) < float(self.hard_mix)
+        info = self._decode(images, captions_in, lengths, "sample" if hard else self._inference_mode(), mix)
+        logp = torch.log_softmax(info["logits"], -1)
+        tok_lp = logp.gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1) * valid
+        n_tokens = valid.sum().clamp(min=1)
+        nll = -tok_lp.sum()
+        coverage = info["alpha"].sum(1)                                   # (B, L)
+        ds = ((1.0 - coverage) ** 2).sum()
+        total = nll + float(self.alpha_c) * ds
+        terms: dict = {"nll": nll.detach(), "doubly_stochastic": ds.detach(), "n_tokens": n_tokens}
+        if hard:
+            sampled = ~mix
+            reward = tok_lp.sum(1).detach()                               # log p(y | s, a)
+            baseline = self.baseline_.detach().clone()
+            if not bool(self.baseline_set_) and bool(sampled.any()):
+                baseline = reward[sampled].mean().to(baseline.dtype)
+            advantage = (reward - baseline) * sampled
+            reinforce = -(advantage[:, None] * info["log_prob"] * valid).sum()
+            entropy = (info["entropy"] * valid * sampled[:, None]).sum()
+            total = total + float(self.reinforce_weight) * reinforce - float(self.entropy_weight) * entropy
+            if bool(sampled.any()):
+                with torch.no_grad():
+                    mean_r = reward[sampled].mean().to(self.baseline_.dtype)
+                    if bool(self.baseline_set_):
+                        d = float(self.baseline_decay)
+                        self.baseline_.mul_(d).add_((1.0 - d) * mean_r)
+                    else:
+                        self.baseline_.fill_(float(mean_r))
+                        self.baseline_set_.fill_(True)
+            terms.update(reinforce=reinforce.detach(), entropy=entropy.detach(), reward=reward,
+                         baseline=baseline, sampled=sampled)
+        loss = total / n_tokens
+        if return_terms:
+            terms["info"] = info
+            return loss, terms
+        return loss
+
+    # ------------------------------------------------------------------ fit
+    def _dataset(self, images: Any, captions: Any, lengths: Any = None, names: tuple[str, str] = ("images", "captions")
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, _ = self._check_images(images, names[0])
+        if isinstance(captions, (list, tuple)) and len(captions) > 0 and _is_single(captions) and x.shape[0] == 1:
+            captions = [captions]
+        cap_in, targets = self._captions(captions, lengths, names[1])
+        if cap_in.shape[0] != x.shape[0]:
+            raise ValueError(f"{names[0]} and {names[1]} must hold the same number of items, "
+                             f"got {x.shape[0]} and {cap_in.shape[0]}")
+        return x.cpu(), cap_in, targets
+
+    @staticmethod
+    def _loss_fn(model: nn.Module, batch: tuple) -> torch.Tensor:
+        images, cap_in, targets = batch
+        T = int((targets != _IGNORE).sum(1).max())
+        m = getattr(model, "module", model)
+        return m.loss(images, cap_in[:, :T], targets[:, :T])
+
+    @staticmethod
+    @torch.no_grad()
+    def _token_error(model: nn.Module, batch: tuple) -> float:
+        m = getattr(model, "module", model)
+        images, cap_in, targets = batch
+        errors, count = 0, 0
+        step = max(int(m.batch_size), 1) * 4
+        for i in range(0, images.shape[0], step):
+            tg = targets[i:i + step]
+            valid = tg != _IGNORE
+            T = int(valid.sum(1).max())
+            info = m._decode(images[i:i + step], cap_in[i:i + step, :T], valid.sum(1), m._inference_mode())
+            pred = info["logits"].argmax(-1)
+            errors += int(((pred != tg[:, :T]) & valid[:, :T]).sum())
+            count += int(valid.sum())
+        return errors / max(count, 1)
+
+    def fit(self, images: Any, captions: Any = None, *, lengths: Any = None, val_data: tuple | None = None,
+            regenerate: Callable[[int], tuple] | None = None) -> "ShowAttendTell":
+        """Train on (image, caption) pairs with :func:`mmalign.train.fit`.
+
+        Re-initialises the weights (seeded by ``seed``; a user-given encoder
+        module is kept), then trains with Adam for ``max_epochs``.
+
+        Parameters
+        ----------
+        images : array-like [shape=(N, C, h, w) or (N, h, w)]
+        captions : list of 1-d int sequences, or int array [shape=(N, T)] with ``lengths``
+            Token ids without BOS / EOS (ids >= 3).
+        lengths : int array [shape=(N,)] or None
+            For padded-array captions.
+        val_data : (images, captions) or None
+            Validation pairs: the teacher-forced per-token error is recorded
+            each epoch and the weights of the best epoch are kept.
+        regenerate : callable(epoch) -> (images, captions), or None
+            Fresh training pairs for each epoch after the first (e.g. new
+            scenes from the training digits, ``seed=epoch``). Each epoch is
+            one call of :func:`mmalign.train.fit` (the Adam state restarts;
+            the cosine schedule runs over the epochs).
+
+        Returns
+        -------
+        self : ShowAttendTell
+        """
+        from ..train import TrainConfig, fit as train_fit, _state_copy
+
+        if captions is None:
+            raise ValueError("captions is required: fit(images, captions)")
+        if regenerate is not None and not callable(regenerate):
+            raise ValueError("regenerate must be a callable epoch -> (images, captions)")
+        self._build()
+        data = self._dataset(images, captions, lengths)
+        val = None
+        if val_data is not None:
+            if not isinstance(val_data, (tuple, list)) or len(val_data) != 2:
+                raise ValueError("val_data must be a pair (images, captions)")
+            val = self._dataset(val_data[0], val_data[1], None, ("val_data[0]", "val_data[1]"))
+        metric = self._token_error if val is not None else None
+        E = int(self.max_epochs)
+        clip = None if self.grad_clip is None else float(self.grad_clip)
+        max_len = int((data[2] != _IGNORE).sum(1).max()) - 1
+
+        def config(epochs: int, seed: int, lr: float, scheduler: str | None) -> TrainConfig:
+            return TrainConfig(max_epochs=epochs, batch_size=int(self.batch_size), lr=lr, seed=seed,
+                               device=self.device, grad_clip=clip, scheduler=scheduler, progress=False)
+
+        history: dict = {"train_loss": [], "val_metric": []}
+        if regenerate is None:
+            h = train_fit(self, self._loss_fn, data, config=config(E, int(self.seed), float(self.lr), self.scheduler),
+                          val_data=val, val_metric=metric)
+            history = {"train_loss": list(h.train_loss), "val_metric": list(h.val_metric),
+                       "best_epoch": h.best_epoch}
+        else:
+            best, best_state, best_epoch = math.inf, None, E - 1
+            for epoch in range(E):
+                if epoch > 0:
+                    new = regenerate(epoch)
+                    if not isinstance(new, (tuple, list)) or len(new) != 2:
+                        raise ValueError("regenerate(epoch) must return (images, captions)")
+                    data = self._dataset(new[0], new[1], None, ("regenerated images", "regenerated captions"))
+                    max_len = max(max_len, int((data[2] != _IGNORE).sum(1).max()) - 1)
+                lr = float(self.lr)
+                if self.scheduler == "cosine":
+                    lr *= 0.5 * (1.0 + math.cos(math.pi * epoch / E))
+                h = train_fit(self, self._loss_fn, data, config=config(1, int(self.seed) + epoch, lr, None),
+                              val_data=val, val_metric=metric)
+                history["train_loss"] += list(h.train_loss)
+                history["val_metric"] += list(h.val_metric)
+                if h.val_metric and h.val_metric[-1] < best:
+                    best, best_state, best_epoch = h.val_metric[-1], _state_copy(self), epoch
+            if best_state is not None:
+                self.load_state_dict(best_state)
+            history["best_epoch"] = best_epoch
+        self.history_ = history
+        self.max_caption_len_ = int(max_len)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "history_"):
+            raise ValueError("this ShowAttendTell is not fitted yet; call fit(images, captions) first")
+
+    # ------------------------------------------------------------------ decoding
+    def _default_max_len(self) -> int:
+        return int(getattr(self, "max_caption_len_", 18)) + 2
+
+    @staticmethod
+    def _decoding_log_probs(logits: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities with the pad and BOS ids ruled out (never emitted)."""
+        logp = torch.log_softmax(logits, -1)
+        logp[..., _PAD] = -math.inf
+        logp[..., _BOS] = -math.inf
+        return logp
+
+    @torch.no_grad()
+    def _greedy(self, images: torch.Tensor, max_len: int) -> list[Hypothesis]:
+        ann, _ = self.encode(images)
+        keys = self.attend.project_keys(ann)
+        state = self._init_state(ann)
+        B, dev = images.shape[0], images.device
+        tok = torch.full((B,), _BOS, dtype=torch.long, device=dev)
+        done = torch.zeros(B, dtype=torch.bool, device=dev)
+        toks, alphas, lps = [], [], []
+        mode = self._inference_mode()
+        for _ in range(max_len):
+            o = self._step(tok, state, ann, keys, mode)
+            state = o["state"]
+            lp, tok = self._decoding_log_probs(o["logits"]).max(-1)
+            toks.append(tok)
+            alphas.append(o["alpha"])
+            lps.append(torch.where(done, torch.zeros_like(lp), lp))
+            done = done | (tok == _EOS)
+            if bool(done.all()):
+                break
+        toks_np = torch.stack(toks, 1).cpu().numpy()
+        alpha_np = torch.stack(alphas, 1).double().cpu().numpy()
+        lp_np = torch.stack(lps, 1).double().cpu().numpy()
+        out = []
+        for b in range(B):
+            ends = np.flatnonzero(toks_np[b] == _EOS)
+            finished = ends.size > 0
+            n = int(ends[0]) if finished else toks_np.shape[1]
+            log_prob = float(lp_np[b, :n + finished].sum())
+            out.append(Hypothesis(tokens=toks_np[b, :n].tolist(), attention=alpha_np[b, :n].copy(),
+                                  eos_attention=alpha_np[b, n].copy() if finished else None,
+                                  log_prob=log_prob, score=log_prob, finished=finished))
+        return out
+
+    @torch.no_grad()
+    def _beam_search(self, images: torch.Tensor, beam_size: int, max_len: int,
+                     length_penalty: float) -> list[Hypothesis]:
+        """Beam search per image, the beams as the batch; each hypothesis keeps its attention history.
+
+        Each step expands every live hypothesis by its ``2k`` best tokens and
+        keeps the ``k`` best non-EOS extensions; EOS extensions join the
+        finished list, ranked by ``log_prob / n ** length_penalty``. Stops
+        when no live hypothesis can beat the best finished one, or at ``max_len``.
+        """
+        ann_all, _ = self.encode(images)
+        keys_all = self.attend.project_keys(ann_all)
+        h_all, c_all = self._init_state(ann_all)
+        k, lpen, dev = int(beam_size), float(length_penalty), images.device
+        mode = self._inference_mode()
+        L = ann_all.shape[1]
+        results = []
+        for b in range(images.shape[0]):
+            ann, keys = ann_all[b:b + 1], keys_all[b:b + 1]
+            state = (h_all[b:b + 1], c_all[b:b + 1])
+            tokens = torch.zeros((1, 0), dtype=torch.long, device=dev)
+            history = torch.zeros((1, 0, L), dtype=ann.dtype, device=dev)
+            scores = torch.zeros(1, dtype=torch.float64, device=dev)
+            prev = torch.full((1,), _BOS, dtype=torch.long, device=dev)
+            finished: list[Hypothesis] = []
+            for _ in range(max_len):
+                n = prev.shape[0]
+                o = self._step(prev, state, ann.expand(n, -1, -1), keys.expand(n, -1, -1), mode)
+                alpha = o["alpha"]
+                logp = self._decoding_log_probs(o["logits"]).double()
+                width = min(2 * k, logp.shape[1])
+                top_lp, top_tok = logp.topk(width, dim=-1)
+                cand = (scores[:, None] + top_lp).reshape(-1)
+                order = torch.argsort(cand, descending=True, stable=True)
+                parent = torch.div(order, width, rounding_mode="floor")
+                tok = top_tok.reshape(-1)[order]
+                keep_p, keep_t, keep_s = [], [], []
+                for j in range(order.numel()):
+                    p, t, sc = int(parent[j]), int(tok[j]), float(cand[order[j]])
+                    if t == _EOS:
+                        finished.append(Hypothesis(
+                            tokens=tokens[p].tolist(), attention=history[p].double().cpu().numpy().copy(),
+                            eos_attention=alpha[p].double().cpu().numpy().copy(), log_prob=sc,
+                            score=_length_norm(sc, tokens.shape[1] + 1, lpen), finished=True))
+                    else:
+                        keep_p.append(p)
+                        keep_t.append(t)
+                        keep_s.append(sc)
+                        if len(keep_p) == k:
+                            break
+                if not keep_p:
+                    break
+                idx = torch.tensor(keep_p, device=dev)
+                tokens = torch.cat([tokens[idx], torch.tensor(keep_t, device=dev)[:, None]], 1)
+                history = torch.cat([history[idx], alpha[idx][:, None]], 1)
+                state = (o["state"][0][idx], o["state"][1][idx])
+                scores = torch.tensor(keep_s, dtype=torch.float64, device=dev)
+                prev = tokens[:, -1]
+                if finished:
+                    best = max(hh.score for hh in finished)
+                    if best >= float(scores.max()) / (max_len ** lpen):
+                        break
+            else:
+                hist = history.double().cpu().numpy()
+                for j in range(tokens.shape[0]):
+                    sc = float(scores[j])
+                    finished.append(Hypothesis(tokens=tokens[j].tolist(), attention=hist[j].copy(),
+                                               eos_attention=None, log_prob=sc,
+                                               score=_length_norm(sc, tokens.shape[1], lpen), finished=False))
+            best_i = max(range(len(finished)), key=lambda i: (finished[i].score, -i))
+            results.append(finished[best_i])
+        return results
+
+    def caption(self, images: Any, beam_size: int = 1, max_len: int | None = None, *,
+                length_penalty: float = 0.0) -> Hypothesis | list[Hypothesis]:
+        """Caption one image or a batch, with the attention of the kept hypothesis.
+
+        Parameters
+        ----------
+        images : array-like [shape=(h, w), (C, h, w) for C > 1, or a batch (B, [C,] h, w)]
+        beam_size : int >= 1
+            1: greedy (batched); ``k > 1``: beam search (one image at a time).
+        max_len : int >= 1 or None
+            Most decoding steps (EOS included); default longest training caption + 2.
+        length_penalty : float >= 0
+            Beam search ranks finished hypotheses by ``log_prob / n ** length_penalty``.
+
+        Returns
+        -------
+        hypothesis : Hypothesis, or list of Hypothesis for a batch
+            ``tokens`` (no BOS / EOS; the pad and BOS ids are never emitted), ``attention`` ``(len(tokens), L)``
+            over the row-major grid, ``eos_attention``, ``log_prob``, ``score``,
+            ``finished`` (see :class:`mmalign.attention.Hypothesis`).
+
+        Examples
+        --------
+        >>> import torch
+        >>> sat = ShowAttendTell(8, embed_dim=8, hidden_dim=8, attention_dim=8, max_epochs=1)
+        >>> sat = sat.fit(torch.rand(4, 1, 16, 16), [[4], [5, 6], [7], [4, 4]])
+        >>> hyp = sat.caption(torch.rand(16, 16), beam_size=2, max_len=3)
+        >>> hyp.attention.shape[1], len(hyp.tokens) <= 3       # 16 x 16: a 2 x 2 grid
+        (4, True)
+        """
+        self._check_fitted()
+        beam_size = check_int(beam_size, "beam_size", 1)
+        max_len = self._default_max_len() if max_len is None else check_int(max_len, "max_len", 1)
+        length_penalty = check_float(length_penalty, "length_penalty", 0.0)
+        x, single = self._check_images(images)
+        was = self.training
+        self.eval()
+        try:
+            outs: list[Hypothesis] = []
+            step = max(int(self.batch_size), 1) * 4
+            for i in range(0, x.shape[0], step):
+                if beam_size == 1:
+                    outs += self._greedy(x[i:i + step], max_len)
+                else:
+                    outs += self._beam_search(x[i:i + step], beam_size, max_len, length_penalty)
+        finally:
+            self.train(was)
+        return outs[0] if single else outs
+
+    # ------------------------------------------------------------------ alignment
+    def align(self, image: Any, caption: Any = None, *, beam_size: int = 1, max_len: int | None = None,
+              lengths: Any = None) -> Alignment | list[Alignment]:
+        """Per-word attention over the image grid as an :class:`~mmalign.alignment.Alignment`.
+
+        With a caption, the teacher-forced attention of the model reading it;
+        without, the attention of its own caption (:meth:`caption`).
+
+        Parameters
+        ----------
+        image : array-like [shape=(h, w), (C, h, w) for C > 1, or a batch]
+        caption : 1-d int sequence (one image), list of them / padded int array (a batch), or None
+            Token ids without BOS / EOS.
+        beam_size, max_len : int
+            Decoding options when ``caption`` is None.
+        lengths : int array [shape=(B,)] or None
+            For a padded caption array.
+
+        Returns
+        -------
+        alignment : Alignment, or list of Alignment for a batch
+            ``weights`` ``(n_words, H * W)``: row ``t`` is the attention of the
+            step that predicts word ``t`` over the grid cells in row-major order
+            (cell ``(r, c)`` is column ``r * W + c``); rows sum to 1;
+            ``monotonic=False``. ``extras``: ``"grid_shape"`` ``(H, W)``,
+            ``"image_size"`` ``(h, w)``, ``"tokens"`` (word ids), ``"betas"``
+            (the gate per word), ``"eos_weights"`` (the EOS step's attention,
+            None if decoding never emitted EOS), ``"log_prob"`` and, when
+            decoding, ``"score"`` and ``"finished"``.
+
+        Raises
+        ------
+        ValueError
+            Bad images or ids, mismatched counts, a decoded caption with no word.
+        """
+        self._check_fitted()
+        x, single = self._check_images(image, "image")
+        if caption is not None and single and not _is_single(caption):
+            raise ValueError("caption must be one 1-d sequence of token ids for one image")
+        if caption is not None and not single and _is_single(caption):
+            raise ValueError("caption must be a list of sequences (or a padded array) for a batch of images")
+        image_size = (int(x.shape[2]), int(x.shape[3]))
+        was = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                if caption is None:
+                    hyps = self.caption(x, beam_size=beam_size, max_len=max_len)
+                    grid = self.encode(x[:1])[1]
+                    rows = []
+                    for b, hyp in enumerate(hyps):
+                        if len(hyp.tokens) == 0:
+                            raise ValueError("the model decoded an empty caption for image"
+                                             f"{'' if single else f'[{b}]'}: nothing to align")
+                        cap_in = torch.tensor([[_BOS] + hyp.tokens], device=x.device)
+                        betas = self._decode(x[b:b + 1], cap_in, None, self._inference_mode())["beta"]
+                        rows.append((hyp.attention, hyp.tokens, betas[0, :len(hyp.tokens)].cpu().numpy(),
+                                     hyp.eos_attention, {"log_prob": hyp.log_prob, "score": hyp.score,
+                                                         "finished": hyp.finished}))
+                else:
+                    caps = [caption] if single else caption
+                    if single and lengths is not None:
+                        lengths = _int_array(lengths, "lengths").reshape(-1)
+                    cap_in, targets = self._captions(caps, lengths, "caption")
+                    if cap_in.shape[0] != x.shape[0]:
+                        raise ValueError(f"image and caption must hold the same number of items, "
+                                         f"got {x.shape[0]} and {cap_in.shape[0]}")
+                    valid = targets != _IGNORE
+                    lens = valid.sum(1)
+                    cap_in, targets, valid = cap_in.to(x.device), targets.to(x.device), valid.to(x.device)
+                    info = self._decode(x, cap_in, lens, self._inference_mode())
+                    grid = info["grid_shape"]
+                    logp = torch.log_softmax(info["logits"], -1)
+                    lp = (logp.gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1) * valid).sum(1)
+                    alpha = info["alpha"].double().cpu().numpy()
+                    beta = info["beta"].double().cpu().numpy()
+                    rows = []
+                    for b in range(x.shape[0]):
+                        n = int(lens[b]) - 1
+                        rows.append((alpha[b, :n], cap_in[b, 1:n + 1].tolist(), beta[b, :n], alpha[b, n],
+                                     {"log_prob": float(lp[b])}))
+        finally:
+            self.train(was)
+        out = []
+        for weights, tokens, betas, eos, more in rows:
+            extras = {"grid_shape": tuple(grid), "image_size": image_size, "tokens": list(tokens),
+                      "betas": np.asarray(betas, dtype=np.float64), "eos_weights": eos, **more}
+            out.append(Alignment(weights=weights, monotonic=False, extras=extras))
+        return out[0] if single else out

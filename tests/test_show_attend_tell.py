@@ -1,0 +1,320 @@
+"""Show-attend-tell: shapes, the regulariser, REINFORCE, decoding, learning, save/load, inputs."""
+
+import numpy as np
+import pytest
+import torch
+
+from mmalign import Aligner, Alignment
+from mmalign.attention.show_attend_tell import (ShowAttendTell, cell_positions, grid_cell_masks,
+                                                torchvision_encoder)
+from mmalign.datasets.digit_scenes import digit_scenes
+from mmalign.metrics import attention_mass_inside, pointing_accuracy
+
+torch.set_num_threads(1)
+SMALL = dict(embed_dim=16, hidden_dim=32, attention_dim=16)
+
+
+def _tiny(attention="soft", **kw):
+    params = dict(SMALL, max_epochs=1, batch_size=8)
+    params.update(kw)
+    return ShowAttendTell(10, attention=attention, **params)
+
+
+def _data(n=8, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(n, 1, size, size, generator=g)
+    caps = [[4 + (i % 5), 5 + (i % 3)][: 1 + i % 2] for i in range(n)]
+    return images, caps
+
+
+def _glyph_scenes(n, seed, size=32):
+    """Scenes of 1-2 of ten fixed random 8 x 8 glyphs (a fast stand-in for MNIST digits)."""
+    rng = np.random.default_rng(123)
+    glyphs = (rng.random((10, 8, 8)) < 0.45).astype(np.float32)
+    return digit_scenes(glyphs, np.arange(10), n, size=size, n_digits=(1, 2), seed=seed,
+                        scale=(1.0, 1.4), max_tries=1000)
+
+
+def _captions(scenes):
+    return [scenes.vocabulary.encode(c) for c in scenes.captions]
+
+
+# --------------------------------------------------------------------------- network
+def test_forward_shapes_and_rows_sum_to_one():
+    model = _tiny().eval()
+    images, _ = _data(3)
+    cap_in = torch.tensor([[1, 4, 5, 6], [1, 7, 0, 0], [1, 8, 9, 0]])
+    lengths = torch.tensor([4, 2, 3])
+    logits, alphas = model(images, cap_in, lengths)
+    assert logits.shape == (3, 4, 10)
+    assert alphas.shape == (3, 4, 16)                       # 32 x 32 -> 4 x 4 grid
+    valid = torch.arange(4)[None] < lengths[:, None]
+    sums = alphas.sum(-1)
+    assert torch.allclose(sums[valid], torch.ones(int(valid.sum())), atol=1e-6)
+    assert torch.all(sums[~valid] == 0)
+    assert torch.all(alphas >= 0)
+
+
+def test_grid_follows_the_image_size_and_cells_are_row_major():
+    model = _tiny().eval()
+    ann, grid = model.encode(torch.rand(2, 1, 48, 64))
+    assert grid == (6, 8) and ann.shape == (2, 48, 64 + 18)
+    pos = cell_positions((6, 8))
+    assert torch.allclose(ann[0, :, -18:], pos)
+    assert torch.allclose(pos[9, :2], torch.tensor([3 / 8 - 1, 3 / 6 - 1]))   # row 1, column 1
+
+
+def test_doubly_stochastic_term_matches_hand_computation():
+    model = _tiny(alpha_c=0.7).eval()
+    images, caps = _data(4)
+    x, cap_in, targets = model._dataset(images, caps)
+    loss, terms = model.loss(x, cap_in, targets, return_terms=True)
+    valid = targets != -100
+    logits, alphas = model(x, cap_in, valid.sum(1))
+    expected_ds = 0.0
+    for b in range(4):
+        coverage = alphas[b, : int(valid[b].sum())].sum(0)          # Σ_t α_ti over the caption's steps
+        expected_ds += float(((1.0 - coverage) ** 2).sum().detach())
+    assert terms["doubly_stochastic"].item() == pytest.approx(expected_ds, rel=1e-5)
+    logp = torch.log_softmax(logits, -1)
+    nll = -float(sum(logp[b, t, targets[b, t]].detach()
+                     for b in range(4) for t in range(targets.shape[1]) if valid[b, t]))
+    assert loss.item() == pytest.approx((nll + 0.7 * expected_ds) / int(valid.sum()), rel=1e-5)
+
+
+def test_reinforce_gradient_is_the_score_function_formula():
+    """With every caption sampled (hard_mix=0) the attention layer's gradient is exactly
+    -(1/N) Σ_b [(R_b - b) Σ_t log α_{t,s_t} + λ_e Σ_t H(α_t)]."""
+    model = _tiny("hard", hard_mix=0.0, alpha_c=0.0, entropy_weight=0.05).train()
+    images, caps = _data(6)
+    x, cap_in, targets = model._dataset(images, caps)
+    model.baseline_.fill_(-6.0)
+    model.baseline_set_.fill_(True)
+    torch.manual_seed(3)
+    model.zero_grad()
+    model.loss(x, cap_in, targets).backward()
+    got = [p.grad.clone() for p in model.attend.parameters()]
+    assert model.baseline_.item() != -6.0                     # the moving average moved
+    model.baseline_.fill_(-6.0)
+
+    torch.manual_seed(3)
+    _, terms = model.loss(x, cap_in, targets, return_terms=True)
+    info = terms["info"]
+    valid = targets != -100
+    alpha, idx = info["alpha"], info["index"]
+    safe = torch.where(valid[..., None], alpha, torch.ones_like(alpha))   # rows past the end are 0
+    log_pi = torch.log(safe.gather(-1, idx[..., None]).squeeze(-1)) * valid        # log α_{t, s_t}
+    entropy = -torch.special.xlogy(safe, safe).sum(-1) * valid
+    logits = info["logits"]
+    reward = (torch.log_softmax(logits, -1).gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)
+              * valid).sum(1).detach()
+    assert torch.allclose(terms["reward"], reward)
+    assert terms["baseline"].item() == -6.0
+    surrogate = -(((reward + 6.0)[:, None] * log_pi).sum() + 0.05 * entropy.sum()) / int(valid.sum())
+    expect = torch.autograd.grad(surrogate, list(model.attend.parameters()))
+    for g, e in zip(got, expect):
+        assert torch.allclose(g, e, atol=1e-6, rtol=1e-5)
+    decay = model.baseline_decay
+    assert model.baseline_.item() == pytest.approx(decay * -6.0 + (1 - decay) * reward.mean().item(), rel=1e-5)
+
+
+def test_hard_mix_one_is_the_soft_model():
+    soft = _tiny("soft", alpha_c=0.0).train()
+    hard = _tiny("hard", alpha_c=0.0, hard_mix=1.0).train()
+    hard.load_state_dict(soft.state_dict())
+    images, caps = _data(4)
+    x, cap_in, targets = soft._dataset(images, caps)
+    _, terms = hard.loss(x, cap_in, targets, return_terms=True)
+    assert not bool(terms["sampled"].any())
+    assert soft.loss(x, cap_in, targets).item() == pytest.approx(hard.loss(x, cap_in, targets).item(), rel=1e-6)
+
+
+# --------------------------------------------------------------------------- decoding
+@pytest.mark.parametrize("attention", ["soft", "hard"])
+def test_beam_size_one_equals_greedy(attention):
+    images, caps = _data(8)
+    model = _tiny(attention, hard_inference="argmax", max_epochs=2).fit(images, caps)
+    greedy = model.caption(images, beam_size=1, max_len=5)
+    model.eval()
+    beam = model._beam_search(images.to(torch.float32), 1, 5, 0.0)
+    for g, b in zip(greedy, beam):
+        assert g.tokens == b.tokens
+        assert g.finished == b.finished
+        np.testing.assert_allclose(g.attention, b.attention, atol=1e-6)
+        assert g.log_prob == pytest.approx(b.log_prob, abs=1e-5)
+    wide = model.caption(images[:3], beam_size=3, max_len=5)
+    for h in wide:
+        assert h.attention.shape == (len(h.tokens), 16)
+        np.testing.assert_allclose(h.attention.sum(1), 1.0, atol=1e-6)
+
+
+def test_align_teacher_forced_and_generated():
+    images, caps = _data(8)
+    model = _tiny(max_epochs=1).fit(images, caps)
+    al = model.align(images[0, 0], [4, 5, 6])
+    assert isinstance(al, Alignment)
+    assert al.shape == (3, 16) and al.extras["grid_shape"] == (4, 4) and al.extras["tokens"] == [4, 5, 6]
+    np.testing.assert_allclose(al.matrix().sum(1), 1.0, atol=1e-6)
+    assert al.extras["eos_weights"].shape == (16,) and al.extras["betas"].shape == (3,)
+    assert not al.monotonic and al.path().shape == (3, 2)
+    batch = model.align(images[:2], [[4], [5, 6]])
+    assert [a.shape for a in batch] == [(1, 16), (2, 16)]
+    np.testing.assert_allclose(batch[1].matrix(), model.align(images[1, 0], [5, 6]).matrix(), atol=1e-6)
+    hyps = model.caption(images)
+    for b, h in enumerate(hyps):
+        assert h.attention.shape == (len(h.tokens), 16)
+        if h.tokens:                                   # align() without a caption: the model's own
+            al = model.align(images[b, 0])
+            assert al.extras["tokens"] == h.tokens
+            np.testing.assert_allclose(al.matrix(), h.attention, atol=1e-6)
+            teacher = model.align(images[b, 0], h.tokens)  # teacher-forcing its own words: same attention
+            np.testing.assert_allclose(teacher.matrix(), h.attention, atol=1e-6)
+            break
+
+
+# --------------------------------------------------------------------------- learning
+def _token_error_and_pointing(model, test):
+    x, cap_in, targets = model._dataset(test.images, _captions(test))
+    error = model._token_error(model.eval(), (x, cap_in, targets))
+    weights, masks = [], []
+    for al, boxes in zip(model.align(test.images, _captions(test)), test.word_boxes):
+        weights.append(al.matrix())
+        masks.append(grid_cell_masks(np.array(boxes), al.extras["grid_shape"], (32, 32)))
+    weights, masks = np.concatenate(weights), np.concatenate(masks)
+    return error, pointing_accuracy(weights, masks), attention_mass_inside(weights, masks), masks.mean()
+
+
+def test_soft_then_hard_attention_learn_to_caption_and_point():
+    """Soft attention from scratch, then hard attention (REINFORCE) on the soft model's encoder.
+
+    Per-token error counts words and EOS (a word guessed at chance is wrong 9 times in 10);
+    a random cell overlaps the word's glyph with probability ``chance``.
+    """
+    import copy
+
+    regenerate = lambda e: (lambda s: (s.images, _captions(s)))(_glyph_scenes(600, seed=e))  # noqa: E731
+    train, test = _glyph_scenes(600, seed=0), _glyph_scenes(150, seed=99)
+    params = dict(embed_dim=32, hidden_dim=64, attention_dim=32, alpha_c=0.0, max_epochs=15, batch_size=16,
+                  lr=3e-3, seed=0)
+    soft = ShowAttendTell(len(train.vocabulary), **params)
+    soft.fit(train.images, _captions(train), regenerate=regenerate)
+    error, hit, mass, chance = _token_error_and_pointing(soft, test)
+    assert error < 0.1, error
+    assert hit > min(0.9, chance + 0.4), (hit, chance)
+    assert mass > chance + 0.3, (mass, chance)
+
+    hard = ShowAttendTell(len(train.vocabulary), attention="hard", encoder=copy.deepcopy(soft.cnn),
+                          encoder_dim=64, **params)
+    hard.fit(train.images, _captions(train), regenerate=regenerate)
+    assert hard.baseline_set_ and hard.baseline_.item() < 0
+    error, hit, mass, chance = _token_error_and_pointing(hard, test)
+    assert error < 0.25, error
+    assert hit > chance + 0.3, (hit, chance)
+
+
+# --------------------------------------------------------------------------- persistence, encoders, devices
+def test_save_load_round_trip(tmp_path):
+    images, caps = _data(8)
+    model = _tiny("hard", max_epochs=1).fit(images, caps)
+    path = tmp_path / "sat.npz"
+    model.save(path)
+    loaded = Aligner.load(path)
+    assert isinstance(loaded, ShowAttendTell)
+    assert loaded.get_params() == model.get_params()
+    assert loaded.baseline_.item() == model.baseline_.item()
+    model.eval(), loaded.eval()
+    cap_in = torch.tensor([[1, 4, 5]] * 8)
+    for a, b in zip(model(images, cap_in), loaded(images, cap_in)):
+        assert torch.allclose(a, b)
+    np.testing.assert_allclose(loaded.align(images[0, 0], [4, 5]).matrix(),
+                               model.align(images[0, 0], [4, 5]).matrix())
+    assert loaded.caption(images[0, 0]).tokens == model.caption(images[0, 0]).tokens
+
+
+def test_torchvision_backbone_gives_a_grid():
+    pytest.importorskip("torchvision")
+    model = ShowAttendTell(10, encoder="resnet18", in_channels=1, **SMALL).eval()
+    assert model.annotation_dim_ == 512 + 18
+    logits, alphas = model(torch.rand(2, 1, 64, 64), torch.tensor([[1, 4], [1, 5]]))
+    assert alphas.shape == (2, 2, 4)                              # stride 32: a 2 x 2 grid
+    trunk = torchvision_encoder("resnet18", weights=None, in_channels=3, truncate_after="layer3")
+    assert trunk(torch.zeros(1, 3, 64, 64)).shape == (1, 256, 4, 4)
+    custom = ShowAttendTell(10, encoder=trunk, in_channels=3, **SMALL).eval()
+    assert custom.cnn is trunk and custom.annotation_dim_ == 256 + 18
+    with pytest.raises(ValueError, match="name"):
+        torchvision_encoder("no_such_net")
+    with pytest.raises(ValueError, match="truncate_after"):
+        torchvision_encoder("resnet18", truncate_after="layer9")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fit_caption_align():
+    images, caps = _data(8)
+    model = _tiny("hard", max_epochs=1, device="cuda").fit(images, caps)
+    assert model.out.weight.device.type == "cuda"
+    al = model.align(images[0, 0], [4, 5])
+    np.testing.assert_allclose(al.matrix().sum(1), 1.0, atol=1e-5)
+    assert len(model.caption(images[:2], beam_size=2, max_len=4)) == 2
+
+
+# --------------------------------------------------------------------------- inputs
+def test_bad_arguments_raise_value_errors_naming_them():
+    with pytest.raises(ValueError, match="attention"):
+        ShowAttendTell(10, attention="medium")
+    with pytest.raises(ValueError, match="vocab_size"):
+        ShowAttendTell(3)
+    with pytest.raises(ValueError, match="hard_mix"):
+        ShowAttendTell(10, hard_mix=1.5)
+    with pytest.raises(ValueError, match="hard_inference"):
+        ShowAttendTell(10, hard_inference="sample")
+    with pytest.raises(ValueError, match="baseline_decay"):
+        ShowAttendTell(10, baseline_decay=1.0)
+    with pytest.raises(ValueError, match="encoder"):
+        ShowAttendTell(10, encoder=3)
+    model = _tiny()
+    images, caps = _data(4)
+    with pytest.raises(ValueError, match="not fitted"):
+        model.align(images[0, 0], [4])
+    bad = images.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="images"):
+        model.fit(bad, caps[:4])
+    with pytest.raises(ValueError, match="channel"):
+        model.fit(torch.rand(4, 3, 32, 32), caps[:4])
+    with pytest.raises(ValueError, match="captions"):
+        model.fit(images, [[4], [2], [5], [6]])                 # EOS id inside a caption
+    with pytest.raises(ValueError, match="captions"):
+        model.fit(images, [[4], [10], [5], [6]])                # outside the vocabulary
+    with pytest.raises(ValueError, match="same number"):
+        model.fit(images, caps[:3])
+    with pytest.raises(ValueError, match="images"):
+        model.fit(torch.rand(4, 1, 4, 4), caps[:4])
+    model.fit(images, caps[:4])
+    with pytest.raises(ValueError, match="beam_size"):
+        model.caption(images[0, 0], beam_size=0)
+    with pytest.raises(ValueError, match="max_len"):
+        model.caption(images[0, 0], max_len=0)
+    with pytest.raises(ValueError, match="caption"):
+        model.align(images[0, 0], [[4], [5]])
+    with pytest.raises(ValueError, match="boxes"):
+        grid_cell_masks([0, 0, 1, 1], (2, 2), (8, 8))
+
+
+def test_grid_cell_masks_by_hand():
+    masks = grid_cell_masks([[8, 0, 9, 16], [np.nan] * 4], (2, 4), (16, 32))
+    assert masks.shape == (2, 8)
+    assert masks[0].reshape(2, 4).tolist() == [[False, True, False, False], [False, True, False, False]]
+    assert not masks[1].any()
+
+
+def test_attention_overlay_writes_a_png(tmp_path):
+    from mmalign.plot import attention_overlay, save_attention_overlay
+
+    images, caps = _data(8)
+    model = _tiny(max_epochs=1).fit(images, caps)
+    al = model.align(images[0, 0], [4, 5])
+    out = tmp_path / "overlay.png"
+    save_attention_overlay(images[0, 0], al, out, tokens=["four", "five"], boxes=[(0, 0, 8, 8), None])
+    assert out.stat().st_size > 0
+    with pytest.raises(ValueError, match="grid_shape"):
+        attention_overlay(np.zeros((8, 8)), np.ones((1, 5)) / 5, (2, 2))
