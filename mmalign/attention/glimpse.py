@@ -275,7 +275,13 @@ class GlimpseAttention(Aligner, nn.Module):
         location network and the baseline only the baseline layer. With
         ``policy="random"`` the loss is the cross-entropy alone.
         """
-        logits, info = self.forward(images, sample=True)
+        return self.loss_from_outputs(*self.forward(images, sample=True), labels)
+
+    def loss_from_outputs(self, logits: torch.Tensor, info: dict,
+                          labels: torch.Tensor) -> torch.Tensor:
+        """:meth:`loss` from a forward pass already run (e.g. through a
+        ``DistributedDataParallel`` wrapper, whose gradient sync needs the
+        forward to go through it)."""
         ce = F.cross_entropy(logits, labels)
         if self.policy == "random":
             return ce
@@ -325,7 +331,9 @@ class GlimpseAttention(Aligner, nn.Module):
         val = None if val_data is None else self._dataset(*val_data)
 
         def loss_fn(model, batch):
-            return model.loss(*batch)
+            # forward through the (possibly DDP-wrapped) model, loss on the bare module
+            core = getattr(model, "module", model)
+            return core.loss_from_outputs(*model(batch[0], sample=True), batch[1])
 
         def error(model, batch):
             logits, _ = model(batch[0], sample=False)
