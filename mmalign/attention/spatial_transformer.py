@@ -38,6 +38,7 @@ from torch.nn import functional as F
 
 from ..aligner import Aligner
 from ..alignment import Alignment
+from ._image_training import fit_epochs, labelled_images
 
 __all__ = [
     "TRANSFORMS",
@@ -372,8 +373,6 @@ class SpatialTransformer(Aligner, nn.Module):
         -------
         self
         """
-        from ..train import TrainConfig, fit as train_fit
-
         if self.classifier is None:
             raise ValueError("fit needs a classifier: construct with n_classes")
         data = self._dataset(images, labels)
@@ -385,34 +384,13 @@ class SpatialTransformer(Aligner, nn.Module):
         def error(model, batch):
             return float((model.classify(batch[0]).argmax(1) != batch[1]).float().mean())
 
-        def config(epochs, seed):
-            return TrainConfig(max_epochs=epochs, batch_size=int(self.batch_size), lr=float(self.lr),
-                               seed=seed, device=self.device, progress=False)
-        history = {"train_loss": [], "val_metric": []}
-        if regenerate is None:
-            h = train_fit(self, loss_fn, data, config=config(int(self.max_epochs), int(self.seed)),
-                          val_data=val, val_metric=error if val is not None else None)
-            history = {"train_loss": list(h.train_loss), "val_metric": list(h.val_metric)}
-        else:
-            for epoch in range(int(self.max_epochs)):
-                data = data if epoch == 0 else self._dataset(*regenerate(epoch))
-                h = train_fit(self, loss_fn, data, config=config(1, int(self.seed) + epoch),
-                              val_data=val, val_metric=error if val is not None else None)
-                history["train_loss"] += list(h.train_loss)
-                history["val_metric"] += list(h.val_metric)
+        history = fit_epochs(self, loss_fn, error, data, val=val, regenerate=regenerate,
+                             make_dataset=self._dataset)
         self.history_ = history
         return self
 
     def _dataset(self, images: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        x, _ = self._check_images(images)
-        if labels is None:
-            raise ValueError("labels are required")
-        y = torch.as_tensor(np.asarray(labels))
-        if y.dtype.is_floating_point or y.ndim != 1 or y.shape[0] != x.shape[0]:
-            raise ValueError(f"labels must be {x.shape[0]} integers, got {tuple(y.shape)} {y.dtype}")
-        if int(y.min()) < 0 or int(y.max()) >= int(self.n_classes):
-            raise ValueError(f"labels must lie in [0, {self.n_classes})")
-        return x.cpu(), y.long()
+        return labelled_images(self._check_images(images)[0], labels, self.n_classes)
 
     @torch.no_grad()
     def predict(self, images: Any, batch_size: int = 512) -> np.ndarray:
