@@ -59,6 +59,7 @@ it re-initialises the weights from ``seed`` first.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 import numbers
@@ -453,12 +454,14 @@ class _FusionAligner(Aligner, nn.Module):
     _model_name = "fusion"
 
     # ---- subclasses implement
-    def _build(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _build(self) -> None:
+        """Create the submodules from the validated hyper-parameters."""
 
+    @abc.abstractmethod
     def _run(self, xs: list, masks: list, lengths: list, pairs: Sequence[tuple[int, int]],
-             predict: bool) -> tuple[torch.Tensor | None, dict]:  # pragma: no cover - abstract
-        raise NotImplementedError
+             predict: bool) -> tuple[torch.Tensor | None, dict]:
+        """Forward pass: predictions (when ``predict``) and the attention of ``pairs``."""
 
     def _pair_ok(self, t: int, s: int) -> bool:
         return True
