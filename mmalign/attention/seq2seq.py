@@ -52,10 +52,9 @@ measures this (AER per task, split by token type).
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -207,6 +206,83 @@ class Hypothesis:
 
 def _length_norm(log_prob: float, n: int, alpha: float) -> float:
     return log_prob / (max(n, 1) ** alpha) if alpha else log_prob
+
+
+def _take(state: Any, idx: torch.Tensor) -> Any:
+    """Rows ``idx`` of a decoder state (a tensor or a tuple of them, batch first)."""
+    if isinstance(state, tuple):
+        return tuple(part[idx] for part in state)
+    return state[idx]
+
+
+def _beam_search_one(step: Callable[[torch.Tensor, Any], tuple[torch.Tensor, torch.Tensor, Any]],
+                     state: Any, *, n_keys: int, dtype: torch.dtype, device: torch.device,
+                     bos: int, eos: int, beam_size: int, max_len: int,
+                     length_penalty: float) -> Hypothesis:
+    """Beam search for one input, the live hypotheses as the batch.
+
+    ``step(prev_tokens (n,), state)`` returns ``(log_probs (n, V) float64,
+    attention (n, n_keys), new_state)``. Each step expands every live
+    hypothesis by its ``2k`` best tokens and keeps the ``k`` best non-EOS
+    extensions by total log-probability; extensions ending in EOS join the
+    finished list, ranked by ``log_prob / n ** length_penalty``. Each
+    hypothesis carries its own attention history (re-indexed with its parent
+    at every step). Search stops when no live hypothesis can still beat the
+    best finished one (log-probabilities only fall, so a live one's score is
+    bounded by its log-prob over ``max_len ** length_penalty``), or at
+    ``max_len``, where unfinished hypotheses compete too.
+    """
+    k, lpen = int(beam_size), float(length_penalty)
+    tokens = torch.zeros((1, 0), dtype=torch.long, device=device)
+    history = torch.zeros((1, 0, n_keys), dtype=dtype, device=device)
+    scores = torch.zeros(1, dtype=torch.float64, device=device)
+    prev = torch.full((1,), int(bos), dtype=torch.long, device=device)
+    finished: list[Hypothesis] = []
+    for _ in range(max_len):
+        logp, alpha, new_state = step(prev, state)
+        width = min(2 * k, logp.shape[1])
+        top_lp, top_tok = logp.topk(width, dim=-1)           # (n, width)
+        cand = (scores[:, None] + top_lp).reshape(-1)
+        order = torch.argsort(cand, descending=True, stable=True)
+        parent = torch.div(order, width, rounding_mode="floor")
+        tok = top_tok.reshape(-1)[order]
+        keep_p, keep_t, keep_s = [], [], []
+        for j in range(order.numel()):
+            p, t, sc = int(parent[j]), int(tok[j]), float(cand[order[j]])
+            if t == eos:
+                finished.append(Hypothesis(
+                    tokens=tokens[p].tolist(), attention=history[p].double().cpu().numpy().copy(),
+                    eos_attention=alpha[p].double().cpu().numpy().copy(), log_prob=sc,
+                    score=_length_norm(sc, tokens.shape[1] + 1, lpen), finished=True))
+            else:
+                keep_p.append(p)
+                keep_t.append(t)
+                keep_s.append(sc)
+                if len(keep_p) == k:
+                    break
+        if not keep_p:
+            break
+        idx = torch.tensor(keep_p, device=device)
+        tokens = torch.cat([tokens[idx], torch.tensor(keep_t, device=device)[:, None]], 1)
+        history = torch.cat([history[idx], alpha[idx][:, None]], 1)
+        state = _take(new_state, idx)
+        scores = torch.tensor(keep_s, dtype=torch.float64, device=device)
+        prev = tokens[:, -1]
+        if finished:
+            best = max(h.score for h in finished)
+            # scores are negative and only fall: a live hypothesis ends at best
+            # at its current log-prob, divided by at most max_len ** length_penalty
+            if best >= float(scores.max()) / (max_len ** lpen):
+                break
+    else:
+        hist = history.double().cpu().numpy()
+        for j in range(tokens.shape[0]):
+            sc = float(scores[j])
+            finished.append(Hypothesis(tokens=tokens[j].tolist(), attention=hist[j].copy(),
+                                       eos_attention=None, log_prob=sc,
+                                       score=_length_norm(sc, tokens.shape[1], lpen), finished=False))
+    best_i = max(range(len(finished)), key=lambda i: (finished[i].score, -i))
+    return finished[best_i]
 
 
 # --------------------------------------------------------------------------- model
@@ -587,84 +663,27 @@ class Seq2SeqAttention(Aligner, nn.Module):
     @torch.no_grad()
     def _beam_search(self, src: torch.Tensor, lens: torch.Tensor, beam_size: int, max_len: int | None,
                      length_penalty: float = 0.0) -> list[Hypothesis]:
-        """Beam search, one sequence at a time, the beams as the batch.
-
-        Each step expands every live hypothesis by its ``2k`` best tokens and
-        keeps the ``k`` best non-EOS extensions by total log-probability;
-        extensions ending in EOS join the finished list, ranked by
-        ``log_prob / n ** length_penalty``. Each hypothesis carries its own
-        attention history (re-indexed with its parent at every step). Search
-        stops when no live hypothesis can still beat the best finished one
-        (log-probabilities only fall, so a live one's score is bounded by its
-        log-prob over ``max_len ** length_penalty``), or at ``max_len``,
-        where unfinished hypotheses compete too.
-        """
+        """Beam search (:func:`_beam_search_one`), one sequence at a time."""
         dev = self._device()
         src, lens = src.to(dev), lens.to(dev)
         annotations_all, mask_all, s_all = self.encode(src, lens)
         keys_all = self.attention.project_keys(annotations_all)
-        k, alpha_lp, eos = int(beam_size), float(length_penalty), int(self.eos_id)
         results = []
         for b in range(src.shape[0]):
             L = int(lens[b])
             ann, keys, mask = annotations_all[b:b + 1, :L], keys_all[b:b + 1, :L], mask_all[b:b + 1, :L]
-            limit = self._default_max_len(L) if max_len is None else max_len
-            s = s_all[b:b + 1]
-            tokens = torch.full((1, 0), 0, dtype=torch.long, device=dev)
-            history = torch.zeros((1, 0, L), dtype=ann.dtype, device=dev)
-            scores = torch.zeros(1, dtype=torch.float64, device=dev)
-            prev = torch.full((1,), int(self.bos_id), dtype=torch.long, device=dev)
-            finished: list[Hypothesis] = []
-            for step in range(limit):
+
+            def step(prev, s, ann=ann, keys=keys, mask=mask):
                 n = s.shape[0]
                 logits, s_new, alpha = self._step(self.tgt_embed(prev), s, ann.expand(n, -1, -1),
                                                   keys.expand(n, -1, -1), mask.expand(n, -1))
-                logp = torch.log_softmax(logits, -1).double()
-                width = min(2 * k, logp.shape[1])
-                top_lp, top_tok = logp.topk(width, dim=-1)           # (n, width)
-                cand = (scores[:, None] + top_lp).reshape(-1)
-                order = torch.argsort(cand, descending=True, stable=True)
-                parent = torch.div(order, width, rounding_mode="floor")
-                tok = top_tok.reshape(-1)[order]
-                keep_p, keep_t, keep_s = [], [], []
-                for j in range(order.numel()):
-                    p, t, sc = int(parent[j]), int(tok[j]), float(cand[order[j]])
-                    if t == eos:
-                        hist = history[p].double().cpu().numpy()
-                        finished.append(Hypothesis(
-                            tokens=tokens[p].tolist(), attention=hist.copy(),
-                            eos_attention=alpha[p].double().cpu().numpy().copy(), log_prob=sc,
-                            score=_length_norm(sc, tokens.shape[1] + 1, alpha_lp), finished=True))
-                    else:
-                        keep_p.append(p)
-                        keep_t.append(t)
-                        keep_s.append(sc)
-                        if len(keep_p) == k:
-                            break
-                if not keep_p:
-                    break
-                idx = torch.tensor(keep_p, device=dev)
-                tokens = torch.cat([tokens[idx], torch.tensor(keep_t, device=dev)[:, None]], 1)
-                history = torch.cat([history[idx], alpha[idx][:, None]], 1)
-                s = s_new[idx]
-                scores = torch.tensor(keep_s, dtype=torch.float64, device=dev)
-                prev = tokens[:, -1]
-                if finished:
-                    best = max(h.score for h in finished)
-                    # scores are negative and only fall: a live hypothesis ends at best
-                    # at its current log-prob, divided by at most limit ** length_penalty
-                    bound = float(scores.max()) / (limit ** alpha_lp)
-                    if best >= bound:
-                        break
-            else:
-                hist = history.double().cpu().numpy()
-                for j in range(tokens.shape[0]):
-                    sc = float(scores[j])
-                    finished.append(Hypothesis(tokens=tokens[j].tolist(), attention=hist[j].copy(),
-                                               eos_attention=None, log_prob=sc,
-                                               score=_length_norm(sc, tokens.shape[1], alpha_lp), finished=False))
-            best_i = max(range(len(finished)), key=lambda i: (finished[i].score, -i))
-            results.append(finished[best_i])
+                return torch.log_softmax(logits, -1).double(), alpha, s_new
+
+            results.append(_beam_search_one(
+                step, s_all[b:b + 1], n_keys=L, dtype=ann.dtype, device=dev, bos=int(self.bos_id),
+                eos=int(self.eos_id), beam_size=beam_size,
+                max_len=self._default_max_len(L) if max_len is None else max_len,
+                length_penalty=length_penalty))
         return results
 
     def translate(self, src: Any, beam_size: int = 1, max_len: int | None = None, *,

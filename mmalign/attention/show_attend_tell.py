@@ -99,7 +99,7 @@ from ..aligner import Aligner
 from ..alignment import Alignment
 from ..warping._validation import check_choice, check_float, check_int
 from .layers import AdditiveAttention
-from .seq2seq import Hypothesis, _as_id_batch, _int_array, _is_single, _length_norm
+from .seq2seq import Hypothesis, _as_id_batch, _beam_search_one, _int_array, _is_single
 
 __all__ = ["ShowAttendTell", "SmallConvEncoder", "torchvision_encoder", "cell_positions", "grid_cell_masks"]
 
@@ -936,74 +936,24 @@ class ShowAttendTell(Aligner, nn.Module):
     @torch.no_grad()
     def _beam_search(self, images: torch.Tensor, beam_size: int, max_len: int,
                      length_penalty: float) -> list[Hypothesis]:
-        """Beam search per image, the beams as the batch; each hypothesis keeps its attention history.
-
-        Each step expands every live hypothesis by its ``2k`` best tokens and
-        keeps the ``k`` best non-EOS extensions; EOS extensions join the
-        finished list, ranked by ``log_prob / n ** length_penalty``. Stops
-        when no live hypothesis can beat the best finished one, or at ``max_len``.
-        """
+        """Beam search (:func:`mmalign.attention.seq2seq._beam_search_one`), one image at a time."""
         ann_all, _ = self.encode(images)
         keys_all = self.attend.project_keys(ann_all)
         h_all, c_all = self._init_state(ann_all)
-        k, lpen, dev = int(beam_size), float(length_penalty), images.device
         mode = self._inference_mode()
-        L = ann_all.shape[1]
         results = []
         for b in range(images.shape[0]):
             ann, keys = ann_all[b:b + 1], keys_all[b:b + 1]
-            state = (h_all[b:b + 1], c_all[b:b + 1])
-            tokens = torch.zeros((1, 0), dtype=torch.long, device=dev)
-            history = torch.zeros((1, 0, L), dtype=ann.dtype, device=dev)
-            scores = torch.zeros(1, dtype=torch.float64, device=dev)
-            prev = torch.full((1,), _BOS, dtype=torch.long, device=dev)
-            finished: list[Hypothesis] = []
-            for _ in range(max_len):
+
+            def step(prev, state, ann=ann, keys=keys):
                 n = prev.shape[0]
                 o = self._step(prev, state, ann.expand(n, -1, -1), keys.expand(n, -1, -1), mode)
-                alpha = o["alpha"]
-                logp = self._decoding_log_probs(o["logits"]).double()
-                width = min(2 * k, logp.shape[1])
-                top_lp, top_tok = logp.topk(width, dim=-1)
-                cand = (scores[:, None] + top_lp).reshape(-1)
-                order = torch.argsort(cand, descending=True, stable=True)
-                parent = torch.div(order, width, rounding_mode="floor")
-                tok = top_tok.reshape(-1)[order]
-                keep_p, keep_t, keep_s = [], [], []
-                for j in range(order.numel()):
-                    p, t, sc = int(parent[j]), int(tok[j]), float(cand[order[j]])
-                    if t == _EOS:
-                        finished.append(Hypothesis(
-                            tokens=tokens[p].tolist(), attention=history[p].double().cpu().numpy().copy(),
-                            eos_attention=alpha[p].double().cpu().numpy().copy(), log_prob=sc,
-                            score=_length_norm(sc, tokens.shape[1] + 1, lpen), finished=True))
-                    else:
-                        keep_p.append(p)
-                        keep_t.append(t)
-                        keep_s.append(sc)
-                        if len(keep_p) == k:
-                            break
-                if not keep_p:
-                    break
-                idx = torch.tensor(keep_p, device=dev)
-                tokens = torch.cat([tokens[idx], torch.tensor(keep_t, device=dev)[:, None]], 1)
-                history = torch.cat([history[idx], alpha[idx][:, None]], 1)
-                state = (o["state"][0][idx], o["state"][1][idx])
-                scores = torch.tensor(keep_s, dtype=torch.float64, device=dev)
-                prev = tokens[:, -1]
-                if finished:
-                    best = max(hh.score for hh in finished)
-                    if best >= float(scores.max()) / (max_len ** lpen):
-                        break
-            else:
-                hist = history.double().cpu().numpy()
-                for j in range(tokens.shape[0]):
-                    sc = float(scores[j])
-                    finished.append(Hypothesis(tokens=tokens[j].tolist(), attention=hist[j].copy(),
-                                               eos_attention=None, log_prob=sc,
-                                               score=_length_norm(sc, tokens.shape[1], lpen), finished=False))
-            best_i = max(range(len(finished)), key=lambda i: (finished[i].score, -i))
-            results.append(finished[best_i])
+                return self._decoding_log_probs(o["logits"]).double(), o["alpha"], o["state"]
+
+            results.append(_beam_search_one(
+                step, (h_all[b:b + 1], c_all[b:b + 1]), n_keys=ann_all.shape[1], dtype=ann.dtype,
+                device=images.device, bos=_BOS, eos=_EOS, beam_size=beam_size, max_len=max_len,
+                length_penalty=length_penalty))
         return results
 
     def caption(self, images: Any, beam_size: int = 1, max_len: int | None = None, *,

@@ -28,7 +28,6 @@ iterating does not blur it.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
