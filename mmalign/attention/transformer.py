@@ -422,6 +422,16 @@ def _load_norm(ours: nn.LayerNorm | None, theirs: nn.Module | None) -> None:
         _copy_module(ours, theirs, "norm")
 
 
+def _load_stack(stack: nn.Module, torch_stack: nn.Module, kind: str) -> None:
+    """Copy a torch encoder / decoder stack into ours: layer by layer, then the final norm."""
+    if len(torch_stack.layers) != len(stack.layers):
+        raise ValueError(f"torch {kind} has {len(torch_stack.layers)} layers, this one "
+                         f"{len(stack.layers)}")
+    for ours, theirs in zip(stack.layers, torch_stack.layers):
+        ours.load_torch_weights(theirs)
+    _load_norm(stack.norm, torch_stack.norm)
+
+
 class TransformerEncoder(nn.Module):
     """A stack of ``num_layers`` deep copies of a :class:`TransformerEncoderLayer`.
 
@@ -474,12 +484,7 @@ class TransformerEncoder(nn.Module):
     def load_torch_weights(self, encoder: nn.TransformerEncoder) -> "TransformerEncoder":
         """Copy the weights of a ``torch.nn.TransformerEncoder`` (same number of layers,
         a final norm on both or neither); returns ``self``."""
-        if len(encoder.layers) != len(self.layers):
-            raise ValueError(f"torch encoder has {len(encoder.layers)} layers, this one "
-                             f"{len(self.layers)}")
-        for ours, theirs in zip(self.layers, encoder.layers):
-            ours.load_torch_weights(theirs)
-        _load_norm(self.norm, encoder.norm)
+        _load_stack(self, encoder, "encoder")
         return self
 
 
@@ -536,12 +541,7 @@ class TransformerDecoder(nn.Module):
 
     def load_torch_weights(self, decoder: nn.TransformerDecoder) -> "TransformerDecoder":
         """Copy the weights of a ``torch.nn.TransformerDecoder``; returns ``self``."""
-        if len(decoder.layers) != len(self.layers):
-            raise ValueError(f"torch decoder has {len(decoder.layers)} layers, this one "
-                             f"{len(self.layers)}")
-        for ours, theirs in zip(self.layers, decoder.layers):
-            ours.load_torch_weights(theirs)
-        _load_norm(self.norm, decoder.norm)
+        _load_stack(self, decoder, "decoder")
         return self
 
 
