@@ -213,16 +213,18 @@ def mfcc(y: np.ndarray, sr: int, *, n_mfcc: int = 20, hop_length: int = 512) -> 
     return np.ascontiguousarray(M.T, dtype=y.dtype)
 
 
-def _check_signal(y) -> np.ndarray:
+def _check_signal(y, name: str = "y") -> np.ndarray:
+    """A 1-d, non-empty, finite float signal (float32 / float64 kept, other floats -> float64)."""
     y = np.asarray(y)
     if y.ndim != 1:
-        raise ValueError(f"y must be a 1-D mono signal of shape (n_samples,), got shape {y.shape}")
+        raise ValueError(f"{name} must be a 1-D mono signal of shape (n_samples,), got shape {y.shape}")
     if not np.issubdtype(y.dtype, np.floating):
-        raise ValueError(f"y must be floating point, got dtype {y.dtype}; scale integer PCM to [-1, 1] first")
+        raise ValueError(f"{name} must be floating point, got dtype {y.dtype}; "
+                         "scale integer PCM to [-1, 1] first")
     if y.size == 0:
-        raise ValueError("y is empty")
+        raise ValueError(f"{name} is empty")
     if not np.all(np.isfinite(y)):
-        raise ValueError("y contains NaN or infinite values")
+        raise ValueError(f"{name} contains NaN or infinite values")
     if y.dtype not in (np.float32, np.float64):
         y = y.astype(np.float64)
     return y

@@ -40,7 +40,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features.audio import _CQT_FMIN, _CQT_OCTAVES
+from ..features.audio import _CQT_FMIN, _CQT_OCTAVES, _check_signal
 from ._stream import array_blocks
 
 __all__ = ["FEATURES", "feature_hop", "feature_dim", "sync_features", "stream_features"]
@@ -132,15 +132,7 @@ def sync_features(y: np.ndarray, sr: int, *, features: str = "chroma", hop_lengt
     >>> sync_features(y, sr, hop_length=512).shape
     (44, 12)
     """
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"y must be a 1-D mono signal of shape (n_samples,), got shape {y.shape}")
-    if not np.issubdtype(y.dtype, np.floating):
-        raise ValueError(f"y must be floating point, got dtype {y.dtype}")
-    if y.size == 0:
-        raise ValueError("y is empty")
-    if not np.all(np.isfinite(y)):
-        raise ValueError("y contains NaN or infinite values")
+    y = _check_signal(y)
     return stream_features(array_blocks(y.astype(np.float32, copy=False)), sr, features=features,
                            hop_length=hop_length, n_samples=len(y), chunk_seconds=chunk_seconds,
                            progress=progress)

@@ -29,6 +29,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from ..features.audio import _check_signal
 from ._stream import SequentialReader, array_blocks
 
 __all__ = ["time_stretch_piecewise", "warp_audio_preview", "write_preview", "alignment_time_map"]
@@ -356,16 +357,7 @@ def _rates(alignment) -> tuple[float, float]:
 
 
 def _check_audio(y, name: str) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D mono signal of shape (n_samples,), got shape {y.shape}")
-    if not np.issubdtype(y.dtype, np.floating):
-        raise ValueError(f"{name} must be floating point, got dtype {y.dtype}")
-    if y.size == 0:
-        raise ValueError(f"{name} is empty")
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return y.astype(np.float32, copy=False)
+    return _check_signal(y, name).astype(np.float32, copy=False)
 
 
 def _check_sr(sr) -> None:
