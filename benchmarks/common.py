@@ -17,7 +17,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, Sequence
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# where reports go: ``python -m benchmarks --out DIR`` (and ``--quick``, which defaults to
+# ``results/quick``) passes the directory to each benchmark's process through this variable
+RESULTS_DIR = Path(os.environ.get("MMALIGN_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
 
 # distributions whose versions the reports record (distribution names, as pip knows them)
 LIBRARIES = ("mmalign", "numpy", "numba", "scipy", "scikit-learn", "dtaidistance", "tslearn",
