@@ -5,7 +5,7 @@ DTW conventions (squared-Euclidean local cost, square root of the accumulated co
 UCR window rounding).
 """
 
-from . import metrics
+from . import evaluation, metrics
 from .aligner import Aligner
 from .alignment import Alignment
 from .attention import GlimpseAttention, SpatialTransformer
@@ -39,7 +39,7 @@ __all__ = [
     "Seq2SeqAttention",
     "ShowAttendTell",
     "Aligner", "Alignment", "SpatialTransformer", "GlimpseAttention", "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion", "CCA", "CTW", "DCTW", "DeepCCA", "GCTW", "cca", "mcca", "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw", "cdist_dtw", "dba", "dtw",
-    "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "metrics", "soft_dtw",
+    "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "evaluation", "metrics", "soft_dtw",
     "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
     "window_mask",
 ]

@@ -36,6 +36,7 @@ from .mnist import MNIST_N_TEST, MNIST_N_TRAIN, load_mnist
 from .distorted_digits import DISTORTION_KINDS, DistortedDigits, distorted_digits
 from .cluttered_digits import ClutteredDigits, cluttered_digits, translated_digits
 from .digit_scenes import DIGIT_WORDS, SPATIAL_WORDS, DigitScenes, digit_scenes, scene_vocabulary
+from .planted_embeddings import PLANTED_N_WORDS_RANGE, PlantedEmbeddings, planted_embeddings
 
 __all__ = [
     "PerformancePair", "synthesize_performances",
@@ -51,4 +52,5 @@ __all__ = [
     "DISTORTION_KINDS", "DistortedDigits", "distorted_digits",
     "ClutteredDigits", "cluttered_digits", "translated_digits",
     "DIGIT_WORDS", "SPATIAL_WORDS", "DigitScenes", "digit_scenes", "scene_vocabulary",
+    "PLANTED_N_WORDS_RANGE", "PlantedEmbeddings", "planted_embeddings",
 ]
