@@ -49,6 +49,17 @@ def weak():
     return Seq2SeqAttention(9, 9, max_epochs=1, seed=0, **TINY).fit(src, [s[::-1] for s in src])
 
 
+OPTIONS = dict(attention_state="current", input_feeding=True, coverage=True, coverage_penalty=1.0)
+
+
+@pytest.fixture(scope="module")
+def weak_options():
+    """Like ``weak``, with every attention option on (current state, input feeding, coverage, penalty)."""
+    rng = np.random.default_rng(0)
+    src = [rng.integers(3, 9, size=rng.integers(2, 6)).tolist() for _ in range(64)]
+    return Seq2SeqAttention(9, 9, max_epochs=1, seed=0, **TINY, **OPTIONS).fit(src, [s[::-1] for s in src])
+
+
 # ----------------------------------------------------------------------- the task and the alignment
 def test_reversal_exact_match_and_aer(reversal):
     model, src, tgt, test = reversal
@@ -127,7 +138,7 @@ def test_attention_on_padding_is_zero(reversal):
 
 
 # ----------------------------------------------------------------------- decoding
-@pytest.mark.parametrize("which", ["reversal", "weak"])
+@pytest.mark.parametrize("which", ["reversal", "weak", "weak_options"])
 def test_beam_size_one_equals_greedy(which, request):
     model = request.getfixturevalue(which)
     model = model[0] if isinstance(model, tuple) else model
@@ -147,7 +158,7 @@ def test_beam_size_one_equals_greedy(which, request):
         assert len(g.tokens) <= model._default_max_len(g.attention.shape[1])
 
 
-@pytest.mark.parametrize("which", ["reversal", "weak"])
+@pytest.mark.parametrize("which", ["reversal", "weak", "weak_options"])
 def test_beam_search_at_least_as_likely_as_greedy(which, request):
     model = request.getfixturevalue(which)
     model = model[0] if isinstance(model, tuple) else model
@@ -159,7 +170,7 @@ def test_beam_search_at_least_as_likely_as_greedy(which, request):
         assert b.log_prob >= g.log_prob - 1e-9
     if which == "weak":  # an uncertain model: the search finds strictly more likely outputs
         assert sum(b.log_prob > g.log_prob + 1e-3 for g, b in zip(greedy, beam)) >= 3
-    else:  # a confident model: the same outputs
+    elif which == "reversal":  # a confident model: the same outputs
         assert [b.tokens for b in beam] == [g.tokens for g in greedy]
     # the raw beam search (without the greedy fallback) is not worse either on these
     src, lens = model._sources(srcs, None)
@@ -299,6 +310,10 @@ def test_align_and_translate_reject_bad_input(weak):
     ({"dropout": 1.0}, "dropout"),
     ({"init_state": "last"}, "init_state"),
     ({"scheduler": "step"}, "scheduler"),
+    ({"attention_state": "next"}, "attention_state"),
+    ({"input_feeding": "yes"}, "input_feeding"),
+    ({"coverage": 1}, "coverage"),
+    ({"coverage_penalty": -0.5}, "coverage_penalty"),
 ])
 def test_bad_hyper_parameters(kwargs, match):
     params = dict(src_vocab_size=9, tgt_vocab_size=9)
@@ -311,6 +326,88 @@ def test_init_state_mean_trains():
     src = [[3, 4, 5], [6, 7], [5, 3, 6, 4]] * 8
     m = Seq2SeqAttention(9, 9, init_state="mean", max_epochs=2, **TINY).fit(src, [s[::-1] for s in src])
     assert m.align([3, 4, 5], [5, 4, 3]).shape == (3, 3)
+
+
+# ----------------------------------------------------------------------- attention options
+def test_current_state_attention_with_penalty_aligns_reversal():
+    """The benchmark's configuration (attention from s_i, doubly stochastic penalty) learns the task
+    and its attention is the alignment."""
+    train = reversal_task(1500, min_len=3, max_len=8, vocab_size=10, seed=0)
+    test = reversal_task(200, min_len=3, max_len=8, vocab_size=10, seed=1)
+    sv, tv = build_vocabularies(train, test)
+    model = Seq2SeqAttention(len(sv), len(tv), embed_dim=32, hidden_dim=64, attention_dim=64, max_epochs=6,
+                             batch_size=64, lr=3e-3, seed=0, attention_state="current", coverage_penalty=3.0)
+    model.fit(_ids(train, sv, "source"), _ids(train, tv, "target"))
+    src, tgt = _ids(test, sv, "source"), _ids(test, tv, "target")
+    assert np.mean([h.tokens == t for h, t in zip(model.translate(src), tgt)]) >= 0.9
+    aer = corpus_alignment_error_rate(model.align(src, tgt), [ex.sure for ex in test],
+                                      [ex.possible for ex in test])
+    assert aer <= 0.05, aer
+
+
+@pytest.mark.parametrize("options", [
+    dict(attention_state="current"),
+    dict(input_feeding=True),
+    dict(coverage=True),
+    dict(attention_state="current", input_feeding=True, coverage=True),
+])
+def test_attention_options_structure(options):
+    """Every option combination: row-stochastic, zero on padding, batch-invariant, decoded attention
+    equal to the teacher-forced one."""
+    rng = np.random.default_rng(3)
+    src = [rng.integers(3, 9, size=rng.integers(2, 7)).tolist() for _ in range(32)]
+    tgt = [s[::-1] for s in src]
+    m = Seq2SeqAttention(9, 9, max_epochs=1, seed=0, **TINY, **options).fit(src, tgt)
+    batch = m.align(src[:6], tgt[:6], include_eos=True)
+    for k, al in enumerate(batch):
+        np.testing.assert_allclose(al.matrix().sum(1), 1.0, atol=1e-6)
+        np.testing.assert_allclose(al.matrix(), m.align(src[k], tgt[k], include_eos=True).matrix(), atol=1e-5)
+    src_p, src_len, tgt_in, _ = m._pairs(src[:6], tgt[:6], None, None)
+    m.eval()
+    with torch.no_grad():
+        _, att = m(src_p, src_len, tgt_in)
+    pad = torch.arange(src_p.shape[1])[None, :] >= src_len[:, None]
+    assert float(att.masked_select(pad[:, None, :].expand_as(att)).abs().sum()) == 0.0
+    dec = m.align(src[0], include_eos=True)
+    if dec.extras["tokens"] and dec.extras["finished"]:
+        np.testing.assert_allclose(dec.matrix(), m.align(src[0], dec.extras["tokens"], include_eos=True).matrix(),
+                                   atol=1e-5)
+
+
+def test_coverage_penalty_is_the_doubly_stochastic_term():
+    rng = np.random.default_rng(4)
+    src = [rng.integers(3, 9, size=rng.integers(2, 7)).tolist() for _ in range(8)]
+    tgt = [s[::-1] for s in src]
+    plain = Seq2SeqAttention(9, 9, seed=0, **TINY, attention_state="current")
+    pen = Seq2SeqAttention(9, 9, seed=0, **TINY, attention_state="current", coverage_penalty=2.0)
+    pen.load_state_dict(plain.state_dict())
+    batch = plain._pairs(src, tgt, None, None)
+    src_p, src_len, tgt_in, tgt_out = batch
+    with torch.no_grad():
+        ce, total = plain._loss(plain, batch), pen._loss(pen, batch)
+        _, att = plain(src_p, src_len, tgt_in)
+    expected = 0.0
+    for b in range(len(src)):
+        n_steps, n_src = len(tgt[b]) + 1, len(src[b])
+        cover = att[b, :n_steps, :n_src].sum(0)
+        expected += float(((1 - cover) ** 2).sum())
+    expected /= sum(map(len, src))
+    assert float(total - ce) == pytest.approx(2.0 * expected, rel=1e-5)
+
+
+def test_save_load_round_trip_with_options(weak_options, tmp_path):
+    path = tmp_path / "s2s_options.npz"
+    weak_options.save(path)
+    loaded = mmalign.Aligner.load(path)
+    assert loaded.get_params() == weak_options.get_params()
+    assert all(loaded.get_params()[k] == v for k, v in OPTIONS.items())
+    assert hasattr(loaded, "coverage_proj")
+    srcs = [[3, 4, 5], [6, 7], [8, 3, 4, 5, 6]]
+    for a, b in zip(weak_options.translate(srcs, beam_size=3), loaded.translate(srcs, beam_size=3)):
+        assert a.tokens == b.tokens
+        np.testing.assert_array_equal(a.attention, b.attention)
+    np.testing.assert_array_equal(weak_options.align([3, 4, 5], [5, 4, 3]).matrix(),
+                                  loaded.align([3, 4, 5], [5, 4, 3]).matrix())
 
 
 # ----------------------------------------------------------------------- CUDA
