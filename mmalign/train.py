@@ -286,7 +286,35 @@ def _check_config(config: TrainConfig) -> None:
         raise ValueError(f"seed: expected an integer or None, got {config.seed!r}")
 
 
-def _make_optimizer(params: Sequence[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+def _param_groups(model: torch.nn.Module, params: list, spec: Any, lr: float) -> list[dict]:
+    """Optimiser groups from ``fit``'s ``param_groups``: each group's ``lr`` is
+    its own, else ``lr_scale`` (default 1) times ``lr``; trainable parameters
+    in no group form a last group at ``lr``."""
+    groups = spec(model) if callable(spec) else spec
+    if not isinstance(groups, (list, tuple)) or not all(isinstance(g, dict) and "params" in g for g in groups):
+        raise ValueError("param_groups: expected a list of dicts with a 'params' key (or a callable returning one)")
+    trainable = {id(p) for p in params}
+    seen: set[int] = set()
+    out = []
+    for g in groups:
+        g = dict(g)
+        scale = g.pop("lr_scale", 1.0)
+        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not math.isfinite(scale) or scale <= 0:
+            raise ValueError(f"param_groups: lr_scale must be a positive number, got {scale!r}")
+        g.setdefault("lr", lr * float(scale))
+        g["params"] = [p for p in g["params"] if id(p) in trainable]
+        if any(id(p) in seen for p in g["params"]):
+            raise ValueError("param_groups: a parameter appears in more than one group")
+        seen.update(id(p) for p in g["params"])
+        if g["params"]:
+            out.append(g)
+    rest = [p for p in params if id(p) not in seen]
+    if rest:
+        out.append({"params": rest, "lr": lr})
+    return out
+
+
+def _make_optimizer(params: Sequence[Any], config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "adamw":
@@ -327,6 +355,32 @@ def _save_checkpoint(path: str, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+class _ShardedSampler(DistributedSampler):
+    """``DistributedSampler`` whose global order each epoch is the single-process order.
+
+    Without DDP, ``fit`` shuffles through ``DataLoader(shuffle=True, generator=g)``
+    with ``g`` seeded ``seed + epoch``: the loader draws its base seed from ``g``,
+    then the sampler draws ``randperm(n)``.  Drawing the same way here (instead of
+    ``DistributedSampler``'s plain ``randperm``) makes batch ``j`` of the ``W``
+    ranks together batch ``j`` of one process with batch ``W x batch_size``.
+    """
+
+    def __iter__(self):
+        if not self.shuffle:
+            return super().__iter__()
+        g = torch.Generator()
+        g.manual_seed(self.seed + self.epoch)
+        torch.empty((), dtype=torch.int64).random_(generator=g)  # the loader's base seed
+        indices = torch.randperm(len(self.dataset), generator=g).tolist()  # type: ignore[arg-type]
+        if self.drop_last:
+            indices = indices[:self.total_size]
+        else:  # pad by repeating, as DistributedSampler does
+            pad = self.total_size - len(indices)
+            if pad > 0:
+                indices += (indices * math.ceil(pad / len(indices)))[:pad]
+        return iter(indices[self.rank:self.total_size:self.num_replicas])
+
+
 # --------------------------------------------------------------------------- fit
 
 
@@ -338,6 +392,7 @@ def fit(
     config: TrainConfig = TrainConfig(),
     val_data: Dataset | tuple | None = None,
     val_metric: MetricFn | None = None,
+    param_groups: list[dict] | Callable[[torch.nn.Module], list[dict]] | None = None,
 ) -> History:
     """Train ``model`` by mini-batch gradient descent on ``loss_fn``.
 
@@ -351,7 +406,12 @@ def fit(
     data through a ``DistributedSampler`` (``batch_size`` is per rank), the
     reported training loss is averaged across ranks, the validation metric of
     rank 0 decides for all, and only rank 0 writes checkpoints and shows
-    progress.
+    progress.  Each epoch the ranks shuffle with the permutation one process
+    would use, so when the data divide evenly into ``W x batch_size`` rows,
+    ``W`` ranks see exactly the global batches of one process with batch
+    ``W x batch_size``: for a loss that is a mean over samples (MSE,
+    cross-entropy, ...) they train the same model, to rounding.  A loss that is
+    a statistic of the batch (deep CCA's covariances) is computed per rank.
 
     Parameters
     ----------
@@ -367,6 +427,12 @@ def fit(
         Lower is better; ``val_batch`` is all of ``val_data`` as one tuple of
         tensors on the device. Default: the mean of ``loss_fn`` over the
         validation mini-batches, under ``torch.no_grad()``.
+    param_groups : list of dicts, or callable ``model -> list of dicts``, optional
+        Optimiser parameter groups (torch's form: ``"params"`` and options),
+        where a group may give ``"lr_scale"`` instead of ``"lr"``: its rate is
+        ``lr_scale * config.lr`` (schedulers scale every group alike).
+        Trainable parameters in no group train at ``config.lr``. Default:
+        one group.
 
     Returns
     -------
@@ -426,7 +492,8 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model: has no trainable parameters")
-    optimizer = _make_optimizer(params, config)
+    groups = params if param_groups is None else _param_groups(model, params, param_groups, float(config.lr))
+    optimizer = _make_optimizer(groups, config)
     scheduler = _make_scheduler(optimizer, config)
 
     # ---- resume
@@ -454,7 +521,7 @@ def fit(
 
     # ---- data
     if distributed:
-        sampler = DistributedSampler(
+        sampler = _ShardedSampler(
             dataset, num_replicas=world, rank=rank, shuffle=config.shuffle, seed=base_seed, drop_last=config.drop_last
         )
         generator = None
@@ -480,9 +547,13 @@ def fit(
     if distributed:
         from torch.nn.parallel import DistributedDataParallel
 
+        # mmalign's models have branches a configuration leaves idle (heads of objectives
+        # weighted 0, a fixed glimpse policy, fusion targets not asked for): their
+        # parameters get no gradient, which DDP only accepts when told to look for them
         train_model: torch.nn.Module = (
-            DistributedDataParallel(model, device_ids=[device.index]) if device.type == "cuda"
-            else DistributedDataParallel(model)
+            DistributedDataParallel(model, device_ids=[device.index], find_unused_parameters=True)
+            if device.type == "cuda"
+            else DistributedDataParallel(model, find_unused_parameters=True)
         )
     else:
         train_model = model

@@ -635,7 +635,8 @@ class Seq2SeqAttention(Aligner, nn.Module):
         logits, att = model(src[:, :S], src_len, tgt_in[:, :T])
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                            tgt_out[:, :T].reshape(-1), ignore_index=_IGNORE)
-        lam = float(model.coverage_penalty)
+        # a hyper-parameter, read from the module itself when DDP wraps it
+        lam = float(getattr(model, "module", model).coverage_penalty)
         if lam > 0:
             # doubly stochastic attention (Xu et al. 2015): every real source position should
             # receive a total attention of 1 over the decoder steps (EOS included)

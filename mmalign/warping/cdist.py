@@ -1,9 +1,11 @@
-"""Pairwise DTW distance matrices, vectorised across pairs and parallel across cores."""
+"""Pairwise DTW distance matrices, vectorised across pairs and parallel across cores
+(or, with ``backend="dask"``, across the workers of a ``dask.distributed`` cluster)."""
 
 from __future__ import annotations
 
 import os
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -13,6 +15,10 @@ from ._validation import as_sequence, check_choice, check_int
 from .dtw import METRICS, STEP_PATTERNS, Metric, _solve, finalize, general_solve, unit_rows
 from .windows import resolve_radius, resolve_window
 
+if TYPE_CHECKING:  # the dask backend is optional
+    from distributed import Client
+
+BACKENDS = ("local", "dask")
 LANES = 32  # pairs per SIMD block: enough to fill AVX-512 registers and hide latency
 MIN_LANE_GROUP = 8  # fewer equal-length pairs than this go through the one-pair kernel
 
@@ -20,7 +26,8 @@ MIN_LANE_GROUP = 8  # fewer equal-length pairs than this go through the one-pair
 def cdist_dtw(X, Y=None, *, radius: int | None = None, window: float | None = None,
               itakura_slope: float | None = None, mask=None, metric: Metric = "sqeuclidean",
               step_pattern: str = "symmetric1", n_jobs: int = -1,
-              device=None) -> np.ndarray:
+              device=None, backend: str = "local", client: Client | None = None,
+              scheduler: str | None = None, block_size: int | None = None) -> np.ndarray:
     """DTW distances between every sequence of ``X`` and every sequence of ``Y``.
 
     Parameters
@@ -35,7 +42,9 @@ def cdist_dtw(X, Y=None, *, radius: int | None = None, window: float | None = No
         ``mask`` needs all sequences of ``X`` (and of ``Y``) to share one length.
     n_jobs : int
         Threads to use; ``-1`` for all cores (the numba path; a torch ``device``
-        uses torch's own threads).
+        uses torch's own threads).  With ``backend="dask"`` and neither ``client``
+        nor ``scheduler``: the number of single-threaded workers of the
+        ``LocalCluster`` started for the call.
     device : None, str or torch.device
         ``None`` (default): the numba kernels below.  A torch device (``"cuda"``,
         ``"cuda:1"``, ``"cpu"``, ...): the pairs run in batches through the torch
@@ -44,6 +53,24 @@ def cdist_dtw(X, Y=None, *, radius: int | None = None, window: float | None = No
         ``radius`` / ``window`` (resolved per pair), the string metrics and
         ``symmetric1`` steps; ``itakura_slope``, ``mask``, a callable metric or
         another ``step_pattern`` raise a ValueError (CPU only).
+    backend : {"local", "dask"}
+        ``"local"`` (default): this process, as above.  ``"dask"``: the matrix is cut
+        into ``block_size x block_size`` tiles (in the symmetric case only the tiles
+        on and above the diagonal), the sequences are scattered once to every
+        worker of a ``dask.distributed`` cluster, each tile runs the same numba
+        kernels there (single-threaded; the cluster provides the parallelism) and
+        the tiles are assembled here.  The result is bit-identical to
+        ``backend="local"``.  Needs ``pip install 'mmalign[dask]'``; not with a
+        ``device``.
+    client : dask.distributed.Client or None
+        ``backend="dask"`` only: the cluster to use (left open afterwards).
+    scheduler : str or None
+        ``backend="dask"`` only: the address of a running scheduler
+        (``"tcp://host:8786"``), connected to for the call.  With neither
+        ``client`` nor ``scheduler``, a ``LocalCluster`` of ``n_jobs`` worker
+        processes is started for the call and closed afterwards.
+    block_size : int > 0 or None
+        ``backend="dask"`` only: rows and columns per tile; ``None``: 256.
 
     Returns
     -------
@@ -57,6 +84,16 @@ def cdist_dtw(X, Y=None, *, radius: int | None = None, window: float | None = No
     accumulated costs, ``B x (n + 2) x (m + 2)`` float64, stay under 1 GiB; each
     batch takes ``n + m - 1`` wavefront steps whatever the radius.
 
+    With ``backend="dask"`` every pair is computed by the same kernel, with the
+    same operations in the same order, as on the local path (the SIMD-lane and
+    the one-pair kernels give identical bits), so the two matrices are equal
+    exactly, not only to rounding.  Starting a ``LocalCluster`` takes seconds
+    (worker processes import mmalign); reuse a ``client`` across calls.  Its
+    workers are spawned processes, which import the calling script: guard a
+    script's top level with ``if __name__ == "__main__":``.  On one machine the
+    dask path is no faster than the local one (see ``benchmarks/dask_scaleout.py``);
+    it pays off with workers on several machines.
+
     Examples
     --------
     >>> import numpy as np, mmalign
@@ -68,6 +105,15 @@ def cdist_dtw(X, Y=None, *, radius: int | None = None, window: float | None = No
     >>> np.allclose(mmalign.cdist_dtw(X, device="cpu"), mmalign.cdist_dtw(X))
     True
     """
+    check_choice(backend, "backend", BACKENDS)
+    if backend == "local":
+        for name, value in (("client", client), ("scheduler", scheduler),
+                            ("block_size", block_size)):
+            if value is not None:
+                raise ValueError(f"{name} is a backend='dask' option; pass backend='dask' "
+                                 f"or drop {name}")
+    elif device is not None:
+        raise ValueError("device runs with backend='local' only; drop device or the dask backend")
     check_choice(step_pattern, "step_pattern", STEP_PATTERNS)
     if not callable(metric):
         check_choice(metric, "metric", METRICS)
@@ -81,38 +127,59 @@ def cdist_dtw(X, Y=None, *, radius: int | None = None, window: float | None = No
         )
     if mask is not None and len({len(s) for s in xs} | {len(s) for s in ys}) > 1:
         raise ValueError("mask needs every sequence of X and Y to have the same length")
-    out = np.zeros((len(xs), len(ys)))
-    if symmetric:
-        ia, ib = np.triu_indices(len(xs), k=1)
-    else:
-        ia, ib = (g.ravel() for g in np.meshgrid(np.arange(len(xs)), np.arange(len(ys)),
-                                                 indexing="ij"))
     options = dict(radius=radius, window=window, itakura_slope=itakura_slope, mask=mask)
+    if backend == "dask":
+        from ._dask import cdist_blocks
+
+        resolve_window(len(xs[0]), len(ys[0]), **options)  # bad options fail here, not remotely
+
+        return cdist_blocks(xs, None if symmetric else ys, metric=metric,
+                            step_pattern=step_pattern, options=options, client=client,
+                            scheduler=scheduler, block_size=block_size, n_workers=n_jobs)
+    out = np.zeros((len(xs), len(ys)))
+    ia, ib = pair_indices(len(xs), len(ys), symmetric)
     if device is not None:
         values = _device_pairs(xs, ys, ia, ib, metric, step_pattern, device, options)
         out[ia, ib] = values
         if symmetric:
             out[ib, ia] = values
         return out
-    fast = not callable(metric) and step_pattern == "symmetric1"
     previous_threads = numba.get_num_threads()
     numba.set_num_threads(n_jobs)
     try:
-        if fast:
-            values = _fast_pairs(xs, ys, ia, ib, METRICS[metric], options)
-            values = np.array([finalize(v, metric) for v in values]) if len(values) else values
-        else:
-            values = np.array([
-                _solve(xs[a], ys[b], metric=metric, step_pattern=step_pattern, open_begin=False,
-                       open_end=False, want_path=False, **options)[0]
-                for a, b in zip(ia, ib)
-            ])
+        values = pair_values(xs, ys, ia, ib, metric, step_pattern, options)
     finally:
         numba.set_num_threads(previous_threads)
     out[ia, ib] = values
     if symmetric:
         out[ib, ia] = values
     return out
+
+
+def pair_indices(n_x: int, n_y: int, symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the pairs to compute: ``a < b`` when symmetric, else all."""
+    if symmetric:
+        return np.triu_indices(n_x, k=1)
+    ia, ib = (g.ravel() for g in np.meshgrid(np.arange(n_x), np.arange(n_y), indexing="ij"))
+    return ia, ib
+
+
+def pair_values(xs: list[np.ndarray], ys: list[np.ndarray], ia: np.ndarray, ib: np.ndarray,
+                metric: Metric, step_pattern: str, options: dict, *,
+                parallel: bool = True) -> np.ndarray:
+    """Finalised DTW distances of the pairs ``(xs[ia[k]], ys[ib[k]])`` by the numba kernels.
+
+    The one routine behind both backends (the dask tiles call it with
+    ``parallel=False``: serial kernels, safe in any worker thread).
+    """
+    if not callable(metric) and step_pattern == "symmetric1":
+        values = _fast_pairs(xs, ys, ia, ib, METRICS[metric], options, parallel=parallel)
+        return np.array([finalize(v, metric) for v in values]) if len(values) else values
+    return np.array([
+        _solve(xs[a], ys[b], metric=metric, step_pattern=step_pattern, open_begin=False,
+               open_end=False, want_path=False, **options)[0]
+        for a, b in zip(ia, ib)
+    ])
 
 
 def as_collection(X, name: str, metric: Metric = "sqeuclidean") -> list[np.ndarray]:
@@ -195,7 +262,7 @@ def _pad(seqs: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _fast_pairs(xs, ys, ia, ib, metric_code: int, options) -> np.ndarray:
+def _fast_pairs(xs, ys, ia, ib, metric_code: int, options, parallel: bool = True) -> np.ndarray:
     """Raw accumulated costs of the pairs (ia[k], ib[k]), grouped by their two lengths."""
     values = np.empty(len(ia))
     groups = defaultdict(list)
@@ -214,15 +281,16 @@ def _fast_pairs(xs, ys, ia, ib, metric_code: int, options) -> np.ndarray:
                 values[k] = general_solve(C, win, "symmetric1", False, False, False)[0]
             continue
         if len(members) >= MIN_LANE_GROUP:
-            values[members] = _lane_group(xs, ys, ia[members], ib[members], win, metric_code)
+            values[members] = _lane_group(xs, ys, ia[members], ib[members], win, metric_code,
+                                          parallel)
         else:
             singles.append((members, win))
     if singles:
-        _single_pairs(xs, ys, ia, ib, singles, metric_code, values)
+        _single_pairs(xs, ys, ia, ib, singles, metric_code, values, parallel)
     return values
 
 
-def _lane_group(xs, ys, ia, ib, win, metric_code) -> np.ndarray:
+def _lane_group(xs, ys, ia, ib, win, metric_code, parallel: bool = True) -> np.ndarray:
     n_pairs = len(ia)
     n_blocks = -(-n_pairs // LANES)
     pad = n_blocks * LANES - n_pairs
@@ -235,11 +303,15 @@ def _lane_group(xs, ys, ia, ib, win, metric_code) -> np.ndarray:
     xl = np.ascontiguousarray(X.reshape(n_blocks, LANES, n, d).transpose(0, 2, 3, 1))
     yl = np.ascontiguousarray(Y.reshape(n_blocks, LANES, m, d).transpose(0, 2, 3, 1))
     out = np.empty((n_blocks, LANES))
-    K.lanes_dtw_many(xl, yl, win.lo, win.hi, metric_code, out)
+    if parallel:
+        K.lanes_dtw_many(xl, yl, win.lo, win.hi, metric_code, out)
+    else:  # the same per-block kernel, without numba's thread pool
+        for blk in range(n_blocks):
+            K.lanes_dtw(xl[blk], yl[blk], win.lo, win.hi, metric_code, out[blk])
     return out.ravel()[:n_pairs]
 
 
-def _single_pairs(xs, ys, ia, ib, singles, metric_code, values) -> None:
+def _single_pairs(xs, ys, ia, ib, singles, metric_code, values, parallel: bool = True) -> None:
     """Pairs of rare length combinations, one anti-diagonal kernel call each, in threads."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -253,7 +325,7 @@ def _single_pairs(xs, ys, ia, ib, singles, metric_code, values) -> None:
         values[k] = acc
 
     threads = numba.get_num_threads()
-    if threads == 1 or len(jobs) < 4:
+    if threads == 1 or len(jobs) < 4 or not parallel:
         for job in jobs:
             run(job)
     else:

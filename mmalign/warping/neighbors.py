@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -9,10 +11,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from . import _kernels as K
 from ._validation import check_choice, check_int
-from .cdist import _resolve_jobs, as_collection, cdist_dtw
+from .cdist import BACKENDS, _resolve_jobs, as_collection, cdist_dtw
 from .dtw import finalize
 from .lower_bounds import _envelope, _metric_code, lb_keogh_raw, lb_kim_raw
 from .windows import resolve_radius, sakoe_chiba_bounds
+
+if TYPE_CHECKING:  # the dask backend is optional
+    from distributed import Client
 
 # a bound may exceed the exact distance by rounding when the two are equal in exact
 # arithmetic; pruning only beyond this relative slack keeps the search exact
@@ -40,7 +45,23 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
     lower_bounds : bool
         Use the cascade; ``False`` computes every distance (for comparisons).
     n_jobs : int
-        Threads; ``-1`` for all cores.
+        Threads; ``-1`` for all cores.  With ``backend="dask"`` and neither
+        ``client`` nor ``scheduler``: the worker processes of the ``LocalCluster``
+        started for each ``kneighbors`` call.
+    backend : {"local", "dask"}
+        ``"dask"``: the queries are cut into blocks of ``block_size`` that run the
+        same search on the workers of a ``dask.distributed`` cluster, the training
+        series scattered once per call (the brute-force fallback runs
+        ``cdist_dtw(..., backend="dask")``).  Neighbours, distances and
+        ``n_dtw_computed_`` are identical to ``"local"``.
+    client : dask.distributed.Client or None
+        ``backend="dask"``: the cluster to use (left open).
+    scheduler : str or None
+        ``backend="dask"``: a scheduler address to connect to; with neither
+        ``client`` nor ``scheduler`` a ``LocalCluster`` is started and closed per call.
+    block_size : int > 0 or None
+        ``backend="dask"``: queries per block (and tile size of the brute force);
+        ``None``: 256.
 
     Attributes
     ----------
@@ -64,18 +85,25 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
 
     def __init__(self, n_neighbors: int = 1, *, radius: int | None = None,
                  window: float | None = None, metric: str = "sqeuclidean",
-                 lower_bounds: bool = True, n_jobs: int = -1):
+                 lower_bounds: bool = True, n_jobs: int = -1, backend: str = "local",
+                 client: Client | None = None, scheduler: str | None = None,
+                 block_size: int | None = None):
         self.n_neighbors = n_neighbors
         self.radius = radius
         self.window = window
         self.metric = metric
         self.lower_bounds = lower_bounds
         self.n_jobs = n_jobs
+        self.backend = backend
+        self.client = client
+        self.scheduler = scheduler
+        self.block_size = block_size
 
     def fit(self, X, y) -> "KNeighborsDTW":
         """Store the training series ``X`` (``(N, n[, d])`` or a list) and labels ``y`` (N,)."""
         check_int(self.n_neighbors, "n_neighbors", 1)
         _metric_code(self.metric)
+        self._check_backend()
         self.train_ = as_collection(X, "X")
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(self.train_):
@@ -124,18 +152,45 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
         np.add.at(counts, (np.arange(len(ind))[:, None], votes), 1.0)
         return counts / ind.shape[1]
 
+    def __sklearn_clone__(self) -> "KNeighborsDTW":
+        """``sklearn.base.clone``: a dask ``client`` is shared, not copied (it cannot be)."""
+        from sklearn.base import clone
+
+        params = self.get_params(deep=False)
+        return type(self)(**{name: value if name == "client" else clone(value, safe=False)
+                             for name, value in params.items()})
+
     # ------------------------------------------------------------------ internals
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "train_"):
             raise ValueError("this KNeighborsDTW is not fitted yet; call fit(X, y) first")
 
+    def _check_backend(self) -> None:
+        check_choice(self.backend, "backend", BACKENDS)
+        if self.backend == "local":
+            for name in ("client", "scheduler", "block_size"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} is a backend='dask' option; pass backend='dask' "
+                                     f"or drop {name}")
+        else:
+            from ._dask import check_block_size, import_distributed
+
+            check_block_size(self.block_size)
+            import_distributed()
+
+    def _dask_options(self) -> dict:
+        if self.backend == "local":
+            return {}
+        return dict(backend="dask", client=self.client, scheduler=self.scheduler,
+                    block_size=self.block_size)
+
     def _radius_for(self, n: int) -> int | None:
         return resolve_radius(self.radius, self.window, n, n)
 
     def _brute_force(self, queries, k):
         D = cdist_dtw(queries, self.train_, radius=self.radius, window=self.window,
-                      metric=self.metric, n_jobs=self.n_jobs)
+                      metric=self.metric, n_jobs=self.n_jobs, **self._dask_options())
         order = np.argsort(D, axis=1, kind="stable")[:, :k]
         self.n_dtw_computed_ = D.size
         return np.take_along_axis(D, order, axis=1), order
@@ -153,16 +208,26 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
         Q_t = np.ascontiguousarray(Q.transpose(0, 2, 1))
         upT, loT = _envelope_stack(T, env_r)
         upQ, loQ = _envelope_stack(Q, env_r)
-        dist = np.empty((len(Q), k))
-        ind = np.empty((len(Q), k), np.int64)
-        computed = np.zeros(len(Q), np.int64)
-        previous = numba.get_num_threads()
-        numba.set_num_threads(_resolve_jobs(self.n_jobs))
-        try:
-            _knn_cascade(Q, Q_t, T, T_rev, upT, loT, upQ, loQ, lo, hi, k, code,
-                         bool(self.lower_bounds), dist, ind, computed)
-        finally:
-            numba.set_num_threads(previous)
+        if self.backend == "dask":
+            from ._dask import knn_blocks
+
+            arrays = dict(Q=Q, Q_t=Q_t, T=T, T_rev=T_rev, upT=upT, loT=loT, upQ=upQ, loQ=loQ,
+                          lo=lo, hi=hi, metric=code, use_bounds=bool(self.lower_bounds))
+            dist, ind, computed = knn_blocks(arrays, len(Q), k, client=self.client,
+                                             scheduler=self.scheduler,
+                                             block_size=self.block_size,
+                                             n_workers=_resolve_jobs(self.n_jobs))
+        else:
+            dist = np.empty((len(Q), k))
+            ind = np.empty((len(Q), k), np.int64)
+            computed = np.zeros(len(Q), np.int64)
+            previous = numba.get_num_threads()
+            numba.set_num_threads(_resolve_jobs(self.n_jobs))
+            try:
+                _knn_cascade(Q, Q_t, T, T_rev, upT, loT, upQ, loQ, lo, hi, k, code,
+                             bool(self.lower_bounds), dist, ind, computed)
+            finally:
+                numba.set_num_threads(previous)
         self.n_dtw_computed_ = int(computed.sum())
         return np.vectorize(lambda v: finalize(v, self.metric))(dist), ind
 
@@ -176,38 +241,55 @@ def _envelope_stack(S: np.ndarray, r: int):
 @njit(cache=True, parallel=True)
 def _knn_cascade(Q, Q_t, T, T_rev, upT, loT, upQ, loQ, lo, hi, k, metric, use_bounds,
                  dist, ind, computed):
-    n_train = T.shape[0]
     for q in prange(Q.shape[0]):
-        best_d = np.full(k, np.inf)
-        best_i = np.full(k, n_train, np.int64)
-        kim = np.empty(n_train)
-        for t in range(n_train):
-            kim[t] = lb_kim_raw(Q[q], T[t], metric)
-        order = np.argsort(kim, kind="mergesort") if use_bounds else np.arange(n_train)
-        count = 0
-        for t in order:
-            threshold = best_d[k - 1]
-            if use_bounds:
-                slack = threshold * (1.0 + SLACK)
-                if kim[t] > slack:
-                    break  # candidates come in increasing LB_Kim; none later can qualify
-                if lb_keogh_raw(Q[q], upT[t], loT[t], metric, slack) > slack:
-                    continue
-                if lb_keogh_raw(T[t], upQ[q], loQ[q], metric, slack) > slack:
-                    continue
-            else:
-                threshold = np.inf
-            d = K.diagonal_dtw(Q_t[q], T_rev[t], lo, hi, metric, False, threshold)[0]
-            count += 1
-            if d < best_d[k - 1] or (d == best_d[k - 1] and t < best_i[k - 1]):
-                pos = k - 1
-                while pos > 0 and (best_d[pos - 1] > d
-                                   or (best_d[pos - 1] == d and best_i[pos - 1] > t)):
-                    best_d[pos] = best_d[pos - 1]
-                    best_i[pos] = best_i[pos - 1]
-                    pos -= 1
-                best_d[pos] = d
-                best_i[pos] = t
-        dist[q] = best_d
-        ind[q] = best_i
-        computed[q] = count
+        _knn_query(q, Q, Q_t, T, T_rev, upT, loT, upQ, loQ, lo, hi, k, metric, use_bounds,
+                   dist, ind, computed)
+
+
+@njit(cache=True, nogil=True)
+def _knn_cascade_serial(Q, Q_t, T, T_rev, upT, loT, upQ, loQ, lo, hi, k, metric, use_bounds,
+                        dist, ind, computed):
+    """``_knn_cascade`` without numba's thread pool (dask workers: one block per thread)."""
+    for q in range(Q.shape[0]):
+        _knn_query(q, Q, Q_t, T, T_rev, upT, loT, upQ, loQ, lo, hi, k, metric, use_bounds,
+                   dist, ind, computed)
+
+
+@njit(cache=True, nogil=True)
+def _knn_query(q, Q, Q_t, T, T_rev, upT, loT, upQ, loQ, lo, hi, k, metric, use_bounds,
+               dist, ind, computed):
+    """The k nearest training series of query ``q``, written into row ``q`` of the outputs."""
+    n_train = T.shape[0]
+    best_d = np.full(k, np.inf)
+    best_i = np.full(k, n_train, np.int64)
+    kim = np.empty(n_train)
+    for t in range(n_train):
+        kim[t] = lb_kim_raw(Q[q], T[t], metric)
+    order = np.argsort(kim, kind="mergesort") if use_bounds else np.arange(n_train)
+    count = 0
+    for t in order:
+        threshold = best_d[k - 1]
+        if use_bounds:
+            slack = threshold * (1.0 + SLACK)
+            if kim[t] > slack:
+                break  # candidates come in increasing LB_Kim; none later can qualify
+            if lb_keogh_raw(Q[q], upT[t], loT[t], metric, slack) > slack:
+                continue
+            if lb_keogh_raw(T[t], upQ[q], loQ[q], metric, slack) > slack:
+                continue
+        else:
+            threshold = np.inf
+        d = K.diagonal_dtw(Q_t[q], T_rev[t], lo, hi, metric, False, threshold)[0]
+        count += 1
+        if d < best_d[k - 1] or (d == best_d[k - 1] and t < best_i[k - 1]):
+            pos = k - 1
+            while pos > 0 and (best_d[pos - 1] > d
+                               or (best_d[pos - 1] == d and best_i[pos - 1] > t)):
+                best_d[pos] = best_d[pos - 1]
+                best_i[pos] = best_i[pos - 1]
+                pos -= 1
+            best_d[pos] = d
+            best_i[pos] = t
+    dist[q] = best_d
+    ind[q] = best_i
+    computed[q] = count
