@@ -318,3 +318,93 @@ def test_attention_overlay_writes_a_png(tmp_path):
     assert out.stat().st_size > 0
     with pytest.raises(ValueError, match="grid_shape"):
         attention_overlay(np.zeros((8, 8)), np.ones((1, 5)) / 5, (2, 2))
+
+
+# --------------------------------------------------------------------------- DDP
+class _Spy(torch.nn.Module):
+    """A stand-in for DistributedDataParallel: only its forward may run the wrapped model."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        self.inside = False
+        self.calls = 0
+
+    def forward(self, *args, **kwargs):
+        self.calls += 1
+        self.inside = True
+        try:
+            return self.module(*args, **kwargs)
+        finally:
+            self.inside = False
+
+
+@pytest.mark.parametrize("attention", ["soft", "hard"])
+def test_fit_loss_goes_through_the_wrapped_forward(monkeypatch, attention):
+    """Under DDP, gradients are only synchronised for what runs inside the wrapper's forward:
+    every submodule call of the training loss must happen there."""
+    import mmalign.train
+
+    real_fit = mmalign.train.fit
+    spies = []
+
+    def fit(module, loss_fn, data, **kw):
+        spy = _Spy(module)
+        spies.append(spy)
+
+        def check(mod, args):
+            assert spy.inside, f"{type(mod).__name__} ran outside the wrapper's forward"
+        hooks = [m.register_forward_pre_hook(check) for m in module.modules()]
+        try:
+            return real_fit(module, lambda m, b: loss_fn(spy, b), data, **kw)
+        finally:
+            for h in hooks:
+                h.remove()
+
+    monkeypatch.setattr(mmalign.train, "fit", fit)
+    images, caps = _data(8)
+    model = _tiny(attention, max_epochs=1, batch_size=4).fit(images, caps)
+    assert spies and spies[0].calls == 2                       # two batches, each through the spy
+    if attention == "hard":
+        assert model.baseline_set_                               # the loss still updated the baseline
+
+
+def test_loss_equals_loss_from_outputs_of_the_forward():
+    model = _tiny("hard", hard_mix=0.5).train()
+    images, caps = _data(6)
+    x, cap_in, targets = model._dataset(images, caps)
+    model.baseline_.fill_(-3.0)
+    model.baseline_set_.fill_(True)
+    torch.manual_seed(5)
+    a = model.loss(x, cap_in, targets)
+    model.baseline_.fill_(-3.0)
+    torch.manual_seed(5)
+    info = model(x, cap_in, (targets != -100).sum(1), return_info=True)
+    b = model.loss_from_outputs(info, targets)
+    assert a.item() == pytest.approx(b.item(), rel=1e-6)
+    assert {"logits", "alpha", "mix", "log_prob", "entropy", "index"} <= set(info)
+
+
+def _ddp_worker(rank, world, out, rendezvous):
+    import torch.distributed as dist
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
+    try:
+        images, caps = _data(16)
+        model = _tiny("hard", max_epochs=2, batch_size=4, seed=0).fit(images, caps)  # half the data per rank
+        torch.save(dict(model.named_parameters()), f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
+                    reason="no gloo")
+def test_ddp_keeps_the_processes_in_step(tmp_path):
+    import torch.multiprocessing as mp
+    out = str(tmp_path / "sat.pt")
+    mp.spawn(_ddp_worker, args=(2, out, str(tmp_path / "rendezvous")), nprocs=2, join=True)
+    a, b = (torch.load(f"{out}.{r}", weights_only=True) for r in (0, 1))
+    init = dict(_tiny("hard", seed=0).named_parameters())
+    assert not torch.equal(a["out.weight"], init["out.weight"])               # it trained
+    for k in a:                                          # gradients were averaged: identical weights
+        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0)

@@ -192,3 +192,127 @@ def test_cuda_matches_cpu():
     cpu = st(x)
     gpu = st.to("cuda")(x.cuda()).cpu()
     assert torch.allclose(cpu, gpu, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- optimiser groups, DDP
+def test_localization_learns_at_a_tenth_of_the_rate():
+    """Adam's first step moves every parameter with a gradient by about its group's rate."""
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = torch.tensor(d.images[:64] / 16.0, dtype=torch.float32)[:, None]
+    y = d.target[:64]
+    lr = 1e-2
+    moved = {}
+    for scale in (0.1, 1.0):
+        st = SpatialTransformer(n_classes=10, max_epochs=1, batch_size=64, lr=lr, seed=0,
+                                localization_lr_scale=scale)
+        assert st.get_params()["localization_lr_scale"] == scale
+        before = {k: v.clone() for k, v in st.state_dict().items()}
+        st.fit(x, y)
+        step = {k: float((st.state_dict()[k] - before[k]).abs().max()) for k in before}
+        moved[scale] = step
+        assert step["loc_head.bias"] == pytest.approx(scale * lr, rel=1e-3)
+        assert step["classifier.0.weight"] == pytest.approx(lr, rel=1e-3)
+    assert SpatialTransformer().localization_lr_scale == 0.1          # the default
+    groups = SpatialTransformer(n_classes=10).param_groups()
+    assert [g["lr_scale"] for g in groups] == [0.1, 1.0]
+    n_loc = sum(p.numel() for p in groups[0]["params"])
+    st = SpatialTransformer(n_classes=10)
+    assert n_loc == sum(p.numel() for m in (st.loc_net, st.loc_head) for p in m.parameters())
+    with pytest.raises(ValueError, match="localization_lr_scale"):
+        SpatialTransformer(localization_lr_scale=0)
+
+
+def test_train_fit_param_groups():
+    from mmalign.train import TrainConfig, fit
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 1))
+    before = [p.detach().clone() for p in net.parameters()]
+    data = (torch.randn(16, 3), torch.randn(16, 1))
+    mse = lambda m, b: torch.nn.functional.mse_loss(m(b[0]), b[1])  # noqa: E731
+    cfg = TrainConfig(max_epochs=1, batch_size=16, lr=0.01, device="cpu")
+    fit(net, mse, data, config=cfg, param_groups=lambda m: [{"params": m[0].parameters(), "lr_scale": 0.5}])
+    steps = [float((p.detach() - b).abs().max()) for p, b in zip(net.parameters(), before)]
+    assert steps[0] == pytest.approx(0.005, rel=1e-3)          # first layer: 0.5 x lr
+    assert steps[2] == pytest.approx(0.01, rel=1e-3)           # not listed: lr
+    with pytest.raises(ValueError, match="param_groups"):
+        fit(net, mse, data, config=cfg, param_groups=[{"params": net.parameters()}, {"params": net[0].parameters()}])
+    with pytest.raises(ValueError, match="lr_scale"):
+        fit(net, mse, data, config=cfg, param_groups=[{"params": net.parameters(), "lr_scale": -1.0}])
+
+
+class _Spy(torch.nn.Module):
+    """A stand-in for DistributedDataParallel: only its forward may run the wrapped model."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        self.inside = False
+        self.calls = 0
+
+    def forward(self, *args, **kwargs):
+        self.calls += 1
+        self.inside = True
+        try:
+            return self.module(*args, **kwargs)
+        finally:
+            self.inside = False
+
+
+def _spy_on_training(monkeypatch):
+    """Make ``mmalign.train.fit`` hand the loss function a spy wrapper whose submodules
+    may only run inside the wrapper's forward (what DDP needs to synchronise gradients)."""
+    import mmalign.train
+
+    real_fit = mmalign.train.fit
+    spies = []
+
+    def fit(module, loss_fn, data, **kw):
+        spy = _Spy(module)
+        spies.append(spy)
+
+        def check(mod, args):
+            assert spy.inside, f"{type(mod).__name__} ran outside the wrapper's forward"
+        hooks = [m.register_forward_pre_hook(check) for m in module.modules()]
+        try:
+            return real_fit(module, lambda m, b: loss_fn(spy, b), data, **kw)
+        finally:
+            for h in hooks:
+                h.remove()
+
+    monkeypatch.setattr(mmalign.train, "fit", fit)
+    return spies
+
+
+def test_fit_loss_goes_through_the_wrapped_forward(monkeypatch):
+    spies = _spy_on_training(monkeypatch)
+    st = SpatialTransformer(n_classes=10, max_epochs=1, batch_size=4, seed=0)
+    st.fit(_images(b=8, h=16, w=16), np.arange(8))
+    assert spies and all(s.calls == 2 for s in spies)                 # two batches
+
+
+def _ddp_worker(rank, world, out, rendezvous):
+    import torch.distributed as dist
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
+    try:
+        x = _images(b=32, h=16, w=16)
+        y = np.arange(32) % 10
+        st = SpatialTransformer(n_classes=10, max_epochs=2, batch_size=4, lr=1e-2, seed=0)
+        st.fit(x, y)                        # each rank reads its own half of the data
+        torch.save({k: v for k, v in st.state_dict().items()}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
+                    reason="no gloo")
+def test_ddp_keeps_the_processes_in_step(tmp_path):
+    import torch.multiprocessing as mp
+    out = str(tmp_path / "st.pt")
+    mp.spawn(_ddp_worker, args=(2, out, str(tmp_path / "rendezvous")), nprocs=2, join=True)
+    a, b = (torch.load(f"{out}.{r}", weights_only=True) for r in (0, 1))
+    init = SpatialTransformer(n_classes=10, seed=0).state_dict()
+    assert not torch.equal(a["loc_head.bias"], init["loc_head.bias"])        # it trained
+    for k in a:                                   # gradients were averaged: identical weights
+        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0)

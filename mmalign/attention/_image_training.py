@@ -23,10 +23,11 @@ def labelled_images(images: torch.Tensor, labels: Any, n_classes: int) -> tuple[
 
 def fit_epochs(model: Any, loss_fn: Callable, error: Callable, data: tuple, *,
                val: tuple | None, regenerate: Callable[[int], tuple] | None,
-               make_dataset: Callable[..., tuple]) -> dict:
+               make_dataset: Callable[..., tuple], param_groups: Any = None) -> dict:
     """Train ``model`` with :func:`mmalign.train.fit` using its ``max_epochs``,
     ``batch_size``, ``lr``, ``seed`` and ``device``; with ``regenerate``, one
     call per epoch on ``make_dataset(*regenerate(epoch))`` (seed ``seed + epoch``).
+    ``param_groups`` is passed on to :func:`mmalign.train.fit`.
 
     Returns the history as ``{"train_loss": [...], "val_metric": [...]}``.
     """
@@ -37,7 +38,8 @@ def fit_epochs(model: Any, loss_fn: Callable, error: Callable, data: tuple, *,
     def run(train_data: tuple, epochs: int, seed: int):
         config = TrainConfig(max_epochs=epochs, batch_size=int(model.batch_size), lr=float(model.lr),
                              seed=seed, device=model.device, progress=False)
-        return train_fit(model, loss_fn, train_data, config=config, val_data=val, val_metric=metric)
+        return train_fit(model, loss_fn, train_data, config=config, val_data=val, val_metric=metric,
+                         param_groups=param_groups)
 
     if regenerate is None:
         h = run(data, int(model.max_epochs), int(model.seed))
