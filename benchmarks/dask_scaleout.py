@@ -118,8 +118,6 @@ def run(quick: bool = False) -> str:
     cold_equal = bool(np.array_equal(D, local_result))
 
     load_end = _load()
-    # X and Y stacked per pair, then each transposed into the lane layout: 4 float64 copies
-    stacked_mb = pairs * LENGTH * 8 * 4 / 1e6
     table_rows = [[f"local, numba threads (n_jobs={WORKERS})", local_t["best"], 1.0,
                    pairs / local_t["best"], "reference"]] + rows + [
         [f"dask end to end, no client (LocalCluster of {WORKERS} started and closed)",
@@ -145,9 +143,6 @@ def run(quick: bool = False) -> str:
         f"except the end-to-end one.",
         "- Overhead (time / local above 1) is the price of the scheduler, of sending the "
         "tiles' results back and of single-threaded tiles in place of numba's thread pool. "
-        "A ratio below 1 is no gain from dask itself: the local path stacks all pairs of one "
-        f"length into SIMD-lane arrays before the kernel (about {stacked_mb:,.0f} MB of "
-        "copies of the series here, memory-bound), while a tile's arrays stay a few MB. "
         "Across machines the dask path buys their cores.",
         f"- Load average (1 min) at start / end: {load_start} / {load_end}; on a shared "
         "machine single calls vary.",

@@ -23,6 +23,22 @@ def test_cdist_routes_agree_with_pairwise_dtw():
         np.testing.assert_array_equal(got, got.T)
 
 
+@pytest.mark.parametrize("chunk_blocks", [1, 3])
+def test_lane_groups_in_chunks_give_the_unchunked_matrix(monkeypatch, chunk_blocks):
+    from mmalign.warping import cdist as module
+
+    rng = np.random.default_rng(5)
+    X = [rng.standard_normal((20, 2)) for _ in range(30)]  # 435 pairs of one length: lane groups
+    Y = [rng.standard_normal((17, 2)) for _ in range(11)]
+    whole = mmalign.cdist_dtw(X), mmalign.cdist_dtw(X, Y, radius=4)
+    per_block = module.LANES * (20 + 20) * 2 * 8 * 2
+    monkeypatch.setattr(module, "LANE_CHUNK_BYTES", chunk_blocks * per_block)
+    chunked = mmalign.cdist_dtw(X), mmalign.cdist_dtw(X, Y, radius=4)
+    np.testing.assert_array_equal(chunked[0], whole[0])
+    np.testing.assert_array_equal(chunked[1], whole[1])
+    assert whole[0][3, 7] == pytest.approx(mmalign.dtw(X[3], X[7]), rel=1e-12)
+
+
 def test_cdist_two_sets_other_step_pattern_and_threads():
     rng = np.random.default_rng(1)
     X, Y = rng.standard_normal((9, 12)), rng.standard_normal((4, 15))

@@ -290,7 +290,26 @@ def _fast_pairs(xs, ys, ia, ib, metric_code: int, options, parallel: bool = True
     return values
 
 
+# bytes of stacked pair copies a lane group holds at once: the pairs are copied into SIMD-lane
+# arrays before the kernel; chunking keeps that copy small (a 2,000-series matrix would
+# otherwise stack gigabytes) without changing any result: each block is computed alike
+LANE_CHUNK_BYTES = 64 * 2 ** 20
+
+
 def _lane_group(xs, ys, ia, ib, win, metric_code, parallel: bool = True) -> np.ndarray:
+    n, d = xs[ia[0]].shape
+    m = ys[ib[0]].shape[0]
+    per_block = LANES * (n + m) * d * 8 * 2  # stacked and lane-transposed copies of one block
+    chunk = LANES * max(1, LANE_CHUNK_BYTES // per_block)
+    out = np.empty(len(ia))
+    for start in range(0, len(ia), chunk):
+        stop = min(start + chunk, len(ia))
+        out[start:stop] = _lane_chunk(xs, ys, ia[start:stop], ib[start:stop], win, metric_code,
+                                      parallel)
+    return out
+
+
+def _lane_chunk(xs, ys, ia, ib, win, metric_code, parallel: bool) -> np.ndarray:
     n_pairs = len(ia)
     n_blocks = -(-n_pairs // LANES)
     pad = n_blocks * LANES - n_pairs
@@ -302,6 +321,7 @@ def _lane_group(xs, ys, ia, ib, win, metric_code, parallel: bool = True) -> np.n
     m = Y.shape[1]
     xl = np.ascontiguousarray(X.reshape(n_blocks, LANES, n, d).transpose(0, 2, 3, 1))
     yl = np.ascontiguousarray(Y.reshape(n_blocks, LANES, m, d).transpose(0, 2, 3, 1))
+    del X, Y
     out = np.empty((n_blocks, LANES))
     if parallel:
         K.lanes_dtw_many(xl, yl, win.lo, win.hi, metric_code, out)
