@@ -25,7 +25,7 @@ from pathlib import Path
 
 BENCHMARKS = ("dtw_speed", "ucr_1nn", "soft_dtw_speed", "projection", "alignment_quality",
               "seq2seq_attention", "multimodal_alignment", "spatial_transformer",
-              "glimpse_attention", "show_attend_tell", "retrieval", "dask_scaleout")
+              "glimpse_attention", "show_attend_tell", "retrieval", "pretraining", "dask_scaleout")
 
 _HERE = Path(__file__).resolve().parent
 RESULTS_ENV = "MMALIGN_BENCH_RESULTS"  # read by benchmarks.common

@@ -196,8 +196,7 @@ def test_save_load_other_models(cls, tmp_path):
 def _streams(n, seed, aligned):
     from mmalign.datasets import multimodal_streams
 
-    ds = multimodal_streams(n, seed=seed, aligned=aligned, audio_rate=20.0, video_rate=10.0,
-                            max_words=8)
+    ds = multimodal_streams(n, seed=seed, aligned=aligned, audio_rate=20.0, video_rate=10.0)
     eye = np.eye(len(ds.vocab), dtype=np.float32)
     X = {"text": [eye[w] for w in ds.words], "audio": list(ds.audio), "video": list(ds.video)}
     return X, np.asarray(ds.labels, dtype=np.float32), len(ds.vocab)
@@ -205,17 +204,20 @@ def _streams(n, seed, aligned):
 
 @pytest.mark.parametrize("aligned", (True, False))
 def test_short_training_beats_mean_label(aligned):
-    X, y, vocab = _streams(400, 1, aligned)
+    X, y, vocab = _streams(800, 1, aligned)
     Xv, yv, _ = _streams(100, 2, aligned)
     Xte, yte, _ = _streams(100, 3, aligned)
-    # MulT with the text target only (its strongest single-target ablation) keeps this fast
-    model = CrossmodalTransformer((vocab, 16, 8), d_model=16, num_heads=4, num_layers=1,
-                                  self_layers=1, targets=["text"], max_epochs=10, batch_size=16,
-                                  lr=2e-3, pooling="sum", embed_dropout=0.0)
+    # MulT with the text target only (the configuration benchmarks/multimodal_alignment.py
+    # scores, with fewer samples and epochs) keeps this fast
+    model = CrossmodalTransformer((vocab, 16, 8), d_model=16, num_heads=1, num_layers=1,
+                                  self_layers=0, targets=["text"], max_epochs=10, batch_size=16,
+                                  lr=3e-3, pooling="sum", attn_dropout=0.0, relu_dropout=0.0,
+                                  res_dropout=0.0, embed_dropout=0.0, grad_clip=None)
     model.fit(X, y, validation=(Xv, yv))
     mae = float(np.mean(np.abs(model.predict(Xte) - yte)))
     trivial = float(np.mean(np.abs(yte - y.mean())))
-    assert mae < 0.88 * trivial, (mae, trivial)  # about 0.72-0.79 x trivial over seeds 0-2
+    # about 0.77-0.78 (aligned) and 0.84-0.86 (unaligned) x trivial over model seeds 0-2
+    assert mae < 0.9 * trivial, (mae, trivial)
     als = model.align({k: v[:3] for k, v in Xte.items()}, target="text", source="audio")
     assert [a.shape for a in als] == [(len(t), len(a)) for t, a in zip(Xte["text"][:3], Xte["audio"][:3])]
     with pytest.raises(ValueError, match="target"):

@@ -31,3 +31,22 @@ __all__ = [
     "BimodalTransformer", "CrossmodalEncoder", "CrossmodalLayer", "CrossmodalTransformer",
     "JointSelfAttentionFusion",
 ]
+
+from .embedders import FrameEmbedding, PatchEmbedding, TokenEmbedding, audio_frames, frame_signal
+from .pretraining import (JointEncoding, MultimodalPretrainer, mask_tokens, masked_frame_loss,
+                          masked_token_loss, pair_matching_loss, patch_mask, pretrain, shuffle_pairs,
+                          span_mask, streams_inputs)
+
+__all__ += [
+    "FrameEmbedding", "PatchEmbedding", "TokenEmbedding", "audio_frames", "frame_signal",
+    "JointEncoding", "MultimodalPretrainer", "mask_tokens", "masked_frame_loss", "masked_token_loss",
+    "pair_matching_loss", "patch_mask", "pretrain", "shuffle_pairs", "span_mask", "streams_inputs",
+]
+from .finetuning import (MultimodalFineTuner, SequenceClassificationHead, SpanExtractionHead,
+                         TokenClassificationHead, decode_spans, finetune, span_loss,
+                         token_classification_loss)
+
+__all__ += [
+    "MultimodalFineTuner", "SequenceClassificationHead", "SpanExtractionHead",
+    "TokenClassificationHead", "decode_spans", "finetune", "span_loss", "token_classification_loss",
+]

@@ -10,44 +10,57 @@ can be scored against it (:func:`span_hit_rate`).
 
 Generative story (per sample)
 -----------------------------
-*Words.* ``n_words`` words are drawn without replacement from a fixed lexicon
-of 4 kinds: neutral (polarity 0), positive (+1), negative (-1), *ambiguous*
-(slang such as ``"sick"``, ``"wicked"``: +1 or -1 per occurrence, recoverable
-only from the audio) and the negator ``"not"``, which flips the polarity of the
-next word. ``polarity`` is the effective per-word polarity in ``{-1, 0, +1}``.
+*Words.* ``n_words ~ U{min_words, ..., max_words}`` words are drawn without
+replacement from a fixed 33-word lexicon of 5 kinds: neutral, positive,
+negative, *ambiguous* slang (``"sick"``, ``"wicked"``, ...) and the negator
+``"not"``. Each word has a lexical *valence* ``v_w``: +1 positive, -1
+negative, +1 slang (its sign is carried by the voice, see below), a fixed weak
+connotation ``+-connotation`` for each neutral word (sign drawn once per word
+from ``lexicon_seed``) and ``-connotation`` for ``"not"``, which also flips the
+valence of the next word. ``polarity`` is the effective sign of the polar and
+slang words in ``{-1, 0, +1}`` (0 for neutral words and the negator).
+
+*Voice and face.* Every word is spoken with a *tone* ``t_w in {-1, +1}`` (-1:
+the voice contradicts the word, probability ``contradiction``; 1/2 for slang,
+whose sign only the voice tells) and shown with a signed facial *expression*
+``e_w = s_w * i_w`` (``s_w = -1`` with probability ``contradiction``,
+intensity ``i_w ~ U(0.5, 1.5)``), independently per word.
+
+*Label.* Word ``w`` contributes ``c_w = v_w * (t_w + e_w) / 2`` and
+``y = clip(sum_w c_w, -3, 3)``. Every word's contribution depends on its
+own tone, only present in the audio frames of its span, and on its own
+expression, only present in the video frames of its span, with a sign that
+only the text tells (its valence); so every word has to find its own frames
+in both streams.
 
 *Timing.* Word ``w`` lasts ``d_w = U(0.6, 1.4) / text_rate`` seconds, followed
 by a pause of ``U(0, 0.3) / text_rate`` seconds. The audio stream starts
 ``audio_offset ~ U(0, max_offset)`` seconds before the first word and the video
 stream ``video_offset ~ U(0, max_offset)`` seconds before it (independently);
 both run on for a tail of ``U(0, max_offset)`` seconds after the last word.
+Durations, pauses and offsets are drawn per sample, so the word sequence
+alone does not tell where a word's frames are.
 
 *Frames.* Word ``w`` occupies frames ``[start, end)`` of a stream at ``rate``
 frames/s with ``start = round((offset + t0_w) * rate)``, ``end =
 round((offset + t1_w) * rate)``; spans never overlap and hold at least one
 frame (the generator requires ``0.6 / text_rate >= 1 / min(rate)``).
 
-*Audio* ``(T_a, d_audio)``: feature 0 "prosody" -- inside an ambiguous word's
-span its polarity (+-1), inside other words a random +-1 (a distractor);
-feature 1 "energy" -- 1 inside words, 0 in pauses; features 2.. a fixed
-per-word "phonetic" embedding. *Video* ``(T_v, d_video)``: feature 0
-"expression intensity" ``i_w ~ U(0.5, 1.5)`` inside each word's span (a
-distractor for neutral words); features 1.. a second fixed per-word embedding
-("lip shape"). Outside words the features are 0. Gaussian noise of standard
-deviation ``noise`` is added to every frame.
-
-*Label.* ``y = clip(sum_w polarity_w * i_w, -3, 3)``. The polarity of the
-ambiguous words is only in the audio frames of their span and every word's
-intensity only in the video frames of its span, so a model has to align the
-streams to the words to predict ``y``; global averages of the streams mix the
-distractors of all words.
+*Audio* ``(T_a, d_audio)``: feature 0 "tone" ``t_w``, feature 1 "energy" (1),
+features 2.. a fixed unit-norm per-word "phonetic" embedding, on every frame
+of word ``w``'s span. *Video* ``(T_v, d_video)``: feature 0 "expression"
+``e_w``, features 1.. a second fixed unit-norm per-word embedding ("lip
+shape"). Pauses, lead-in and tail are 0. Gaussian noise of standard
+deviation ``noise`` is added to every frame. The embeddings are what lets a
+word's query find its own frames (their identity); the tone and expression
+are what the label needs from them.
 
 *Aligned variant* (``aligned=True``, MulT's "aligned" protocol): the audio and
 video features are averaged over each word's span, so all three streams have
 ``T_text`` steps; spans become ``[w, w + 1)``.
 
-The lexicon embeddings depend on ``lexicon_seed`` only, so splits generated
-with different ``seed`` share them.
+The lexicon (kinds, valences, embeddings) depends on ``lexicon_seed`` only, so
+splits generated with different ``seed`` share it.
 """
 
 from __future__ import annotations
@@ -115,9 +128,12 @@ class MultimodalStreams:
     words : list of np.ndarray [int64], shape (T_text,)
         Word ids in :attr:`vocab` (``>= 4``; 0 is padding).
     polarity : list of np.ndarray [int64], shape (T_text,)
-        Effective polarity of each word in ``{-1, 0, 1}`` (negation applied).
+        Effective polarity of each word in ``{-1, 0, 1}`` (negation applied; the
+        voice's sign for slang; 0 for neutral words and the negator).
     intensity : list of np.ndarray [float64], shape (T_text,)
-        Expression intensity of each word (what the video carries).
+        Signed facial expression ``e_w`` of each word (what video feature 0
+        carries in the word's span): ``+-U(0.5, 1.5)``, negative when the face
+        contradicts the word.
     audio : list of np.ndarray [float32], shape (T_a, d_audio)
         ``T_a = T_text`` when aligned.
     video : list of np.ndarray [float32], shape (T_v, d_video)
@@ -134,6 +150,15 @@ class MultimodalStreams:
     aligned : bool
     audio_rate, video_rate : float
         Frames per second (of the unaligned streams).
+    meta : dict
+        The generator's settings.
+    valence : list of np.ndarray [float64], shape (T_text,)
+        Lexical valence ``v_w`` of each word (negation applied).
+    tone : list of np.ndarray [float64], shape (T_text,)
+        Tone of voice ``t_w in {-1, 1}`` of each word (what audio feature 0
+        carries in the word's span).
+    contribution : list of np.ndarray [float64], shape (T_text,)
+        ``c_w = v_w * (t_w + e_w) / 2``; ``labels = clip(sum_w c_w, -3, 3)``.
     """
 
     words: list
@@ -152,6 +177,9 @@ class MultimodalStreams:
     audio_rate: float
     video_rate: float
     meta: dict = field(default_factory=dict)
+    valence: list = field(default_factory=list)
+    tone: list = field(default_factory=list)
+    contribution: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -166,7 +194,8 @@ class MultimodalStreams:
             "words": self.words[i], "polarity": self.polarity[i], "intensity": self.intensity[i],
             "audio": self.audio[i], "video": self.video[i],
             "audio_spans": self.audio_spans[i], "video_spans": self.video_spans[i],
-            "label": float(self.labels[i]),
+            "label": float(self.labels[i]), "valence": self.valence[i], "tone": self.tone[i],
+            "contribution": self.contribution[i],
         }
 
     def true_spans(self, modality: str) -> list:
@@ -198,13 +227,15 @@ def multimodal_streams(
     text_rate: float = 2.5,
     audio_rate: float = 50.0,
     video_rate: float = 15.0,
-    min_words: int = 4,
-    max_words: int = 12,
+    min_words: int = 1,
+    max_words: int = 6,
     d_audio: int = 16,
     d_video: int = 8,
     max_offset: float = 0.5,
-    noise: float = 0.3,
+    noise: float = 0.2,
     lexicon_seed: int = 0,
+    contradiction: float = 0.25,
+    connotation: float = 1.0,
 ) -> MultimodalStreams:
     """Generate word / audio-like / video-like streams with true word spans and a sentiment label.
 
@@ -228,15 +259,21 @@ def multimodal_streams(
         Words per sample are drawn uniformly from ``[min_words, max_words]``
         (ragged), without replacement from the lexicon (so at most 33).
     d_audio : int >= 3
-        Audio features: prosody, energy, ``d_audio - 2`` embedding dims.
+        Audio features: tone, energy, ``d_audio - 2`` embedding dims.
     d_video : int >= 2
-        Video features: intensity, ``d_video - 1`` embedding dims.
+        Video features: expression, ``d_video - 1`` embedding dims.
     max_offset : float >= 0
         Largest stream lead-in (and tail) in seconds.
     noise : float >= 0
         Standard deviation of the Gaussian noise on every frame.
     lexicon_seed : int >= 0
-        Seed of the per-word embeddings (keep it fixed across splits).
+        Seed of the per-word embeddings and connotation signs (keep it fixed
+        across splits).
+    contradiction : float in [0, 1]
+        Probability that a word's tone (resp. expression) contradicts it
+        (-1); the tone of slang is +-1 with probability 1/2 whatever this is.
+    connotation : float >= 0
+        Magnitude of the valence of neutral words and of ``"not"``.
 
     Returns
     -------
@@ -247,14 +284,14 @@ def multimodal_streams(
     >>> from mmalign.datasets import multimodal_streams
     >>> ds = multimodal_streams(3, seed=0)
     >>> len(ds), ds.words[0].shape, ds.audio[0].shape, ds.video[0].shape
-    (3, (11,), (258, 16), (82, 8))
+    (3, (6,), (186, 16), (58, 8))
     >>> ds.audio_spans[0][:2]  # [start, end) audio frames of the first two words
-    array([[ 1, 20],
-           [23, 37]])
+    array([[22, 40],
+           [43, 71]])
     >>> [round(float(y), 3) for y in ds.labels]
-    [3.0, 0.493, 2.07]
+    [1.303, 1.728, 0.78]
     >>> multimodal_streams(3, seed=0, aligned=True).audio[0].shape
-    (11, 16)
+    (6, 16)
     """
     n = _check_int(n, "n", 1)
     rng = _as_rng(seed)
@@ -274,6 +311,10 @@ def multimodal_streams(
     max_offset = _check_positive(max_offset, "max_offset", allow_zero=True)
     noise = _check_positive(noise, "noise", allow_zero=True)
     lexicon_seed = _check_int(lexicon_seed, "lexicon_seed", 0)
+    contradiction = _check_positive(contradiction, "contradiction", allow_zero=True)
+    if contradiction > 1:
+        raise ValueError(f"contradiction must be a probability in [0, 1], got {contradiction}")
+    connotation = _check_positive(connotation, "connotation", allow_zero=True)
     min_dur = _WORD_DUR[0] / text_rate
     for name, rate in (("audio_rate", audio_rate), ("video_rate", video_rate)):
         if min_dur * rate < 1.0:
@@ -282,7 +323,7 @@ def multimodal_streams(
                 f"at least one frame, got {min_dur * rate:.3g} frames; raise {name} or lower text_rate"
             )
 
-    # fixed lexicon: kinds and embeddings (independent of `seed`)
+    # fixed lexicon: kinds, embeddings and valences (independent of `seed`)
     lex_rng = np.random.default_rng(lexicon_seed)
     emb_a = lex_rng.standard_normal((len(vocab), d_audio - 2))
     emb_a /= np.linalg.norm(emb_a, axis=1, keepdims=True)
@@ -296,6 +337,14 @@ def multimodal_streams(
             word_kind[vocab[w]] = k
             base_pol[vocab[w]] = {"positive": 1, "negative": -1}.get(kind, 0)
     lex_ids = np.arange(len(Vocabulary.SPECIALS), len(vocab))
+    # lexical valence: +-1 for polar words, +1 for slang (its sign is in the tone), a fixed
+    # connotation +-`connotation` for neutral words, -`connotation` for the negator
+    conn_sign = np.where(np.random.default_rng([lexicon_seed, 1]).random(len(vocab)) < 0.5, -1.0, 1.0)
+    base_val = np.zeros(len(vocab))
+    for k, kind in enumerate(kinds):
+        for w in STREAM_LEXICON[kind]:
+            base_val[vocab[w]] = {"positive": 1.0, "negative": -1.0, "ambiguous": 1.0,
+                                  "negator": -connotation}.get(kind, connotation * conn_sign[vocab[w]])
     # sampling weight per lexicon word: the kind's probability split over its words
     weights = np.array([_KIND_PROBS[kinds[word_kind[i]]] / len(STREAM_LEXICON[kinds[word_kind[i]]])
                         for i in lex_ids])
@@ -303,7 +352,8 @@ def multimodal_streams(
     amb, neg = kinds.index("ambiguous"), kinds.index("negator")
 
     out: dict[str, list] = {k: [] for k in ("words", "polarity", "intensity", "audio", "video",
-                                            "audio_spans", "video_spans", "word_times")}
+                                            "audio_spans", "video_spans", "word_times", "valence",
+                                            "tone", "contribution")}
     labels = np.zeros(n, dtype=np.float32)
     offsets_a = np.zeros(n)
     offsets_v = np.zeros(n)
@@ -311,15 +361,20 @@ def multimodal_streams(
         t_text = int(rng.integers(min_words, max_words + 1))
         words = rng.choice(lex_ids, size=t_text, replace=False, p=weights).astype(np.int64)
         kind = word_kind[words]
-        pol = base_pol[words].copy()
         ambiguous = kind == amb
-        pol[ambiguous] = rng.choice([-1, 1], size=int(ambiguous.sum()))
         flip = np.zeros(t_text, dtype=bool)
         flip[1:] = kind[:-1] == neg
-        pol[flip] *= -1
-        prosody = np.where(ambiguous, pol, rng.choice([-1, 1], size=t_text)).astype(np.float64)
-        intensity = rng.uniform(*_INTENSITY, size=t_text)
-        label = float(np.clip(np.sum(pol * intensity), -_LABEL_RANGE, _LABEL_RANGE))
+        val = np.where(flip, -1.0, 1.0) * base_val[words]
+        # voice and face: +1 agrees with the word, -1 contradicts it (probability
+        # `contradiction`; 1/2 for the voice of slang, whose sign only the voice tells)
+        p_tone = np.where(ambiguous, 0.5, contradiction)
+        tone = np.where(rng.random(t_text) < p_tone, -1.0, 1.0)
+        expression = (np.where(rng.random(t_text) < contradiction, -1.0, 1.0)
+                      * rng.uniform(*_INTENSITY, size=t_text))
+        pol = np.sign(base_pol[words] * np.where(flip, -1, 1)).astype(np.int64)
+        pol[ambiguous] = np.sign(val[ambiguous] * tone[ambiguous]).astype(np.int64)
+        contribution = val * (tone + expression) / 2.0
+        label = float(np.clip(np.sum(contribution), -_LABEL_RANGE, _LABEL_RANGE))
 
         dur = rng.uniform(*_WORD_DUR, size=t_text) / text_rate
         pause = rng.uniform(*_PAUSE, size=t_text) / text_rate
@@ -336,11 +391,11 @@ def multimodal_streams(
         video = np.zeros((n_v, d_video))
         for w in range(t_text):
             a0, a1 = spans_a[w]
-            audio[a0:a1, 0] = prosody[w]
+            audio[a0:a1, 0] = tone[w]
             audio[a0:a1, 1] = 1.0
             audio[a0:a1, 2:] = emb_a[words[w]]
             v0, v1 = spans_v[w]
-            video[v0:v1, 0] = intensity[w]
+            video[v0:v1, 0] = expression[w]
             video[v0:v1, 1:] = emb_v[words[w]]
         audio += noise * rng.standard_normal(audio.shape)
         video += noise * rng.standard_normal(video.shape)
@@ -353,7 +408,10 @@ def multimodal_streams(
 
         out["words"].append(words)
         out["polarity"].append(pol.astype(np.int64))
-        out["intensity"].append(intensity)
+        out["intensity"].append(expression)
+        out["valence"].append(val)
+        out["tone"].append(tone)
+        out["contribution"].append(contribution)
         out["audio"].append(audio.astype(np.float32))
         out["video"].append(video.astype(np.float32))
         out["audio_spans"].append(spans_a)
@@ -366,7 +424,7 @@ def multimodal_streams(
         **out, audio_offset=offsets_a, video_offset=offsets_v, labels=labels, vocab=vocab,
         aligned=bool(aligned), audio_rate=audio_rate, video_rate=video_rate,
         meta={"text_rate": text_rate, "noise": noise, "max_offset": max_offset,
-              "lexicon_seed": lexicon_seed},
+              "lexicon_seed": lexicon_seed, "contradiction": contradiction, "connotation": connotation},
     )
 
 

@@ -1,0 +1,693 @@
+"""Fine-tuning heads on a (pre)trained :class:`~mmalign.attention.MultimodalPretrainer`.
+
+Three heads, BERT style, on the joint encoder's output
+(:class:`~mmalign.attention.pretraining.JointEncoding`):
+
+- :class:`SequenceClassificationHead` — one prediction per sample from the
+  ``[CLS]`` vector (or the mean / sum over one block's valid steps) through
+  a ``tanh`` pooler: classes (cross-entropy) or a regression score (L1 / MSE);
+- :class:`TokenClassificationHead` — one label per step of a block (words by
+  default; frames of a modality work the same way), cross-entropy ignoring
+  padding and positions labelled ``-100``;
+- :class:`SpanExtractionHead` — start and end logits over a block's steps;
+  the loss is the cross-entropy of the true start plus that of the true end
+  (:func:`span_loss`); decoding takes the span ``(s, e)`` with
+  ``s <= e < s + max_span_length`` of largest ``start[s] + end[e]``
+  (:func:`decode_spans`). Spans are inclusive ``[start, end]`` step indices
+  of the block.
+
+:class:`MultimodalFineTuner` is the entry point (an
+:class:`~mmalign.aligner.Aligner` and ``torch.nn.Module``): it copies the
+weights of a backbone ``MultimodalPretrainer`` (the backbone itself is never
+modified; an *unfitted* backbone gives training from scratch with the same
+architecture), adds the head of its ``task`` and trains both with
+:func:`mmalign.train.fit`. :func:`finetune` builds and fits one in a call.
+Inputs ``X`` / ``lengths`` are those of
+:class:`~mmalign.attention.MultimodalPretrainer`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..aligner import Aligner
+from ..alignment import Alignment
+from ..warping._validation import check_choice, check_float, check_int
+from .pretraining import JointEncoding, MultimodalPretrainer, _Inputs, _to_tensor
+
+__all__ = [
+    "SequenceClassificationHead",
+    "TokenClassificationHead",
+    "SpanExtractionHead",
+    "span_loss",
+    "decode_spans",
+    "token_classification_loss",
+    "MultimodalFineTuner",
+    "finetune",
+    "IGNORE_INDEX",
+]
+
+IGNORE_INDEX = -100
+"""Token label that the per-token loss skips (as in torch's ``cross_entropy``)."""
+
+TASKS = ("classification", "regression", "token", "span")
+POOLINGS = ("cls", "mean", "sum")
+LOSSES = ("ce", "l1", "mse")
+
+
+# =========================================================================== heads
+
+def _pooled_features(enc: JointEncoding, pooler: nn.Module, pooling: str, segment: str) -> torch.Tensor:
+    """``tanh(pooler(.))`` of ``[CLS]``, or of every valid step of ``segment`` then mean / sum."""
+    if pooling == "cls":
+        return torch.tanh(pooler(enc.cls))
+    h = torch.tanh(pooler(enc.segment(segment)))
+    valid = (~enc.segment_mask(segment)).to(h.dtype)[..., None]
+    total = (h * valid).sum(1)
+    if pooling == "sum":
+        return total
+    return total / valid.sum(1).clamp(min=1.0)
+
+
+class SequenceClassificationHead(nn.Module):
+    """Per-sample output from ``[CLS]`` (or a pooled block): ``Linear(Dropout(tanh(Linear(h))))``.
+
+    With ``pooling="cls"`` the ``tanh`` pooler (BERT's) reads the ``[CLS]``
+    vector; with ``"mean"`` / ``"sum"`` it is applied to every valid step of
+    ``segment`` and the results are averaged / summed (a per-step feature map
+    pooled afterwards, which suits labels that add up per-step evidence).
+
+    Parameters
+    ----------
+    d_model : int
+    num_outputs : int
+        Classes (logits) or regression outputs.
+    pooling : {"cls", "mean", "sum"}
+        The ``[CLS]`` vector, or the mean / sum over ``segment``'s valid steps.
+    segment : str
+        Block pooled by ``"mean"`` / ``"sum"``.
+    dropout : float in [0, 1)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.attention.pretraining import JointEncoding
+    >>> enc = JointEncoding(torch.randn(2, 6, 8), torch.zeros(2, 6, dtype=torch.bool),
+    ...                     {"text": (1, 4)}, {"text": torch.tensor([3, 3])})
+    >>> SequenceClassificationHead(8, 3)(enc).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self, d_model: int, num_outputs: int, pooling: str = "cls", segment: str = "text",
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        check_choice(pooling, "pooling", POOLINGS)
+        self.pooling, self.segment = pooling, segment
+        self.pooler = nn.Linear(int(d_model), int(d_model))
+        self.drop = nn.Dropout(float(dropout))
+        self.out = nn.Linear(int(d_model), check_int(num_outputs, "num_outputs", 1))
+
+    def forward(self, enc: JointEncoding) -> torch.Tensor:
+        """``(B, num_outputs)`` logits or scores."""
+        return self.out(self.drop(_pooled_features(enc, self.pooler, self.pooling, self.segment)))
+
+
+class TokenClassificationHead(nn.Module):
+    """Per-step labels of one block: ``Linear(Dropout(h))``.
+
+    Parameters
+    ----------
+    d_model, num_labels : int
+    segment : str
+        The block whose steps are labelled (``"text"``: the words).
+    dropout : float
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.attention.pretraining import JointEncoding
+    >>> enc = JointEncoding(torch.randn(2, 6, 8), torch.zeros(2, 6, dtype=torch.bool),
+    ...                     {"text": (1, 4)}, {"text": torch.tensor([3, 2])})
+    >>> TokenClassificationHead(8, 5)(enc).shape
+    torch.Size([2, 3, 5])
+    """
+
+    def __init__(self, d_model: int, num_labels: int, segment: str = "text", dropout: float = 0.1) -> None:
+        super().__init__()
+        self.segment = segment
+        self.drop = nn.Dropout(float(dropout))
+        self.out = nn.Linear(int(d_model), check_int(num_labels, "num_labels", 1))
+
+    def forward(self, enc: JointEncoding) -> torch.Tensor:
+        """``(B, T_segment, num_labels)`` logits."""
+        return self.out(self.drop(enc.segment(self.segment)))
+
+
+class SpanExtractionHead(nn.Module):
+    """Start and end logits over one block's steps (``Linear(d_model, 2)``); padded steps get ``-inf``.
+
+    Parameters
+    ----------
+    d_model : int
+    segment : str
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.attention.pretraining import JointEncoding
+    >>> pad = torch.tensor([[False] * 6, [False] * 4 + [True] * 2])
+    >>> enc = JointEncoding(torch.randn(2, 6, 8), pad, {"text": (1, 5)}, {"text": torch.tensor([4, 3])})
+    >>> start, end = SpanExtractionHead(8)(enc)
+    >>> start.shape, bool(torch.isinf(start[1, 3]))
+    (torch.Size([2, 4]), True)
+    """
+
+    def __init__(self, d_model: int, segment: str = "text") -> None:
+        super().__init__()
+        self.segment = segment
+        self.out = nn.Linear(int(d_model), 2)
+
+    def forward(self, enc: JointEncoding) -> tuple[torch.Tensor, torch.Tensor]:
+        """``start_logits, end_logits``, each ``(B, T_segment)``."""
+        logits = self.out(enc.segment(self.segment))
+        pad = enc.segment_mask(self.segment)
+        logits = logits.masked_fill(pad[..., None], float("-inf"))
+        return logits[..., 0], logits[..., 1]
+
+
+def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, starts: torch.Tensor,
+              ends: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the true start plus cross-entropy of the true end (means over the batch).
+
+    Parameters
+    ----------
+    start_logits, end_logits : torch.Tensor [shape=(B, T)]
+        ``-inf`` at padded steps is fine.
+    starts, ends : torch.LongTensor [shape=(B,)]
+        Inclusive span bounds.
+
+    Returns
+    -------
+    loss : torch.Tensor [shape=()]
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = torch.zeros(1, 4)
+    >>> round(float(span_loss(z, z, torch.tensor([1]), torch.tensor([2]))), 4)  # 2 log 4
+    2.7726
+    """
+    if start_logits.ndim != 2 or start_logits.shape != end_logits.shape:
+        raise ValueError(f"start_logits and end_logits must both be (B, T), got "
+                         f"{tuple(start_logits.shape)} and {tuple(end_logits.shape)}")
+    b = start_logits.shape[0]
+    if tuple(starts.shape) != (b,) or tuple(ends.shape) != (b,):
+        raise ValueError(f"starts and ends must have shape ({b},)")
+    ce = nn.functional.cross_entropy
+    return ce(start_logits, starts.long()) + ce(end_logits, ends.long())
+
+
+def decode_spans(start_logits: torch.Tensor, end_logits: torch.Tensor,
+                 lengths: torch.Tensor | None = None, max_length: int = 30) -> torch.Tensor:
+    """Best span per sample: ``argmax start[s] + end[e]`` with ``s <= e < s + max_length``.
+
+    Parameters
+    ----------
+    start_logits, end_logits : torch.Tensor [shape=(B, T)]
+    lengths : torch.LongTensor [shape=(B,)] or None
+        Valid steps (the span lies inside them); None: all ``T``.
+    max_length : int >= 1
+        Longest span in steps.
+
+    Returns
+    -------
+    spans : torch.LongTensor [shape=(B, 2)]
+        Inclusive ``(start, end)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> start = torch.tensor([[0.0, 5.0, 0.0, 0.0, 1.0]])
+    >>> end = torch.tensor([[0.0, 0.0, 0.5, 1.0, 0.0]])
+    >>> decode_spans(start, end, max_length=4).tolist()   # ends after its start
+    [[1, 3]]
+    >>> decode_spans(start, end, max_length=2).tolist()   # at most 2 steps long
+    [[1, 2]]
+    """
+    if start_logits.ndim != 2 or start_logits.shape != end_logits.shape:
+        raise ValueError(f"start_logits and end_logits must both be (B, T), got "
+                         f"{tuple(start_logits.shape)} and {tuple(end_logits.shape)}")
+    max_length = check_int(max_length, "max_length", 1)
+    b, t = start_logits.shape
+    dev = start_logits.device
+    if lengths is None:
+        lengths = torch.full((b,), t, dtype=torch.long, device=dev)
+    lengths = torch.as_tensor(lengths, device=dev).long()
+    if tuple(lengths.shape) != (b,) or (b and (int(lengths.min()) < 1 or int(lengths.max()) > t)):
+        raise ValueError(f"lengths must have shape ({b},) with values in [1, {t}]")
+    idx = torch.arange(t, device=dev)
+    valid = idx[None] < lengths[:, None]
+    neg = torch.finfo(torch.float32).min / 4
+    s = start_logits.float().masked_fill(~valid, neg)
+    e = end_logits.float().masked_fill(~valid, neg)
+    scores = s[:, :, None] + e[:, None, :]                      # (B, T_start, T_end)
+    ok = (idx[None, :] >= idx[:, None]) & (idx[None, :] < idx[:, None] + max_length)
+    scores = scores.masked_fill(~ok[None], float("-inf"))
+    flat = scores.reshape(b, -1).argmax(1)
+    return torch.stack([flat // t, flat % t], dim=1)
+
+
+def token_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over steps whose label is not :data:`IGNORE_INDEX` (padding included).
+
+    Parameters
+    ----------
+    logits : torch.Tensor [shape=(B, T, C)]
+    labels : torch.LongTensor [shape=(B, T)]
+
+    Returns
+    -------
+    loss : torch.Tensor [shape=()]
+        0 (with a gradient path) when every label is ignored.
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits = torch.zeros(1, 3, 2)
+    >>> round(float(token_classification_loss(logits, torch.tensor([[0, -100, 1]]))), 4)
+    0.6931
+    """
+    if logits.ndim != 3 or tuple(labels.shape) != tuple(logits.shape[:2]):
+        raise ValueError(f"logits (B, T, C) and labels (B, T) disagree: {tuple(logits.shape)}, "
+                         f"{tuple(labels.shape)}")
+    keep = labels != IGNORE_INDEX
+    if not bool(keep.any()):
+        return logits.sum() * 0.0
+    return nn.functional.cross_entropy(logits[keep], labels[keep].long())
+
+
+# =========================================================================== fine-tuner
+
+class MultimodalFineTuner(Aligner, nn.Module):
+    """A :class:`~mmalign.attention.MultimodalPretrainer`'s encoder plus a task head, trained on labels.
+
+    ``fit`` copies the backbone's current weights into this model's own
+    encoder (the backbone is left untouched), initialises the head from
+    ``seed`` and trains both (or the head alone with ``freeze_backbone``).
+    Fine-tuning an unfitted backbone is training the same architecture from
+    scratch.
+
+    Parameters
+    ----------
+    backbone : MultimodalPretrainer
+        Architecture and starting weights.
+    task : {"classification", "regression", "token", "span"}
+        ``y`` in ``fit``: class ids ``(N,)``; scores ``(N,)`` or
+        ``(N, num_labels)``; per-step class ids of ``segment`` (a list of
+        ``(T_i,)`` arrays, or ``(N, T)`` with :data:`IGNORE_INDEX` where
+        there is no label); inclusive ``(start, end)`` step indices of
+        ``segment`` ``(N, 2)``.
+    num_labels : int
+        Classes (classification, token) or outputs (regression); unused for spans.
+    segment : str
+        Block labelled by the token and span tasks and pooled by
+        ``pooling="mean"`` / ``"sum"`` (``"text"`` or a modality name).
+    pooling : {"cls", "mean", "sum"}
+        Input of the sequence head: ``[CLS]`` (BERT), or the mean / sum of
+        ``segment``'s valid steps.
+    max_span_length : int
+        Longest span :meth:`predict` returns (span task).
+    loss : {"ce", "l1", "mse"} or None
+        None: cross-entropy for classification / token / span, L1 for regression.
+    head_dropout : float in [0, 1)
+    freeze_backbone : bool
+        Train the head only (a probe of the pretrained features).
+    freeze_attention : bool
+        Keep the query and key projections of every encoder layer fixed, so
+        the attention maps (the word-to-frame alignment learned in
+        pretraining) change only through their inputs; the rest trains.
+    max_epochs, batch_size, lr, weight_decay, grad_clip, patience :
+        Passed to :class:`mmalign.train.TrainConfig` (AdamW); ``patience``
+        needs ``validation`` (lowest validation loss kept).
+    seed : int
+    device : str
+
+    Attributes
+    ----------
+    history_ : dict
+        :func:`mmalign.train.fit` history.
+    device_ : torch.device
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmalign.attention import MultimodalPretrainer, MultimodalFineTuner, streams_inputs
+    >>> from mmalign.datasets import multimodal_streams
+    >>> ds = multimodal_streams(16, seed=0, audio_rate=10.0, video_rate=5.0)
+    >>> X = streams_inputs(ds)
+    >>> backbone = MultimodalPretrainer(len(ds.vocab), d_model=16, num_heads=2, num_layers=1,
+    ...                                 max_epochs=1, batch_size=8).fit(X)
+    >>> clf = MultimodalFineTuner(backbone, task="classification", num_labels=2, max_epochs=2,
+    ...                           batch_size=8).fit(X, (ds.labels > 0).astype(int))
+    >>> clf.predict(X).shape, clf.predict_proba(X).shape
+    ((16,), (16, 2))
+    >>> tagger = MultimodalFineTuner(backbone, task="token", num_labels=3, max_epochs=1,
+    ...                              batch_size=8).fit(X, [p + 1 for p in ds.polarity])
+    >>> [len(t) for t in tagger.predict(X)[:3]] == [len(w) for w in ds.words[:3]]
+    True
+    >>> spans = MultimodalFineTuner(backbone, task="span", segment="audio", max_span_length=20,
+    ...                             max_epochs=1, batch_size=8).fit(X, [s[0] - [0, 1] for s in ds.audio_spans])
+    >>> spans.predict(X).shape
+    (16, 2)
+    """
+
+    def __init__(self, backbone: MultimodalPretrainer | None = None, task: str = "classification",
+                 num_labels: int = 2, segment: str = "text", pooling: str = "cls",
+                 max_span_length: int = 30, loss: str | None = None, head_dropout: float = 0.1,
+                 freeze_backbone: bool = False, freeze_attention: bool = False, max_epochs: int = 20, batch_size: int = 32,
+                 lr: float = 1e-3, weight_decay: float = 0.01, grad_clip: float | None = 1.0,
+                 patience: int | None = None, seed: int = 0, device: str = "cpu") -> None:
+        nn.Module.__init__(self)
+        # the backbone is a hyper-parameter, not a submodule: its weights are copied, never trained
+        self.backbone = backbone
+        self.task = task
+        self.num_labels = num_labels
+        self.segment = segment
+        self.pooling = pooling
+        self.max_span_length = max_span_length
+        self.loss = loss
+        self.head_dropout = head_dropout
+        self.freeze_backbone = freeze_backbone
+        self.freeze_attention = freeze_attention
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.grad_clip = grad_clip
+        self.patience = patience
+        self.seed = seed
+        self.device = device
+        self._init_model()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "backbone":  # never registered as a submodule (set_params goes through here)
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    # ------------------------------------------------------------------ construction
+    def _loss_name(self) -> str:
+        if self.loss is not None:
+            return self.loss
+        return "l1" if self.task == "regression" else "ce"
+
+    def _check_params(self) -> None:
+        if not isinstance(self.backbone, MultimodalPretrainer):
+            raise ValueError(f"backbone must be a MultimodalPretrainer, got {type(self.backbone).__name__}")
+        check_choice(self.task, "task", TASKS)
+        check_int(self.num_labels, "num_labels", 1)
+        if self.task == "classification" and self.num_labels < 2:
+            raise ValueError(f"num_labels must be >= 2 for classification, got {self.num_labels}")
+        if self.segment not in self.backbone.block_names:
+            raise ValueError(f"segment must be one of {list(self.backbone.block_names)}, got {self.segment!r}")
+        check_choice(self.pooling, "pooling", POOLINGS)
+        check_int(self.max_span_length, "max_span_length", 1)
+        if self.loss is not None:
+            check_choice(self.loss, "loss", LOSSES)
+            want = ("l1", "mse") if self.task == "regression" else ("ce",)
+            if self.loss not in want:
+                raise ValueError(f"loss {self.loss!r} does not suit task={self.task!r}; use one of {want}")
+        check_float(self.head_dropout, "head_dropout", 0.0, 1.0)
+        if self.head_dropout >= 1.0:
+            raise ValueError(f"head_dropout must be < 1, got {self.head_dropout}")
+        for p in ("freeze_backbone", "freeze_attention"):
+            if not isinstance(getattr(self, p), (bool, np.bool_)):
+                raise ValueError(f"{p} must be a bool, got {getattr(self, p)!r}")
+        check_int(self.max_epochs, "max_epochs", 1)
+        check_int(self.batch_size, "batch_size", 1)
+        check_float(self.lr, "lr", 0.0, low_open=True)
+        check_float(self.weight_decay, "weight_decay", 0.0)
+        if self.grad_clip is not None:
+            check_float(self.grad_clip, "grad_clip", 0.0, low_open=True)
+        if self.patience is not None:
+            check_int(self.patience, "patience", 0)
+        check_int(self.seed, "seed", 0)
+        if not isinstance(self.device, (str, torch.device)):
+            raise ValueError(f"device must be a str or torch.device, got {type(self.device).__name__}")
+
+    def _init_model(self) -> None:
+        self._check_params()
+        bb = self.backbone
+        self.encoder = type(bb)(**bb.get_params(deep=False))
+        d = int(bb.d_model)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.seed))
+            if self.task in ("classification", "regression"):
+                self.head: nn.Module = SequenceClassificationHead(d, int(self.num_labels), self.pooling,
+                                                                  self.segment, float(self.head_dropout))
+            elif self.task == "token":
+                self.head = TokenClassificationHead(d, int(self.num_labels), self.segment,
+                                                    float(self.head_dropout))
+            else:
+                self.head = SpanExtractionHead(d, self.segment)
+
+    def _model_device(self) -> torch.device:
+        return self.encoder._model_device()
+
+    # ------------------------------------------------------------------ targets
+    def _targets(self, y: Any, inp: _Inputs, name: str) -> torch.Tensor:
+        n = inp.words.shape[0]
+        seg_len = self._segment_lengths(inp)
+        if self.task == "classification":
+            t = _to_tensor(y, name).reshape(-1)
+            if t.shape[0] != n:
+                raise ValueError(f"{name} must have shape ({n},), got {tuple(_to_tensor(y, name).shape)}")
+            if t.is_floating_point() and not torch.equal(t, t.round()):
+                raise ValueError(f"{name} must hold integer class ids")
+            t = t.long()
+            if int(t.min()) < 0 or int(t.max()) >= int(self.num_labels):
+                raise ValueError(f"{name} must hold class ids in [0, {self.num_labels}), got "
+                                 f"{int(t.min())}..{int(t.max())}")
+            return t
+        if self.task == "regression":
+            t = _to_tensor(y, name).float()
+            if t.ndim == 1:
+                t = t[:, None]
+            if t.ndim != 2 or tuple(t.shape) != (n, int(self.num_labels)):
+                raise ValueError(f"{name} must have shape ({n},) or ({n}, {self.num_labels}), got "
+                                 f"{tuple(_to_tensor(y, name).shape)}")
+            if not bool(torch.isfinite(t).all()):
+                raise ValueError(f"{name} contains NaN or infinite values")
+            return t
+        if self.task == "token":
+            width = int(seg_len.max())
+            out = torch.full((n, width), IGNORE_INDEX, dtype=torch.long)
+            if isinstance(y, (list, tuple)):
+                if len(y) != n:
+                    raise ValueError(f"{name} must hold {n} label arrays, got {len(y)}")
+                for i, row in enumerate(y):
+                    r = _to_tensor(row, f"{name}[{i}]").reshape(-1)
+                    if r.shape[0] != int(seg_len[i]):
+                        raise ValueError(f"{name}[{i}] has {r.shape[0]} labels, the {self.segment!r} "
+                                         f"block of sample {i} has {int(seg_len[i])} steps")
+                    out[i, :r.shape[0]] = r.long()
+            else:
+                r = _to_tensor(y, name)
+                if r.ndim != 2 or r.shape[0] != n or r.shape[1] < width:
+                    raise ValueError(f"{name} must be a list of per-sample label arrays or ({n}, T >= "
+                                     f"{width}) labels, got {tuple(r.shape)}")
+                out = r[:, :width].long().clone()
+                valid = torch.arange(width)[None] < seg_len[:, None]
+                out[~valid] = IGNORE_INDEX
+            bad = (out != IGNORE_INDEX) & ((out < 0) | (out >= int(self.num_labels)))
+            if bool(bad.any()):
+                raise ValueError(f"{name} must hold labels in [0, {self.num_labels}) or {IGNORE_INDEX}")
+            return out
+        t = _to_tensor(np.asarray([np.asarray(v) for v in y]) if isinstance(y, (list, tuple)) else y, name)
+        if t.ndim != 2 or tuple(t.shape) != (n, 2):
+            raise ValueError(f"{name} must have shape ({n}, 2) (inclusive start, end), got {tuple(t.shape)}")
+        t = t.long()
+        if bool(((t[:, 0] < 0) | (t[:, 1] < t[:, 0]) | (t[:, 1] >= seg_len)).any()):
+            raise ValueError(f"{name}: spans must satisfy 0 <= start <= end < the length of the "
+                             f"{self.segment!r} block")
+        return t
+
+    def _segment_lengths(self, inp: _Inputs) -> torch.Tensor:
+        if self.segment == "text":
+            return inp.text_lengths
+        return inp.lengths[list(self.backbone.modality_names).index(self.segment)]
+
+    # ------------------------------------------------------------------ forward
+    def _batch_loss(self, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        words, tlen, frames, lens, _, _ = self.encoder._unpack(batch[:-1])
+        target = batch[-1]
+        enc = self.encoder._encode(words, tlen, frames, lens)
+        out = self.head(enc)
+        loss = self._loss_name()
+        if self.task == "classification":
+            return nn.functional.cross_entropy(out, target)
+        if self.task == "regression":
+            return (nn.functional.l1_loss if loss == "l1" else nn.functional.mse_loss)(out, target)
+        if self.task == "token":
+            return token_classification_loss(out, target[:, :out.shape[1]])
+        return span_loss(out[0], out[1], target[:, 0], target[:, 1])
+
+    def forward(self, X: Any, lengths: Any = None) -> Any:
+        """Head output of a batch: logits / scores ``(B, k)``; per-step logits ``(B, T, k)``;
+        or ``(start_logits, end_logits)`` ``(B, T)`` each."""
+        return self.head(self.encoder(X, lengths))
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X: Any, y: Any = None, lengths: Any = None, *,
+            validation: tuple | None = None) -> "MultimodalFineTuner":
+        """Copy the backbone's weights, add a fresh head, train on labels.
+
+        Parameters
+        ----------
+        X : dict (see :class:`~mmalign.attention.MultimodalPretrainer`)
+        y : labels of ``task`` (see the class docstring)
+        lengths : dict or None
+        validation : tuple ``(X_val, y_val)`` or ``(X_val, y_val, lengths_val)``, or None
+            The weights of the epoch with the lowest validation loss are kept.
+
+        Returns
+        -------
+        self
+        """
+        from ..train import TrainConfig, fit as train_fit
+
+        self._init_model()
+        self.encoder.load_state_dict(self.backbone.state_dict())
+        if y is None:
+            raise ValueError("y must be given: fine-tuning trains on labels")
+        inp = self.encoder._prepare(X, lengths)
+        if inp.single:
+            raise ValueError("X must be a batch (ragged lists or padded arrays), not one sample")
+        data = (*inp.tensors(), self._targets(y, inp, "y"))
+        val = None
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) not in (2, 3):
+                raise ValueError("validation must be a tuple (X_val, y_val) or (X_val, y_val, lengths_val)")
+            vin = self.encoder._prepare(validation[0], validation[2] if len(validation) == 3 else None,
+                                        name="validation[0]", lname="validation[2]")
+            val = (*vin.tensors(), self._targets(validation[1], vin, "validation[1]"))
+        if self.patience is not None and val is None:
+            raise ValueError("patience needs validation data (fit(..., validation=(X_val, y_val)))")
+        for p in self.encoder.parameters():
+            p.requires_grad_(not bool(self.freeze_backbone))
+        if self.freeze_attention:
+            for layer in self.encoder.encoder.layers:
+                for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj):
+                    for p in proj.parameters():
+                        p.requires_grad_(False)
+        n = inp.words.shape[0]
+        config = TrainConfig(max_epochs=int(self.max_epochs), batch_size=min(int(self.batch_size), n),
+                             lr=float(self.lr), weight_decay=float(self.weight_decay), optimizer="adamw",
+                             grad_clip=self.grad_clip, seed=int(self.seed), device=str(self.device),
+                             progress=False, patience=self.patience)
+        history = train_fit(self, lambda model, batch: model._batch_loss(batch), data, config=config,
+                            val_data=val)
+        for p in self.encoder.parameters():
+            p.requires_grad_(True)
+        self.history_ = history.as_dict()
+        self.device_ = self._model_device()
+        self.eval()
+        return self
+
+    # ------------------------------------------------------------------ inference
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "history_"):
+            raise ValueError(f"this {type(self).__name__} is not fitted yet; call fit first")
+
+    @torch.no_grad()
+    def _outputs(self, X: Any, lengths: Any) -> tuple[list, _Inputs, list]:
+        inp = self.encoder._prepare(X, lengths)
+        outs, seg_lens = [], []
+        for enc in self.encoder._encode_chunks(inp):
+            was = self.head.training
+            self.head.eval()
+            try:
+                outs.append(self.head(enc))
+            finally:
+                self.head.train(was)
+            seg_lens.append(enc.lengths[self.segment])
+        return outs, inp, seg_lens
+
+    def decision_function(self, X: Any, lengths: Any = None) -> np.ndarray | list:
+        """Raw head outputs: logits / scores ``(N, k)``, a list of per-sample ``(T_i, k)`` logits
+        (token task), or ``(N, 2, T)`` start / end logits padded with ``-inf`` (span task)."""
+        self._check_fitted()
+        outs, inp, seg_lens = self._outputs(X, lengths)
+        if self.task in ("classification", "regression"):
+            v = torch.cat(outs).cpu().numpy()
+        elif self.task == "token":
+            v = [o[i, :int(ln[i])].cpu().numpy() for o, ln in zip(outs, seg_lens) for i in range(o.shape[0])]
+        else:
+            width = max(o[0].shape[1] for o in outs)
+            pad = lambda t: nn.functional.pad(t, (0, width - t.shape[1]), value=float("-inf"))  # noqa: E731
+            v = torch.cat([torch.stack([pad(o[0]), pad(o[1])], dim=1) for o in outs]).cpu().numpy()
+        return v[0] if inp.single else v
+
+    def predict(self, X: Any, lengths: Any = None) -> Any:
+        """Task output.
+
+        Returns
+        -------
+        classification : np.ndarray [shape=(N,)] int class ids
+        regression : np.ndarray [shape=(N,) or (N, num_labels)]
+        token : list of np.ndarray [shape=(T_i,)] int labels of ``segment``'s steps
+        span : np.ndarray [shape=(N, 2)] int, inclusive ``(start, end)``
+        (one sample: the first entry alone)
+        """
+        self._check_fitted()
+        outs, inp, seg_lens = self._outputs(X, lengths)
+        if self.task == "classification":
+            v = torch.cat(outs).argmax(1).cpu().numpy()
+        elif self.task == "regression":
+            v = torch.cat(outs).cpu().numpy()
+            if int(self.num_labels) == 1:
+                v = v[:, 0]
+        elif self.task == "token":
+            v = [o[i, :int(ln[i])].argmax(-1).cpu().numpy() for o, ln in zip(outs, seg_lens)
+                 for i in range(o.shape[0])]
+        else:
+            v = torch.cat([decode_spans(o[0], o[1], ln, int(self.max_span_length))
+                           for o, ln in zip(outs, seg_lens)]).cpu().numpy()
+        return v[0] if inp.single else v
+
+    def predict_proba(self, X: Any, lengths: Any = None) -> np.ndarray:
+        """Class probabilities ``(N, num_labels)`` (classification only)."""
+        if self.task != "classification":
+            raise ValueError(f"predict_proba needs task='classification', this model has task={self.task!r}")
+        logits = np.asarray(self.decision_function(X, lengths), dtype=np.float64)
+        e = np.exp(logits - logits.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    def align(self, x: Any, y: Any = None, *, target: str = "text", source: str | None = None,
+              lengths: Any = None, renormalize: bool = True) -> Alignment | list[Alignment]:
+        """Joint attention of the fine-tuned encoder (see :meth:`MultimodalPretrainer.align`)."""
+        return self.encoder.align(x, y, target=target, source=source, lengths=lengths,
+                                  renormalize=renormalize)
+
+
+def finetune(backbone: MultimodalPretrainer, X: Any, y: Any, *, lengths: Any = None,
+             validation: tuple | None = None, **params: Any) -> MultimodalFineTuner:
+    """Fine-tune a copy of ``backbone`` on labels: ``MultimodalFineTuner(backbone, **params).fit(...)``.
+
+    Examples
+    --------
+    >>> from mmalign.attention import MultimodalPretrainer, streams_inputs
+    >>> from mmalign.datasets import multimodal_streams
+    >>> ds = multimodal_streams(8, seed=0, audio_rate=10.0, video_rate=5.0)
+    >>> backbone = MultimodalPretrainer(len(ds.vocab), d_model=8, num_heads=2, num_layers=1)
+    >>> model = finetune(backbone, streams_inputs(ds), ds.labels, task="regression", num_labels=1,
+    ...                  max_epochs=1, batch_size=4)
+    >>> model.predict(streams_inputs(ds)).shape
+    (8,)
+    """
+    return MultimodalFineTuner(backbone, **params).fit(X, y, lengths=lengths, validation=validation)
+

@@ -1,0 +1,1507 @@
+"""Multimodal masked pretraining: one joint self-attention encoder, three self-supervised objectives.
+
+:class:`MultimodalPretrainer` is a single-stream (early-fusion) transformer in
+the style of UNITER / VL-BERT / VideoBERT. One sample becomes one sequence::
+
+    [CLS] w_1 ... w_n [SEP] | f^1_1 ... f^1_T1 [SEP] | f^2_1 ... f^2_T2 [SEP] | ...
+     --------- text --------   ---- modality 1 ----    ---- modality 2 ----
+
+- words through a :class:`~mmalign.attention.embedders.TokenEmbedding`
+  (ids ``0 ... vocab_size - 1`` of a :class:`~mmalign.datasets.Vocabulary`;
+  three extra ids are reserved after them: ``cls_id = vocab_size``,
+  ``sep_id = vocab_size + 1``, ``mask_id = vocab_size + 2``);
+- every time-series modality (audio / video / sensor frames) through a
+  :class:`~mmalign.attention.embedders.FrameEmbedding`, every image modality
+  through a ViT-style :class:`~mmalign.attention.embedders.PatchEmbedding`
+  (learned 2-D positions);
+- word vectors start at unit variance and projected frames / patches are
+  layer-normalised, so that content and position codes have comparable
+  scales;
+- positions per modality (each stream counts its own steps, or with
+  ``positions="relative"`` its relative time, which puts streams of
+  different rates on one time axis -- recommended for unaligned streams;
+  ``[CLS]`` and ``[SEP]`` get none), plus a learned segment / modality embedding
+  (:class:`~mmalign.attention.ModalityEmbedding`; segment 0 is ``[CLS]`` +
+  text + its ``[SEP]``, segment ``m + 1`` modality ``m`` + its ``[SEP]``);
+- a LayerNorm and dropout, then a pre-norm GELU
+  :class:`~mmalign.attention.TransformerEncoder` over the whole sequence
+  with a key-padding mask (ragged samples are padded inside their own block,
+  so the outputs on a sample's valid steps do not depend on the padding;
+  attention weights on padded keys are exactly 0).
+
+Objectives (each with its own weight; weight 0 switches it off)
+----------------------------------------------------------------
+*Masked token modelling* (BERT): about ``token_mask_prob`` of the valid words
+of each sample (at least one) are selected; 80 % of them become
+``[MASK]``, 10 % a random word id (``>= 4``, i.e. not a
+:class:`~mmalign.datasets.Vocabulary` special), 10 % stay; cross-entropy of
+the original id **on the selected positions only** (:func:`mask_tokens`,
+:func:`masked_token_loss`).
+
+*Masked frame / region modelling*: time series lose contiguous spans of
+``frame_span`` frames (about ``frame_mask_prob`` of the valid frames, at
+least one span per sample, :func:`span_mask`); images lose whole patches, or
+whole objects (every patch an object's box overlaps) when ``boxes`` are
+given (:func:`patch_mask`). Masked frames / patches are zeroed at the input
+and marked with a learned per-modality mask vector after the projection; a
+linear head reconstructs the original features (pixels for patches), mean
+squared error **on the masked frames only** (:func:`masked_frame_loss`),
+averaged over the modalities.
+
+*Pair matching*: each sample's non-text modalities are, with probability
+``mismatch_prob``, replaced by those of another sample of the mini-batch (a
+derangement, :func:`shuffle_pairs`); a binary head on ``[CLS]`` says whether
+the pair is aligned (:func:`pair_matching_loss`). As in UNITER the masked
+losses are computed on the aligned samples only.
+
+``fit`` (or :func:`pretrain`) minimises the weighted sum with
+:func:`mmalign.train.fit` (AdamW); no labels are used. ``align`` returns the
+joint attention between two blocks (default: text rows over the first
+modality's frames) as :class:`~mmalign.alignment.Alignment` s, like
+:class:`~mmalign.attention.JointSelfAttentionFusion`. Fine-tuning heads live
+in :mod:`mmalign.attention.finetuning`.
+
+Inputs
+------
+``X`` is a dict with key ``"text"`` and one key per entry of ``modalities``:
+
+- ``"text"``: a list of 1-d integer arrays (a ragged batch), an
+  ``(N, T)`` integer array / tensor (padded; lengths from
+  ``lengths["text"]``, default all), or one 1-d array (one sample);
+- a time-series modality with ``d`` features: a list of ``(T_i, d)`` arrays,
+  an ``(N, T, d)`` array with ``lengths[name]``, or one ``(T, d)`` array;
+- an image modality ``(C, H, W)``: ``(N, C, H, W)`` (or ``(N, H, W)`` for
+  ``C = 1``), a list of images, or one image.
+
+``lengths`` is a dict with any of those keys (missing keys: every step valid).
+:func:`streams_inputs` turns :func:`~mmalign.datasets.multimodal_streams`
+data into this form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..aligner import Aligner
+from ..alignment import Alignment
+from ..warping._validation import check_choice, check_float, check_int
+from .embedders import FrameEmbedding, PatchEmbedding, TokenEmbedding
+from .functional import lengths_to_padding_mask
+from .positional import ModalityEmbedding
+from .transformer import TransformerEncoder, TransformerEncoderLayer
+
+__all__ = [
+    "MultimodalPretrainer",
+    "JointEncoding",
+    "pretrain",
+    "streams_inputs",
+    "mask_tokens",
+    "masked_token_loss",
+    "span_mask",
+    "patch_mask",
+    "masked_frame_loss",
+    "shuffle_pairs",
+    "pair_matching_loss",
+    "FIRST_WORD_ID",
+]
+
+FIRST_WORD_ID = 4
+"""First id of a real word (ids 0-3 are :class:`~mmalign.datasets.Vocabulary`'s
+``<pad>``, ``<bos>``, ``<eos>``, ``<unk>``): random replacements are drawn from
+``FIRST_WORD_ID ... vocab_size - 1``."""
+
+POSITIONS = ("sinusoidal", "learned", "relative")
+_DEFAULT_MODALITIES = {"audio": 16, "video": 8}
+
+
+# =========================================================================== objectives
+
+def _rand(shape: Sequence[int], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """Uniform [0, 1) numbers drawn on the generator's device (CPU by default), moved to ``device``.
+
+    Drawing on the CPU makes the masks identical on CPU and CUDA for a given seed.
+    """
+    gdev = generator.device if generator is not None else torch.device("cpu")
+    return torch.rand(tuple(shape), generator=generator, device=gdev).to(device)
+
+
+def _as_lengths_tensor(lengths: Any, batch: int, max_len: int, name: str,
+                       device: torch.device) -> torch.Tensor:
+    t = torch.as_tensor(lengths, device=device)
+    if t.ndim != 1 or t.shape[0] != batch or t.is_floating_point():
+        raise ValueError(f"{name} must be an integer tensor of shape ({batch},), got "
+                         f"{t.dtype} {tuple(t.shape)}")
+    if batch and (int(t.min()) < 0 or int(t.max()) > max_len):
+        raise ValueError(f"{name} must lie in [0, {max_len}], got {int(t.min())}..{int(t.max())}")
+    return t.long()
+
+
+def mask_tokens(words: torch.Tensor, lengths: torch.Tensor, *, mask_id: int, vocab_size: int,
+                mask_prob: float = 0.15, first_word_id: int = FIRST_WORD_ID,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's token corruption: select ~``mask_prob`` of the valid tokens, 80 / 10 / 10.
+
+    Each valid token is selected with probability ``mask_prob``; a sample with
+    valid tokens but no selection gets one selected at random. Of the selected
+    tokens 80 % become ``mask_id``, 10 % a uniform random id in
+    ``[first_word_id, vocab_size)`` and 10 % keep their id.
+
+    Parameters
+    ----------
+    words : torch.LongTensor [shape=(B, T)]
+    lengths : torch.LongTensor [shape=(B,)]
+        Valid tokens per sample (the rest is padding, never selected).
+    mask_id : int
+        Id written at the masked positions.
+    vocab_size : int
+        Random replacements are ``< vocab_size``.
+    mask_prob : float in (0, 1]
+    first_word_id : int
+        Smallest random replacement (skips special ids).
+    generator : torch.Generator or None
+        Source of randomness (CPU); None: torch's global generator.
+
+    Returns
+    -------
+    corrupted : torch.LongTensor [shape=(B, T)]
+        A new tensor; ``words`` is not modified.
+    selected : torch.BoolTensor [shape=(B, T)]
+        Positions whose original id the loss predicts.
+
+    Examples
+    --------
+    >>> import torch
+    >>> g = torch.Generator().manual_seed(0)
+    >>> words = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])
+    >>> out, sel = mask_tokens(words, torch.tensor([4, 2]), mask_id=99, vocab_size=20, generator=g)
+    >>> bool((sel.sum(1) >= 1).all()), bool(sel[1, 2:].any())  # >= 1 per sample, never padding
+    (True, False)
+    >>> bool((out[~sel] == words[~sel]).all())
+    True
+    """
+    if not isinstance(words, torch.Tensor) or words.ndim != 2 or words.is_floating_point():
+        raise ValueError("words must be an integer tensor of shape (B, T)")
+    b, t = words.shape
+    lengths = _as_lengths_tensor(lengths, b, t, "lengths", words.device)
+    check_float(mask_prob, "mask_prob", 0.0, 1.0, low_open=True)
+    vocab_size = check_int(vocab_size, "vocab_size", 1)
+    first = check_int(first_word_id, "first_word_id", 0)
+    if first >= vocab_size:
+        first = 0
+    dev = words.device
+    valid = torch.arange(t, device=dev)[None] < lengths[:, None]
+    selected = (_rand((b, t), generator, dev) < mask_prob) & valid
+    empty = (~selected.any(1)) & (lengths > 0)
+    pick = (_rand((b,), generator, dev) * lengths.clamp(min=1)).long().clamp(max=max(t - 1, 0))
+    forced = torch.zeros_like(selected)
+    if t:
+        forced[torch.arange(b, device=dev), pick] = True
+    selected = selected | (forced & empty[:, None])
+    r = _rand((b, t), generator, dev)
+    random_ids = first + (_rand((b, t), generator, dev) * (vocab_size - first)).long().clamp(
+        max=vocab_size - first - 1)
+    out = words.clone()
+    out = torch.where(selected & (r < 0.8), torch.full_like(out, int(mask_id)), out)
+    out = torch.where(selected & (r >= 0.8) & (r < 0.9), random_ids, out)
+    return out, selected
+
+
+def masked_token_loss(logits: torch.Tensor, targets: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``targets`` under ``logits`` on the ``selected`` positions only.
+
+    Parameters
+    ----------
+    logits : torch.Tensor [shape=(B, T, V)]
+    targets : torch.LongTensor [shape=(B, T)]
+        Original ids.
+    selected : torch.BoolTensor [shape=(B, T)]
+
+    Returns
+    -------
+    loss : torch.Tensor [shape=()]
+        Mean over the selected positions; 0 (with a gradient path) when none is.
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits = torch.zeros(1, 3, 4)
+    >>> sel = torch.tensor([[True, False, False]])
+    >>> round(float(masked_token_loss(logits, torch.tensor([[1, 2, 3]]), sel)), 4)  # log 4
+    1.3863
+    """
+    if logits.ndim != 3 or tuple(targets.shape) != tuple(logits.shape[:2]) \
+            or tuple(selected.shape) != tuple(logits.shape[:2]):
+        raise ValueError(f"logits (B, T, V), targets and selected (B, T) disagree: "
+                         f"{tuple(logits.shape)}, {tuple(targets.shape)}, {tuple(selected.shape)}")
+    if not bool(selected.any()):
+        return logits.sum() * 0.0
+    return nn.functional.cross_entropy(logits[selected], targets[selected])
+
+
+def span_mask(lengths: torch.Tensor, max_len: int, *, mask_prob: float = 0.15, span_length: int = 3,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """Contiguous spans of masked frames for time series.
+
+    Sample ``i`` with ``L_i`` valid frames gets ``max(1, round(mask_prob * L_i /
+    span_length))`` spans of ``span_length`` frames, each starting uniformly in
+    ``[0, L_i - span_length]`` (spans may overlap, so slightly less than
+    ``mask_prob`` of the frames are masked on average; a stream shorter than a
+    span is masked entirely).
+
+    Parameters
+    ----------
+    lengths : torch.LongTensor [shape=(B,)]
+    max_len : int
+        Padded length ``T``.
+    mask_prob : float in (0, 1]
+    span_length : int >= 1
+    generator : torch.Generator or None
+
+    Returns
+    -------
+    masked : torch.BoolTensor [shape=(B, T)]
+        On ``lengths``' device; never ``True`` on padding.
+
+    Examples
+    --------
+    >>> import torch
+    >>> m = span_mask(torch.tensor([20, 5]), 20, mask_prob=0.3, span_length=4,
+    ...               generator=torch.Generator().manual_seed(0))
+    >>> for row in m.int().tolist():
+    ...     print("".join(map(str, row)))
+    00000000111101111000
+    11110000000000000000
+    """
+    max_len = check_int(max_len, "max_len", 0)
+    lengths = torch.as_tensor(lengths)
+    if lengths.ndim != 1:
+        raise ValueError(f"lengths must have shape (B,), got {tuple(lengths.shape)}")
+    lengths = _as_lengths_tensor(lengths, lengths.shape[0], max_len, "lengths", lengths.device)
+    check_float(mask_prob, "mask_prob", 0.0, 1.0, low_open=True)
+    span = check_int(span_length, "span_length", 1)
+    b, dev = lengths.shape[0], lengths.device
+    n_spans = torch.clamp(torch.round(mask_prob * lengths.double() / span), min=1).long()
+    n_spans = torch.where(lengths > 0, n_spans, torch.zeros_like(n_spans))
+    s_max = int(n_spans.max()) if b else 0
+    if s_max == 0 or max_len == 0:
+        return torch.zeros((b, max_len), dtype=torch.bool, device=dev)
+    room = (lengths - span).clamp(min=0) + 1                              # number of start choices
+    starts = (_rand((b, s_max), generator, dev) * room[:, None]).long()
+    starts = torch.minimum(starts, (room - 1)[:, None])
+    active = torch.arange(s_max, device=dev)[None] < n_spans[:, None]     # (B, S)
+    steps = torch.arange(max_len, device=dev)[None, None]                  # (1, 1, T)
+    inside = (steps >= starts[..., None]) & (steps < starts[..., None] + span) & active[..., None]
+    valid = torch.arange(max_len, device=dev)[None] < lengths[:, None]
+    return inside.any(1) & valid
+
+
+def patch_mask(batch: int, n_patches: int, *, mask_prob: float = 0.15,
+               objects: torch.Tensor | None = None, n_objects: torch.Tensor | None = None,
+               generator: torch.Generator | None = None,
+               device: torch.device | str | None = None) -> torch.Tensor:
+    """Masked patches of images: random whole patches, or whole objects.
+
+    Without ``objects`` each patch is masked with probability ``mask_prob``
+    (at least one per image). With ``objects`` each of a sample's
+    ``n_objects`` objects is chosen with probability ``mask_prob`` (at least
+    one) and every patch a chosen object covers is masked; samples with no
+    object fall back to random patches.
+
+    Parameters
+    ----------
+    batch, n_patches : int
+    mask_prob : float in (0, 1]
+    objects : torch.BoolTensor [shape=(B, K, n_patches)] or None
+        Patches covered by object ``k`` of each sample (see
+        :meth:`PatchEmbedding.patches_in_boxes`); rows ``k >= n_objects`` are ignored.
+    n_objects : torch.LongTensor [shape=(B,)] or None
+        Objects per sample (default: ``K`` for all).
+    generator : torch.Generator or None
+    device : torch.device or None
+        Of the result (default: that of ``objects``, else CPU).
+
+    Returns
+    -------
+    masked : torch.BoolTensor [shape=(B, n_patches)]
+
+    Examples
+    --------
+    >>> import torch
+    >>> objects = torch.zeros(1, 2, 6, dtype=torch.bool)
+    >>> objects[0, 0, [0, 1]] = True; objects[0, 1, [4, 5]] = True
+    >>> m = patch_mask(1, 6, mask_prob=0.01, objects=objects, generator=torch.Generator().manual_seed(1))
+    >>> m.int().tolist()  # one whole object
+    [[1, 1, 0, 0, 0, 0]]
+    """
+    batch = check_int(batch, "batch", 0)
+    n_patches = check_int(n_patches, "n_patches", 1)
+    check_float(mask_prob, "mask_prob", 0.0, 1.0, low_open=True)
+    dev = torch.device(device) if device is not None else (
+        objects.device if objects is not None else torch.device("cpu"))
+    rnd = _rand((batch, n_patches), generator, dev) < mask_prob
+    pick = (_rand((batch,), generator, dev) * n_patches).long().clamp(max=n_patches - 1)
+    forced = torch.zeros((batch, n_patches), dtype=torch.bool, device=dev)
+    forced[torch.arange(batch, device=dev), pick] = True
+    rnd = torch.where(rnd.any(1, keepdim=True), rnd, forced)
+    if objects is None:
+        return rnd
+    objects = objects.to(dev)
+    if objects.ndim != 3 or objects.shape[0] != batch or objects.shape[2] != n_patches:
+        raise ValueError(f"objects must have shape ({batch}, K, {n_patches}), got {tuple(objects.shape)}")
+    k = objects.shape[1]
+    n_obj = (torch.full((batch,), k, dtype=torch.long, device=dev) if n_objects is None
+             else _as_lengths_tensor(n_objects, batch, k, "n_objects", dev))
+    if k == 0:
+        return rnd
+    real = torch.arange(k, device=dev)[None] < n_obj[:, None]
+    chosen = (_rand((batch, k), generator, dev) < mask_prob) & real
+    opick = (_rand((batch,), generator, dev) * n_obj.clamp(min=1)).long().clamp(max=k - 1)
+    oforced = torch.zeros((batch, k), dtype=torch.bool, device=dev)
+    oforced[torch.arange(batch, device=dev), opick] = True
+    chosen = torch.where(chosen.any(1, keepdim=True), chosen, oforced & real)
+    by_object = (chosen[..., None] & objects.bool()).any(1)
+    use_objects = (n_obj > 0) & by_object.any(1)
+    return torch.where(use_objects[:, None], by_object, rnd)
+
+
+def masked_frame_loss(prediction: torch.Tensor, target: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+    """Mean squared error on the ``masked`` frames only (averaged over their features).
+
+    Parameters
+    ----------
+    prediction, target : torch.Tensor [shape=(B, T, d)]
+    masked : torch.BoolTensor [shape=(B, T)]
+
+    Returns
+    -------
+    loss : torch.Tensor [shape=()]
+        0 (with a gradient path) when nothing is masked.
+
+    Examples
+    --------
+    >>> import torch
+    >>> pred, target = torch.zeros(1, 3, 2), torch.tensor([[[1.0, 1.0], [5.0, 5.0], [2.0, 0.0]]])
+    >>> float(masked_frame_loss(pred, target, torch.tensor([[True, False, True]])))
+    1.5
+    """
+    if prediction.shape != target.shape or prediction.ndim != 3 \
+            or tuple(masked.shape) != tuple(prediction.shape[:2]):
+        raise ValueError(f"prediction, target (B, T, d) and masked (B, T) disagree: "
+                         f"{tuple(prediction.shape)}, {tuple(target.shape)}, {tuple(masked.shape)}")
+    if not bool(masked.any()):
+        return prediction.sum() * 0.0
+    return nn.functional.mse_loss(prediction[masked], target[masked].to(prediction.dtype))
+
+
+def shuffle_pairs(batch: int, *, mismatch_prob: float = 0.5,
+                  generator: torch.Generator | None = None,
+                  device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Donor samples for pair matching: each sample keeps its own other modalities, or (with
+    probability ``mismatch_prob``) takes those of a different sample of the batch.
+
+    The donors follow a random cyclic derangement (``donor[i] != i``), so a
+    mismatched sample never gets its own streams back.
+
+    Parameters
+    ----------
+    batch : int >= 2
+    mismatch_prob : float in [0, 1]
+    generator : torch.Generator or None
+    device : torch.device or None
+
+    Returns
+    -------
+    donor : torch.LongTensor [shape=(B,)]
+        Index of the sample whose non-text modalities sample ``i`` gets.
+    aligned : torch.BoolTensor [shape=(B,)]
+        ``donor == arange(B)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> donor, aligned = shuffle_pairs(6, mismatch_prob=1.0, generator=torch.Generator().manual_seed(0))
+    >>> bool((donor != torch.arange(6)).all()), aligned.tolist()
+    (True, [False, False, False, False, False, False])
+    """
+    batch = check_int(batch, "batch", 2)
+    check_float(mismatch_prob, "mismatch_prob", 0.0, 1.0)
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    perm = torch.argsort(_rand((batch,), generator, torch.device("cpu")))
+    derange = torch.empty(batch, dtype=torch.long)
+    derange[perm] = perm.roll(-1)
+    swap = _rand((batch,), generator, torch.device("cpu")) < mismatch_prob
+    donor = torch.where(swap, derange, torch.arange(batch))
+    return donor.to(dev), (~swap).to(dev)
+
+
+def pair_matching_loss(logits: torch.Tensor, aligned: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of "aligned" from one logit per pair.
+
+    Parameters
+    ----------
+    logits : torch.Tensor [shape=(B,)]
+    aligned : torch.BoolTensor [shape=(B,)]
+
+    Returns
+    -------
+    loss : torch.Tensor [shape=()]
+
+    Examples
+    --------
+    >>> import torch
+    >>> round(float(pair_matching_loss(torch.zeros(2), torch.tensor([True, False]))), 4)
+    0.6931
+    """
+    if logits.ndim != 1 or tuple(aligned.shape) != tuple(logits.shape):
+        raise ValueError(f"logits and aligned must both have shape (B,), got "
+                         f"{tuple(logits.shape)} and {tuple(aligned.shape)}")
+    return nn.functional.binary_cross_entropy_with_logits(logits, aligned.to(logits.dtype))
+
+
+# =========================================================================== inputs
+
+@dataclasses.dataclass
+class _Inputs:
+    """Checked, padded inputs (CPU tensors unless given on a device)."""
+
+    words: torch.Tensor                     # (N, T) int64
+    text_lengths: torch.Tensor              # (N,) int64
+    frames: list[torch.Tensor]              # per modality (N, T_m, d_m) or images (N, C, H, W), float32
+    lengths: list[torch.Tensor]             # per modality (N,) int64 (n_patches for images)
+    objects: list[torch.Tensor]             # per modality (N, K, P) bool ((N, 1, 1) when none)
+    n_objects: list[torch.Tensor]           # per modality (N,) int64
+    single: bool
+
+    def tensors(self) -> tuple:
+        out: list = [self.words, self.text_lengths]
+        for x, ln, ob, no in zip(self.frames, self.lengths, self.objects, self.n_objects):
+            out += [x, ln, ob, no]
+        return tuple(out)
+
+
+def _to_tensor(value: Any, name: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        t = value.detach()
+    else:
+        try:
+            t = torch.as_tensor(np.asarray(value))
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
+    if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype in (
+            torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
+    return t
+
+
+def _is_id_sequence(value: Any) -> bool:
+    """One sample's word ids: a 1-d array / tensor or a flat list of integers."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return value.ndim == 1
+    if isinstance(value, (list, tuple)):
+        return len(value) > 0 and all(isinstance(v, (numbers.Integral, np.integer))
+                                      and not isinstance(v, bool) for v in value)
+    return False
+
+
+def _check_ids(t: torch.Tensor, name: str, vocab_size: int) -> torch.Tensor:
+    if t.is_floating_point():
+        if not bool(torch.isfinite(t).all()) or not torch.equal(t, t.round()):
+            raise ValueError(f"{name} must hold integer word ids, got dtype {t.dtype}")
+    t = t.long()
+    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= vocab_size):
+        raise ValueError(f"{name} must hold word ids in [0, vocab_size = {vocab_size}), got "
+                         f"{int(t.min())}..{int(t.max())}")
+    return t
+
+
+def _pad_list(seqs: list[torch.Tensor]) -> torch.Tensor:
+    return nn.utils.rnn.pad_sequence(seqs, batch_first=True)
+
+
+def _lengths_from(lengths: Any, key: str, n: int, max_len: int, lname: str) -> torch.Tensor | None:
+    if lengths is None or key not in lengths or lengths[key] is None:
+        return None
+    t = _to_tensor(lengths[key], f"{lname}[{key!r}]")
+    if t.is_floating_point():
+        if not torch.equal(t, t.round()):
+            raise ValueError(f"{lname}[{key!r}] must hold integers")
+    t = t.long().reshape(-1).cpu()
+    if t.shape[0] != n:
+        raise ValueError(f"{lname}[{key!r}] must have shape ({n},), got {tuple(t.shape)}")
+    if n and (int(t.min()) < 1 or int(t.max()) > max_len):
+        raise ValueError(f"{lname}[{key!r}] must lie in [1, {max_len}] (the padded length), got "
+                         f"{int(t.min())}..{int(t.max())}")
+    return t
+
+
+# =========================================================================== model
+
+@dataclasses.dataclass
+class JointEncoding:
+    """Output of :meth:`MultimodalPretrainer.forward`.
+
+    Attributes
+    ----------
+    hidden : torch.Tensor [shape=(B, L, d_model)]
+        Encoder output over the whole sequence (``[CLS]`` at column 0).
+    padding_mask : torch.BoolTensor [shape=(B, L)]
+        ``True`` at padded columns.
+    segments : dict name -> (start, stop)
+        Columns of each block's steps (``"text"`` first; ``[CLS]`` / ``[SEP]`` excluded).
+    lengths : dict name -> torch.LongTensor [shape=(B,)]
+        Valid steps per block.
+    weights : list of torch.Tensor [shape=(B, heads, L, L)] or None
+        Joint attention per layer (when asked for).
+    """
+
+    hidden: torch.Tensor
+    padding_mask: torch.Tensor
+    segments: dict
+    lengths: dict
+    weights: list | None = None
+
+    @property
+    def cls(self) -> torch.Tensor:
+        """``[CLS]`` vectors ``(B, d_model)``."""
+        return self.hidden[:, 0]
+
+    def segment(self, name: str) -> torch.Tensor:
+        """Hidden vectors of one block's steps, ``(B, T_name, d_model)``."""
+        if name not in self.segments:
+            raise ValueError(f"name must be one of {list(self.segments)}, got {name!r}")
+        a, b = self.segments[name]
+        return self.hidden[:, a:b]
+
+    def segment_mask(self, name: str) -> torch.Tensor:
+        """Padding mask of one block's steps, ``(B, T_name)`` (``True`` = padded)."""
+        a, b = self.segments[name]
+        return self.padding_mask[:, a:b]
+
+
+class MultimodalPretrainer(Aligner, nn.Module):
+    """Joint self-attention encoder over ``[CLS] text [SEP] frames [SEP] ...`` with masked pretraining.
+
+    See the module docstring for the layout, the objectives and the input forms.
+
+    Parameters
+    ----------
+    vocab_size : int >= 1
+        Word ids are ``0 ... vocab_size - 1`` (37 for
+        :func:`~mmalign.datasets.multimodal_streams`); ``[CLS]``, ``[SEP]``,
+        ``[MASK]`` get the next three ids.
+    modalities : dict name -> int or (C, H, W), or None
+        The non-text modalities in sequence order: an int is a time series
+        with that many features per frame, a triple an image modality (cut
+        into ``patch_size`` patches). None: ``{"audio": 16, "video": 8}``
+        (:func:`~mmalign.datasets.multimodal_streams`' defaults). ``"text"``
+        is reserved.
+    d_model, num_heads, num_layers : int
+        Encoder width, heads (divide ``d_model``), pre-norm GELU layers.
+    ffn_mult : int
+        Feed-forward width is ``ffn_mult * d_model``.
+    dropout : float in [0, 1)
+        Dropout after the embeddings, on the residual branches and inside the feed-forward blocks.
+    attn_dropout : float in [0, 1)
+        Dropout on the attention weights.
+    positions : {"sinusoidal", "learned", "relative"}
+        Position codes of words and frames: sinusoidal or learned codes of the
+        step index of each stream, or sinusoidal codes of the relative time
+        ``(t + 0.5) / length * position_scale`` (every stream of a sample then
+        starts and ends at the same positions: a prior of a uniform time
+        alignment between streams of different rates).
+    position_scale : float > 0
+        Range of the relative positions.
+    max_len : int
+        Longest stream for learned positions.
+    conv_kernel : int, odd
+        Kernel of the frame embedders' ``Conv1d`` over time (1: a linear projection).
+    patch_size : int
+        Side of the square patches of image modalities.
+    masked_token_weight, masked_frame_weight, pair_matching_weight : float >= 0
+        Weights of the three objectives (0 switches one off; one must be > 0 to fit).
+    token_mask_prob : float in (0, 1]
+        Fraction of words selected for masked token modelling (BERT: 0.15).
+    frame_mask_prob : float in (0, 1]
+        Fraction of frames (patches, objects) masked for masked frame modelling.
+    frame_span : int >= 1
+        Length of the contiguous masked spans of time series, in frames.
+    mismatch_prob : float in [0, 1]
+        Fraction of samples whose other modalities are shuffled for pair matching.
+    max_epochs, batch_size, lr, weight_decay, grad_clip, patience :
+        Passed to :class:`mmalign.train.TrainConfig` (AdamW).
+    seed : int
+        Seeds the weights (in ``__init__`` and again in ``fit``), the masks and the data order.
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` for ``fit``.
+
+    Attributes
+    ----------
+    history_ : dict
+        :func:`mmalign.train.fit` history plus ``"objectives"``: the mean of
+        each objective's loss per epoch.
+    device_ : torch.device
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmalign.attention import MultimodalPretrainer
+    >>> from mmalign.attention.pretraining import streams_inputs
+    >>> from mmalign.datasets import multimodal_streams
+    >>> ds = multimodal_streams(16, seed=0, audio_rate=10.0, video_rate=5.0)
+    >>> X = streams_inputs(ds)
+    >>> model = MultimodalPretrainer(len(ds.vocab), {"audio": 16, "video": 8}, d_model=16,
+    ...                              num_heads=2, num_layers=1, max_epochs=2, batch_size=8).fit(X)
+    >>> sorted(model.history_["objectives"])
+    ['masked_frame', 'masked_token', 'pair_matching']
+    >>> enc = model.eval()(X)  # a JointEncoding of the whole (padded) batch
+    >>> enc.hidden.shape[0], enc.segment("audio").shape[1] == max(len(a) for a in ds.audio)
+    (16, True)
+    >>> al = model.align({k: v[0] for k, v in X.items()}, target="text", source="audio")
+    >>> al.weights.shape == (1, 2, len(ds.words[0]), len(ds.audio[0]))
+    True
+    >>> np.allclose(al.weights.sum(-1), 1.0)  # rows renormalised over the audio block
+    True
+    """
+
+    def __init__(self, vocab_size: int = 37, modalities: Mapping[str, Any] | None = None,
+                 d_model: int = 64, num_heads: int = 4, num_layers: int = 2, ffn_mult: int = 4,
+                 dropout: float = 0.1, attn_dropout: float = 0.0, positions: str = "sinusoidal",
+                 position_scale: float = 100.0,
+                 max_len: int = 1024, conv_kernel: int = 1, patch_size: int = 8,
+                 masked_token_weight: float = 1.0, masked_frame_weight: float = 1.0,
+                 pair_matching_weight: float = 1.0, token_mask_prob: float = 0.15,
+                 frame_mask_prob: float = 0.15, frame_span: int = 3, mismatch_prob: float = 0.5,
+                 max_epochs: int = 20, batch_size: int = 32, lr: float = 1e-3,
+                 weight_decay: float = 0.01, grad_clip: float | None = 1.0,
+                 patience: int | None = None, seed: int = 0, device: str = "cpu") -> None:
+        nn.Module.__init__(self)
+        self.vocab_size = vocab_size
+        self.modalities = modalities
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.num_layers = num_layers
+        self.ffn_mult = ffn_mult
+        self.dropout = dropout
+        self.attn_dropout = attn_dropout
+        self.positions = positions
+        self.position_scale = position_scale
+        self.max_len = max_len
+        self.conv_kernel = conv_kernel
+        self.patch_size = patch_size
+        self.masked_token_weight = masked_token_weight
+        self.masked_frame_weight = masked_frame_weight
+        self.pair_matching_weight = pair_matching_weight
+        self.token_mask_prob = token_mask_prob
+        self.frame_mask_prob = frame_mask_prob
+        self.frame_span = frame_span
+        self.mismatch_prob = mismatch_prob
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.grad_clip = grad_clip
+        self.patience = patience
+        self.seed = seed
+        self.device = device
+        self._init_model()
+
+    # ------------------------------------------------------------------ construction
+    def _init_model(self) -> None:
+        self._specs = self._modality_specs()
+        self._check_params()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.seed))
+            self._build()
+
+    def _modality_specs(self) -> list[tuple[str, str, Any]]:
+        """``[(name, "frames", dim) or (name, "image", (C, H, W))]`` in sequence order."""
+        mods = _DEFAULT_MODALITIES if self.modalities is None else self.modalities
+        if not isinstance(mods, Mapping) or not mods:
+            raise ValueError(f"modalities must be a non-empty dict name -> int or (C, H, W), "
+                             f"got {mods!r}")
+        specs = []
+        for name, spec in mods.items():
+            if not isinstance(name, str) or not name or name == "text":
+                raise ValueError(f"modalities: names must be non-empty strings other than 'text', "
+                                 f"got {name!r}")
+            if isinstance(spec, (tuple, list)):
+                if len(spec) != 3:
+                    raise ValueError(f"modalities[{name!r}]: an image modality is (C, H, W), got {spec!r}")
+                c, h, w = (check_int(v, f"modalities[{name!r}]", 1) for v in spec)
+                specs.append((name, "image", (c, h, w)))
+            else:
+                specs.append((name, "frames", check_int(spec, f"modalities[{name!r}]", 1)))
+        return specs
+
+    def _check_params(self) -> None:
+        check_int(self.vocab_size, "vocab_size", 1)
+        d = check_int(self.d_model, "d_model", 1)
+        h = check_int(self.num_heads, "num_heads", 1)
+        if d % h:
+            raise ValueError(f"d_model ({d}) must be a multiple of num_heads ({h})")
+        check_int(self.num_layers, "num_layers", 1)
+        check_int(self.ffn_mult, "ffn_mult", 1)
+        for p in ("dropout", "attn_dropout"):
+            check_float(getattr(self, p), p, 0.0, 1.0)
+            if getattr(self, p) >= 1.0:
+                raise ValueError(f"{p} must be < 1, got {getattr(self, p)}")
+        check_choice(self.positions, "positions", POSITIONS)
+        check_float(self.position_scale, "position_scale", 0.0, low_open=True)
+        check_int(self.max_len, "max_len", 1)
+        k = check_int(self.conv_kernel, "conv_kernel", 1)
+        if k % 2 == 0:
+            raise ValueError(f"conv_kernel must be odd (lengths are kept), got {k}")
+        p = check_int(self.patch_size, "patch_size", 1)
+        for name, kind, spec in self._specs:
+            if kind == "image" and (spec[1] % p or spec[2] % p):
+                raise ValueError(f"modalities[{name!r}]: image size {spec[1:]} must be a multiple "
+                                 f"of patch_size {p}")
+        for w in ("masked_token_weight", "masked_frame_weight", "pair_matching_weight"):
+            check_float(getattr(self, w), w, 0.0)
+        check_float(self.token_mask_prob, "token_mask_prob", 0.0, 1.0, low_open=True)
+        check_float(self.frame_mask_prob, "frame_mask_prob", 0.0, 1.0, low_open=True)
+        check_int(self.frame_span, "frame_span", 1)
+        check_float(self.mismatch_prob, "mismatch_prob", 0.0, 1.0)
+        check_int(self.max_epochs, "max_epochs", 1)
+        check_int(self.batch_size, "batch_size", 1)
+        check_float(self.lr, "lr", 0.0, low_open=True)
+        check_float(self.weight_decay, "weight_decay", 0.0)
+        if self.grad_clip is not None:
+            check_float(self.grad_clip, "grad_clip", 0.0, low_open=True)
+        if self.patience is not None:
+            check_int(self.patience, "patience", 0)
+        check_int(self.seed, "seed", 0)
+        if not isinstance(self.device, (str, torch.device)):
+            raise ValueError(f"device must be a str or torch.device, got {type(self.device).__name__}")
+
+    def _build(self) -> None:
+        d, v = int(self.d_model), int(self.vocab_size)
+        kind = "sinusoidal" if self.positions == "relative" else self.positions
+        self.tokens = TokenEmbedding(v + 3, d, padding_idx=0, positions=kind, max_len=int(self.max_len))
+        embedders = {}
+        for name, mkind, spec in self._specs:
+            if mkind == "image":
+                embedders[name] = PatchEmbedding(spec[1:], int(self.patch_size), spec[0], d)
+            else:
+                embedders[name] = FrameEmbedding(spec, d, int(self.conv_kernel), positions=kind,
+                                                 max_len=int(self.max_len))
+        self.embedders = nn.ModuleDict(embedders)
+        # content on the scale of the position codes (unit variance per feature): word vectors
+        # start at unit variance, projected frames / patches are layer-normalised
+        nn.init.normal_(self.tokens.table.weight, std=1.0)
+        with torch.no_grad():
+            self.tokens.table.weight[0].zero_()
+        self.input_norms = nn.ModuleDict({name: nn.LayerNorm(d) for name, _, _ in self._specs})
+        self.segment_embedding = ModalityEmbedding(1 + len(self._specs), d)
+        self.mask_vectors = nn.Parameter(torch.randn(len(self._specs), d) * 0.02)
+        self.embed_norm = nn.LayerNorm(d)
+        layer = TransformerEncoderLayer(d, int(self.num_heads), int(self.ffn_mult) * d,
+                                        dropout=float(self.dropout), activation="gelu", norm_first=True)
+        self.encoder = TransformerEncoder(layer, int(self.num_layers), norm=nn.LayerNorm(d))
+        # every copy of the layer starts from the same weights in TransformerEncoder: re-draw them
+        for lyr in self.encoder.layers:
+            lyr.self_attn.dropout = float(self.attn_dropout)
+            for mod in lyr.modules():
+                if isinstance(mod, nn.Linear):
+                    nn.init.xavier_uniform_(mod.weight)
+                    if mod.bias is not None:
+                        nn.init.zeros_(mod.bias)
+        self.token_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, v))
+        self.frame_heads = nn.ModuleDict({
+            name: nn.Linear(d, spec if mkind == "frames" else self.embedders[name].patch_dim)
+            for name, mkind, spec in self._specs})
+        self.match_head = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 1))
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def cls_id(self) -> int:
+        """Id of ``[CLS]`` (``vocab_size``)."""
+        return int(self.vocab_size)
+
+    @property
+    def sep_id(self) -> int:
+        """Id of ``[SEP]`` (``vocab_size + 1``)."""
+        return int(self.vocab_size) + 1
+
+    @property
+    def mask_id(self) -> int:
+        """Id of ``[MASK]`` (``vocab_size + 2``)."""
+        return int(self.vocab_size) + 2
+
+    @property
+    def modality_names(self) -> tuple[str, ...]:
+        """Names of the non-text modalities, in sequence order."""
+        return tuple(name for name, _, _ in self._specs)
+
+    @property
+    def block_names(self) -> tuple[str, ...]:
+        """``("text", *modality_names)``."""
+        return ("text",) + self.modality_names
+
+    def _model_device(self) -> torch.device:
+        return self.mask_vectors.device
+
+    # ------------------------------------------------------------------ inputs
+    def _prepare(self, X: Any, lengths: Any = None, boxes: Any = None, name: str = "X",
+                 lname: str = "lengths") -> _Inputs:
+        """Check and pad inputs (see the module docstring)."""
+        if not isinstance(X, Mapping):
+            raise ValueError(f"{name} must be a dict with keys {list(self.block_names)}, got "
+                             f"{type(X).__name__}")
+        missing = [k for k in self.block_names if k not in X]
+        extra = [k for k in X if k not in self.block_names]
+        if missing or extra:
+            raise ValueError(f"{name} must have exactly the keys {list(self.block_names)}; missing "
+                             f"{missing}, unexpected {extra}")
+        if lengths is not None:
+            if not isinstance(lengths, Mapping):
+                raise ValueError(f"{lname} must be a dict name -> (N,) lengths or None, got "
+                                 f"{type(lengths).__name__}")
+            bad = [k for k in lengths if k not in self.block_names]
+            if bad:
+                raise ValueError(f"{lname} has unknown keys {bad}; expected some of {list(self.block_names)}")
+        v = int(self.vocab_size)
+        text = X["text"]
+        single = _is_id_sequence(text)
+        if single:
+            ids = _check_ids(_to_tensor(text, f"{name}['text']"), f"{name}['text']", v)
+            if ids.shape[0] == 0:
+                raise ValueError(f"{name}['text'] is empty")
+            words, tlen = ids[None], torch.tensor([ids.shape[0]])
+        elif isinstance(text, (list, tuple)):
+            if not text:
+                raise ValueError(f"{name}['text'] is an empty list")
+            seqs = []
+            for i, s in enumerate(text):
+                t = _to_tensor(s, f"{name}['text'][{i}]")
+                if t.ndim != 1 or t.shape[0] == 0:
+                    raise ValueError(f"{name}['text'][{i}] must be a non-empty 1-d array of ids, got "
+                                     f"shape {tuple(t.shape)}")
+                seqs.append(_check_ids(t, f"{name}['text'][{i}]", v).cpu())
+            words, tlen = _pad_list(seqs), torch.tensor([len(s) for s in seqs])
+            given = _lengths_from(lengths, "text", len(seqs), words.shape[1], lname)
+            if given is not None and not torch.equal(given, tlen):
+                raise ValueError(f"{lname}['text'] disagrees with the lengths of {name}['text']")
+        else:
+            t = _to_tensor(text, f"{name}['text']")
+            if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
+                raise ValueError(f"{name}['text'] must be (N, T) ids, a list of 1-d id arrays or one "
+                                 f"1-d array, got shape {tuple(t.shape)}")
+            words = _check_ids(t, f"{name}['text']", v)
+            tlen = _lengths_from(lengths, "text", words.shape[0], words.shape[1], lname)
+            if tlen is None:
+                tlen = torch.full((words.shape[0],), words.shape[1], dtype=torch.long)
+            pad = lengths_to_padding_mask(tlen.to(words.device), words.shape[1])
+            words = words.masked_fill(pad, 0)
+        n = words.shape[0]
+        frames, flens, objects, n_objects = [], [], [], []
+        for mname, kind, spec in self._specs:
+            where = f"{name}[{mname!r}]"
+            value = X[mname]
+            if kind == "image":
+                x = self._prepare_images(value, spec, single, where)
+                ln = torch.full((n,), self.embedders[mname].n_patches, dtype=torch.long)
+                ob, no = self._prepare_boxes(boxes, mname, n, single)
+            else:
+                x, ln = self._prepare_frames(value, spec, single, where, lengths, mname, lname)
+                ob, no = torch.zeros((x.shape[0], 1, 1), dtype=torch.bool), torch.zeros(x.shape[0], dtype=torch.long)
+            if x.shape[0] != n:
+                raise ValueError(f"{where} has {x.shape[0]} samples, {name}['text'] has {n}")
+            if not bool(torch.isfinite(x).all()):
+                raise ValueError(f"{where} contains NaN or infinite values")
+            frames.append(x)
+            flens.append(ln)
+            objects.append(ob)
+            n_objects.append(no)
+        if boxes is not None:
+            if not isinstance(boxes, Mapping):
+                raise ValueError("boxes must be a dict image-modality name -> per-sample (K_i, 4) boxes")
+            bad = [k for k in boxes if k not in [nm for nm, kd, _ in self._specs if kd == "image"]]
+            if bad:
+                raise ValueError(f"boxes has keys {bad} that are not image modalities of this model")
+        return _Inputs(words.long().cpu(), tlen.long().cpu(), [x.cpu() for x in frames],
+                       [ln.cpu() for ln in flens], objects, n_objects, single)
+
+    def _prepare_frames(self, value: Any, dim: int, single: bool, where: str, lengths: Any,
+                        mname: str, lname: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if isinstance(value, (list, tuple)) and not single:
+            seqs = [_to_tensor(s, f"{where}[{i}]") for i, s in enumerate(value)]
+            if not seqs:
+                raise ValueError(f"{where} is an empty list")
+            for i, s in enumerate(seqs):
+                if s.ndim != 2 or s.shape[1] != dim or s.shape[0] == 0:
+                    raise ValueError(f"{where}[{i}] must have shape (T, {dim}) with T >= 1, got "
+                                     f"{tuple(s.shape)}")
+            x = _pad_list([s.float().cpu() for s in seqs])
+            ln = torch.tensor([s.shape[0] for s in seqs])
+            given = _lengths_from(lengths, mname, len(seqs), x.shape[1], lname)
+            if given is not None and not torch.equal(given, ln):
+                raise ValueError(f"{lname}[{mname!r}] disagrees with the lengths of the arrays in {where}")
+            return x, ln
+        x = _to_tensor(value, where)
+        if single:
+            if x.ndim != 2:
+                raise ValueError(f"{where} must be one sample's (T, {dim}) frames (the text is one "
+                                 f"sample), got shape {tuple(x.shape)}")
+            x = x[None]
+        if x.ndim != 3 or x.shape[-1] != dim or x.shape[1] == 0:
+            raise ValueError(f"{where} must have shape (N, T, {dim}) (or be a list of (T_i, {dim}) "
+                             f"arrays), got {tuple(x.shape)}")
+        ln = _lengths_from(lengths, mname, x.shape[0], x.shape[1], lname)
+        if ln is None:
+            ln = torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
+        x = x.float()
+        pad = lengths_to_padding_mask(ln.to(x.device), x.shape[1])
+        return x.masked_fill(pad[..., None], 0.0), ln
+
+    def _prepare_images(self, value: Any, spec: tuple, single: bool, where: str) -> torch.Tensor:
+        c, h, w = spec
+        shape = f"(N, {c}, {h}, {w})" + (f" or (N, {h}, {w})" if c == 1 else "")
+        if isinstance(value, (list, tuple)) and not single:
+            if not value:
+                raise ValueError(f"{where} is an empty list")
+            imgs = []
+            for i, im in enumerate(value):
+                t = _to_tensor(im, f"{where}[{i}]").float().cpu()
+                if t.ndim == 2 and c == 1:
+                    t = t[None]
+                if tuple(t.shape) != (c, h, w):
+                    raise ValueError(f"{where}[{i}] must have shape ({c}, {h}, {w}), got {tuple(t.shape)}")
+                imgs.append(t)
+            return torch.stack(imgs)
+        x = _to_tensor(value, where).float().cpu()
+        if single:
+            x = x[None]
+        if x.ndim == 3 and c == 1:
+            x = x[:, None]
+        if x.ndim != 4 or tuple(x.shape[1:]) != (c, h, w):
+            raise ValueError(f"{where} must have shape {shape} (one image without N when the text "
+                             f"is one sample), got {tuple(_to_tensor(value, where).shape)}")
+        return x
+
+    def _prepare_boxes(self, boxes: Any, mname: str, n: int, single: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        emb = self.embedders[mname]
+        if not isinstance(boxes, Mapping) or boxes.get(mname) is None:
+            return (torch.zeros((n, 1, emb.n_patches), dtype=torch.bool),
+                    torch.zeros(n, dtype=torch.long))
+        per = boxes[mname]
+        if single:
+            per = [per]
+        if not isinstance(per, (list, tuple)) or len(per) != n:
+            raise ValueError(f"boxes[{mname!r}] must be a list of {n} (K_i, 4) box arrays (one per sample)")
+        masks = []
+        for i, b in enumerate(per):
+            arr = np.zeros((0, 4)) if b is None else np.asarray(b, dtype=np.float64)
+            if arr.size == 0:
+                arr = np.zeros((0, 4))
+            if arr.ndim == 1 and arr.shape[0] == 4:
+                arr = arr[None]
+            if arr.ndim != 2 or arr.shape[1] != 4:
+                raise ValueError(f"boxes[{mname!r}][{i}] must have shape (K, 4) (x0, y0, x1, y1), "
+                                 f"got {arr.shape}")
+            if np.isinf(arr).any():
+                raise ValueError(f"boxes[{mname!r}][{i}] contains infinite values")
+            m = emb.patches_in_boxes(arr) if len(arr) else torch.zeros((0, emb.n_patches), dtype=torch.bool)
+            masks.append(m[m.any(1)])  # boxes covering no patch (NaN rows) are dropped
+        k = max(1, max(m.shape[0] for m in masks))
+        out = torch.zeros((n, k, emb.n_patches), dtype=torch.bool)
+        for i, m in enumerate(masks):
+            out[i, :m.shape[0]] = m
+        return out, torch.tensor([m.shape[0] for m in masks], dtype=torch.long)
+
+    def _unpack(self, batch: Sequence[torch.Tensor], crop: bool = True) -> tuple:
+        """Data tuple of :meth:`_Inputs.tensors` → (words, text_lengths, frames, lengths, objects, n_objects)."""
+        words, tlen = batch[0], batch[1]
+        if crop:
+            words = words[:, :max(int(tlen.max()), 1)]
+        frames, lens, objs, nobj = [], [], [], []
+        for m, (_, kind, _) in enumerate(self._specs):
+            x, ln, ob, no = batch[2 + 4 * m: 6 + 4 * m]
+            if crop and kind == "frames":
+                x = x[:, :max(int(ln.max()), 1)]
+            frames.append(x)
+            lens.append(ln)
+            objs.append(ob)
+            nobj.append(no)
+        return words, tlen, frames, lens, objs, nobj
+
+    # ------------------------------------------------------------------ forward
+    def _positions(self, n_steps: int, lengths: torch.Tensor) -> torch.Tensor | None:
+        if self.positions != "relative":
+            return None
+        steps = torch.arange(n_steps, device=lengths.device, dtype=torch.float32)[None] + 0.5
+        return steps / lengths.clamp(min=1).to(torch.float32)[:, None] * float(self.position_scale)
+
+    def _encode(self, words: torch.Tensor, text_lengths: torch.Tensor, frames: list,
+                lengths: list, frame_masks: list | None = None,
+                need_weights: bool = False) -> JointEncoding:
+        dev = self._model_device()
+        words, text_lengths = words.to(dev), text_lengths.to(dev)
+        b, t = words.shape
+        seg = self.segment_embedding
+        cls = torch.full((b, 1), self.cls_id, dtype=torch.long, device=dev)
+        sep = self.tokens.table(torch.full((b, 1), self.sep_id, dtype=torch.long, device=dev))
+        tok = self.tokens(words, self._positions(t, text_lengths))
+        parts = [seg(torch.cat([self.tokens.table(cls), tok, sep], dim=1), 0)]
+        false = torch.zeros((b, 1), dtype=torch.bool, device=dev)
+        pads = [false, lengths_to_padding_mask(text_lengths, t), false]
+        segments, seg_lengths = {"text": (1, 1 + t)}, {"text": text_lengths}
+        offset = t + 2
+        for m, (name, kind, _) in enumerate(self._specs):
+            emb = self.embedders[name]
+            x, ln = frames[m].to(dev), lengths[m].to(dev)
+            fm = None if frame_masks is None or frame_masks[m] is None else frame_masks[m].to(dev)
+            if kind == "image":
+                patches = emb.patchify(x.float())
+                if fm is not None:
+                    patches = patches.masked_fill(fm[..., None], 0.0)
+                h = self.input_norms[name](emb.proj(patches)) + emb.positions()[None]
+                pad = torch.zeros((b, h.shape[1]), dtype=torch.bool, device=dev)
+            else:
+                x = x.float()
+                if fm is not None:
+                    x = x.masked_fill(fm[..., None], 0.0)
+                h = self.input_norms[name](emb.project(x, ln))
+                pos = self._positions(x.shape[1], ln)
+                pe = emb.pos(torch.arange(x.shape[1], device=dev) if pos is None else pos, h.dtype)
+                if pe is not None:
+                    h = h + pe
+                pad = lengths_to_padding_mask(ln, x.shape[1])
+            if fm is not None:
+                h = h + fm[..., None].to(h.dtype) * self.mask_vectors[m]
+            parts.append(seg(torch.cat([h, sep], dim=1), m + 1))
+            pads += [pad, false]
+            segments[name] = (offset, offset + h.shape[1])
+            seg_lengths[name] = ln
+            offset += h.shape[1] + 1
+        z = torch.cat(parts, dim=1)
+        z = nn.functional.dropout(self.embed_norm(z), float(self.dropout), self.training)
+        padding = torch.cat(pads, dim=1)
+        hidden, weights = self.encoder(z, src_key_padding_mask=padding, need_weights=need_weights)
+        return JointEncoding(hidden, padding, segments, seg_lengths, weights)
+
+    def forward(self, X: Any, lengths: Any = None, *, frame_masks: Mapping[str, torch.Tensor] | None = None,
+                need_weights: bool = False) -> JointEncoding:
+        """Encode a batch (or one sample) into the joint sequence.
+
+        Parameters
+        ----------
+        X : dict (see the module docstring)
+        lengths : dict name -> (B,) ints, or None
+        frame_masks : dict name -> torch.BoolTensor [shape=(B, T_m) or (B, n_patches)], or None
+            Frames / patches to mask (zeroed and marked, as in masked frame modelling).
+        need_weights : bool
+            Keep the joint attention of every layer.
+
+        Returns
+        -------
+        JointEncoding
+        """
+        inp = self._prepare(X, lengths)
+        masks = None
+        if frame_masks is not None:
+            if not isinstance(frame_masks, Mapping) or any(k not in self.modality_names for k in frame_masks):
+                raise ValueError(f"frame_masks must be a dict with keys among {list(self.modality_names)}")
+            masks = []
+            for m, (name, _, _) in enumerate(self._specs):
+                fm = frame_masks.get(name)
+                if fm is not None:
+                    want = (inp.words.shape[0], inp.frames[m].shape[1] if inp.frames[m].ndim == 3
+                            else self.embedders[name].n_patches)
+                    if not isinstance(fm, torch.Tensor) or fm.dtype != torch.bool or tuple(fm.shape) != want:
+                        raise ValueError(f"frame_masks[{name!r}] must be a bool tensor of shape {want}")
+                masks.append(fm)
+        return self._encode(inp.words, inp.text_lengths, inp.frames, inp.lengths, masks, need_weights)
+
+    # ------------------------------------------------------------------ objectives
+    def _losses(self, batch: Sequence[torch.Tensor], generator: torch.Generator | None = None,
+                stats: bool = False) -> dict:
+        """Objective losses of one mini-batch (random masks and shuffles from ``generator``)."""
+        words, tlen, frames, lens, objs, nobj = self._unpack(batch)
+        dev = self._model_device()
+        b = words.shape[0]
+        w_tok, w_frm, w_match = (float(self.masked_token_weight), float(self.masked_frame_weight),
+                                 float(self.pair_matching_weight))
+        aligned = torch.ones(b, dtype=torch.bool, device=dev)
+        if w_match > 0 and b >= 2:
+            donor, aligned = shuffle_pairs(b, mismatch_prob=float(self.mismatch_prob),
+                                           generator=generator, device=dev)
+            d = donor.to(frames[0].device)
+            frames, lens = [x[d] for x in frames], [ln[d] for ln in lens]
+            objs, nobj = [o[d] for o in objs], [n[d] for n in nobj]
+        tokens_in, selected = words, None
+        if w_tok > 0:
+            tokens_in, selected = mask_tokens(words, tlen, mask_id=self.mask_id,
+                                              vocab_size=int(self.vocab_size),
+                                              mask_prob=float(self.token_mask_prob), generator=generator)
+        fmasks = None
+        if w_frm > 0:
+            fmasks = []
+            for m, (name, kind, _) in enumerate(self._specs):
+                if kind == "image":
+                    fmasks.append(patch_mask(b, self.embedders[name].n_patches,
+                                             mask_prob=float(self.frame_mask_prob), objects=objs[m],
+                                             n_objects=nobj[m], generator=generator,
+                                             device=frames[m].device))
+                else:
+                    fmasks.append(span_mask(lens[m], frames[m].shape[1], mask_prob=float(self.frame_mask_prob),
+                                            span_length=int(self.frame_span), generator=generator))
+        enc = self._encode(tokens_in, tlen, frames, lens, fmasks)
+        out: dict[str, torch.Tensor] = {}
+        total = enc.hidden.sum() * 0.0
+        if w_tok > 0:
+            sel = selected.to(dev) & aligned[:, None]
+            logits = self.token_head(enc.segment("text"))
+            out["masked_token"] = masked_token_loss(logits, words.to(dev), sel)
+            total = total + w_tok * out["masked_token"]
+            if stats:
+                out["masked_token_accuracy"] = ((logits.argmax(-1) == words.to(dev)) & sel).sum().float()
+                out["masked_token_count"] = sel.sum().float()
+        if w_frm > 0:
+            per = []
+            for m, (name, kind, _) in enumerate(self._specs):
+                pred = self.frame_heads[name](enc.segment(name))
+                target = (self.embedders[name].patchify(frames[m].to(dev).float()) if kind == "image"
+                          else frames[m].to(dev).float())
+                loss_m = masked_frame_loss(pred, target, fmasks[m].to(dev) & aligned[:, None])
+                out[f"masked_frame/{name}"] = loss_m
+                per.append(loss_m)
+            out["masked_frame"] = torch.stack(per).mean()
+            total = total + w_frm * out["masked_frame"]
+        if w_match > 0 and b >= 2:
+            logit = self.match_head(enc.cls)[:, 0]
+            out["pair_matching"] = pair_matching_loss(logit, aligned)
+            total = total + w_match * out["pair_matching"]
+            if stats:
+                out["pair_matching_accuracy"] = ((logit > 0) == aligned).sum().float()
+                out["pair_matching_count"] = torch.tensor(float(b), device=dev)
+        out["total"] = total
+        return out
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X: Any, y: Any = None, lengths: Any = None, *, boxes: Any = None,
+            validation: Any = None) -> "MultimodalPretrainer":
+        """Pretrain on unlabelled samples with :func:`mmalign.train.fit`.
+
+        The weights are re-initialised from ``seed`` first, so two fits with the
+        same ``seed`` give the same model (on CPU).
+
+        Parameters
+        ----------
+        X : dict (see the module docstring)
+            At least 2 samples when pair matching is on.
+        y : ignored
+            Pretraining uses no labels (accepted for the ``Aligner`` signature).
+        lengths : dict name -> (N,) ints, or None
+        boxes : dict image-modality name -> list of (K_i, 4) pixel boxes, or None
+            Objects to mask whole in masked region modelling (else random patches).
+        validation : dict, or tuple ``(X_val, lengths_val)`` / ``(X_val, lengths_val, boxes_val)``, or None
+            Keeps the weights of the epoch with the lowest total validation loss
+            (fixed masks drawn from ``seed``); with ``patience`` set, stops early.
+
+        Returns
+        -------
+        self
+        """
+        from ..train import TrainConfig, fit as train_fit
+
+        self._init_model()
+        weights = (self.masked_token_weight, self.masked_frame_weight, self.pair_matching_weight)
+        if all(float(w) == 0 for w in weights):
+            raise ValueError("masked_token_weight, masked_frame_weight, pair_matching_weight: at least "
+                             "one objective must have a positive weight")
+        data = self._prepare(X, lengths, boxes)
+        if data.single:
+            raise ValueError("X must be a batch (ragged lists or padded arrays), not one sample")
+        n = data.words.shape[0]
+        if float(self.pair_matching_weight) > 0 and n < 2:
+            raise ValueError("X: pair matching needs at least 2 samples")
+        val = None
+        if validation is not None:
+            if isinstance(validation, Mapping):
+                validation = (validation,)
+            if not isinstance(validation, (tuple, list)) or not 1 <= len(validation) <= 3:
+                raise ValueError("validation must be X_val or a tuple (X_val, lengths_val[, boxes_val])")
+            vX = validation[0]
+            vl = validation[1] if len(validation) > 1 else None
+            vb = validation[2] if len(validation) > 2 else None
+            val = self._prepare(vX, vl, vb, name="validation[0]", lname="validation[1]")
+        if self.patience is not None and val is None:
+            raise ValueError("patience needs validation data (fit(X, validation=X_val))")
+        bs = min(int(self.batch_size), n)
+        steps_per_epoch = math.ceil(n / bs)
+        record: dict[str, list[float]] = {}
+
+        def loss_fn(model, batch):
+            out = model._losses(batch)
+            for k, v in out.items():
+                if k in ("masked_token", "masked_frame", "pair_matching"):
+                    record.setdefault(k, []).append(float(v.detach()))
+            return out["total"]
+
+        def val_metric(model, batch):
+            return model._evaluate_tensors(batch, seed=int(self.seed))["total"]
+
+        config = TrainConfig(max_epochs=int(self.max_epochs), batch_size=bs, lr=float(self.lr),
+                             weight_decay=float(self.weight_decay), optimizer="adamw",
+                             grad_clip=self.grad_clip, seed=int(self.seed), device=str(self.device),
+                             progress=False, patience=self.patience)
+        history = train_fit(self, loss_fn, data.tensors(), config=config,
+                            val_data=val.tensors() if val is not None else None,
+                            val_metric=val_metric if val is not None else None)
+        hist = history.as_dict()
+        hist["objectives"] = {k: [float(np.mean(v[i:i + steps_per_epoch]))
+                                  for i in range(0, len(v), steps_per_epoch)]
+                              for k, v in record.items()}
+        self.history_ = hist
+        self.device_ = self._model_device()
+        self.eval()
+        return self
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def _evaluate_tensors(self, tensors: Sequence[torch.Tensor], seed: int = 0) -> dict:
+        was = self.training
+        self.eval()
+        g = torch.Generator().manual_seed(int(seed))
+        sums: dict[str, float] = {}
+        n_batches = 0
+        n = tensors[0].shape[0]
+        step = int(self.batch_size)
+        try:
+            for i in range(0, n, step):
+                batch = [t[i:i + step] for t in tensors]
+                out = self._losses(batch, generator=g, stats=True)
+                m = batch[0].shape[0]
+                for k, v in out.items():
+                    weight = 1.0 if (k.endswith("_accuracy") or k.endswith("_count")) else m
+                    sums[k] = sums.get(k, 0.0) + float(v) * weight
+                n_batches += m
+        finally:
+            self.train(was)
+        res = {k: v / n_batches for k, v in sums.items()
+               if not (k.endswith("_accuracy") or k.endswith("_count"))}
+        for obj in ("masked_token", "pair_matching"):
+            if f"{obj}_count" in sums and sums[f"{obj}_count"] > 0:
+                res[f"{obj}_accuracy"] = sums[f"{obj}_accuracy"] / sums[f"{obj}_count"]
+        return res
+
+    def evaluate(self, X: Any, lengths: Any = None, *, boxes: Any = None, seed: int = 0) -> dict:
+        """Pretraining losses and accuracies on data, with masks and shuffles drawn from ``seed``.
+
+        Returns
+        -------
+        scores : dict
+            ``"total"``, ``"masked_token"`` (cross-entropy),
+            ``"masked_token_accuracy"``, ``"masked_frame"`` and
+            ``"masked_frame/<name>"`` (MSE), ``"pair_matching"`` (BCE),
+            ``"pair_matching_accuracy"`` — for the objectives that are on.
+        """
+        check_int(seed, "seed", 0)
+        data = self._prepare(X, lengths, boxes)
+        dev = self._model_device()
+        return self._evaluate_tensors([t.to(dev) for t in data.tensors()], seed=seed)
+
+    @torch.no_grad()
+    def embed(self, X: Any, lengths: Any = None, *, pooling: str = "cls") -> np.ndarray:
+        """One vector per sample: the ``[CLS]`` output, or the mean over a block's valid steps.
+
+        Parameters
+        ----------
+        X, lengths : see the module docstring
+        pooling : {"cls", "mean"} or a block name (``"text"``, a modality)
+            ``"mean"``: every valid step of every block.
+
+        Returns
+        -------
+        vectors : np.ndarray [shape=(N, d_model)] (``(d_model,)`` for one sample)
+        """
+        if pooling not in ("cls", "mean") + self.block_names:
+            raise ValueError(f"pooling must be 'cls', 'mean' or one of {list(self.block_names)}, "
+                             f"got {pooling!r}")
+        inp = self._prepare(X, lengths)
+        out = []
+        for enc in self._encode_chunks(inp):
+            out.append(_pool_encoding(enc, pooling).cpu())
+        v = torch.cat(out).numpy()
+        return v[0] if inp.single else v
+
+    @torch.no_grad()
+    def match_proba(self, X: Any, lengths: Any = None) -> np.ndarray:
+        """Probability that each sample's modalities belong together (the pair-matching head).
+
+        Returns
+        -------
+        proba : np.ndarray [shape=(N,)] (a float for one sample)
+        """
+        inp = self._prepare(X, lengths)
+        out = [torch.sigmoid(self.match_head(enc.cls)[:, 0]).cpu() for enc in self._encode_chunks(inp)]
+        p = torch.cat(out).numpy()
+        return float(p[0]) if inp.single else p
+
+    def _encode_chunks(self, inp: _Inputs, need_weights: bool = False):
+        was = self.training
+        self.eval()
+        step = int(self.batch_size)
+        try:
+            tensors = inp.tensors()
+            for i in range(0, inp.words.shape[0], step):
+                batch = [t[i:i + step] for t in tensors]
+                words, tlen, frames, lens, _, _ = self._unpack(batch)
+                with torch.no_grad():
+                    yield self._encode(words, tlen, frames, lens, need_weights=need_weights)
+        finally:
+            self.train(was)
+
+    def _block_index(self, block: Any, name: str) -> str:
+        if block in self.block_names:
+            return block
+        raise ValueError(f"{name} must be one of {list(self.block_names)}, got {block!r}")
+
+    @torch.no_grad()
+    def attention(self, X: Any, lengths: Any = None, *, target: str = "text",
+                  source: str | None = None) -> list[np.ndarray]:
+        """Joint attention of ``target``'s steps (rows) over ``source``'s steps (columns).
+
+        Returns
+        -------
+        weights : list of np.ndarray [shape=(layers, heads, T_target_i, T_source_i)]
+            One per sample, cropped to its valid steps; raw weights (each full
+            row of the joint attention sums to 1 over all blocks).
+        """
+        t = self._block_index(target, "target")
+        s = self._block_index(source if source is not None else
+                              (self.modality_names[0] if t == "text" else "text"), "source")
+        inp = self._prepare(X, lengths)
+        out = []
+        for enc in self._encode_chunks(inp, need_weights=True):
+            w = torch.stack(enc.weights, dim=1)                     # (B, layers, heads, L, L)
+            (ta, tb), (sa, sb) = enc.segments[t], enc.segments[s]
+            block = w[..., ta:tb, sa:sb].cpu().numpy()
+            lt, ls = enc.lengths[t].cpu().numpy(), enc.lengths[s].cpu().numpy()
+            out += [block[i, ..., :int(lt[i]), :int(ls[i])] for i in range(block.shape[0])]
+        return out
+
+    def align(self, x: Any, y: Any = None, *, target: str = "text", source: str | None = None,
+              lengths: Any = None, renormalize: bool = True) -> Alignment | list[Alignment]:
+        """Joint attention between two blocks as :class:`~mmalign.alignment.Alignment` s.
+
+        Parameters
+        ----------
+        x : dict (one sample or a batch, see the module docstring), or one sample's word ids
+            With ``y``: ``x`` is the word ids ``(T_text,)`` and ``y`` the frames
+            of the model's only modality.
+        y : array or None
+        target, source : str
+            Block names; default text rows over the first modality's columns
+            (the other way round when ``target`` is a modality).
+        lengths : dict or None
+        renormalize : bool
+            Divide each row by its mass on ``source`` so that it sums to 1;
+            the raw mass is in ``extras["row_mass"]`` ``(layers, heads, T_target)``.
+
+        Returns
+        -------
+        alignment : Alignment or list of Alignment
+            Weights ``(layers, heads, T_target, T_source)``; ``monotonic=False``;
+            extras ``target``, ``source``, ``model``, ``row_mass``, ``renormalized``
+            (and ``grid`` for an image source).
+        """
+        if y is not None:
+            if len(self._specs) != 1:
+                raise ValueError(f"y: this model has modalities {list(self.modality_names)}; pass "
+                                 "a dict of all of them as x")
+            x = {"text": x, self.modality_names[0]: y}
+        blocks = self.attention(x, lengths, target=target, source=source)
+        single = isinstance(x, Mapping) and _is_id_sequence(x.get("text"))
+        t = self._block_index(target, "target")
+        s = source if source is not None else (self.modality_names[0] if t == "text" else "text")
+        extras_base = {"target": t, "source": s, "model": type(self).__name__}
+        spec = dict((nm, (kd, sp)) for nm, kd, sp in self._specs)
+        if s in spec and spec[s][0] == "image":
+            extras_base["grid"] = self.embedders[s].grid
+        out = []
+        for w in blocks:
+            w = w.astype(np.float64)
+            mass = w.sum(-1)
+            if renormalize:
+                w = w / np.where(mass > 0, mass, 1.0)[..., None]
+            out.append(Alignment(weights=w, monotonic=False,
+                                 extras={**extras_base, "row_mass": mass, "renormalized": bool(renormalize)}))
+        return out[0] if single else out
+
+
+def _pool_encoding(enc: JointEncoding, pooling: str) -> torch.Tensor:
+    if pooling == "cls":
+        return enc.cls
+    if pooling == "mean":
+        valid = (~enc.padding_mask).to(enc.hidden.dtype)
+        return (enc.hidden * valid[..., None]).sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
+    h, pad = enc.segment(pooling), enc.segment_mask(pooling)
+    valid = (~pad).to(h.dtype)
+    return (h * valid[..., None]).sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
+
+
+# =========================================================================== helpers
+
+def streams_inputs(ds: Any, indices: Sequence[int] | None = None) -> dict:
+    """The ``X`` dict of :func:`~mmalign.datasets.multimodal_streams` data (ragged lists).
+
+    Parameters
+    ----------
+    ds : MultimodalStreams
+    indices : sequence of int or None
+        A subset of the samples (all when None).
+
+    Returns
+    -------
+    X : dict with ``"text"`` (word ids), ``"audio"``, ``"video"`` lists (views, not copies)
+
+    Examples
+    --------
+    >>> from mmalign.datasets import multimodal_streams
+    >>> X = streams_inputs(multimodal_streams(3, seed=0), [0, 2])
+    >>> sorted(X), len(X["text"])
+    (['audio', 'text', 'video'], 2)
+    """
+    for attr in ("words", "audio", "video"):
+        if not hasattr(ds, attr):
+            raise ValueError(f"ds must be a MultimodalStreams (no attribute {attr!r})")
+    idx = range(len(ds.words)) if indices is None else [int(i) for i in indices]
+    return {"text": [ds.words[i] for i in idx], "audio": [ds.audio[i] for i in idx],
+            "video": [ds.video[i] for i in idx]}
+
+
+def pretrain(X: Any, lengths: Any = None, *, boxes: Any = None, validation: Any = None,
+             **params: Any) -> MultimodalPretrainer:
+    """Build a :class:`MultimodalPretrainer` from ``params`` and pretrain it on ``X``.
+
+    Parameters
+    ----------
+    X, lengths, boxes, validation
+        As in :meth:`MultimodalPretrainer.fit`.
+    **params
+        Hyper-parameters of :class:`MultimodalPretrainer`.
+
+    Returns
+    -------
+    model : MultimodalPretrainer
+        Fitted, in eval mode.
+
+    Examples
+    --------
+    >>> from mmalign.datasets import multimodal_streams
+    >>> ds = multimodal_streams(8, seed=0, audio_rate=10.0, video_rate=5.0)
+    >>> model = pretrain(streams_inputs(ds), vocab_size=len(ds.vocab), d_model=8, num_heads=2,
+    ...                  num_layers=1, max_epochs=1, batch_size=4)
+    >>> model.history_["epochs_run"]
+    1
+    """
+    return MultimodalPretrainer(**params).fit(X, lengths=lengths, boxes=boxes, validation=validation)
