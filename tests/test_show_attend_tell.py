@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from ddp_spy import spy_on_training
 from mmalign import Aligner, Alignment
 from mmalign.attention.show_attend_tell import (ShowAttendTell, cell_positions, grid_cell_masks,
                                                 torchvision_encoder)
@@ -321,47 +322,11 @@ def test_attention_overlay_writes_a_png(tmp_path):
 
 
 # --------------------------------------------------------------------------- DDP
-class _Spy(torch.nn.Module):
-    """A stand-in for DistributedDataParallel: only its forward may run the wrapped model."""
-
-    def __init__(self, module):
-        super().__init__()
-        self.module = module
-        self.inside = False
-        self.calls = 0
-
-    def forward(self, *args, **kwargs):
-        self.calls += 1
-        self.inside = True
-        try:
-            return self.module(*args, **kwargs)
-        finally:
-            self.inside = False
-
-
 @pytest.mark.parametrize("attention", ["soft", "hard"])
 def test_fit_loss_goes_through_the_wrapped_forward(monkeypatch, attention):
     """Under DDP, gradients are only synchronised for what runs inside the wrapper's forward:
     every submodule call of the training loss must happen there."""
-    import mmalign.train
-
-    real_fit = mmalign.train.fit
-    spies = []
-
-    def fit(module, loss_fn, data, **kw):
-        spy = _Spy(module)
-        spies.append(spy)
-
-        def check(mod, args):
-            assert spy.inside, f"{type(mod).__name__} ran outside the wrapper's forward"
-        hooks = [m.register_forward_pre_hook(check) for m in module.modules()]
-        try:
-            return real_fit(module, lambda m, b: loss_fn(spy, b), data, **kw)
-        finally:
-            for h in hooks:
-                h.remove()
-
-    monkeypatch.setattr(mmalign.train, "fit", fit)
+    spies = spy_on_training(monkeypatch)
     images, caps = _data(8)
     model = _tiny(attention, max_epochs=1, batch_size=4).fit(images, caps)
     assert spies and spies[0].calls == 2                       # two batches, each through the spy

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from ddp_spy import spy_on_training
 from mmalign import Aligner
 from mmalign.attention.spatial_transformer import (
     SpatialTransformer,
@@ -241,51 +242,8 @@ def test_train_fit_param_groups():
         fit(net, mse, data, config=cfg, param_groups=[{"params": net.parameters(), "lr_scale": -1.0}])
 
 
-class _Spy(torch.nn.Module):
-    """A stand-in for DistributedDataParallel: only its forward may run the wrapped model."""
-
-    def __init__(self, module):
-        super().__init__()
-        self.module = module
-        self.inside = False
-        self.calls = 0
-
-    def forward(self, *args, **kwargs):
-        self.calls += 1
-        self.inside = True
-        try:
-            return self.module(*args, **kwargs)
-        finally:
-            self.inside = False
-
-
-def _spy_on_training(monkeypatch):
-    """Make ``mmalign.train.fit`` hand the loss function a spy wrapper whose submodules
-    may only run inside the wrapper's forward (what DDP needs to synchronise gradients)."""
-    import mmalign.train
-
-    real_fit = mmalign.train.fit
-    spies = []
-
-    def fit(module, loss_fn, data, **kw):
-        spy = _Spy(module)
-        spies.append(spy)
-
-        def check(mod, args):
-            assert spy.inside, f"{type(mod).__name__} ran outside the wrapper's forward"
-        hooks = [m.register_forward_pre_hook(check) for m in module.modules()]
-        try:
-            return real_fit(module, lambda m, b: loss_fn(spy, b), data, **kw)
-        finally:
-            for h in hooks:
-                h.remove()
-
-    monkeypatch.setattr(mmalign.train, "fit", fit)
-    return spies
-
-
 def test_fit_loss_goes_through_the_wrapped_forward(monkeypatch):
-    spies = _spy_on_training(monkeypatch)
+    spies = spy_on_training(monkeypatch)
     st = SpatialTransformer(n_classes=10, max_epochs=1, batch_size=4, seed=0)
     st.fit(_images(b=8, h=16, w=16), np.arange(8))
     assert spies and all(s.calls == 2 for s in spies)                 # two batches
