@@ -44,7 +44,7 @@ NAME = "alignment_quality"
 TOLERANCE = 3  # frames, for the "within" column
 
 
-def _tasks(n_seeds: int) -> dict[str, Callable[[int], tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+def _tasks() -> dict[str, Callable[[int], tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     def spiral(dims, map_, noise):
         def make(seed):
             data = warped_multimodal(2, lengths=(150, 120), dims=dims, noise=noise, map=map_,
@@ -84,7 +84,7 @@ def run(quick: bool = False) -> str:
     info = machine_info()
     n_seeds = 3 if quick else 10
     seeds = list(range(n_seeds))
-    tasks = _tasks(n_seeds)
+    tasks = _tasks()
     method_names = list(_methods(0))
     results: dict[str, dict[str, dict]] = {m: {} for m in method_names}
     t_start = time.perf_counter()

@@ -71,6 +71,7 @@ from torch import nn
 
 from ..aligner import Aligner
 from ..alignment import Alignment
+from ..train import check_fit_params
 from ..warping._validation import check_choice, check_float, check_int
 from .functional import lengths_to_padding_mask
 from .layers import MultiHeadAttention
@@ -504,17 +505,7 @@ class _FusionAligner(Aligner, nn.Module):
         check_choice(self.positions, "positions", POSITIONS)
         check_float(self.position_scale, "position_scale", 0.0, low_open=True)
         check_choice(self.loss, "loss", LOSSES)
-        check_int(self.max_epochs, "max_epochs", 1)
-        check_int(self.batch_size, "batch_size", 1)
-        check_float(self.lr, "lr", 0.0, low_open=True)
-        check_float(self.weight_decay, "weight_decay", 0.0)
-        if self.grad_clip is not None:
-            check_float(self.grad_clip, "grad_clip", 0.0, low_open=True)
-        if self.patience is not None:
-            check_int(self.patience, "patience", 0)
-        check_int(self.seed, "seed", 0)
-        if not isinstance(self.device, (str, torch.device)):
-            raise ValueError(f"device must be a str or torch.device, got {type(self.device).__name__}")
+        check_fit_params(self)
 
     def _projections(self) -> nn.ModuleDict:
         k = int(self.conv_kernel)
