@@ -100,16 +100,10 @@ def _bleu(hyps: list[list[str]], refs: list[list[str]]) -> float:
 
 
 def _localisation(alignments, test) -> dict:
-    from mmalign.attention.show_attend_tell import grid_cell_masks
+    from mmalign.attention.show_attend_tell import word_box_masks
     from mmalign.metrics import attention_mass_inside, pointing_accuracy
 
-    weights, masks = [], []
-    for al, boxes in zip(alignments, test.word_boxes):
-        rows = [t for t, b in enumerate(boxes) if b is not None]
-        weights.append(al.matrix()[rows])
-        masks.append(grid_cell_masks(np.array([boxes[t] for t in rows]), al.extras["grid_shape"],
-                                     al.extras["image_size"]))
-    w, m = np.concatenate(weights), np.concatenate(masks)
+    w, m = word_box_masks(alignments, test.word_boxes)
     entropy = -(w * np.log(np.clip(w, 1e-30, None))).sum(1) / np.log(w.shape[1])
     return {"pointing_accuracy": pointing_accuracy(w, m), "mass_inside": attention_mass_inside(w, m),
             "random_cell_rate": float(m.mean()), "normalised_entropy": float(entropy.mean()),

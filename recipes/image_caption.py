@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 import mmalign
-from mmalign.attention.show_attend_tell import grid_cell_masks
+from mmalign.attention.show_attend_tell import word_box_masks
 from mmalign.datasets import digit_scenes, load_mnist, scene_vocabulary
 from mmalign.metrics import attention_mass_inside, pointing_accuracy
 
@@ -88,13 +88,7 @@ def train(train_digits: tuple[np.ndarray, np.ndarray], *, n_train: int, epochs: 
 def score(alignments: list, test) -> dict:
     """Pointing accuracy, mass inside and the random-cell rate of per-word attention
     (one :class:`~mmalign.Alignment` per scene) against the scenes' word boxes."""
-    weights, masks = [], []
-    for al, boxes in zip(alignments, test.word_boxes):
-        rows = [t for t, b in enumerate(boxes) if b is not None]
-        weights.append(al.matrix()[rows])
-        masks.append(grid_cell_masks(np.array([boxes[t] for t in rows]), al.extras["grid_shape"],
-                                     al.extras["image_size"]))
-    w, m = np.concatenate(weights), np.concatenate(masks)
+    w, m = word_box_masks(alignments, test.word_boxes)
     return {"pointing_accuracy": pointing_accuracy(w, m), "mass_inside": attention_mass_inside(w, m),
             "random_cell_rate": float(m.mean()), "n_words": int(len(w))}
 

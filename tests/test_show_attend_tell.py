@@ -7,7 +7,7 @@ import torch
 from ddp_spy import spy_on_training
 from mmalign import Aligner, Alignment
 from mmalign.attention.show_attend_tell import (ShowAttendTell, cell_positions, grid_cell_masks,
-                                                torchvision_encoder)
+                                                torchvision_encoder, word_box_masks)
 from mmalign.datasets.digit_scenes import digit_scenes
 from mmalign.metrics import attention_mass_inside, pointing_accuracy
 
@@ -373,3 +373,15 @@ def test_ddp_keeps_the_processes_in_step(tmp_path):
     assert not torch.equal(a["out.weight"], init["out.weight"])               # it trained
     for k in a:                                          # gradients were averaged: identical weights
         torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0)
+
+
+def test_word_box_masks_keeps_words_with_a_box_in_order():
+    al = [Alignment(weights=np.eye(4)[[0, 3, 1]], extras={"grid_shape": (2, 2), "image_size": (16, 16)}),
+          Alignment(weights=np.full((1, 4), 0.25), extras={"grid_shape": (2, 2), "image_size": (16, 16)})]
+    boxes = [[np.array([0, 0, 8, 8]), None, np.array([8, 0, 16, 8])], [np.array([8, 8, 16, 16])]]
+    w, m = word_box_masks(al, boxes)
+    np.testing.assert_array_equal(w, [[1, 0, 0, 0], [0, 1, 0, 0], [0.25] * 4])
+    np.testing.assert_array_equal(m, [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+    assert pointing_accuracy(w, m) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="same length"):
+        word_box_masks(al, boxes[:1])

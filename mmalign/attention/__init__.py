@@ -15,7 +15,7 @@ from .spatial_transformer import SpatialTransformer
 from .seq2seq import Hypothesis, Seq2SeqAttention
 from .glimpse import GlimpseAttention
 from .show_attend_tell import (ShowAttendTell, SmallConvEncoder, cell_positions, grid_cell_masks,
-                               torchvision_encoder)
+                               torchvision_encoder, word_box_masks)
 from .crossmodal import (BimodalTransformer, CrossmodalEncoder, CrossmodalLayer,
                          CrossmodalTransformer, JointSelfAttentionFusion)
 
@@ -28,6 +28,7 @@ __all__ = [
     "SpatialTransformer", "GlimpseAttention",
     "Hypothesis", "Seq2SeqAttention",
     "ShowAttendTell", "SmallConvEncoder", "cell_positions", "grid_cell_masks", "torchvision_encoder",
+    "word_box_masks",
     "BimodalTransformer", "CrossmodalEncoder", "CrossmodalLayer", "CrossmodalTransformer",
     "JointSelfAttentionFusion",
 ]

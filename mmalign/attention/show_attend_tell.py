@@ -112,7 +112,8 @@ from ..warping._validation import check_choice, check_float, check_int
 from .layers import AdditiveAttention
 from .seq2seq import Hypothesis, _as_id_batch, _beam_search_one, _int_array, _is_single
 
-__all__ = ["ShowAttendTell", "SmallConvEncoder", "torchvision_encoder", "cell_positions", "grid_cell_masks"]
+__all__ = ["ShowAttendTell", "SmallConvEncoder", "torchvision_encoder", "cell_positions", "grid_cell_masks",
+           "word_box_masks"]
 
 _IGNORE = -100          # cross-entropy ignore index at padded target positions
 _PAD, _BOS, _EOS = 0, 1, 2
@@ -332,6 +333,46 @@ def grid_cell_masks(boxes: Any, grid_shape: tuple[int, int], image_size: tuple[i
 
 
 # --------------------------------------------------------------------------- model
+
+def word_box_masks(alignments: Any, word_boxes: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Stack per-word attention and the grid cells of each word's box, for words that have one.
+
+    Parameters
+    ----------
+    alignments : list of Alignment
+        One per image, from :meth:`ShowAttendTell.align`: ``(T, H * W)`` weights
+        with ``grid_shape`` and ``image_size`` in ``extras``.
+    word_boxes : list of list of (array-like of shape (4,) or None)
+        Per image, the ``(x0, y0, x1, y1)`` box of each word's region, None for
+        words without one (as :func:`mmalign.datasets.digit_scenes` records).
+
+    Returns
+    -------
+    weights : np.ndarray [shape=(n_words, H * W)]
+    masks : np.ndarray [bool, shape=(n_words, H * W)]
+        Inputs of :func:`mmalign.metrics.pointing_accuracy` and
+        :func:`mmalign.metrics.attention_mass_inside`.
+
+    Examples
+    --------
+    >>> from mmalign.alignment import Alignment
+    >>> al = Alignment(weights=np.array([[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]]),
+    ...                extras={"grid_shape": (2, 2), "image_size": (16, 16)})
+    >>> w, m = word_box_masks([al], [[np.array([0, 0, 8, 8]), None]])
+    >>> w.shape, m.astype(int).tolist()
+    ((1, 4), [[1, 0, 0, 0]])
+    """
+    if len(alignments) != len(word_boxes):
+        raise ValueError(f"alignments and word_boxes must have the same length, got "
+                         f"{len(alignments)} and {len(word_boxes)}")
+    weights, masks = [], []
+    for al, boxes in zip(alignments, word_boxes):
+        rows = [t for t, b in enumerate(boxes) if b is not None]
+        weights.append(al.matrix()[rows])
+        masks.append(grid_cell_masks(np.array([boxes[t] for t in rows]).reshape(-1, 4),
+                                     al.extras["grid_shape"], al.extras["image_size"]))
+    return np.concatenate(weights), np.concatenate(masks)
+
 class ShowAttendTell(Aligner, nn.Module):
     """Show-attend-tell captioner (soft or hard attention) whose attention is an alignment.
 

@@ -22,19 +22,13 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .embeddings import _to_numpy
+
 __all__ = ["ProbeReport", "linear_probe"]
 
 
 def _features(x: Any, name: str) -> np.ndarray:
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch tensor, possibly on a GPU
-        x = x.detach().cpu().numpy()
-    try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
-    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating)
-                                     or np.issubdtype(arr.dtype, np.integer)):
-        raise ValueError(f"{name} must hold real numbers (int or float), got dtype {arr.dtype}")
+    arr = _to_numpy(x, name)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
