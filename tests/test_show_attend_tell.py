@@ -131,6 +131,32 @@ def test_hard_mix_one_is_the_soft_model():
 
 
 # --------------------------------------------------------------------------- decoding
+def test_hard_mix_warmup_schedule():
+    model = _tiny("hard", hard_mix=0.2, hard_mix_warmup=4)
+    assert [model.hard_mix_at(e) for e in (0, 1, 2, 4, 9)] == pytest.approx([1.0, 0.8, 0.6, 0.2, 0.2])
+    assert _tiny("hard", hard_mix=0.3).hard_mix_at(0) == 0.3          # warm-up 0: the paper's constant mix
+    with pytest.raises(ValueError, match="epoch"):
+        model.hard_mix_at(-1)
+
+
+@pytest.mark.parametrize("regenerate", [False, True])
+def test_fit_anneals_hard_mix_per_batch(regenerate):
+    """fit advances the warm-up after every mini-batch, also across regenerated epochs;
+    outside fit the model mixes with the constant hard_mix."""
+    images, caps = _data(8)
+    model = _tiny("hard", hard_mix=0.0, hard_mix_warmup=2, max_epochs=3, batch_size=4)
+    seen, current = [], model._current_hard_mix
+    model._current_hard_mix = lambda: seen.append(current()) or seen[-1]
+    model.fit(images, caps, regenerate=(lambda epoch: (images, caps)) if regenerate else None)
+    assert seen == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.0, 0.0])
+    assert model.history_["hard_mix"] == pytest.approx([1.0, 0.5, 0.0])
+    assert current() == 0.0
+    model.train()
+    x, cap_in, targets = model._dataset(images, caps)
+    _, terms = model.loss(x, cap_in, targets, return_terms=True)
+    assert terms["sampled"].all()                                     # hard_mix 0 after fit
+
+
 @pytest.mark.parametrize("attention", ["soft", "hard"])
 def test_beam_size_one_equals_greedy(attention):
     images, caps = _data(8)
@@ -268,6 +294,9 @@ def test_bad_arguments_raise_value_errors_naming_them():
         ShowAttendTell(10, hard_mix=1.5)
     with pytest.raises(ValueError, match="hard_inference"):
         ShowAttendTell(10, hard_inference="sample")
+    for bad_warmup in (-1, float("inf"), "4", True):
+        with pytest.raises(ValueError, match="hard_mix_warmup"):
+            ShowAttendTell(10, hard_mix_warmup=bad_warmup)
     with pytest.raises(ValueError, match="baseline_decay"):
         ShowAttendTell(10, baseline_decay=1.0)
     with pytest.raises(ValueError, match="encoder"):
