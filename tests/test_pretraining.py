@@ -12,7 +12,8 @@ from mmalign.attention import (MultimodalFineTuner, MultimodalPretrainer, decode
                                mask_tokens, masked_frame_loss, masked_token_loss, pair_matching_loss,
                                patch_mask, pretrain, shuffle_pairs, span_loss, span_mask, streams_inputs,
                                token_classification_loss)
-from mmalign.attention.finetuning import SequenceClassificationHead
+from mmalign.attention.finetuning import (SequenceClassificationHead, StepFeatures, TokenClassificationHead,
+                                          attention_pooled_frames)
 from mmalign.attention.pretraining import JointEncoding
 from mmalign.datasets import digit_scenes, multimodal_streams
 
@@ -525,6 +526,113 @@ def test_bad_inputs_name_the_argument():
         _tiny(patience=2).fit(X)
 
 
+# ================================================================== aligned inputs
+def _encoding_with_weights():
+    """2 samples; text block columns 1-2, audio columns 4-6 (sample 1: third frame padded)."""
+    l = 8
+    w0 = torch.zeros(2, 2, l, l)
+    w0[:, :, 1, 4], w0[:, :, 1, 5] = 0.25, 0.25      # word 0: half its mass on frames 0, 1 (half elsewhere)
+    w0[:, :, 2, 6] = 0.5                              # word 1: frame 2 (padded in sample 1)
+    w0[1, :, 2, 4] = 0.5                              # ... and frame 0 in sample 1
+    w1 = torch.zeros(2, 2, l, l)
+    w1[:, :, 1:3, 5] = 1.0                            # layer 1: every word on frame 1
+    pad = torch.zeros(2, l, dtype=torch.bool)
+    pad[1, 6] = True
+    enc = JointEncoding(torch.zeros(2, l, 4), pad, {"text": (1, 3), "audio": (4, 7)},
+                        {"text": torch.tensor([2, 2]), "audio": torch.tensor([3, 2])}, [w0, w1])
+    frames = torch.tensor([[[1.0, 0.0], [3.0, 1.0], [5.0, 2.0]],
+                           [[2.0, 4.0], [6.0, 8.0], [100.0, 100.0]]])
+    return enc, frames
+
+
+def test_attention_pooled_frames_averages_the_attended_frames():
+    enc, frames = _encoding_with_weights()
+    before = frames.clone()
+    out = attention_pooled_frames(enc, {"audio": frames}, layer=0)
+    assert torch.equal(frames, before)
+    want = torch.tensor([[[2.0, 0.5], [5.0, 2.0]],       # renormalised over the audio block
+                         [[4.0, 6.0], [2.0, 4.0]]])      # the padded frame's weight is dropped
+    assert torch.allclose(out, want)
+    assert torch.allclose(attention_pooled_frames(enc, {"audio": frames}, layer=-1), frames[:, 1:2].expand(2, 2, 2))
+    mean = attention_pooled_frames(enc, {"audio": frames})   # layers averaged, then renormalised
+    assert torch.allclose(mean[0, 1], (0.5 * frames[0, 2] + 1.0 * frames[0, 1]) / 1.5)
+    with pytest.raises(ValueError, match="need_weights"):
+        attention_pooled_frames(JointEncoding(enc.hidden, enc.padding_mask, enc.segments, enc.lengths),
+                                {"audio": frames})
+    with pytest.raises(ValueError, match="layer"):
+        attention_pooled_frames(enc, {"audio": frames}, layer=2)
+    with pytest.raises(ValueError, match="target"):
+        attention_pooled_frames(enc, {"audio": frames}, target="video")
+    with pytest.raises(ValueError, match=r"frames\['audio'\]"):
+        attention_pooled_frames(enc, {"audio": frames[:, :2]})
+    with pytest.raises(ValueError, match="video"):
+        attention_pooled_frames(enc, {"video": frames})
+    with pytest.raises(ValueError, match="at least one"):
+        attention_pooled_frames(enc, {})
+
+
+def test_step_features_concat_and_gated():
+    enc, frames = _encoding_with_weights()
+    x = torch.randn(2, 2, 3)
+    h = enc.segment("text")
+    assert torch.equal(StepFeatures(4)(enc, "text"), h)
+    assert torch.equal(StepFeatures(4, 3)(enc, "text", x), torch.cat([h, x], -1))
+    gated = StepFeatures(4, 3, "gated")
+    assert gated.out_dim == 10
+    assert torch.allclose(gated(enc, "text", x), torch.cat([h, x, gated.gate(h) * x], -1))
+    with pytest.raises(ValueError, match="extra must be given"):
+        gated(enc, "text")
+    with pytest.raises(ValueError, match="extra must be"):
+        gated(enc, "text", torch.randn(2, 2, 5))
+    with pytest.raises(ValueError, match="fusion"):
+        StepFeatures(4, 3, "sum")
+    with pytest.raises(ValueError, match="cls"):
+        SequenceClassificationHead(4, 1, pooling="cls", extra_dim=3)
+    assert TokenClassificationHead(4, 2, extra_dim=3, fusion="gated")(enc, x).shape == (2, 2, 2)
+
+
+def _frame_sum_task(n, seed):
+    """One audio frame per word; the label is the sum of the frames' first feature (text says nothing)."""
+    rng = np.random.default_rng(seed)
+    X, y = {"text": [], "audio": []}, []
+    for _ in range(n):
+        t = int(rng.integers(3, 7))
+        a = rng.standard_normal((t, 2)).astype(np.float32)
+        X["text"].append(rng.integers(4, 12, t))
+        X["audio"].append(a)
+        y.append(float(a[:, 0].sum()))
+    return X, np.array(y)
+
+
+@pytest.mark.parametrize("fusion", ["concat", "gated"])
+def test_aligned_inputs_bring_the_frames_to_the_head(fusion):
+    X, y = _frame_sum_task(160, 0)
+    Xt, yt = _frame_sum_task(80, 1)
+    backbone = MultimodalPretrainer(37, {"audio": 2}, d_model=16, num_heads=2, num_layers=1,
+                                    positions="relative", seed=0)
+    kw = dict(task="regression", num_labels=1, pooling="sum", loss="mse", freeze_backbone=True,
+              max_epochs=60, batch_size=16, lr=1e-2, head_dropout=0.0, seed=0)
+    trivial = np.abs(yt - y.mean()).mean()
+    aligned = MultimodalFineTuner(backbone, aligned_inputs=True, fusion=fusion, **kw).fit(X, y)
+    err = np.abs(aligned.predict(Xt) - yt).mean()
+    # the frozen untrained encoder attends almost uniformly, so each word gets about the mean
+    # frame; summed over the words that is the label
+    assert err < 0.35 * trivial
+    plain = MultimodalFineTuner(backbone, **kw).fit(X, y)
+    assert np.abs(plain.predict(Xt) - yt).mean() > 2 * err
+    # the training path (forward) and the inference path (decision_function) agree
+    aligned.eval()
+    with torch.no_grad():
+        fwd = aligned({k: v[:5] for k, v in Xt.items()})[:, 0].numpy()
+    assert np.allclose(fwd, aligned.decision_function({k: v[:5] for k, v in Xt.items()})[:, 0], atol=1e-5)
+    tok = MultimodalFineTuner(backbone, task="token", num_labels=2, aligned_inputs=True, fusion=fusion,
+                              max_epochs=1, batch_size=16).fit(X, [(a[:, 0] > 0).astype(int) for a in X["audio"]])
+    assert [len(p) for p in tok.predict(Xt)] == [len(w) for w in Xt["text"]]
+    span = MultimodalFineTuner(backbone, task="span", aligned_inputs=True, align_layer=0, max_epochs=1,
+                               batch_size=16).fit(X, np.zeros((160, 2), int))
+    assert span.predict(Xt).shape == (80, 2)
+
+
 def test_bad_finetuning_arguments():
     ds, X = _streams(6)
     backbone = _tiny()
@@ -551,6 +659,19 @@ def test_bad_finetuning_arguments():
     with pytest.raises(ValueError, match="predict_proba"):
         MultimodalFineTuner(backbone, task="regression", num_labels=1, max_epochs=1).fit(
             X, ds.labels).predict_proba(X)
+    with pytest.raises(ValueError, match="aligned_inputs needs pooling"):
+        MultimodalFineTuner(backbone, task="regression", aligned_inputs=True, pooling="cls")
+    with pytest.raises(ValueError, match="aligned_inputs must be a bool"):
+        MultimodalFineTuner(backbone, aligned_inputs="yes")
+    with pytest.raises(ValueError, match="align_layer"):
+        MultimodalFineTuner(backbone, pooling="sum", aligned_inputs=True, align_layer=1)
+    with pytest.raises(ValueError, match="fusion"):
+        MultimodalFineTuner(backbone, pooling="sum", aligned_inputs=True, fusion="outer")
+    with pytest.raises(ValueError, match="needs aligned_inputs"):
+        MultimodalFineTuner(backbone, pooling="sum", fusion="gated")
+    with pytest.raises(ValueError, match="no modality other than"):
+        MultimodalFineTuner(MultimodalPretrainer(37, {"audio": 2}, **TINY), task="token", segment="audio",
+                            aligned_inputs=True)
 
 
 def test_pretrain_entry_point():

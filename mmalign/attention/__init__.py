@@ -43,11 +43,11 @@ __all__ += [
     "JointEncoding", "MultimodalPretrainer", "mask_tokens", "masked_frame_loss", "masked_token_loss",
     "pair_matching_loss", "patch_mask", "pretrain", "shuffle_pairs", "span_mask", "streams_inputs",
 ]
-from .finetuning import (MultimodalFineTuner, SequenceClassificationHead, SpanExtractionHead,
-                         TokenClassificationHead, decode_spans, finetune, span_loss,
+from .finetuning import (MultimodalFineTuner, SequenceClassificationHead, SpanExtractionHead, StepFeatures,
+                         TokenClassificationHead, attention_pooled_frames, decode_spans, finetune, span_loss,
                          token_classification_loss)
 
 __all__ += [
-    "MultimodalFineTuner", "SequenceClassificationHead", "SpanExtractionHead",
-    "TokenClassificationHead", "decode_spans", "finetune", "span_loss", "token_classification_loss",
+    "MultimodalFineTuner", "SequenceClassificationHead", "SpanExtractionHead", "StepFeatures",
+    "TokenClassificationHead", "attention_pooled_frames", "decode_spans", "finetune", "span_loss", "token_classification_loss",
 ]

@@ -28,7 +28,7 @@ Inputs ``X`` / ``lengths`` are those of
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -44,10 +44,12 @@ __all__ = [
     "SequenceClassificationHead",
     "TokenClassificationHead",
     "SpanExtractionHead",
+    "StepFeatures",
     "span_loss",
     "decode_spans",
     "token_classification_loss",
     "MultimodalFineTuner",
+    "attention_pooled_frames",
     "finetune",
     "IGNORE_INDEX",
 ]
@@ -58,15 +60,145 @@ IGNORE_INDEX = -100
 TASKS = ("classification", "regression", "token", "span")
 POOLINGS = ("cls", "mean", "sum")
 LOSSES = ("ce", "l1", "mse")
+FUSIONS = ("concat", "gated")
 
 
 # =========================================================================== heads
 
-def _pooled_features(enc: JointEncoding, pooler: nn.Module, pooling: str, segment: str) -> torch.Tensor:
+def _check_extra(extra: torch.Tensor | None, extra_dim: int) -> None:
+    if extra is None:
+        if extra_dim:
+            raise ValueError(f"extra must be given: this head was built with extra_dim={extra_dim}")
+        return
+    if not isinstance(extra, torch.Tensor) or extra.ndim != 3 or extra.shape[-1] != extra_dim:
+        shape = tuple(extra.shape) if isinstance(extra, torch.Tensor) else type(extra).__name__
+        raise ValueError(f"extra must be a (B, T, {extra_dim}) tensor, got {shape}")
+
+
+def attention_pooled_frames(enc: JointEncoding, frames: Mapping[str, torch.Tensor], *,
+                            target: str = "text", layer: int | None = None) -> torch.Tensor:
+    """Each step of ``target`` gets every modality's input frames averaged under its joint attention.
+
+    The attention of ``layer`` (or the mean over layers), averaged over heads,
+    from ``target``'s steps (rows) over one modality's steps (columns) is
+    renormalised over that modality's valid steps and applied to the
+    modality's *input* frames: the frames each word attends to, averaged. With
+    the word-to-frame alignment a pretrained encoder learned, these are the
+    word-aligned features of the "aligned" protocol of multimodal sentiment
+    data (frames averaged over each word's forced-aligned span), with the
+    encoder's attention as the aligner.
+
+    Parameters
+    ----------
+    enc : JointEncoding
+        Encoded with ``need_weights=True``.
+    frames : dict name -> torch.Tensor [shape=(B, T_m, d_m)]
+        Input frames (or patch vectors) of each modality to pool, in any order;
+        each name must be a block of ``enc`` other than ``target``.
+    target : str
+        The block whose steps pool (``"text"``: the words).
+    layer : int or None
+        Layer whose attention is used (negative counts from the last); None:
+        the mean over layers (as :meth:`MultimodalPretrainer.align`).
+
+    Returns
+    -------
+    pooled : torch.Tensor [shape=(B, T_target, sum of d_m)]
+        The modalities' pooled frames side by side, in the order of ``frames``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.attention.pretraining import JointEncoding
+    >>> w = torch.zeros(1, 1, 6, 6); w[0, 0, 1, 4] = 0.5; w[0, 0, 1, 3] = 0.5  # word 0 -> frames 0, 1
+    >>> w[0, 0, 2, 5] = 1.0                                                    # word 1 -> frame 2
+    >>> enc = JointEncoding(torch.zeros(1, 6, 4), torch.zeros(1, 6, dtype=torch.bool),
+    ...                     {"text": (1, 3), "audio": (3, 6)},
+    ...                     {"text": torch.tensor([2]), "audio": torch.tensor([3])}, [w])
+    >>> attention_pooled_frames(enc, {"audio": torch.tensor([[[1.0], [3.0], [7.0]]])})
+    tensor([[[2.],
+             [7.]]])
+    """
+    if not enc.weights:
+        raise ValueError("enc must hold attention weights (encode with need_weights=True)")
+    if target not in enc.segments:
+        raise ValueError(f"target must be one of {list(enc.segments)}, got {target!r}")
+    n_layers = len(enc.weights)
+    if layer is not None:
+        if isinstance(layer, bool) or not isinstance(layer, int) or not -n_layers <= layer < n_layers:
+            raise ValueError(f"layer must be None or an int in [{-n_layers}, {n_layers}), got {layer!r}")
+        w = enc.weights[layer]
+    else:
+        w = torch.stack(list(enc.weights)).mean(0)
+    w = w.mean(1)                                                   # (B, L, L), heads averaged
+    ta, tb = enc.segments[target]
+    pooled = []
+    for name, x in frames.items():
+        if name not in enc.segments or name == target:
+            raise ValueError(f"frames: {name!r} is not a modality block of enc other than {target!r}")
+        sa, sb = enc.segments[name]
+        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[:2] != (w.shape[0], sb - sa):
+            raise ValueError(f"frames[{name!r}] must have shape ({w.shape[0]}, {sb - sa}, d), got "
+                             f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+        block = w[:, ta:tb, sa:sb].masked_fill(enc.segment_mask(name)[:, None, :], 0.0)
+        block = block / block.sum(-1, keepdim=True).clamp(min=torch.finfo(block.dtype).tiny)
+        pooled.append(block @ x.to(block.dtype))
+    if not pooled:
+        raise ValueError("frames must name at least one modality")
+    return torch.cat(pooled, dim=-1)
+
+
+class StepFeatures(nn.Module):
+    """A block's hidden vectors, fused with per-step ``extra`` features when the head has them.
+
+    ``fusion="concat"``: ``[h; x]``; ``"gated"``: ``[h; x; (W h) * x]`` -- a
+    multiplicative interaction (each step's own vector scales each of its
+    extra features), which a label that multiplies a word's meaning with its
+    frames (e.g. a word's valence with its tone of voice) needs and a
+    one-layer ``tanh`` pooler over ``[h; x]`` only approximates.
+
+    Parameters
+    ----------
+    d_model : int
+    extra_dim : int >= 0
+        Width of the extra features (0: none; the output is ``h``).
+    fusion : {"concat", "gated"}
+
+    Attributes
+    ----------
+    out_dim : int
+        ``d_model``, ``d_model + extra_dim`` or ``d_model + 2 * extra_dim``.
+    """
+
+    def __init__(self, d_model: int, extra_dim: int = 0, fusion: str = "concat") -> None:
+        super().__init__()
+        self.extra_dim = check_int(extra_dim, "extra_dim", 0)
+        self.fusion = check_choice(fusion, "fusion", FUSIONS)
+        d = int(d_model)
+        self.gate = nn.Linear(d, self.extra_dim) if self.extra_dim and fusion == "gated" else None
+        self.out_dim = d + self.extra_dim * (2 if self.gate is not None else 1)
+
+    def forward(self, enc: JointEncoding, segment: str, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, T_segment, out_dim)``."""
+        _check_extra(extra, self.extra_dim)
+        h = enc.segment(segment)
+        if extra is None:
+            return h
+        if extra.shape[:2] != h.shape[:2]:
+            raise ValueError(f"extra must have shape {tuple(h.shape[:2])} + ({self.extra_dim},), got "
+                             f"{tuple(extra.shape)}")
+        x = extra.to(h.dtype)
+        parts = [h, x] if self.gate is None else [h, x, self.gate(h) * x]
+        return torch.cat(parts, dim=-1)
+
+
+def _pooled_features(enc: JointEncoding, pooler: nn.Module, pooling: str, segment: str,
+                     steps: StepFeatures, extra: torch.Tensor | None = None) -> torch.Tensor:
     """``tanh(pooler(.))`` of ``[CLS]``, or of every valid step of ``segment`` then mean / sum."""
     if pooling == "cls":
+        _check_extra(extra, 0)
         return torch.tanh(pooler(enc.cls))
-    h = torch.tanh(pooler(enc.segment(segment)))
+    h = torch.tanh(pooler(steps(enc, segment, extra)))
     valid = (~enc.segment_mask(segment)).to(h.dtype)[..., None]
     total = (h * valid).sum(1)
     if pooling == "sum":
@@ -92,6 +224,12 @@ class SequenceClassificationHead(nn.Module):
     segment : str
         Block pooled by ``"mean"`` / ``"sum"``.
     dropout : float in [0, 1)
+    extra_dim : int >= 0
+        Width of per-step features fused with ``segment``'s hidden vectors
+        before the pooler (``extra`` in ``forward``; e.g.
+        :func:`attention_pooled_frames`); needs ``"mean"`` / ``"sum"``.
+    fusion : {"concat", "gated"}
+        How the extra features join the hidden vectors (:class:`StepFeatures`).
 
     Examples
     --------
@@ -104,17 +242,22 @@ class SequenceClassificationHead(nn.Module):
     """
 
     def __init__(self, d_model: int, num_outputs: int, pooling: str = "cls", segment: str = "text",
-                 dropout: float = 0.1) -> None:
+                 dropout: float = 0.1, extra_dim: int = 0, fusion: str = "concat") -> None:
         super().__init__()
         check_choice(pooling, "pooling", POOLINGS)
-        self.pooling, self.segment = pooling, segment
-        self.pooler = nn.Linear(int(d_model), int(d_model))
+        extra_dim = check_int(extra_dim, "extra_dim", 0)
+        if extra_dim and pooling == "cls":
+            raise ValueError("extra_dim > 0 needs pooling='mean' or 'sum', not 'cls'")
+        self.pooling, self.segment, self.extra_dim = pooling, segment, extra_dim
+        self.steps = StepFeatures(d_model, extra_dim, fusion)
+        self.pooler = nn.Linear(self.steps.out_dim, int(d_model))
         self.drop = nn.Dropout(float(dropout))
         self.out = nn.Linear(int(d_model), check_int(num_outputs, "num_outputs", 1))
 
-    def forward(self, enc: JointEncoding) -> torch.Tensor:
-        """``(B, num_outputs)`` logits or scores."""
-        return self.out(self.drop(_pooled_features(enc, self.pooler, self.pooling, self.segment)))
+    def forward(self, enc: JointEncoding, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, num_outputs)`` logits or scores; ``extra`` ``(B, T_segment, extra_dim)`` or None."""
+        return self.out(self.drop(_pooled_features(enc, self.pooler, self.pooling, self.segment,
+                                                   self.steps, extra)))
 
 
 class TokenClassificationHead(nn.Module):
@@ -126,6 +269,10 @@ class TokenClassificationHead(nn.Module):
     segment : str
         The block whose steps are labelled (``"text"``: the words).
     dropout : float
+    extra_dim : int >= 0
+        Width of per-step features fused with the hidden vectors (``extra`` in ``forward``).
+    fusion : {"concat", "gated"}
+        See :class:`StepFeatures`.
 
     Examples
     --------
@@ -137,15 +284,17 @@ class TokenClassificationHead(nn.Module):
     torch.Size([2, 3, 5])
     """
 
-    def __init__(self, d_model: int, num_labels: int, segment: str = "text", dropout: float = 0.1) -> None:
+    def __init__(self, d_model: int, num_labels: int, segment: str = "text", dropout: float = 0.1,
+                 extra_dim: int = 0, fusion: str = "concat") -> None:
         super().__init__()
         self.segment = segment
+        self.steps = StepFeatures(d_model, extra_dim, fusion)
         self.drop = nn.Dropout(float(dropout))
-        self.out = nn.Linear(int(d_model), check_int(num_labels, "num_labels", 1))
+        self.out = nn.Linear(self.steps.out_dim, check_int(num_labels, "num_labels", 1))
 
-    def forward(self, enc: JointEncoding) -> torch.Tensor:
-        """``(B, T_segment, num_labels)`` logits."""
-        return self.out(self.drop(enc.segment(self.segment)))
+    def forward(self, enc: JointEncoding, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, T_segment, num_labels)`` logits; ``extra`` ``(B, T_segment, extra_dim)`` or None."""
+        return self.out(self.drop(self.steps(enc, self.segment, extra)))
 
 
 class SpanExtractionHead(nn.Module):
@@ -155,6 +304,10 @@ class SpanExtractionHead(nn.Module):
     ----------
     d_model : int
     segment : str
+    extra_dim : int >= 0
+        Width of per-step features fused with the hidden vectors (``extra`` in ``forward``).
+    fusion : {"concat", "gated"}
+        See :class:`StepFeatures`.
 
     Examples
     --------
@@ -167,14 +320,15 @@ class SpanExtractionHead(nn.Module):
     (torch.Size([2, 4]), True)
     """
 
-    def __init__(self, d_model: int, segment: str = "text") -> None:
+    def __init__(self, d_model: int, segment: str = "text", extra_dim: int = 0, fusion: str = "concat") -> None:
         super().__init__()
         self.segment = segment
-        self.out = nn.Linear(int(d_model), 2)
+        self.steps = StepFeatures(d_model, extra_dim, fusion)
+        self.out = nn.Linear(self.steps.out_dim, 2)
 
-    def forward(self, enc: JointEncoding) -> tuple[torch.Tensor, torch.Tensor]:
-        """``start_logits, end_logits``, each ``(B, T_segment)``."""
-        logits = self.out(enc.segment(self.segment))
+    def forward(self, enc: JointEncoding, extra: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``start_logits, end_logits``, each ``(B, T_segment)``; ``extra`` as in the other heads."""
+        logits = self.out(self.steps(enc, self.segment, extra))
         pad = enc.segment_mask(self.segment)
         logits = logits.masked_fill(pad[..., None], float("-inf"))
         return logits[..., 0], logits[..., 1]
@@ -331,6 +485,22 @@ class MultimodalFineTuner(Aligner, nn.Module):
         Keep the query and key projections of every encoder layer fixed, so
         the attention maps (the word-to-frame alignment learned in
         pretraining) change only through their inputs; the rest trains.
+    aligned_inputs : bool
+        Give the head, beside each step of ``segment``, the *input* frames
+        (patch vectors) of every other modality averaged under the encoder's
+        attention from that step (:func:`attention_pooled_frames`): the
+        frames each word attends to, as the "aligned" protocol averages each
+        word's forced-aligned span. The head then reads a word's frames
+        directly through the alignment the encoder learned, instead of only
+        through what the encoder's values carry (pretraining objectives that
+        cannot predict a cue, e.g. a tone of voice independent of everything
+        else, leave it out of the word's vector). Needs ``pooling="mean"`` /
+        ``"sum"`` for the sequence tasks.
+    align_layer : int or None
+        Layer whose attention ``aligned_inputs`` uses (None: mean over layers).
+    fusion : {"concat", "gated"}
+        How the head joins the aligned frames to each step's vector
+        (:class:`StepFeatures`); only with ``aligned_inputs``.
     max_epochs, batch_size, lr, weight_decay, grad_clip, patience :
         Passed to :class:`mmalign.train.TrainConfig` (AdamW); ``patience``
         needs ``validation`` (lowest validation loss kept).
@@ -369,7 +539,8 @@ class MultimodalFineTuner(Aligner, nn.Module):
     def __init__(self, backbone: MultimodalPretrainer | None = None, task: str = "classification",
                  num_labels: int = 2, segment: str = "text", pooling: str = "cls",
                  max_span_length: int = 30, loss: str | None = None, head_dropout: float = 0.1,
-                 freeze_backbone: bool = False, freeze_attention: bool = False, max_epochs: int = 20, batch_size: int = 32,
+                 freeze_backbone: bool = False, freeze_attention: bool = False, aligned_inputs: bool = False,
+                 align_layer: int | None = None, fusion: str = "concat", max_epochs: int = 20, batch_size: int = 32,
                  lr: float = 1e-3, weight_decay: float = 0.01, grad_clip: float | None = 1.0,
                  patience: int | None = None, seed: int = 0, device: str = "cpu") -> None:
         nn.Module.__init__(self)
@@ -384,6 +555,9 @@ class MultimodalFineTuner(Aligner, nn.Module):
         self.head_dropout = head_dropout
         self.freeze_backbone = freeze_backbone
         self.freeze_attention = freeze_attention
+        self.aligned_inputs = aligned_inputs
+        self.align_layer = align_layer
+        self.fusion = fusion
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -425,26 +599,52 @@ class MultimodalFineTuner(Aligner, nn.Module):
         check_float(self.head_dropout, "head_dropout", 0.0, 1.0)
         if self.head_dropout >= 1.0:
             raise ValueError(f"head_dropout must be < 1, got {self.head_dropout}")
-        for p in ("freeze_backbone", "freeze_attention"):
+        for p in ("freeze_backbone", "freeze_attention", "aligned_inputs"):
             if not isinstance(getattr(self, p), (bool, np.bool_)):
                 raise ValueError(f"{p} must be a bool, got {getattr(self, p)!r}")
+        n_layers = int(self.backbone.num_layers)
+        if self.align_layer is not None and (
+                isinstance(self.align_layer, (bool, np.bool_)) or not isinstance(self.align_layer, (int, np.integer))
+                or not -n_layers <= int(self.align_layer) < n_layers):
+            raise ValueError(f"align_layer must be None or an int in [{-n_layers}, {n_layers}), "
+                             f"got {self.align_layer!r}")
+        check_choice(self.fusion, "fusion", FUSIONS)
+        if self.fusion != "concat" and not self.aligned_inputs:
+            raise ValueError(f"fusion={self.fusion!r} joins the aligned frames: it needs aligned_inputs=True")
+        if self.aligned_inputs:
+            if self.task in ("classification", "regression") and self.pooling == "cls":
+                raise ValueError("aligned_inputs needs pooling='mean' or 'sum' (per-step features), not 'cls'")
+            if not self._pooled_modalities():
+                raise ValueError(f"aligned_inputs: no modality other than segment={self.segment!r} to pool")
         check_fit_params(self)
+
+    def _pooled_modalities(self) -> list[tuple[int, str, int]]:
+        """(index, name, width) of the modalities ``aligned_inputs`` pools."""
+        out = []
+        for m, (name, kind, spec) in enumerate(self.backbone._specs):
+            if name != self.segment:
+                width = int(spec) if kind == "frames" else int(spec[0]) * int(self.backbone.patch_size) ** 2
+                out.append((m, name, width))
+        return out
 
     def _init_model(self) -> None:
         self._check_params()
         bb = self.backbone
         self.encoder = type(bb)(**bb.get_params(deep=False))
         d = int(bb.d_model)
+        extra = sum(w for _, _, w in self._pooled_modalities()) if self.aligned_inputs else 0
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.seed))
             if self.task in ("classification", "regression"):
                 self.head: nn.Module = SequenceClassificationHead(d, int(self.num_labels), self.pooling,
-                                                                  self.segment, float(self.head_dropout))
+                                                                  self.segment, float(self.head_dropout),
+                                                                  extra_dim=extra, fusion=self.fusion)
             elif self.task == "token":
                 self.head = TokenClassificationHead(d, int(self.num_labels), self.segment,
-                                                    float(self.head_dropout))
+                                                    float(self.head_dropout), extra_dim=extra,
+                                                    fusion=self.fusion)
             else:
-                self.head = SpanExtractionHead(d, self.segment)
+                self.head = SpanExtractionHead(d, self.segment, extra_dim=extra, fusion=self.fusion)
 
     def _model_device(self) -> torch.device:
         return self.encoder._model_device()
@@ -513,11 +713,26 @@ class MultimodalFineTuner(Aligner, nn.Module):
         return inp.lengths[list(self.backbone.modality_names).index(self.segment)]
 
     # ------------------------------------------------------------------ forward
+    def _head_outputs(self, words: torch.Tensor, tlen: torch.Tensor, frames: list, lens: list) -> tuple:
+        """Encode one batch and apply the head (with the attention-pooled frames when asked for)."""
+        enc = self.encoder._encode(words, tlen, frames, lens, need_weights=bool(self.aligned_inputs))
+        if not self.aligned_inputs:
+            return self.head(enc), enc
+        pooled = {}
+        dev = enc.hidden.device
+        for m, name, _ in self._pooled_modalities():
+            x = frames[m].to(dev).float()
+            if x.ndim == 4:   # an image modality: its patch vectors
+                x = self.encoder.embedders[name].patchify(x)
+            pooled[name] = x
+        extra = attention_pooled_frames(enc, pooled, target=self.segment,
+                                        layer=None if self.align_layer is None else int(self.align_layer))
+        return self.head(enc, extra), enc
+
     def _batch_loss(self, batch: Sequence[torch.Tensor]) -> torch.Tensor:
         words, tlen, frames, lens, _, _ = self.encoder._unpack(batch[:-1])
         target = batch[-1]
-        enc = self.encoder._encode(words, tlen, frames, lens)
-        out = self.head(enc)
+        out, _ = self._head_outputs(words, tlen, frames, lens)
         loss = self._loss_name()
         if self.task == "classification":
             return nn.functional.cross_entropy(out, target)
@@ -530,7 +745,9 @@ class MultimodalFineTuner(Aligner, nn.Module):
     def forward(self, X: Any, lengths: Any = None) -> Any:
         """Head output of a batch: logits / scores ``(B, k)``; per-step logits ``(B, T, k)``;
         or ``(start_logits, end_logits)`` ``(B, T)`` each."""
-        return self.head(self.encoder(X, lengths))
+        inp = self.encoder._prepare(X, lengths)
+        words, tlen, frames, lens, _, _ = self.encoder._unpack(inp.tensors())
+        return self._head_outputs(words, tlen, frames, lens)[0]
 
     # ------------------------------------------------------------------ training
     def fit(self, X: Any, y: Any = None, lengths: Any = None, *,
@@ -598,14 +815,17 @@ class MultimodalFineTuner(Aligner, nn.Module):
     def _outputs(self, X: Any, lengths: Any) -> tuple[list, _Inputs, list]:
         inp = self.encoder._prepare(X, lengths)
         outs, seg_lens = [], []
-        for enc in self.encoder._encode_chunks(inp):
-            was = self.head.training
-            self.head.eval()
-            try:
-                outs.append(self.head(enc))
-            finally:
-                self.head.train(was)
-            seg_lens.append(enc.lengths[self.segment])
+        was = self.training
+        self.eval()
+        try:
+            tensors, step = inp.tensors(), int(self.encoder.batch_size)
+            for i in range(0, inp.words.shape[0], step):
+                words, tlen, frames, lens, _, _ = self.encoder._unpack([t[i:i + step] for t in tensors])
+                out, enc = self._head_outputs(words, tlen, frames, lens)
+                outs.append(out)
+                seg_lens.append(enc.lengths[self.segment])
+        finally:
+            self.train(was)
         return outs, inp, seg_lens
 
     def decision_function(self, X: Any, lengths: Any = None) -> np.ndarray | list:
