@@ -416,6 +416,7 @@ def fit(
     val_data: Dataset | tuple | None = None,
     val_metric: MetricFn | None = None,
     param_groups: list[dict] | Callable[[torch.nn.Module], list[dict]] | None = None,
+    regenerate: Callable[[int], Dataset | tuple] | None = None,
 ) -> History:
     """Train ``model`` by mini-batch gradient descent on ``loss_fn``.
 
@@ -456,6 +457,11 @@ def fit(
         ``lr_scale * config.lr`` (schedulers scale every group alike).
         Trainable parameters in no group train at ``config.lr``. Default:
         one group.
+    regenerate : callable ``epoch -> Dataset or tuple``, optional
+        Fresh training data for every epoch after the first (called with the
+        epoch index, from 1; ``data`` trains epoch 0), e.g. images re-drawn
+        from a generator each epoch. The optimiser's and the scheduler's state
+        carry over from epoch to epoch, as in one run on one data set.
 
     Returns
     -------
@@ -543,23 +549,31 @@ def fit(
     start_epoch = history.epochs_run
 
     # ---- data
-    if distributed:
-        sampler = _ShardedSampler(
-            dataset, num_replicas=world, rank=rank, shuffle=config.shuffle, seed=base_seed, drop_last=config.drop_last
-        )
-        generator = None
-        loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=config.drop_last)
-    else:
-        sampler = None
-        generator = torch.Generator()
-        loader = DataLoader(
-            dataset, batch_size=config.batch_size, shuffle=config.shuffle,
-            drop_last=config.drop_last, generator=generator,
-        )
-    if len(loader) == 0:
-        raise ValueError(
-            f"batch_size: {config.batch_size} with drop_last=True leaves no batch from {len(dataset)} samples"  # type: ignore[arg-type]
-        )
+    if regenerate is not None and not callable(regenerate):
+        raise ValueError("regenerate: expected a callable epoch -> training data")
+
+    def _loader(dataset: Dataset) -> tuple:
+        if distributed:
+            sampler = _ShardedSampler(
+                dataset, num_replicas=world, rank=rank, shuffle=config.shuffle, seed=base_seed,
+                drop_last=config.drop_last,
+            )
+            generator = None
+            loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=config.drop_last)
+        else:
+            sampler = None
+            generator = torch.Generator()
+            loader = DataLoader(
+                dataset, batch_size=config.batch_size, shuffle=config.shuffle,
+                drop_last=config.drop_last, generator=generator,
+            )
+        if len(loader) == 0:
+            raise ValueError(
+                f"batch_size: {config.batch_size} with drop_last=True leaves no batch from {len(dataset)} samples"  # type: ignore[arg-type]
+            )
+        return sampler, generator, loader
+
+    sampler, generator, loader = _loader(dataset)
     val_batch = _full_batch(val_set, val_data, device) if (val_set is not None and val_metric is not None) else None
     val_loader = (
         DataLoader(val_set, batch_size=config.batch_size, shuffle=False)
@@ -617,6 +631,8 @@ def fit(
     model.train()
     try:
         for epoch in range(start_epoch, config.max_epochs):
+            if regenerate is not None and epoch > 0:
+                sampler, generator, loader = _loader(_as_dataset(regenerate(epoch), f"regenerate({epoch})"))
             if sampler is not None:
                 sampler.set_epoch(epoch)
             if generator is not None:

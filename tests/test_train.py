@@ -79,6 +79,35 @@ def test_seeded_runs_identical():
         assert torch.equal(w1[k], w2[k])
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_regenerate_keeps_the_optimiser_state(optimizer):
+    """Regenerating the same data every epoch is one run on that data: the optimiser's state carries over."""
+    x, y = _data(noise=0.1)
+    cfg = _cfg(max_epochs=6, seed=3, optimizer=optimizer, scheduler="cosine")
+    one = _model(seed=7)
+    fit(one, _mse, (x, y), config=cfg)
+    calls = []
+
+    def regenerate(epoch):
+        calls.append(epoch)
+        return (x.clone(), y.clone())
+
+    again = _model(seed=7)
+    fit(again, _mse, (x, y), config=cfg, regenerate=regenerate)
+    assert calls == [1, 2, 3, 4, 5]
+    for k, v in _weights(one).items():
+        assert torch.equal(v, _weights(again)[k])
+    # different data per epoch is used: epoch e trains on the rows regenerate(e) returns
+    seen = []
+    fit(_model(), lambda m, b: (seen.append(float(b[1].sum())) or _mse(m, b)), (x[:32], y[:32]),
+        config=_cfg(max_epochs=3, batch_size=32), regenerate=lambda e: (x[32 * e:32 * e + 32], y[32 * e:32 * e + 32]))
+    assert np.allclose(seen, [float(y[32 * e:32 * e + 32].sum()) for e in range(3)], atol=1e-4)
+    with pytest.raises(ValueError, match="regenerate"):
+        fit(_model(), _mse, (x, y), config=_cfg(max_epochs=2), regenerate="yes")
+    with pytest.raises(ValueError, match=r"regenerate\(1\)"):
+        fit(_model(), _mse, (x, y), config=_cfg(max_epochs=2), regenerate=lambda e: (x, y[:5]))
+
+
 def test_early_stopping_restores_best_weights():
     x, y = _data()
     snapshots: list[dict] = []

@@ -25,29 +25,19 @@ def fit_epochs(model: Any, loss_fn: Callable, error: Callable, data: tuple, *,
                val: tuple | None, regenerate: Callable[[int], tuple] | None,
                make_dataset: Callable[..., tuple], param_groups: Any = None) -> dict:
     """Train ``model`` with :func:`mmalign.train.fit` using its ``max_epochs``,
-    ``batch_size``, ``lr``, ``seed`` and ``device``; with ``regenerate``, one
-    call per epoch on ``make_dataset(*regenerate(epoch))`` (seed ``seed + epoch``).
-    ``param_groups`` is passed on to :func:`mmalign.train.fit`.
+    ``batch_size``, ``lr``, ``seed`` and ``device``; with ``regenerate``, epoch
+    ``e >= 1`` trains on ``make_dataset(*regenerate(e))`` (one run: the
+    optimiser's state carries over). ``param_groups`` is passed on to
+    :func:`mmalign.train.fit`.
 
     Returns the history as ``{"train_loss": [...], "val_metric": [...]}``.
     """
     from ..train import TrainConfig, fit as train_fit
 
     metric = error if val is not None else None
-
-    def run(train_data: tuple, epochs: int, seed: int):
-        config = TrainConfig(max_epochs=epochs, batch_size=int(model.batch_size), lr=float(model.lr),
-                             seed=seed, device=model.device, progress=False)
-        return train_fit(model, loss_fn, train_data, config=config, val_data=val, val_metric=metric,
-                         param_groups=param_groups)
-
-    if regenerate is None:
-        h = run(data, int(model.max_epochs), int(model.seed))
-        return {"train_loss": list(h.train_loss), "val_metric": list(h.val_metric)}
-    history: dict = {"train_loss": [], "val_metric": []}
-    for epoch in range(int(model.max_epochs)):
-        data = data if epoch == 0 else make_dataset(*regenerate(epoch))
-        h = run(data, 1, int(model.seed) + epoch)
-        history["train_loss"] += list(h.train_loss)
-        history["val_metric"] += list(h.val_metric)
-    return history
+    config = TrainConfig(max_epochs=int(model.max_epochs), batch_size=int(model.batch_size), lr=float(model.lr),
+                         seed=int(model.seed), device=model.device, progress=False)
+    fresh = None if regenerate is None else (lambda epoch: make_dataset(*regenerate(epoch)))
+    h = train_fit(model, loss_fn, data, config=config, val_data=val, val_metric=metric,
+                  param_groups=param_groups, regenerate=fresh)
+    return {"train_loss": list(h.train_loss), "val_metric": list(h.val_metric)}
