@@ -120,6 +120,12 @@ def test_inputs_not_modified():
     ({"core": "gru"}, "core"),
     ({"location_std": 0.0}, "location_std"),
     ({"image_size": (0, 3)}, "image_size"),
+    ({"first_glimpse": "middle"}, "first_glimpse"),
+    ({"n_rollouts": 0}, "n_rollouts"),
+    ({"n_rollouts": 1.5}, "n_rollouts"),
+    ({"reinforce_to_core": "yes"}, "reinforce_to_core"),
+    ({"location_lr_scale": 0.0}, "location_lr_scale"),
+    ({"location_lr_scale": float("nan")}, "location_lr_scale"),
 ])
 def test_bad_parameters(kwargs, name):
     with pytest.raises(ValueError, match=name):
@@ -167,3 +173,62 @@ def test_random_policy_control():
     assert ram.get_params()["policy"] == "random"
     with pytest.raises(ValueError, match="policy"):
         GlimpseAttention(policy="greedy")
+
+
+def test_first_glimpse_option():
+    x = torch.rand(4, 1, 16, 16)
+    centre = GlimpseAttention(image_size=(16, 16), n_glimpses=3, glimpse_size=4, first_glimpse="centre")
+    _, info = centre(x, sample=True)
+    assert torch.all(info["locations"][:, 0] == 0)              # also when sampling (training)
+    assert not torch.all(info["locations"][:, 1] == 0)          # later ones are sampled
+    rand = GlimpseAttention(image_size=(16, 16), n_glimpses=3, glimpse_size=4, first_glimpse="random")
+    _, info = rand(x, sample=True)
+    assert torch.all(info["locations"][:, 0] != 0)
+    _, info = rand(x, sample=False)
+    assert torch.all(info["locations"][:, 0] == 0)              # the M = 1 test starts at the centre
+    assert GlimpseAttention(first_glimpse="centre").get_params()["first_glimpse"] == "centre"
+
+
+def test_n_rollouts_repeats_each_training_image():
+    x, y = torch.rand(12, 1, 16, 16), torch.randint(0, 10, (12,))
+    ram = GlimpseAttention(image_size=(16, 16), n_glimpses=2, glimpse_size=4, glimpse_hidden=8,
+                           location_hidden=8, core_hidden=16, n_rollouts=3, max_epochs=1, batch_size=4)
+    sizes = []
+    ram.register_forward_hook(lambda m, args, out: sizes.append(out[0].shape[0]))
+    ram.fit(x, y)
+    assert sizes == [12, 12, 12]                                 # 3 batches of 4 images x 3 rollouts
+    assert np.isfinite(ram.history_["train_loss"]).all()
+
+
+@pytest.mark.parametrize("to_core", [False, True])
+def test_reinforce_to_core_routes_only_the_policy_gradient(to_core):
+    torch.manual_seed(0)
+    ram = GlimpseAttention(image_size=(16, 16), n_glimpses=3, glimpse_size=4, reinforce_to_core=to_core)
+    x, y = torch.rand(8, 1, 16, 16), torch.randint(0, 10, (8,))
+    logits, info = ram(x, sample=True)
+    ce = torch.nn.functional.cross_entropy(logits, y)
+    assert torch.autograd.grad(ce, ram.location_net.weight, allow_unused=True)[0] is None
+    policy = -(info["log_probs"] * torch.randn(8, 2)).sum()
+    g = torch.autograd.grad(policy, list(ram.core_cell.parameters()) + list(ram.what.parameters()),
+                            allow_unused=True)
+    if to_core:
+        assert all(t is not None for t in g) and sum(float(t.abs().sum()) for t in g) > 0
+    else:
+        assert all(t is None for t in g)
+
+
+def test_location_lr_scale_slows_only_the_policy():
+    x, y = torch.rand(16, 1, 16, 16), torch.randint(0, 10, (16,))
+    kw = dict(image_size=(16, 16), n_glimpses=3, glimpse_size=4, glimpse_hidden=8, location_hidden=8,
+              core_hidden=16, max_epochs=2, batch_size=8, lr=1e-2)
+    moved = {}
+    for scale in (1.0, 1e-6):
+        ram = GlimpseAttention(location_lr_scale=scale, **kw)
+        loc0, cls0 = ram.location_net.weight.clone(), ram.classifier.weight.clone()
+        ram.fit(x, y)
+        with torch.no_grad():
+            moved[scale] = (float((ram.location_net.weight - loc0).abs().max()),
+                            float((ram.classifier.weight - cls0).abs().max()))
+    assert moved[1.0][0] > 1e-3 and moved[1e-6][0] < 1e-6
+    assert moved[1e-6][1] > 1e-3                                 # the classifier still trains at lr
+    assert GlimpseAttention(location_lr_scale=0.1).get_params()["location_lr_scale"] == 0.1
