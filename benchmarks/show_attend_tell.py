@@ -37,7 +37,10 @@ constant 0.5. Reported on the test scenes:
 Why hard attention from scratch needs the warm-up. Trajectories on these
 scenes (4,000 per epoch, pointing / attention mass inside / normalised entropy
 on 200 test scenes, random-cell rate about 0.10; token error teacher-forced,
-– where not recorded), same hyper-parameters:
+– where not recorded), same hyper-parameters, measured while ``fit`` still
+restarted Adam at every regenerated epoch (it now runs one optimiser over
+the epochs, ``mmalign.train.fit(regenerate=...)``; the report's rows are from
+the current code):
 
 =======================================  ======  =========  ========  =====  =======
 model                                    epochs  token err  pointing  mass   entropy
