@@ -248,7 +248,7 @@ class SequenceClassificationHead(nn.Module):
         extra_dim = check_int(extra_dim, "extra_dim", 0)
         if extra_dim and pooling == "cls":
             raise ValueError("extra_dim > 0 needs pooling='mean' or 'sum', not 'cls'")
-        self.pooling, self.segment, self.extra_dim = pooling, segment, extra_dim
+        self.pooling, self.segment = pooling, segment
         self.steps = StepFeatures(d_model, extra_dim, fusion)
         self.pooler = nn.Linear(self.steps.out_dim, int(d_model))
         self.drop = nn.Dropout(float(dropout))

@@ -994,48 +994,39 @@ class ShowAttendTell(Aligner, nn.Module):
             val = self._dataset(val_data[0], val_data[1], None, ("val_data[0]", "val_data[1]"))
         metric = self._token_error if val is not None else None
         clip = None if self.grad_clip is None else float(self.grad_clip)
-        max_len = int((data[2] != _IGNORE).sum(1).max()) - 1
-
-        def config(epochs: int, seed: int, lr: float, scheduler: str | None) -> TrainConfig:
-            return TrainConfig(max_epochs=epochs, batch_size=int(self.batch_size), lr=lr, seed=seed,
-                               device=self.device, grad_clip=clip, scheduler=scheduler, progress=False)
-
-        history: dict = {"train_loss": [], "val_metric": []}
+        config = TrainConfig(max_epochs=int(self.max_epochs), batch_size=int(self.batch_size), lr=float(self.lr),
+                             seed=int(self.seed), device=self.device, grad_clip=clip, scheduler=self.scheduler,
+                             progress=False)
         try:
-            self._fit_epochs(data, val, metric, regenerate, config, history, max_len)
+            self._fit_epochs(data, val, metric, regenerate, config)
         finally:
             self.__dict__.pop("_progress", None)
         return self
 
     def _fit_epochs(self, data: tuple, val: tuple | None, metric: Callable | None,
-                    regenerate: Callable[[int], tuple] | None, config: Callable, history: dict,
-                    max_len: int) -> None:
-        """The epochs of :meth:`fit`; sets ``history_`` and ``max_caption_len_``."""
+                    regenerate: Callable[[int], tuple] | None, config: Any) -> None:
+        """The epochs of :meth:`fit` (one :func:`mmalign.train.fit` run); sets ``history_`` and
+        ``max_caption_len_``."""
         from ..train import fit as train_fit
 
-        E = int(self.max_epochs)
-        mixes = [self.hard_mix_at(e) for e in range(E)] if self.attention == "hard" else None
+        max_len = int((data[2] != _IGNORE).sum(1).max()) - 1
         fresh = None
         if regenerate is not None:
-            longest = [max_len]
-
             def fresh(epoch: int) -> tuple:
+                nonlocal max_len
                 new = regenerate(epoch)
                 if not isinstance(new, (tuple, list)) or len(new) != 2:
                     raise ValueError("regenerate(epoch) must return (images, captions)")
                 out = self._dataset(new[0], new[1], None, ("regenerated images", "regenerated captions"))
-                longest[0] = max(longest[0], int((out[2] != _IGNORE).sum(1).max()) - 1)
+                max_len = max(max_len, int((out[2] != _IGNORE).sum(1).max()) - 1)
                 self.__dict__["_progress"] = [epoch, 0, int(out[0].shape[0])]
                 return out
 
         self.__dict__["_progress"] = [0, 0, int(data[0].shape[0])]
-        h = train_fit(self, self._loss_fn, data, config=config(E, int(self.seed), float(self.lr), self.scheduler),
-                      val_data=val, val_metric=metric, regenerate=fresh)
-        history.update(train_loss=list(h.train_loss), val_metric=list(h.val_metric), best_epoch=h.best_epoch)
-        if regenerate is not None:
-            max_len = longest[0]
-        if mixes is not None:
-            history["hard_mix"] = mixes
+        h = train_fit(self, self._loss_fn, data, config=config, val_data=val, val_metric=metric, regenerate=fresh)
+        history = {"train_loss": list(h.train_loss), "val_metric": list(h.val_metric), "best_epoch": h.best_epoch}
+        if self.attention == "hard":
+            history["hard_mix"] = [self.hard_mix_at(e) for e in range(int(self.max_epochs))]
         self.history_ = history
         self.max_caption_len_ = int(max_len)
 
