@@ -17,7 +17,10 @@ Cases (random standard-normal data, fixed seed, gamma = 1, squared-Euclidean cos
 * on a CUDA device, if there is one (else the section records "skipped: no CUDA
   device"): B = 512, 256 x 256, d = 2 in float32 and float64, forward and forward +
   backward of ``SoftDTWLoss()`` (torch wavefront on the GPU) against ``pysdtw.SoftDTW``
-  (numba.cuda kernels) in the same run, ratio = pysdtw / mmalign; and a ragged batch,
+  (numba.cuda kernels) in the same run, ratio = pysdtw / mmalign; the same for
+  ``SoftDTWLoss(backend="triton")`` (fused Triton kernels), whose rows give its time
+  over the wavefront's, each pysdtw timing appearing a second time against it, and a
+  summary line naming the fastest mmalign backend per case; and a ragged batch,
   B = 8, padded 4096 x 4096, lengths in [2048, 4096], float32, which mmalign runs
   (checkpointed backward) and pysdtw is tried on (recorded as "fails: <error>" if it
   cannot).  Peak GPU memory per row.
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -671,6 +675,11 @@ def _gpu_case(rep: _Report, rng: np.random.Generator, dev, name: str, B: int, n:
             note=f"EXTRA mmalign row: {'checkpointed' if not auto_ckpt else 'full'} R forced; "
                  f"peak GPU memory {peak() / 2**20:,.0f} MiB; ratio = its time / auto's")
 
+    # mmalign's fused Triton kernels (backend="triton"): one launch per direction
+    tri = _triton_rows(rep, dev, name, x, y, glx, gly, fwd, fb, cells, cpu_values, cpu_grad,
+                       vtol, gtol, f64, store, ref_fwd, ref_fb, sync=sync,
+                       reset_peak=reset_peak, peak=peak)
+
     # pysdtw: default pairwise_l2_squared (|x|^2 + |y|^2 - 2 x.y, its fast path)
     try:
         sdtw = _pysdtw(dev)
@@ -696,17 +705,83 @@ def _gpu_case(rep: _Report, rng: np.random.Generator, dev, name: str, B: int, n:
     note = ("numba.cuda kernel, one block per pair; costs by |x|^2 + |y|^2 - 2 x.y (its "
             "default); ragged input as PackedSequence" if lx is not None else
             "numba.cuda kernel, one block per pair; costs by |x|^2 + |y|^2 - 2 x.y (its default)")
-    reset_peak()
-    timing = rep.time(pf, sync=sync, slow=True)
-    rep.row("pysdtw SoftDTW", fwd, timing, cells, threads=name, reference=ref_fwd,
-            reference_name="mmalign auto", agrees=ok_p,
-            note=f"{note}; peak GPU memory {peak() / 2**20:,.0f} MiB")
-    reset_peak()
-    timing = rep.time(p_fb, sync=sync, slow=True)
-    rep.row("pysdtw SoftDTW", fb, timing, cells, threads=name, reference=ref_fb,
-            reference_name="mmalign auto", agrees=ok_p,
-            note=f"{note}; peak GPU memory {peak() / 2**20:,.0f} MiB")
+    for case, fn, ref in ((fwd, pf, ref_fwd), (fb, p_fb, ref_fb)):
+        reset_peak()
+        timing = rep.time(fn, sync=sync, slow=True)
+        memory = f"peak GPU memory {peak() / 2**20:,.0f} MiB"
+        rep.row("pysdtw SoftDTW", case, timing, cells, threads=name, reference=ref,
+                reference_name="mmalign auto", agrees=ok_p, note=f"{note}; {memory}")
+        if tri is not None:  # the same timing against mmalign's Triton kernels
+            rep.row("pysdtw SoftDTW", case, timing, cells, threads=name,
+                    reference=tri[case], reference_name="mmalign backend='triton'",
+                    agrees=ok_p and tri["ok"],
+                    note=f"same pysdtw timing, ratio against mmalign backend='triton'; {memory}")
     return f"pysdtw on {shape}: runs" + ("" if ok_p else " (values disagree)")
+
+
+def triton_usable(dev) -> str | None:
+    """Why backend='triton' cannot run on ``dev`` here, or None if it can.
+
+    CUDA devices need triton; CPU devices (dry runs) also ``TRITON_INTERPRET=1`` set
+    before triton was imported.
+    """
+    try:
+        from mmalign.warping import _triton_soft
+    except (ImportError, RuntimeError) as exc:
+        return f"triton cannot be imported: {exc}"
+    if dev.type != "cuda" and not (os.environ.get("TRITON_INTERPRET") == "1"
+                                   and _triton_soft.interpreted()):
+        return "CPU dry run without TRITON_INTERPRET=1"
+    return None
+
+
+def _triton_rows(rep: _Report, dev, name: str, x, y, glx, gly, fwd: str, fb: str,
+                 cells: float, cpu_values, cpu_grad, vtol: float, gtol: float, f64: bool,
+                 store: str, ref_fwd: dict, ref_fb: dict, *, sync, reset_peak, peak):
+    """Rows of SoftDTWLoss(backend='triton') beside the wavefront's; their timings or None.
+
+    Checked against mmalign's numba kernels on CPU like the wavefront; ratio = its
+    time / the wavefront's (``mmalign auto``), so < 1 means Triton is faster.  A note
+    names the faster mmalign backend for the case.
+    """
+    why = triton_usable(dev)
+    if why is not None:
+        rep.notes.append(f"- backend='triton' not run on {fwd}: {why}")
+        return None
+    loss = mmalign.SoftDTWLoss(gamma=GAMMA, reduction="none", backend="triton")
+    try:
+        ours = loss(x, y, glx, gly).detach().cpu().numpy()
+        ours_grad = _grad(lambda: loss(x, y, glx, gly), x)
+    except Exception as exc:  # noqa: BLE001 - a failure is a result
+        rep.notes.append(f"- **backend='triton' failed** on {fwd}: {_failure(exc)}")
+        return None
+    ok = rep.check(fwd, "mmalign backend='triton' vs numba on CPU, float64", "values", ours,
+                   cpu_values, tolerance=vtol)
+    ok &= rep.check(fb, "mmalign backend='triton' vs numba on CPU, float64", "dL/dx",
+                    ours_grad, cpu_grad, tolerance=gtol, scaled=not f64)
+
+    def t_fwd():
+        return loss(x, y, glx, gly)
+
+    def t_fb():
+        x.grad = None
+        loss(x, y, glx, gly).sum().backward()
+
+    out = {"ok": ok}
+    for case, fn, ref in ((fwd, t_fwd, ref_fwd), (fb, t_fb, ref_fb)):
+        reset_peak()
+        timing = rep.time(fn, sync=sync, slow=True)
+        out[case] = timing
+        rep.row("mmalign SoftDTWLoss(backend='triton') (CUDA)", case, timing, cells,
+                threads=name, reference=ref, reference_name="mmalign auto", agrees=ok,
+                note=f"EXTRA mmalign row: fused Triton kernels, one program per pair, "
+                     f"{store} (auto); ratio = its time / the torch wavefront's (< 1: Triton "
+                     f"faster); peak GPU memory {peak() / 2**20:,.0f} MiB")
+        fastest = "backend='triton'" if timing["best"] < ref["best"] else \
+            "torch wavefront (backend='auto')"
+        rep.notes.append(f"- Fastest mmalign backend on {case}: **{fastest}** (Triton "
+                         f"{timing['best']:.4g} s, wavefront {ref['best']:.4g} s)")
+    return out
 
 
 # --------------------------------------------------------------------------- report
@@ -761,7 +836,7 @@ def run(quick: bool = False) -> str:
     slower = [r for r in rep.rows if r["ratio"] is not None and r["ratio"] < 1.0
               and "EXTRA" not in r["note"]]
     summary += [f"- **mmalign slower than a peer**: {r['library']} on {r['case']} takes "
-                f"{r['ratio']:.2f}x mmalign's time" for r in slower]
+                f"{r['ratio']:.2f}x the time of mmalign ({r['reference']})" for r in slower]
     summary += rep.notes
 
     markdown = "\n".join([

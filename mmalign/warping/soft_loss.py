@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
 import torch
@@ -15,14 +17,15 @@ from .soft import check_gamma
 class _SoftDTWFunction(torch.autograd.Function):
     """Soft-DTW of squared-Euclidean costs; gradients by the expected alignment E.
 
-    Both backends recompute local costs and accumulate
+    All backends recompute local costs and accumulate
     ``dL/dx_i = 2 sum_j E_ij (x_i - y_j)`` (and symmetrically for y) diagonal by
-    diagonal: numba kernels on CPU tensors, the torch wavefront on any device.
-    Between forward and backward the numba path keeps R (one value per cell); the
-    torch path keeps R or, for large problems (``checkpoint``), only every s-th
-    pair of anti-diagonals and recomputes the rest in the backward
-    (:mod:`mmalign.warping._wavefront`).  Nothing is kept when no input needs a
-    gradient (torch path).
+    diagonal: numba kernels on CPU tensors, the torch wavefront on any device, fused
+    Triton kernels (one launch per direction) on CUDA.  Between forward and backward
+    the numba path keeps R (one value per cell); the torch and Triton paths keep R
+    or, for large problems (``checkpoint``), only every s-th pair of anti-diagonals
+    and recompute the rest in the backward (:mod:`mmalign.warping._wavefront`,
+    :mod:`mmalign.warping._triton_soft`).  Nothing is kept when no input needs a
+    gradient (torch and Triton paths).
     """
 
     @staticmethod
@@ -50,7 +53,8 @@ class _SoftDTWFunction(torch.autograd.Function):
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
             store = "checkpoint" if use_checkpoints(x.shape[0], n, m, x.element_size(),
                                                     checkpoint) else "full"
-        values, saved = W.soft_forward(xd, yd, lx, ly, gamma, radius, store=store)
+        sweep = _triton().soft_forward if backend == "triton" else W.soft_forward
+        values, saved = sweep(xd, yd, lx, ly, gamma, radius, store=store)
         ctx.saved = (saved, n, m)
         return values
 
@@ -69,8 +73,8 @@ class _SoftDTWFunction(torch.autograd.Function):
             return (torch.from_numpy(gx).to(x.dtype), torch.from_numpy(gy).to(y.dtype),
                     None, None, None, None, None, None)
         saved, n, m = ctx.saved
-        gx, gy, _ = W.soft_backward(x.detach()[:, :n], y.detach()[:, :m], saved, lx, ly, gamma,
-                                    radius)
+        sweep = _triton().soft_backward if backend == "triton" else W.soft_backward
+        gx, gy = sweep(x.detach()[:, :n], y.detach()[:, :m], saved, lx, ly, gamma, radius)[:2]
         scale = grad_out[:, None, None]
         grad_x = torch.zeros_like(x)
         grad_y = torch.zeros_like(y)
@@ -91,7 +95,7 @@ CHECKPOINT_ABOVE_BYTES = 256 * 2**20
 
 
 def use_checkpoints(B: int, n: int, m: int, itemsize: int, checkpoint: bool | None) -> bool:
-    """Whether the torch path checkpoints R for a (B, n, m) problem.
+    """Whether the torch (and Triton) path checkpoints R for a (B, n, m) problem.
 
     ``checkpoint`` True / False forces the choice; None (auto) checkpoints when R
     would exceed ``CHECKPOINT_ABOVE_BYTES`` and the checkpoints are smaller.
@@ -101,6 +105,29 @@ def use_checkpoints(B: int, n: int, m: int, itemsize: int, checkpoint: bool | No
     full = W.soft_memory(B, n, m, "full")
     return (full * itemsize > CHECKPOINT_ABOVE_BYTES
             and W.soft_memory(B, n, m, "checkpoint") < full)
+
+
+def _triton():
+    """:mod:`mmalign.warping._triton_soft`, or a ValueError naming the backend if unusable."""
+    try:
+        from . import _triton_soft
+    except (ImportError, RuntimeError) as exc:
+        raise ValueError(f"backend='triton' needs the triton package, which cannot be "
+                         f"imported: {exc}") from exc
+    return _triton_soft
+
+
+def _check_triton_device(x: torch.Tensor) -> None:
+    """backend='triton' runs on CUDA tensors, and on CPU ones only in Triton's interpreter."""
+    if x.device.type == "cuda":
+        return
+    if x.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1" \
+            and _triton().interpreted():
+        return
+    raise ValueError(f"backend='triton' needs CUDA tensors, got tensors on {x.device} (CPU "
+                     f"tensors run only in Triton's interpreter: TRITON_INTERPRET=1 set "
+                     f"before triton and mmalign's Triton kernels are imported); use "
+                     f"backend='auto', 'numba' or 'torch' instead")
 
 
 def _chunks(cells: np.ndarray):
@@ -134,13 +161,17 @@ class SoftDTWLoss(torch.nn.Module):
     radius : int >= 0 or None
         Sakoe–Chiba band, widened by each pair's length difference.
     reduction : {"mean", "sum", "none"}
-    backend : {"auto", "numba", "torch"}
+    backend : {"auto", "numba", "torch", "triton"}
         ``"auto"``: numba kernels (parallel over the batch) for CPU tensors, the
         torch anti-diagonal wavefront on other devices; ``"torch"`` forces the
-        wavefront (also on CPU).
+        wavefront (also on CPU); ``"triton"``: fused Triton kernels, one program per
+        pair and one launch per direction (CUDA tensors; CPU tensors only under
+        ``TRITON_INTERPRET=1``, for testing).  ``"auto"`` does not pick Triton yet:
+        that default is to be switched only after a GPU benchmark against the
+        wavefront (``benchmarks/soft_dtw_speed.py``).
     checkpoint : bool or None
-        Torch wavefront only: memory of the backward.  ``False`` keeps R between
-        forward and backward, ``B (n + 2) (m + 2)`` values; ``True`` keeps every
+        Torch wavefront and Triton only: memory of the backward.  ``False`` keeps R
+        between forward and backward, ``B (n + 2) (m + 2)`` values; ``True`` keeps every
         s-th pair of anti-diagonals (``s = ceil(sqrt(2 (n + m - 1)))``) and
         recomputes each segment of R in the backward, about
         ``2 sqrt(2 (n + m)) B (n + 2)`` values at the peak, for one extra forward
@@ -173,7 +204,9 @@ class SoftDTWLoss(torch.nn.Module):
         self.normalize = bool(normalize)
         self.radius = None if radius is None else check_int(radius, "radius", 0)
         self.reduction = check_choice(reduction, "reduction", {"mean", "sum", "none"})
-        self.backend = check_choice(backend, "backend", {"auto", "numba", "torch"})
+        self.backend = check_choice(backend, "backend", {"auto", "numba", "torch", "triton"})
+        if self.backend == "triton":
+            _triton()  # fail at construction if triton cannot be imported
         if checkpoint is not None and not isinstance(checkpoint, bool):
             raise ValueError(f"checkpoint must be True, False or None, got {checkpoint!r}")
         self.checkpoint = checkpoint
@@ -184,6 +217,8 @@ class SoftDTWLoss(torch.nn.Module):
         backend = self.backend
         if backend == "auto":
             backend = "numba" if x.device.type == "cpu" else "torch"
+        if backend == "triton":
+            _check_triton_device(x)
         radius = -1 if self.radius is None else self.radius
         options = (self.gamma, radius, backend, self.checkpoint)
         value = _SoftDTWFunction.apply(x, y, lx, ly, *options)
