@@ -144,6 +144,36 @@ def test_missing_triton_is_named(monkeypatch):
         soft_loss.SoftDTWLoss(backend="triton")
 
 
+# The interpreter runs kernels as Python and accepts what the compiler rejects (e.g. a
+# non-constexpr global, which once slipped through): compiling them for a Hopper GPU
+# (PTX and cubin, with the ptxas that ships in triton's wheel) needs no GPU.
+@pytest.mark.parametrize("dtype", ["fp32", "fp64"])
+def test_kernels_compile_for_hopper(dtype):
+    triton = pytest.importorskip("triton")
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from mmalign.warping import _triton_soft as T
+
+    if T.interpreted():
+        pytest.skip("kernels were built by the interpreter in this process")
+
+    def signature(kernel):
+        return {name: "constexpr" if name in ("STORE", "CHECKPOINT", "BLOCK")
+                else "*i64" if name in ("lx_ptr", "ly_ptr")
+                else f"*{dtype}" if name.endswith("_ptr") else "i32" for name in kernel.arg_names}
+
+    variants = [(T._forward_kernel, {"STORE": store}) for store in T.STORE_CODES.values()]
+    variants += [(T._backward_kernel, {"CHECKPOINT": ck}) for ck in (False, True)]
+    for kernel, constants in variants:
+        source = ASTSource(fn=kernel, signature=signature(kernel), constexprs={**constants, "BLOCK": 256})
+        compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32),
+                                  options={"num_warps": 4, "num_stages": 1})
+        ptx = compiled.asm["ptx"]
+        assert "bar.sync" in ptx and "ld.global.cg" in ptx, (kernel.__name__, constants)
+        assert compiled.asm["cubin"]
+
+
 def _ragged(*args, **kwargs):
     sys.path.insert(0, str(HERE))
     try:

@@ -64,6 +64,8 @@ import triton.language as tl
 from . import _wavefront as W
 
 INF = float("inf")
+# the same inside kernels: the compiler reads only constexpr globals (the interpreter reads any)
+KERNEL_INF = tl.constexpr(INF)
 STORE_CODES = {"none": 0, "full": 1, "checkpoint": 2}
 
 
@@ -109,11 +111,11 @@ def _soft_diagonal(xb, yb, D, sxi, sxd, syj, syd, k, lo, hi, gamma,
         i = start + tl.arange(0, BLOCK)
         mask = i <= hi
         # predecessors (i - 1, j - 1), (i - 1, j), (i, j - 1), written by other threads
-        a = tl.load(p2 + (i - 1) * s2, mask=mask, other=INF, cache_modifier=".cg")
-        b = tl.load(p1 + (i - 1) * s1, mask=mask, other=INF, cache_modifier=".cg")
-        c = tl.load(p1 + i * s1, mask=mask, other=INF, cache_modifier=".cg")
+        a = tl.load(p2 + (i - 1) * s2, mask=mask, other=KERNEL_INF, cache_modifier=".cg")
+        b = tl.load(p1 + (i - 1) * s1, mask=mask, other=KERNEL_INF, cache_modifier=".cg")
+        c = tl.load(p1 + i * s1, mask=mask, other=KERNEL_INF, cache_modifier=".cg")
         lowest = tl.minimum(tl.minimum(a, b), c)
-        unreachable = lowest == INF
+        unreachable = lowest == KERNEL_INF
         safe = tl.where(unreachable, 0.0, lowest)
         total = tl.exp((safe - a) / gamma) + tl.exp((safe - b) / gamma)
         total += tl.exp((safe - c) / gamma)
@@ -123,7 +125,7 @@ def _soft_diagonal(xb, yb, D, sxi, sxd, syj, syd, k, lo, hi, gamma,
         tl.store(po + i * so, value, mask=mask)
     edge = tl.arange(0, 2)
     border = tl.where(edge == 0, lo - 1, hi + 1)
-    tl.store(po + border * so, tl.full([2], INF, po.dtype.element_ty))
+    tl.store(po + border * so, tl.full([2], KERNEL_INF, po.dtype.element_ty))
 
 
 @triton.jit
@@ -279,7 +281,7 @@ def _backward_kernel(x_ptr, y_ptr, lx_ptr, ly_ptr, gamma_ptr, r_ptr, ckpt_ptr, s
             i = first + tl.arange(0, BLOCK)
             j = k - i
             mask = i <= hi
-            r = tl.load(r0 + i * s0, mask=mask, other=INF, cache_modifier=".cg")
+            r = tl.load(r0 + i * s0, mask=mask, other=KERNEL_INF, cache_modifier=".cg")
             # successors (i + 1, j), (i, j + 1) on diagonal k + 1; (i + 1, j + 1) on k + 2.
             # Rows beyond a diagonal's own carry E = 0 (borders, or zero-filled buffers
             # for diagonals past n + m); their R is then never used.
@@ -295,7 +297,7 @@ def _backward_kernel(x_ptr, y_ptr, lx_ptr, ly_ptr, gamma_ptr, r_ptr, ckpt_ptr, s
                        r, tl.load(c2 + i + 1, mask=mask, other=0.0, cache_modifier=".cg"),
                        gamma)
             e = tl.where((i == n) & (j == m), 1.0, e)  # the seed: dR[n, m] / dR[n, m] = 1
-            e = tl.where(r < INF, e, 0.0)
+            e = tl.where(r < KERNEL_INF, e, 0.0)
             tl.store(e0 + i, e, mask=mask)
             cost = tl.zeros([BLOCK], dtype=x_ptr.dtype.element_ty)
             for dd in range(D):
