@@ -6,7 +6,10 @@ Cases (random standard-normal data, fixed seed):
 * the same at 4000 x 4000 (mmalign and dtaidistance only);
 * DTW with the warping path, 2000 x 2000, one core;
 * all pairs of 300 univariate series of length 256 (upper triangle), two cores;
-* one pair, 12 features, 1000 x 1000, one core.
+* one pair, 12 features, 1000 x 1000, one core;
+* on a CUDA device only (else recorded as skipped): all pairs of 512 series of length
+  256 with 2 features, ``cdist_dtw(device="cuda")`` by the torch wavefront and by the
+  fused Triton kernel (``batch.DEVICE_KERNEL``), against numba on two cores.
 
 Before a peer is timed its value is checked against mmalign's (relative difference
 at most 1e-8 once the peers' conventions are reconciled); the checks are part of
@@ -48,6 +51,7 @@ class _Report:
         self.repeats = 2 if quick else 5
         self.rows: list[dict] = []
         self.checks: list[dict] = []
+        self.gpu: list[str] = []  # the GPU section's findings, one line each
 
     def check(self, case: str, peer: str, quantity: str, ours, theirs, *,
               exact: bool = False) -> bool:
@@ -266,6 +270,56 @@ def _multivariate(rep: _Report, rng: np.random.Generator, n: int, d: int) -> Non
             agrees=ok, note="(d, n) layout; squared sum")
 
 
+def _gpu(rep: _Report, rng: np.random.Generator, n_series: int, length: int, d: int, *,
+         device: str = "cuda") -> None:
+    """cdist_dtw on a GPU: the torch wavefront against the Triton kernel, numba for reference.
+
+    ``device="cpu"`` (under ``TRITON_INTERPRET=1``, tiny sizes) is a dry run of this code.
+    """
+    import torch
+
+    from mmalign.warping import batch as TB
+
+    case = f"cdist_dtw {n_series} series x {length}, d={d}, {device}"
+    if device == "cuda" and not torch.cuda.is_available():
+        rep.gpu.append(f"{case}: skipped: no CUDA device")
+        return
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        rep.gpu.append(f"{case}: skipped: triton is not installed")
+        return
+    X = rng.standard_normal((n_series, length, d))
+    cells = n_series * (n_series - 1) / 2 * float(length) ** 2
+    numba.set_num_threads(2)
+    ours = mmalign.cdist_dtw(X, n_jobs=2)
+    ref = rep.time(lambda: mmalign.cdist_dtw(X, n_jobs=2), slow=True)
+    rep.row("mmalign", case, ref, cells, note="numba, n_jobs=2 (CPU reference)")
+    before = TB.DEVICE_KERNEL
+    timings = {}
+    try:
+        for kernel in ("torch", "triton"):
+            TB.DEVICE_KERNEL = kernel
+            values = mmalign.cdist_dtw(X, device=device)  # also the warm-up (compilation)
+            ok = rep.check(case, f"mmalign device={device}, {kernel}", "matrix", values, ours)
+            exact = bool(np.array_equal(values, ours))
+            timing = best_time(lambda: mmalign.cdist_dtw(X, device=device), rep.repeats,
+                               warmup=False, budget_s=rep_budget(rep))
+            timings[kernel] = timing["best"]
+            rep.row("mmalign", case, timing, cells, agrees=ok,
+                    note=f"device={device}, DEVICE_KERNEL={kernel!r}; "
+                         f"{ref['best'] / timing['best']:.1f}x numba; "
+                         f"{'bitwise equal' if exact else 'NOT bitwise equal'} to numba")
+            if not exact:
+                rep.gpu.append(f"{case}: DEVICE_KERNEL={kernel!r} is not bitwise equal to numba")
+    finally:
+        TB.DEVICE_KERNEL = before
+    rep.gpu.append(f"{case}: torch wavefront {timings['torch']:.3g} s, Triton kernel "
+                   f"{timings['triton']:.3g} s ({timings['torch'] / timings['triton']:.1f}x), "
+                   f"numba on 2 cores {ref['best']:.3g} s")
+    numba.set_num_threads(1)
+
+
 # --------------------------------------------------------------------------- report
 
 def run(quick: bool = False) -> str:
@@ -282,6 +336,7 @@ def run(quick: bool = False) -> str:
             _path(rep, rng, 2000)
             _pairwise(rep, rng, 100 if quick else 300, 256)
             _multivariate(rep, rng, 1000, 12)
+            _gpu(rep, rng, 128 if quick else 512, 256, 2)
     finally:
         numba.set_num_threads(threads_before)
 
@@ -329,12 +384,17 @@ def run(quick: bool = False) -> str:
         "",
         checks,
         "",
+        "## GPU (cdist_dtw on CUDA: torch wavefront vs Triton kernel)",
+        "",
+        *[f"- {line}" for line in rep.gpu],
+        "",
         "## Summary",
         "",
         *summary,
     ])
     write_report(NAME, markdown, dict(name=NAME, quick=quick, seed=SEED, machine=info,
-                                      tolerance=TOLERANCE, rows=rep.rows, checks=rep.checks))
+                                      tolerance=TOLERANCE, rows=rep.rows, checks=rep.checks,
+                                      gpu=rep.gpu))
     return markdown
 
 

@@ -62,31 +62,18 @@ import triton
 import triton.language as tl
 
 from . import _wavefront as W
+from ._triton_common import INF, KERNEL_INF, band, diagonal_rows
+from ._triton_common import interpreted as _interpreted
 
-INF = float("inf")
-# the same inside kernels: the compiler reads only constexpr globals (the interpreter reads any)
-KERNEL_INF = tl.constexpr(INF)
 STORE_CODES = {"none": 0, "full": 1, "checkpoint": 2}
 
 
 def interpreted() -> bool:
     """Whether the kernels were built by Triton's CPU interpreter (``TRITON_INTERPRET=1``)."""
-    try:
-        from triton.runtime.interpreter import InterpretedFunction
-    except ImportError:  # pragma: no cover - layout of older triton versions
-        return False
-    return isinstance(_forward_kernel, InterpretedFunction)
+    return _interpreted(_forward_kernel)
 
 
 # --------------------------------------------------------------------------- device helpers
-
-@triton.jit
-def _rows(k, n, m, below, above):
-    """Rows lo, hi (1-indexed) of diagonal k inside the sample's lengths and band."""
-    lo = tl.maximum(tl.maximum(k - m, 1), tl.maximum(k - above + 1, 0) // 2)
-    hi = tl.minimum(tl.minimum(k - 1, n), (k + below) // 2)
-    return lo, hi
-
 
 @triton.jit
 def _costs(xb, yb, i, j, mask, D, sxi, sxd, syj, syd, BLOCK: tl.constexpr):
@@ -137,15 +124,6 @@ def _copy_rows(src, dst, rows, BLOCK: tl.constexpr):
         tl.store(dst + r, tl.load(src + r, mask=mask, cache_modifier=".cg"), mask=mask)
 
 
-@triton.jit
-def _band(n, m, radius):
-    """Band offsets (below, above) >= 0: cells with -below <= j - i <= above (no band: n + m)."""
-    banded = radius >= 0
-    below = tl.where(banded, radius + tl.maximum(n - m, 0), n + m)
-    above = tl.where(banded, radius + tl.maximum(m - n, 0), n + m)
-    return below, above
-
-
 # --------------------------------------------------------------------------- forward
 
 @triton.jit
@@ -163,7 +141,7 @@ def _forward_kernel(x_ptr, y_ptr, lx_ptr, ly_ptr, gamma_ptr, values_ptr, r_ptr, 
     n = tl.load(lx_ptr + b).to(tl.int64)
     m = tl.load(ly_ptr + b).to(tl.int64)
     gamma = tl.load(gamma_ptr)
-    below, above = _band(n, m, radius)
+    below, above = band(n, m, radius)
     xb = x_ptr + b * sxb
     yb = y_ptr + b * syb
     rows = N + 2
@@ -183,7 +161,7 @@ def _forward_kernel(x_ptr, y_ptr, lx_ptr, ly_ptr, gamma_ptr, values_ptr, r_ptr, 
                 cb = ckpt_ptr + (b * n_ckpt + (k - 2) // segment) * 2 * rows
                 _copy_rows(p2, cb, n + 2, BLOCK)
                 _copy_rows(p1, cb + rows, n + 2, BLOCK)
-        lo, hi = _rows(k, n, m, below, above)
+        lo, hi = diagonal_rows(k, n, m, below, above)
         _soft_diagonal(xb, yb, D, sxi, sxd, syj, syd, k, lo, hi, gamma,
                        p2, s2, p1, s1, po, so, BLOCK)
         tl.debug_barrier()
@@ -230,7 +208,7 @@ def _backward_kernel(x_ptr, y_ptr, lx_ptr, ly_ptr, gamma_ptr, r_ptr, ckpt_ptr, s
     n = tl.load(lx_ptr + b).to(tl.int64)
     m = tl.load(ly_ptr + b).to(tl.int64)
     gamma = tl.load(gamma_ptr)
-    below, above = _band(n, m, radius)
+    below, above = band(n, m, radius)
     xb = x_ptr + b * sxb
     yb = y_ptr + b * syb
     gxb = gx_ptr + b * sgb
@@ -257,7 +235,7 @@ def _backward_kernel(x_ptr, y_ptr, lx_ptr, ly_ptr, gamma_ptr, r_ptr, ckpt_ptr, s
                 _copy_rows(ckpt_ptr + (b * n_ckpt + c) * 2 * rows, sb, 2 * rows, BLOCK)
                 tl.debug_barrier()
                 for kk in range(start, stop):  # slot kk - start + 2 from the two before
-                    lo2, hi2 = _rows(kk, n, m, below, above)
+                    lo2, hi2 = diagonal_rows(kk, n, m, below, above)
                     slot = sb + (kk - start) * rows
                     _soft_diagonal(xb, yb, D, sxi, sxd, syj, syd, kk, lo2, hi2, gamma,
                                    slot, 1, slot + rows, 1, slot + 2 * rows, 1, BLOCK)
@@ -276,7 +254,7 @@ def _backward_kernel(x_ptr, y_ptr, lx_ptr, ly_ptr, gamma_ptr, r_ptr, ckpt_ptr, s
         c0 = cb + (k % 3) * rows
         c1 = cb + ((k + 1) % 3) * rows
         c2 = cb + ((k + 2) % 3) * rows
-        lo, hi = _rows(k, n, m, below, above)
+        lo, hi = diagonal_rows(k, n, m, below, above)
         for first in range(lo, hi + 1, BLOCK):
             i = first + tl.arange(0, BLOCK)
             j = k - i

@@ -24,6 +24,13 @@ from .windows import resolve_radius
 # bytes of the accumulated-cost tensor R, B x (N + 2) x (M + 2) float64, per wavefront
 # call; the cost tensor and its temporary add about as much again
 MAX_CHUNK_BYTES = 2**30
+# how solve_pairs runs on CUDA tensors: "torch" (the wavefront of _wavefront.hard_forward
+# on a cost tensor) or "triton" (one fused kernel of _triton_hard, also used on CPU
+# tensors when Triton's interpreter is on).  Stays "torch" until a GPU benchmark
+# (benchmarks/dtw_speed.py, GPU section) has measured both.
+DEVICE_KERNEL = "torch"
+# pairs per Triton launch without paths: bounds the (K,) index and length arrays
+MAX_TRITON_PAIRS = 2**22
 BATCH_METRICS = {
     "sqeuclidean": K.METRIC_SQEUCLIDEAN,
     "euclidean": K.METRIC_EUCLIDEAN,
@@ -221,6 +228,9 @@ def solve_pairs(X: torch.Tensor, Y: torch.Tensor, ia: np.ndarray, ib: np.ndarray
     X (P, N, d), Y (Q, M, d) float64 on one device, padded; lx (P,), ly (Q,) the
     lengths; radii (len(ia),) a radius per pair (-1: none).  Returns the costs
     (len(ia),) float64 numpy and, with ``want_paths``, the list of paths.
+
+    ``DEVICE_KERNEL = "triton"`` runs the fused kernel of ``_triton_hard`` instead of
+    the torch wavefront (same results, bit for bit) where it can run.
     """
     n_pairs = len(ia)
     acc = np.empty(n_pairs)
@@ -228,6 +238,12 @@ def solve_pairs(X: torch.Tensor, Y: torch.Tensor, ia: np.ndarray, ib: np.ndarray
     n_of = np.asarray(lx, np.int64)[ia]
     m_of = np.asarray(ly, np.int64)[ib]
     device = X.device
+    triton_kernel = _triton_kernel(device)
+    if triton_kernel is not None:
+        _solve_pairs_triton(triton_kernel, X, Y, np.asarray(ia, np.int64),
+                            np.asarray(ib, np.int64), n_of, m_of,
+                            np.asarray(radii, np.int64), metric_code, acc, paths)
+        return acc, paths
     for r in np.unique(radii):
         members = np.flatnonzero(radii == r)
         # similar lengths together keep the padding of each chunk small
@@ -247,6 +263,53 @@ def solve_pairs(X: torch.Tensor, Y: torch.Tensor, ia: np.ndarray, ib: np.ndarray
                 for s, k in enumerate(chunk):
                     paths[k] = K.backtrack_general(dirs[s], int(n_of[k]) - 1, int(m_of[k]) - 1, False)
     return acc, paths
+
+
+def _triton_kernel(device: torch.device):
+    """The ``_triton_hard`` module when ``DEVICE_KERNEL`` asks for it and it can run here.
+
+    That is on CUDA tensors, or on CPU tensors under Triton's interpreter; None
+    otherwise (other devices, no triton installed): the torch wavefront then runs.
+    """
+    if DEVICE_KERNEL not in ("torch", "triton"):
+        raise ValueError(f"DEVICE_KERNEL must be 'torch' or 'triton', got {DEVICE_KERNEL!r}")
+    if DEVICE_KERNEL == "torch" or device.type not in ("cuda", "cpu"):
+        return None
+    try:
+        from . import _triton_hard
+    except ImportError:
+        return None
+    if device.type == "cpu" and not _triton_hard.interpreted():
+        return None
+    return _triton_hard
+
+
+def _solve_pairs_triton(T, X: torch.Tensor, Y: torch.Tensor, ia: np.ndarray, ib: np.ndarray,
+                        n_of: np.ndarray, m_of: np.ndarray, radii: np.ndarray,
+                        metric_code: int, acc: np.ndarray, paths: list | None) -> None:
+    """``solve_pairs`` by the Triton kernel ``T.hard_dtw``, filling ``acc`` and ``paths``.
+
+    Without paths all pairs go in one launch (the kernel's memory does not grow
+    with the number of pairs), the largest first so that the programs of the
+    persistent grid finish together.  With paths the ``(K, N, M)`` direction bytes
+    are bounded by chunks as in the torch path, then backtracked on the host.
+    """
+    if paths is None:
+        order = np.argsort(-(n_of * m_of), kind="stable")
+        for start in range(0, len(order), MAX_TRITON_PAIRS):
+            part = order[start:start + MAX_TRITON_PAIRS]
+            values, _ = T.hard_dtw(X, Y, ia[part], ib[part], n_of[part], m_of[part],
+                                   radii[part], metric_code)
+            acc[part] = values.cpu().numpy()
+        return
+    members = np.lexsort((m_of, n_of))
+    for chunk in _chunks(members, n_of, m_of):
+        values, dirs = T.hard_dtw(X, Y, ia[chunk], ib[chunk], n_of[chunk], m_of[chunk],
+                                  radii[chunk], metric_code, want_dirs=True)
+        acc[chunk] = values.cpu().numpy()
+        dirs = dirs.cpu().numpy()
+        for s, k in enumerate(chunk):
+            paths[k] = K.backtrack_general(dirs[s], int(n_of[k]) - 1, int(m_of[k]) - 1, False)
 
 
 def _chunks(members: np.ndarray, n_of: np.ndarray, m_of: np.ndarray):
