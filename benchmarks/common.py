@@ -75,6 +75,55 @@ def relative_difference(a, b) -> float:
     return float(np.max(rel)) if rel.size else 0.0
 
 
+def clearly_lower(wrong, reference_wrong, z: float = 2.0) -> bool:
+    """Whether a model's mean error rate lies below a reference model's by more than
+    ``z`` standard errors, from per-image mistakes on one shared test set.
+
+    ``wrong`` and ``reference_wrong`` are ``(seeds, n_test)`` arrays, 1 where a run
+    (one training seed) misclassified a test image.  The standard error of the
+    difference of the two mean error rates adds
+
+    * the seed-to-seed variance of each model's error rate, divided by its number of
+      seeds (0 for a single seed): the randomness of training;
+    * the variance over test images of the paired per-image difference (each image's
+      error averaged over a model's seeds, minus the reference's), divided by
+      ``n_test``: the sampling of the test set, paired because both models see the
+      same images (with one seed each, the normal approximation of McNemar's test).
+    """
+    import numpy as np
+
+    a = np.atleast_2d(np.asarray(wrong, dtype=float))
+    b = np.atleast_2d(np.asarray(reference_wrong, dtype=float))
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"both models must be scored on the same test images: {a.shape[1]} and {b.shape[1]}")
+    rates_a, rates_b = a.mean(axis=1), b.mean(axis=1)
+    var = sum(r.var(ddof=1) / len(r) if len(r) > 1 else 0.0 for r in (rates_a, rates_b))
+    var += (a.mean(axis=0) - b.mean(axis=0)).var(ddof=1) / a.shape[1]
+    return bool(rates_b.mean() - rates_a.mean() > z * math.sqrt(var))
+
+
+def mistakes(predicted, labels) -> str:
+    """Per-image mistakes as a compact string of '0' / '1' (for the JSON reports)."""
+    import numpy as np
+
+    return "".join("1" if w else "0" for w in np.asarray(predicted) != np.asarray(labels))
+
+
+def mistakes_array(runs: list[str]):
+    """``(runs, n_test)`` 0 / 1 array from :func:`mistakes` strings."""
+    import numpy as np
+
+    return np.array([[c == "1" for c in r] for r in runs], dtype=float)
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value) of seed results."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+
 # --------------------------------------------------------------------------- machine
 
 def cpu_model() -> str:

@@ -32,9 +32,14 @@ Protocol (Mnih et al., NIPS 2014, Sect. 4.1, on a CPU budget):
 - **random-glimpse control**: ``GlimpseAttention(policy="random")`` — the same
   networks and training, but every glimpse after the first is drawn uniformly
   over the image, in training and at test time, for every data set and
-  number of glimpses; the learned policy must beat it *clearly*: by more than
-  two standard errors of the difference of the two error rates, at both
-  ``M = 1`` and ``M = 10`` (:func:`beats_control`).
+  number of glimpses; the learned policy must beat it *clearly*: its mean
+  error over the seeds lower by more than two standard errors of the
+  difference, at both ``M = 1`` and ``M = 10`` (:func:`beats_control`; the
+  standard error adds the seed-to-seed variance of both means and the
+  variance of the paired per-image difference over the test images).
+- **seeds**: every model (learned and random) is trained with seeds 0, 1
+  and 2 (initial weights, batch order, policy sampling; the data are the
+  same); numbers are mean ± sample standard deviation over the seeds.
 - **figures**: ``benchmarks/results/glimpse_attention_<data>.png``, the
   glimpse tracks (:func:`mmalign.plot.plot_glimpses`) of 8 test images, with
   the digit's box.
@@ -47,7 +52,8 @@ import time
 import numpy as np
 import torch
 
-from .common import RESULTS_DIR, machine_info, machine_markdown, markdown_table, write_report
+from .common import RESULTS_DIR, clearly_lower, machine_info, machine_markdown, markdown_table, mean_sd, \
+    mistakes, mistakes_array, write_report
 
 NAME = "glimpse_attention"
 PAPER = {  # Mnih et al. 2014, Table 1 (b) and (c), 60,000 training digits: error % by glimpses
@@ -57,13 +63,13 @@ PAPER = {  # Mnih et al. 2014, Table 1 (b) and (c), 60,000 training digits: erro
 MODEL = dict(glimpse_size=12, n_scales=3, glimpse_hidden=128, location_hidden=128, core_hidden=256)
 GLIMPSES = (4, 6, 8)
 FULL = dict(epochs=40, n_train=4000, n_test=1000, batch_size=64, lr=3e-3, core="lstm", location_std=0.15,
-            seed=0, workers=2, figure_glimpses=6,
+            seeds=(0, 1, 2), workers=2, figure_glimpses=6,
             # first glimpse at the image centre in training too (the M = 1 test starts there)
             # the location layer at 0.3 lr (at lr the policy could drift to the border; 0.1 barely moved)
             options=dict(first_glimpse="centre", location_lr_scale=0.3),
             runs=tuple((data, g, policy) for data in ("translated", "cluttered") for g in GLIMPSES
                        for policy in ("learned", "random")))
-QUICK = dict(FULL, epochs=2, n_train=1000, n_test=300, figure_glimpses=4,
+QUICK = dict(FULL, epochs=2, n_train=1000, n_test=300, figure_glimpses=4, seeds=(0,),
              runs=(("translated", 4, "learned"), ("translated", 4, "random"), ("cluttered", 4, "learned")))
 TEST_SEED = 10_000
 
@@ -91,17 +97,22 @@ def hit_rate(locations: np.ndarray, boxes: np.ndarray, image_size: tuple[int, in
     return float(inside.mean()) if inside.size else float("nan")
 
 
-def beats_control(learned: dict, control: dict, n_test: int, z: float = 2.0) -> bool:
-    """``True`` when the learned policy's error is lower than the random
-    control's at both ``M = 1`` and ``M = 10`` by more than ``z`` standard
-    errors of the difference of two error rates on ``n_test`` images each
-    (``z = 2``: about 3.5 percentage points at 20 % error on 1,000 images)."""
-    for m in (1, 10):
-        p, q = learned[f"error_M{m}"], control[f"error_M{m}"]
-        se = np.sqrt((p * (1 - p) + q * (1 - q)) / n_test)
-        if not q - p > z * se:
-            return False
-    return True
+def beats_control(learned: list[dict], control: list[dict], z: float = 2.0) -> bool:
+    """``True`` when the learned policy's mean error over its seeds is lower than the
+    random control's at both ``M = 1`` and ``M = 10`` by more than ``z`` standard
+    errors of the difference (:func:`benchmarks.common.clearly_lower`, paired over the
+    test images)."""
+    return all(clearly_lower(mistakes_array([r[f"wrong_M{m}"] for r in learned]),
+                             mistakes_array([r[f"wrong_M{m}"] for r in control]), z) for m in (1, 10))
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Mean and sample standard deviation over seeds of one setting's numbers."""
+    out = {key: runs[0][key] for key in ("data", "n_glimpses", "policy")}
+    out["seeds"] = [r["seed"] for r in runs]
+    for key in ("error_M1", "error_M10", "hit_rate", "distance_to_digit_px", "train_seconds"):
+        out[key], out[key + "_sd"] = mean_sd([r[key] for r in runs])
+    return out
 
 
 def _figure(model, test, name: str, path, n: int = 8) -> None:
@@ -125,7 +136,7 @@ def _figure(model, test, name: str, path, n: int = 8) -> None:
     fig.savefig(path, dpi=80)
 
 
-def _run_one(name: str, n_glimpses: int, policy: str, cfg: dict, train, test) -> dict:
+def _run_one(name: str, n_glimpses: int, policy: str, seed: int, cfg: dict, train, test) -> dict:
     from mmalign.attention.glimpse import GlimpseAttention
 
     x_train, y_train = train
@@ -136,17 +147,19 @@ def _run_one(name: str, n_glimpses: int, policy: str, cfg: dict, train, test) ->
 
     model = GlimpseAttention(image_size=(60, 60), n_classes=10, n_glimpses=n_glimpses, policy=policy,
                              core=cfg["core"], location_std=cfg["location_std"], max_epochs=cfg["epochs"],
-                             batch_size=cfg["batch_size"], lr=cfg["lr"], seed=cfg["seed"],
+                             batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed,
                              **dict(MODEL, **cfg.get("options", {})))
     t0 = time.perf_counter()
     x0, y0 = regenerate(0)
     model.fit(x0, y0, regenerate=regenerate)
     seconds = time.perf_counter() - t0
     x_test = test.images[:, None]
-    out = {"data": name, "n_glimpses": n_glimpses, "policy": policy, "train_seconds": seconds,
+    out = {"data": name, "n_glimpses": n_glimpses, "policy": policy, "seed": seed, "train_seconds": seconds,
            "train_loss": model.history_["train_loss"]}
     for m in (1, 10):
-        out[f"error_M{m}"] = float((model.predict(x_test, n_samples=m, seed=0) != test.labels).mean())
+        predicted = model.predict(x_test, n_samples=m, seed=0)
+        out[f"error_M{m}"] = float((predicted != test.labels).mean())
+        out[f"wrong_M{m}"] = mistakes(predicted, test.labels)
     with torch.no_grad():
         model.eval()
         with torch.random.fork_rng(devices=[]):
@@ -164,7 +177,7 @@ def _run_one(name: str, n_glimpses: int, policy: str, cfg: dict, train, test) ->
                         (test.boxes[:, 1] + test.boxes[:, 3]) / 60 - 1], axis=1)
     distance = np.linalg.norm(locations[:, 1:] - centres[:, None], axis=-1)     # normalised units
     out["distance_to_digit_px"] = float(distance.mean() * 30)                      # 60-px image
-    if policy == "learned" and n_glimpses == cfg["figure_glimpses"]:
+    if policy == "learned" and n_glimpses == cfg["figure_glimpses"] and seed == cfg["seeds"][0]:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         png = RESULTS_DIR / f"{NAME}_{name}.png"
         _figure(model, test, name, png)
@@ -174,7 +187,7 @@ def _run_one(name: str, n_glimpses: int, policy: str, cfg: dict, train, test) ->
 
 def _job(args) -> dict:
     """One model, in a worker process (one thread)."""
-    name, n_glimpses, policy, cfg = args
+    name, n_glimpses, policy, seed, cfg = args
     from mmalign.datasets import load_mnist
 
     torch.set_num_threads(1)
@@ -183,8 +196,8 @@ def _job(args) -> dict:
     train = (x_train[:cfg["n_train"]], y_train[:cfg["n_train"]])
     test = _data(name, x_test[:cfg["n_test"]], y_test[:cfg["n_test"]], seed=TEST_SEED)
     t0 = time.perf_counter()
-    r = _run_one(name, n_glimpses, policy, cfg, train, test)
-    print(f"  [{NAME}] {name} {n_glimpses} glimpses {policy}: {100 * r['error_M1']:.1f} % (M=1), "
+    r = _run_one(name, n_glimpses, policy, seed, cfg, train, test)
+    print(f"  [{NAME}] {name} {n_glimpses} glimpses {policy} seed {seed}: {100 * r['error_M1']:.1f} % (M=1), "
           f"{100 * r['error_M10']:.1f} % (M=10), hit {r['hit_rate']:.2f} "
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
     return r
@@ -195,7 +208,7 @@ def run(quick: bool = False, **overrides) -> str:
 
     cfg = dict(QUICK if quick else FULL, **overrides)
     t_start = time.perf_counter()
-    jobs = [(name, g, policy, cfg) for name, g, policy in cfg["runs"]]
+    jobs = [(name, g, policy, seed, cfg) for name, g, policy in cfg["runs"] for seed in cfg["seeds"]]
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i][1])      # longest first
     results = [None] * len(jobs)
     if cfg["workers"] > 1:
@@ -221,20 +234,30 @@ def run(quick: bool = False, **overrides) -> str:
     box_area = {name: float(np.mean((t.boxes[:, 2] - t.boxes[:, 0]) * (t.boxes[:, 3] - t.boxes[:, 1])) / 3600)
                 for name, t in tests.items()}
 
-    rows = []
+    groups: dict[tuple, list[dict]] = {}
     for r in results:
-        control = next((c for c in results if c["policy"] == "random" and c["data"] == r["data"]
-                        and c["n_glimpses"] == r["n_glimpses"]), None)
-        if r["policy"] == "learned" and control is not None:
-            r["margin_pp"] = {m: 100 * (control[f"error_M{m}"] - r[f"error_M{m}"]) for m in (1, 10)}
-            r["beats_control"] = beats_control(r, control, cfg["n_test"])
-            beats = ("yes" if r["beats_control"] else "NO") + " ({:+.1f} / {:+.1f} pp)".format(
-                -r["margin_pp"][1], -r["margin_pp"][10])
-        else:
-            beats = "—"
-        rows.append([r["data"], r["n_glimpses"], r["policy"], 100 * r["error_M1"], 100 * r["error_M10"],
-                     r["hit_rate"], r["distance_to_digit_px"], beats, f"{r['train_seconds']:.0f}",
-                     PAPER.get((r["data"], r["n_glimpses"])) if r["policy"] == "learned" else None])
+        groups.setdefault((r["data"], r["n_glimpses"], r["policy"]), []).append(r)
+    settings = {key: summarise(runs) for key, runs in groups.items()}
+
+    def pm(mean, sd, scale=1.0, digits=1):
+        return f"{scale * mean:.{digits}f} ± {scale * sd:.{digits}f}" if len(cfg["seeds"]) > 1 \
+            else f"{scale * mean:.{digits}f}"
+
+    rows = []
+    for (data, g, policy), summary in settings.items():
+        control = groups.get((data, g, "random"))
+        beats = "—"
+        if policy == "learned" and control is not None:
+            summary["margin_pp"] = {m: 100 * (settings[(data, g, "random")][f"error_M{m}"]
+                                              - summary[f"error_M{m}"]) for m in (1, 10)}
+            summary["beats_control"] = beats_control(groups[(data, g, policy)], control)
+            beats = ("yes" if summary["beats_control"] else "NO") + " ({:+.1f} / {:+.1f} pp)".format(
+                -summary["margin_pp"][1], -summary["margin_pp"][10])
+        s = summary
+        rows.append([data, g, policy, pm(s["error_M1"], s["error_M1_sd"], 100),
+                     pm(s["error_M10"], s["error_M10_sd"], 100), pm(s["hit_rate"], s["hit_rate_sd"], digits=2),
+                     f"{s['distance_to_digit_px']:.1f}", beats, f"{s['train_seconds']:.0f}",
+                     PAPER.get((data, g)) if policy == "learned" else None])
     rows.sort(key=lambda row: (row[0] != "translated", row[1], row[2] != "learned"))
     table = markdown_table(["data (60×60)", "glimpses", "policy", "error % (M=1)", "error % (M=10)",
                             "hit rate", "mean distance to digit centre (px)",
@@ -247,14 +270,18 @@ def run(quick: bool = False, **overrides) -> str:
         "(12 × 12 glimpses, 3 scales, 128/128/256 units, "
         f"{cfg['core'].upper()} core, σ = {cfg['location_std']}), {cfg['n_train']:,} training digits "
         f"re-placed every epoch, {cfg['n_test']:,} test images generated once; {cfg['epochs']} epochs, "
+        f"{len(cfg['seeds'])} seed(s) per setting ({', '.join(map(str, cfg['seeds']))}: model initialisation "
+        "and training sampling; the data are the same), numbers are mean ± sample standard deviation over "
+        "the seeds; "
         f"Adam lr {cfg['lr']:g}, batch {cfg['batch_size']}, one CPU thread per model ({cfg['workers']} "
         "models trained at a time in worker processes); constructor options "
         + ", ".join(f"`{k}={v!r}`" for k, v in cfg.get("options", {}).items())
         + ". *random* = the same model "
         "with every glimpse after the first drawn uniformly (`policy=\"random\"`), the control the learned "
-        "policy must beat clearly: lower error at both M = 1 and M = 10 by more than 2 standard errors of "
-        "the difference of two error rates on the test set; Δ = learned − random error, percentage "
-        "points.\n\n"
+        "policy must beat clearly: lower mean error at both M = 1 and M = 10 by more than 2 standard errors "
+        "of the difference (seed-to-seed variance of both means plus the variance of the paired per-image "
+        "difference over the test images: `benchmarks.common.clearly_lower`); Δ = learned − random mean "
+        "error, percentage points.\n\n"
         f"{table}\n\n"
         "Hit rate = fraction of glimpse centres after the first inside the digit's ink box, on the M = 1 "
         "tracks; a glimpse dropped uniformly at random hits with probability ≈ the mean box area / image "
@@ -267,6 +294,7 @@ def run(quick: bool = False, **overrides) -> str:
         + f"\n\nWall time: {wall:.0f} s.\n\n" + machine_markdown(info)
     )
     write_report(NAME, md, {"quick": quick, "config": {k: v for k, v in cfg.items()}, "model": MODEL,
-                            "results": results, "box_area_fraction": box_area, "wall_seconds": wall,
+                            "results": results, "settings": list(settings.values()),
+                            "box_area_fraction": box_area, "wall_seconds": wall,
                             "machine": info})
     return md

@@ -37,15 +37,18 @@ Protocol (Jaderberg et al., NeurIPS 2015, Sect. 4.1, on a CPU budget):
   net trains at a tenth of the base rate (``loc_lr_scale = 0.1``,
   ``SpatialTransformer``'s default ``localization_lr_scale=0.1``); one more
   affine ST-CNN per kind trains it at the full rate (``alt_loc_lr_scale = 1``).
-  The localisation net's initial weights are seeded (``seed``), so a model's
-  numbers do not depend on which jobs ran before it in the worker. Before
-  they were (its weights came from the process's global RNG), two runs of
-  the same protocol differed by that alone: at the full rate R / RTS / P / E /
-  TC gave 4.1 / 8.5 / 8.7 / 6.2 / 11.9 % in one run and 5.7 / 7.0 / 9.3 / 4.6 /
-  90 % (the transform collapsed) with the seeded weights; at 0.1× 7.0 / 8.3 /
-  11.0 / 5.8 / 12.3 % and 5.8 / 9.0 / 11.6 / 6.1 / 10.9 %. So single-seed
-  differences of 1–2 points between the two rates are noise; what holds is
-  that both beat the CNN in most cases and that the full rate can diverge.
+- **seeds**: every model is trained with each seed of ``seeds`` (0, 1, 2),
+  which sets the initial weights (the CNN's and the localisation net's,
+  seeded locally, so a model's numbers do not depend on which jobs ran before
+  it in the worker) and the batch order; the data are the same for every
+  seed. Errors and pose errors are reported as mean ± sample standard
+  deviation over the seeds. Single runs were not enough: the initial weights
+  alone moved a model's error by 1–2 points, and at the full rate one seed's
+  transform collapsed on TC (90 % error) while another's did not. An ST-CNN
+  *clearly beats* the CNN when its mean error is lower by more than 2
+  standard errors (seed-to-seed variance of both means plus the variance of
+  the paired per-image difference over the 1,000 test digits,
+  :func:`benchmarks.common.clearly_lower`).
 - **pose error**: the transformer is free to rectify digits to any canonical
   pose (it learns roughly the mean pose of the data), so its transform is
   compared with the truth *after removing one global similarity* ``S``:
@@ -74,7 +77,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .common import RESULTS_DIR, machine_info, machine_markdown, markdown_table, write_report
+from .common import RESULTS_DIR, clearly_lower, machine_info, machine_markdown, markdown_table, mean_sd, \
+    mistakes, mistakes_array, write_report
 
 NAME = "spatial_transformer"
 KINDS = ("R", "RTS", "P", "E", "TC")
@@ -83,9 +87,9 @@ PAPER = {  # Jaderberg et al. 2015, Table 1 (60,000 training digits): CNN, ST-CN
     "R": (1.2, 0.7, 0.7), "RTS": (0.8, 0.5, 0.5), "P": (1.5, 0.8, 0.8), "E": (1.4, 1.2, 1.1),
     "TC": (3.5, 1.7, None),
 }
-FULL = dict(epochs=15, n_train=4000, n_test=1000, width=16, batch_size=64, lr=3e-3, seed=0,
+FULL = dict(epochs=15, n_train=4000, n_test=1000, width=16, batch_size=64, lr=3e-3, seeds=(0, 1, 2),
             tps_kinds=("E",), workers=2, loc_lr_scale=0.1, alt_loc_lr_scale=1.0)
-QUICK = dict(epochs=2, n_train=1000, n_test=300, width=8, batch_size=64, lr=3e-3, seed=0,
+QUICK = dict(epochs=2, n_train=1000, n_test=300, width=8, batch_size=64, lr=3e-3, seeds=(0,),
              tps_kinds=("E",), workers=2, loc_lr_scale=0.1, alt_loc_lr_scale=1.0)
 LOC_POOL = {"R": 2, "RTS": 2, "P": 2, "E": 2, "TC": 3}
 OUTPUT_SIZE = (28, 28)
@@ -286,8 +290,11 @@ def _job(args) -> dict:
     """Train and test one model (``"cnn"``, ``"affine"``, ``"tps"``, ``"resampled"`` or
     ``"affine_alt"``, the affine ST with the localisation net at ``alt_loc_lr_scale``) on
     one kind, in a worker (one thread)."""
-    kind, model, cfg = args
+    kind, model, seed, cfg = args
     from mmalign.datasets import distorted_digits, load_mnist
+
+    figure = seed == cfg["seeds"][0]
+    cfg = dict(cfg, seed=seed)
 
     torch.set_num_threads(1)
     x_train, y_train = load_mnist("train")
@@ -305,7 +312,9 @@ def _job(args) -> dict:
         cnn = _classifier(cfg)
         out = {"cnn_loss": _fit_cnn(cnn, regenerate, cfg)}
         out["cnn_seconds"] = time.perf_counter() - t0
-        out["cnn_error"] = float((_cnn_predict(cnn, x_test) != test.labels).mean())
+        predicted = _cnn_predict(cnn, x_test)
+        out["cnn_error"] = float((predicted != test.labels).mean())
+        out["cnn_wrong"] = mistakes(predicted, test.labels)
         error = out["cnn_error"]
     elif model == "resampled":
         # control: the ST-CNN with its transform frozen at the identity, i.e. the CNN on the
@@ -315,8 +324,10 @@ def _job(args) -> dict:
             p.requires_grad_(False)
         x0, y0 = regenerate(0)
         st.fit(x0, y0, regenerate=regenerate)
+        predicted = st.predict(x_test)
         out = {"resampled_seconds": time.perf_counter() - t0,
-               "resampled_error": float((st.predict(x_test) != test.labels).mean())}
+               "resampled_error": float((predicted != test.labels).mean()),
+               "resampled_wrong": mistakes(predicted, test.labels)}
         error = out["resampled_error"]
     else:
         alt = model == "affine_alt"
@@ -325,17 +336,39 @@ def _job(args) -> dict:
         x0, y0 = regenerate(0)
         st.fit(x0, y0, regenerate=regenerate)
         key = f"st_{model}"
+        predicted = st.predict(x_test)
         out = {f"{key}_seconds": time.perf_counter() - t0, f"{key}_loss": st.history_["train_loss"],
-               f"{key}_error": float((st.predict(x_test) != test.labels).mean()),
+               f"{key}_error": float((predicted != test.labels).mean()),
+               f"{key}_wrong": mistakes(predicted, test.labels),
                f"{key}_pose": pose_error(predicted_transforms(st, x_test), test)}
         error = out[f"{key}_error"]
-        if model == "affine":
+        if model == "affine" and figure:
             png = RESULTS_DIR / f"{NAME}_{kind}.png"
             RESULTS_DIR.mkdir(parents=True, exist_ok=True)
             _figure(st, test, kind, png)
             out["figure"] = str(png.relative_to(RESULTS_DIR.parent.parent))
-    print(f"  [{NAME}] {kind} {model}: {100 * error:.2f} % ({time.perf_counter() - t0:.0f} s)", flush=True)
-    return {"kind": kind, **out}
+    print(f"  [{NAME}] {kind} {model} seed {seed}: {100 * error:.2f} % ({time.perf_counter() - t0:.0f} s)",
+          flush=True)
+    return {"kind": kind, "seed": seed, **out}
+
+
+def summarise(runs: list[dict]) -> dict:
+    """One kind's numbers over its seeds: ``(mean, sd)`` of each error and pose error,
+    and whether each ST-CNN clearly beats the CNN (:func:`benchmarks.common.clearly_lower`)."""
+    out = {"kind": runs[0]["kind"], "image_size": runs[0]["image_size"], "seeds": [r["seed"] for r in runs],
+           "identity_pose": runs[0]["identity_pose"]["digit_px"], "beats_cnn": {}}
+    for key in ("cnn", "resampled", "st_affine", "st_affine_alt", "st_tps"):
+        if all(f"{key}_error" in r for r in runs):
+            out[f"{key}_error"] = mean_sd([r[f"{key}_error"] for r in runs])
+            if key.startswith("st_"):
+                out[f"{key}_pose"] = mean_sd([r[f"{key}_pose"]["digit_px"] for r in runs])
+                out["beats_cnn"][key] = clearly_lower(mistakes_array([r[f"{key}_wrong"] for r in runs]),
+                                                      mistakes_array([r["cnn_wrong"] for r in runs]))
+    out["similarity"] = (mean_sd([r["st_affine_pose"]["similarity_scale"] for r in runs])[0],
+                         mean_sd([r["st_affine_pose"]["similarity_angle_deg"] for r in runs])[0])
+    for key in ("cnn_seconds", "st_affine_seconds"):
+        out[key] = mean_sd([r[key] for r in runs])[0]
+    return out
 
 
 # relative cost of the jobs (for scheduling the longest first)
@@ -347,7 +380,7 @@ def run(quick: bool = False, kinds=KINDS, **overrides) -> str:
 
     cfg = dict(QUICK if quick else FULL, **overrides)
     t_start = time.perf_counter()
-    jobs = [(kind, model, cfg) for kind in kinds
+    jobs = [(kind, model, seed, cfg) for seed in cfg["seeds"] for kind in kinds
             for model in ("cnn", "affine", "affine_alt", *(("tps",) if kind in cfg["tps_kinds"] else ()),
                           *(("resampled",) if kind in RESAMPLED_KINDS else ()))]
     jobs.sort(key=lambda j: -_COST[j[0]] * (2.0 if j[1] == "cnn" else 1.0))
@@ -365,60 +398,70 @@ def run(quick: bool = False, kinds=KINDS, **overrides) -> str:
         finally:
             torch.set_num_threads(threads)
     x_test, y_test = load_mnist("test")
-    results = []
+    results = []       # one per kind and seed
     for kind in kinds:
         test = distorted_digits(x_test[:cfg["n_test"]], y_test[:cfg["n_test"]], kind, seed=TEST_SEED)
-        r = {"kind": kind, "image_size": list(test.image_size)}
-        for part in parts:
-            if part["kind"] == kind:
-                r.update(part)
-        r["identity_pose"] = pose_error(identity_transforms(len(test)), test)
-        results.append(r)
+        identity = pose_error(identity_transforms(len(test)), test)
+        for seed in cfg["seeds"]:
+            r = {"kind": kind, "seed": seed, "image_size": list(test.image_size), "identity_pose": identity}
+            for part in parts:
+                if part["kind"] == kind and part["seed"] == seed:
+                    r.update(part)
+            results.append(r)
     wall = time.perf_counter() - t_start
     info = machine_info()
+    summaries = [summarise([r for r in results if r["kind"] == kind]) for kind in kinds]
+    several = len(cfg["seeds"]) > 1
+
+    def pm(key, s, scale=100.0):
+        if key not in s:
+            return "—"
+        mean, sd = s[key]
+        return f"{scale * mean:.3g} ± {scale * sd:.2g}" if several else f"{scale * mean:.3g}"
 
     rows = []
-    for r in results:
-        paper = PAPER[r["kind"]]
-        tps = r.get("st_tps_error")
-        better = r["st_affine_error"] < r["cnn_error"]
-        resampled = r.get("resampled_error")
-        pose = r["st_affine_pose"]
+    for s in summaries:
+        paper = PAPER[s["kind"]]
+        beats = " / ".join(("yes" if s["beats_cnn"][key] else "NO") if key in s["beats_cnn"] else "—"
+                           for key in ("st_affine", "st_affine_alt", "st_tps"))
+        scale, angle = s["similarity"]
         rows.append([
-            r["kind"], "×".join(map(str, r["image_size"])), 100 * r["cnn_error"],
-            "—" if resampled is None else f"{100 * resampled:.3g}", 100 * r["st_affine_error"],
-            f"{100 * r['st_affine_alt_error']:.3g} / {r['st_affine_alt_pose']['digit_px']:.3g}",
-            "—" if tps is None else f"{100 * tps:.3g}", "yes" if better else "NO",
-            r["identity_pose"]["digit_px"], r["st_affine_pose"]["digit_px"],
-            "—" if tps is None else f"{r['st_tps_pose']['digit_px']:.3g}",
-            f"{pose['similarity_scale']:.2f} / {pose['similarity_angle_deg']:.0f}°",
-            f"{r['cnn_seconds']:.0f} / {r['st_affine_seconds']:.0f}",
+            s["kind"], "×".join(map(str, s["image_size"])), pm("cnn_error", s), pm("resampled_error", s),
+            pm("st_affine_error", s), pm("st_affine_alt_error", s), pm("st_tps_error", s), beats,
+            f"{s['identity_pose']:.3g}", pm("st_affine_pose", s, 1.0), pm("st_affine_alt_pose", s, 1.0),
+            pm("st_tps_pose", s, 1.0), f"{scale:.2f} / {angle:.0f}°",
+            f"{s['cnn_seconds']:.0f} / {s['st_affine_seconds']:.0f}",
             f"{paper[0]} / {paper[1]}" + ("" if paper[2] is None else f" / {paper[2]}"),
         ])
     table = markdown_table(
-        ["kind", "input", "CNN error %", "CNN on input resampled to 28×28 %", "ST-CNN affine error %",
-         f"ST-CNN affine, localisation lr {cfg['alt_loc_lr_scale']:g}×: error % / pose error",
-         "ST-CNN TPS error %", "ST beats CNN",
-         "pose error, identity (digit px)", "pose error, ST affine (digit px)", "pose error, ST TPS",
-         "fitted S: scale / angle", "train s CNN / ST", "paper % CNN / Aff / TPS"], rows)
+        ["kind", "input", "CNN error %", "CNN on input resampled to 28×28 %",
+         f"ST-CNN affine ({cfg['loc_lr_scale']:g}×) error %",
+         f"ST-CNN affine ({cfg['alt_loc_lr_scale']:g}×) error %", f"ST-CNN TPS ({cfg['loc_lr_scale']:g}×) error %",
+         f"clearly beats CNN: affine {cfg['loc_lr_scale']:g}× / {cfg['alt_loc_lr_scale']:g}× / TPS",
+         "pose error, identity (digit px)", f"pose error, ST affine {cfg['loc_lr_scale']:g}× (digit px)",
+         f"pose error, ST affine {cfg['alt_loc_lr_scale']:g}×", "pose error, ST TPS",
+         f"fitted S of affine {cfg['loc_lr_scale']:g}×: scale / angle", "train s CNN / ST",
+         "paper % CNN / Aff / TPS"], rows)
     mode = " (--quick: less data, fewer epochs, a narrower CNN; not the reported numbers)" if quick else ""
     md = (
         f"# Spatial transformer on distorted MNIST{mode}\n\n"
         f"`python -m benchmarks spatial_transformer{' --quick' if quick else ''}` — "
         f"{cfg['n_train']:,} training digits regenerated every epoch, {cfg['n_test']:,} test digits "
-        f"distorted once; {cfg['epochs']} epochs, Adam lr {cfg['lr']:g} (the ST's localisation net "
+        f"distorted once; {len(cfg['seeds'])} seed(s) per model ({', '.join(map(str, cfg['seeds']))}: initial "
+        "weights and batch order; the data are the same), errors as mean ± sample standard deviation over the "
+        f"seeds; {cfg['epochs']} epochs, Adam lr {cfg['lr']:g} (the ST's localisation net "
         f"{cfg['loc_lr_scale']:g} × that), batch {cfg['batch_size']}, one CPU "
         f"thread per model ({cfg['workers']} at a time); CNN = `digit_cnn(width={cfg['width']})` on the "
         "distorted image, ST-CNN = the same CNN "
         "(same initial weights) on the 28 × 28 output of a `SpatialTransformer` whose localisation net "
         "reads the input average-pooled to 14–21 px.\n\n"
         f"{table}\n\n"
-        f"*ST-CNN affine, localisation lr {cfg['alt_loc_lr_scale']:g}×*: the same affine ST-CNN with its "
+        f"*ST-CNN affine ({cfg['alt_loc_lr_scale']:g}×)*: the same affine ST-CNN with its "
         f"localisation net trained at {cfg['alt_loc_lr_scale']:g} times the learning rate instead of "
         f"{cfg['loc_lr_scale']:g} times (Jaderberg et al.'s ratio, `SpatialTransformer`'s default "
-        "`localization_lr_scale=0.1`). One seed per model: the localisation net's initial weights alone "
-        "moved errors by up to 2 points between runs (see the docstring of "
-        "`benchmarks/spatial_transformer.py`).\n\n"
+        "`localization_lr_scale=0.1`). *Clearly beats CNN*: mean error lower than the CNN's by more than "
+        "2 standard errors (seed-to-seed variance of both means plus the variance of the paired per-image "
+        "difference over the test images: `benchmarks.common.clearly_lower`).\n\n"
         "*CNN on input resampled to 28×28* (RTS, TC): the ST-CNN with its transform frozen at the "
         "identity — the same CNN on the whole input bilinearly resampled to the ST's 28 × 28 output; "
         "the ST's own contribution is the difference between this column and the ST-CNN's.\n\n"
@@ -434,6 +477,7 @@ def run(quick: bool = False, kinds=KINDS, **overrides) -> str:
         + ", ".join(f"`{r['figure']}`" for r in results if "figure" in r)
         + f"\n\nWall time: {wall:.0f} s.\n\n" + machine_markdown(info)
     )
-    write_report(NAME, md, {"quick": quick, "config": cfg, "results": results, "wall_seconds": wall,
+    write_report(NAME, md, {"quick": quick, "config": cfg, "results": results, "summaries": summaries,
+                            "wall_seconds": wall,
                             "machine": info})
     return md
