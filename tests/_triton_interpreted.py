@@ -14,10 +14,8 @@ import sys
 
 import torch
 
-assert os.environ.get("TRITON_INTERPRET") == "1", "set TRITON_INTERPRET=1 before running"
-
-import mmalign  # noqa: E402
-from mmalign.warping import _triton_soft as T  # noqa: E402
+import mmalign
+from mmalign.warping import _triton_soft as T
 
 
 def ragged(seed: int, B: int = 5, N: int = 14, M: int = 9, d: int = 2,
@@ -42,7 +40,8 @@ def loss_case(x, y, lx, ly, **options):
 
 
 def main(path: str) -> None:
-    assert T.interpreted()
+    assert os.environ.get("TRITON_INTERPRET") == "1" and T.interpreted(), \
+        "set TRITON_INTERPRET=1 before running"
     results = {}
     # float64 against numba, both stores; gamma, normalize, band (unequal lengths)
     for gamma, normalize, radius in ((1e-3, False, None), (1.0, True, 3), (100.0, False, 0),
