@@ -33,10 +33,13 @@ Protocol (Jaderberg et al., NeurIPS 2015, Sect. 4.1, on a CPU budget):
   its transform frozen at the identity (the CNN on the whole input resampled
   to 28 × 28), which separates the gain of resampling from that of the
   learned transform.
-- **localisation learning rate**: as in Jaderberg et al., the localisation
-  net trains at a tenth of the base rate (``loc_lr_scale = 0.1``,
-  ``SpatialTransformer``'s default ``localization_lr_scale=0.1``); one more
-  affine ST-CNN per kind trains it at the full rate (``alt_loc_lr_scale = 1``).
+- **localisation learning rate**: the localisation net trains at 0.3 times
+  the base rate (``loc_lr_scale = 0.3``, ``SpatialTransformer``'s default
+  ``localization_lr_scale=0.3``); one more affine ST-CNN per kind trains it
+  at Jaderberg et al.'s tenth (``alt_loc_lr_scale = 0.1``). The run of this
+  benchmark at commit 5a6a9cf compared 0.1 with 1: at 0.1 the transform
+  learnt little pose in 15 epochs and clearly beat the CNN only on RTS; at
+  1 one seed in three collapsed on TC (90 % error).
 - **seeds**: every model is trained with each seed of ``seeds`` (0, 1, 2),
   which sets the initial weights (the CNN's and the localisation net's,
   seeded locally, so a model's numbers do not depend on which jobs ran before
@@ -88,9 +91,9 @@ PAPER = {  # Jaderberg et al. 2015, Table 1 (60,000 training digits): CNN, ST-CN
     "TC": (3.5, 1.7, None),
 }
 FULL = dict(epochs=15, n_train=4000, n_test=1000, width=16, batch_size=64, lr=3e-3, seeds=(0, 1, 2),
-            tps_kinds=("E",), workers=2, loc_lr_scale=0.1, alt_loc_lr_scale=1.0)
+            tps_kinds=("E",), workers=2, loc_lr_scale=0.3, alt_loc_lr_scale=0.1)
 QUICK = dict(epochs=2, n_train=1000, n_test=300, width=8, batch_size=64, lr=3e-3, seeds=(0,),
-             tps_kinds=("E",), workers=2, loc_lr_scale=0.1, alt_loc_lr_scale=1.0)
+             tps_kinds=("E",), workers=2, loc_lr_scale=0.3, alt_loc_lr_scale=0.1)
 LOC_POOL = {"R": 2, "RTS": 2, "P": 2, "E": 2, "TC": 3}
 OUTPUT_SIZE = (28, 28)
 RESAMPLED_KINDS = ("RTS", "TC")     # inputs larger than the ST's 28 x 28 output
@@ -458,8 +461,8 @@ def run(quick: bool = False, kinds=KINDS, **overrides) -> str:
         f"{table}\n\n"
         f"*ST-CNN affine ({cfg['alt_loc_lr_scale']:g}×)*: the same affine ST-CNN with its "
         f"localisation net trained at {cfg['alt_loc_lr_scale']:g} times the learning rate instead of "
-        f"{cfg['loc_lr_scale']:g} times (Jaderberg et al.'s ratio, `SpatialTransformer`'s default "
-        "`localization_lr_scale=0.1`). *Clearly beats CNN*: mean error lower than the CNN's by more than "
+        f"{cfg['loc_lr_scale']:g} times (`SpatialTransformer`'s default `localization_lr_scale=0.3`; "
+        "0.1 is Jaderberg et al.'s ratio). *Clearly beats CNN*: mean error lower than the CNN's by more than "
         "2 standard errors (seed-to-seed variance of both means plus the variance of the paired per-image "
         "difference over the test images: `benchmarks.common.clearly_lower`).\n\n"
         "*CNN on input resampled to 28×28* (RTS, TC): the ST-CNN with its transform frozen at the "

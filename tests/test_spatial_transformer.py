@@ -214,9 +214,9 @@ def test_localization_learns_at_a_tenth_of_the_rate():
         moved[scale] = step
         assert step["loc_head.bias"] == pytest.approx(scale * lr, rel=1e-3)
         assert step["classifier.0.weight"] == pytest.approx(lr, rel=1e-3)
-    assert SpatialTransformer().localization_lr_scale == 0.1          # the default
+    assert SpatialTransformer().localization_lr_scale == 0.3          # the default
     groups = SpatialTransformer(n_classes=10).param_groups()
-    assert [g["lr_scale"] for g in groups] == [0.1, 1.0]
+    assert [g["lr_scale"] for g in groups] == [0.3, 1.0]
     n_loc = sum(p.numel() for p in groups[0]["params"])
     st = SpatialTransformer(n_classes=10)
     assert n_loc == sum(p.numel() for m in (st.loc_net, st.loc_head) for p in m.parameters())
