@@ -193,7 +193,7 @@ def test_launch_disables_fp_fusion(monkeypatch):
             return lambda *args, **kwargs: launches.append((grid, kwargs))
 
     monkeypatch.setattr(T, "_hard_kernel", Recorder())
-    monkeypatch.setattr(T, "interpreted", lambda: True)
+    monkeypatch.setattr(T, "check_device", lambda *args: None)   # CPU tensors, no interpreter
     X = torch.zeros(2, 5, 1, dtype=torch.float64)
     T.hard_dtw(X, X, np.array([0, 1, 1]), np.array([1, 0, 1]), np.array([5, 4, 3]),
                np.array([2, 5, 5]), np.array([-1, 0, 2]), 1, programs=2)

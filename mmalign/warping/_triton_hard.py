@@ -44,12 +44,9 @@ import triton
 import triton.language as tl
 
 from . import _kernels as K
-from ._triton_common import KERNEL_INF, band, diagonal_rows
+from ._triton_common import KERNEL_INF, band, check_device, diagonal_rows, local_costs
 from ._triton_common import interpreted as _interpreted
 
-SQEUCLIDEAN = tl.constexpr(K.METRIC_SQEUCLIDEAN)
-EUCLIDEAN = tl.constexpr(K.METRIC_EUCLIDEAN)
-CITYBLOCK = tl.constexpr(K.METRIC_CITYBLOCK)
 METRIC_CODES = (K.METRIC_SQEUCLIDEAN, K.METRIC_EUCLIDEAN, K.METRIC_CITYBLOCK)
 # programs per streaming multiprocessor in the default persistent grid (a guess,
 # to be tuned on a GPU); the work buffers never exceed MAX_WORK_BYTES
@@ -63,24 +60,6 @@ def interpreted() -> bool:
 
 
 # --------------------------------------------------------------------------- kernel
-
-@triton.jit
-def _costs(xb, yb, i, j, mask, D, sxi, sxd, syj, syd, METRIC: tl.constexpr,
-           BLOCK: tl.constexpr):
-    """Local costs (BLOCK,) of cells (i, j) (1-indexed), summed feature by feature from 0."""
-    acc = tl.zeros([BLOCK], dtype=tl.float64)
-    for f in range(D):
-        a = tl.load(xb + (i - 1) * sxi + f * sxd, mask=mask, other=0.0)
-        c = tl.load(yb + (j - 1) * syj + f * syd, mask=mask, other=0.0)
-        diff = a - c
-        if METRIC == CITYBLOCK:
-            acc += tl.abs(diff)
-        else:
-            acc += diff * diff  # a separate multiply and add: fp fusion is off
-    if METRIC == EUCLIDEAN:
-        acc = tl.sqrt(acc)  # float64: the IEEE square root (sqrt.rn.f64)
-    return acc
-
 
 @triton.jit
 def _hard_kernel(x_ptr, y_ptr, ia_ptr, ib_ptr, n_ptr, m_ptr, radius_ptr, values_ptr, dirs_ptr,
@@ -126,7 +105,7 @@ def _hard_kernel(x_ptr, y_ptr, ia_ptr, ib_ptr, n_ptr, m_ptr, radius_ptr, values_
                 best = tl.where(take_up, up, diag)
                 take_left = left < best
                 best = tl.where(take_left, left, best)
-                cost = _costs(xb, yb, i, j, mask, D, sxi, sxd, syj, syd, METRIC, BLOCK)
+                cost = local_costs(xb, yb, i, j, mask, D, sxi, sxd, syj, syd, METRIC, BLOCK)
                 tl.store(po + i, cost + best, mask=mask)
                 if DIRS:
                     code = tl.where(take_left, 2, tl.where(take_up, 1, 0)).to(tl.uint8)
@@ -199,9 +178,7 @@ def hard_dtw(X: torch.Tensor, Y: torch.Tensor, ia: np.ndarray, ib: np.ndarray, n
     """
     if X.dtype != torch.float64 or Y.dtype != torch.float64:
         raise ValueError(f"X and Y must be float64, got {X.dtype} and {Y.dtype}")
-    if X.device.type == "cpu" and not interpreted():
-        raise ValueError("the Triton DTW kernel needs CUDA tensors (or TRITON_INTERPRET=1 set "
-                         "before mmalign's Triton kernels are imported)")
+    check_device(X, _hard_kernel, "the Triton DTW kernel")
     if metric_code not in METRIC_CODES:
         raise ValueError(f"metric_code must be one of {METRIC_CODES}, got {metric_code}")
     device = X.device

@@ -62,7 +62,8 @@ import triton
 import triton.language as tl
 
 from . import _wavefront as W
-from ._triton_common import INF, KERNEL_INF, band, diagonal_rows
+from ._triton_common import INF, KERNEL_INF, SQEUCLIDEAN, band, check_device, diagonal_rows, \
+    local_costs
 from ._triton_common import interpreted as _interpreted
 
 STORE_CODES = {"none": 0, "full": 1, "checkpoint": 2}
@@ -74,18 +75,6 @@ def interpreted() -> bool:
 
 
 # --------------------------------------------------------------------------- device helpers
-
-@triton.jit
-def _costs(xb, yb, i, j, mask, D, sxi, sxd, syj, syd, BLOCK: tl.constexpr):
-    """Squared Euclidean costs of cells (i, j) (1-indexed), (BLOCK,)."""
-    acc = tl.zeros([BLOCK], dtype=xb.dtype.element_ty)
-    for dd in range(D):
-        a = tl.load(xb + (i - 1) * sxi + dd * sxd, mask=mask, other=0.0)
-        c = tl.load(yb + (j - 1) * syj + dd * syd, mask=mask, other=0.0)
-        diff = a - c
-        acc += diff * diff
-    return acc
-
 
 @triton.jit
 def _soft_diagonal(xb, yb, D, sxi, sxd, syj, syd, k, lo, hi, gamma,
@@ -107,12 +96,22 @@ def _soft_diagonal(xb, yb, D, sxi, sxd, syj, syd, k, lo, hi, gamma,
         total = tl.exp((safe - a) / gamma) + tl.exp((safe - b) / gamma)
         total += tl.exp((safe - c) / gamma)
         soft = safe - gamma * tl.log(total)
-        cost = _costs(xb, yb, i, k - i, mask, D, sxi, sxd, syj, syd, BLOCK)
+        cost = local_costs(xb, yb, i, k - i, mask, D, sxi, sxd, syj, syd, SQEUCLIDEAN, BLOCK)
         value = cost + tl.where(unreachable, lowest, soft)
         tl.store(po + i * so, value, mask=mask)
     edge = tl.arange(0, 2)
     border = tl.where(edge == 0, lo - 1, hi + 1)
     tl.store(po + border * so, tl.full([2], KERNEL_INF, po.dtype.element_ty))
+
+
+@triton.jit
+def _this_pair(x_ptr, y_ptr, lx_ptr, ly_ptr, gamma_ptr, sxb, syb, radius):
+    """The program's sample b: its lengths n, m, gamma, band offsets and sequence pointers."""
+    b = tl.program_id(0).to(tl.int64)
+    n = tl.load(lx_ptr + b).to(tl.int64)
+    m = tl.load(ly_ptr + b).to(tl.int64)
+    below, above = band(n, m, radius)
+    return b, n, m, tl.load(gamma_ptr), below, above, x_ptr + b * sxb, y_ptr + b * syb
 
 
 @triton.jit
@@ -137,13 +136,8 @@ def _forward_kernel(x_ptr, y_ptr, lx_ptr, ly_ptr, gamma_ptr, values_ptr, r_ptr, 
     prefilled with +inf and work[b, 0, 0] = 0 (diagonal 0); STORE 2 also copies
     diagonals k - 2, k - 1 into ckpt[b, c] (B, n_ckpt, 2, N + 2) at k = 2 + c * segment.
     """
-    b = tl.program_id(0).to(tl.int64)
-    n = tl.load(lx_ptr + b).to(tl.int64)
-    m = tl.load(ly_ptr + b).to(tl.int64)
-    gamma = tl.load(gamma_ptr)
-    below, above = band(n, m, radius)
-    xb = x_ptr + b * sxb
-    yb = y_ptr + b * syb
+    b, n, m, gamma, below, above, xb, yb = _this_pair(x_ptr, y_ptr, lx_ptr, ly_ptr, gamma_ptr,
+                                                      sxb, syb, radius)
     rows = N + 2
     rb = r_ptr + b * rows * (M + 2)
     wb = work_ptr + b * 3 * rows
@@ -204,13 +198,8 @@ def _backward_kernel(x_ptr, y_ptr, lx_ptr, ly_ptr, gamma_ptr, r_ptr, ckpt_ptr, s
     occurs once (one thread, one chunk), and the barrier after each diagonal orders
     the updates of consecutive diagonals to the same row or column.
     """
-    b = tl.program_id(0).to(tl.int64)
-    n = tl.load(lx_ptr + b).to(tl.int64)
-    m = tl.load(ly_ptr + b).to(tl.int64)
-    gamma = tl.load(gamma_ptr)
-    below, above = band(n, m, radius)
-    xb = x_ptr + b * sxb
-    yb = y_ptr + b * syb
+    b, n, m, gamma, below, above, xb, yb = _this_pair(x_ptr, y_ptr, lx_ptr, ly_ptr, gamma_ptr,
+                                                      sxb, syb, radius)
     gxb = gx_ptr + b * sgb
     gyb = gy_ptr + b * shb
     rows = N + 2
@@ -326,11 +315,10 @@ def _launch_options(block: int | None, num_warps: int | None, x, y, radius: int)
     return block, num_warps or max(1, min(8, block // 64))
 
 
-def _check_device(x: torch.Tensor) -> None:
-    if x.device.type == "cpu" and not interpreted():
-        raise ValueError("backend='triton' needs CUDA tensors (or TRITON_INTERPRET=1 set "
-                         "before mmalign's Triton kernels are imported, to run them on CPU "
-                         "in Triton's interpreter)")
+def check_tensors_device(x: torch.Tensor) -> None:
+    """``backend='triton'`` runs on CUDA tensors, CPU ones only in Triton's interpreter."""
+    check_device(x, _forward_kernel, "backend='triton'",
+                 "; use backend='auto', 'numba' or 'torch' instead")
 
 
 def _gamma(gamma: float, x: torch.Tensor) -> torch.Tensor:
@@ -366,7 +354,7 @@ def soft_forward(x: torch.Tensor, y: torch.Tensor, lx: torch.Tensor, ly: torch.T
     """
     if store not in STORE_CODES:
         raise ValueError(f"store must be 'full', 'checkpoint' or 'none', got {store!r}")
-    _check_device(x)
+    check_tensors_device(x)
     block, num_warps = _launch_options(block, num_warps, x, y, radius)
     B, N, D = x.shape
     M = y.shape[1]
@@ -415,7 +403,7 @@ def soft_backward(x: torch.Tensor, y: torch.Tensor, saved, lx: torch.Tensor, ly:
     -------
     grad_x : (B, N, d), grad_y : (B, M, d), contiguous, zero beyond each sample's length.
     """
-    _check_device(x)
+    check_tensors_device(x)
     block, num_warps = _launch_options(block, num_warps, x, y, radius)
     B, N, D = x.shape
     M = y.shape[1]

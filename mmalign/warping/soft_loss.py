@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import numba
 import numpy as np
@@ -117,19 +116,6 @@ def _triton():
     return _triton_soft
 
 
-def _check_triton_device(x: torch.Tensor) -> None:
-    """backend='triton' runs on CUDA tensors, and on CPU ones only in Triton's interpreter."""
-    if x.device.type == "cuda":
-        return
-    if x.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1" \
-            and _triton().interpreted():
-        return
-    raise ValueError(f"backend='triton' needs CUDA tensors, got tensors on {x.device} (CPU "
-                     f"tensors run only in Triton's interpreter: TRITON_INTERPRET=1 set "
-                     f"before triton and mmalign's Triton kernels are imported); use "
-                     f"backend='auto', 'numba' or 'torch' instead")
-
-
 def _chunks(cells: np.ndarray):
     """Consecutive sample ranges whose R fits a chunk, each with samples for every thread."""
     threads = numba.get_num_threads()
@@ -218,7 +204,7 @@ class SoftDTWLoss(torch.nn.Module):
         if backend == "auto":
             backend = "numba" if x.device.type == "cpu" else "torch"
         if backend == "triton":
-            _check_triton_device(x)
+            _triton().check_tensors_device(x)
         radius = -1 if self.radius is None else self.radius
         options = (self.gamma, radius, backend, self.checkpoint)
         value = _SoftDTWFunction.apply(x, y, lx, ly, *options)
