@@ -113,3 +113,18 @@ def test_length_one_sequences():
     assert mmalign.dtw([3.0], [1.0]) == 2.0
     assert mmalign.dtw([3.0], [1.0, 2.0]) == pytest.approx(np.sqrt(4 + 1))
     assert mmalign.dtw_path([1.0, 2.0, 3.0], [2.0]).path().tolist() == [[0, 0], [1, 0], [2, 0]]
+
+
+def test_backtracking_corrupt_direction_codes_raises_instead_of_reading_out_of_bounds():
+    from mmalign.warping import _kernels as K
+
+    dirs = np.zeros((3, 4), np.uint8)                     # all diagonal: from (2, 3) runs off at (-1, 0)
+    with pytest.raises(ValueError, match="left the direction matrix"):
+        K.backtrack_general(dirs, 2, 3, False)
+    dirs[:] = 7                                           # no such code
+    with pytest.raises(ValueError, match="unknown direction code"):
+        K.backtrack_general(dirs, 2, 3, False)
+    with pytest.raises(ValueError, match="left the direction matrix"):
+        K.backtrack_general(dirs, 3, 0, False)            # end outside the matrix
+    good = np.zeros((3, 3), np.uint8)
+    assert K.backtrack_general(good, 2, 2, False).tolist() == [[0, 0], [1, 1], [2, 2]]

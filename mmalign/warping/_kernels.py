@@ -341,11 +341,17 @@ def general_accumulate(C, step, open_begin):
 
 @njit(cache=True, nogil=True)
 def backtrack_general(dirs, i, j, open_begin):
-    """Path (K, 2) ending at (i, j) from ``general_accumulate``'s directions."""
+    """Path (K, 2) ending at (i, j) from ``general_accumulate``'s directions.
+
+    Raises ``ValueError`` when the codes lead outside the matrix or hold an
+    unknown value (corrupt or foreign ``dirs``) instead of reading out of bounds.
+    """
     n, m = dirs.shape
     path = np.empty((n + m, 2), np.int64)
     K = 0
     while True:
+        if i < 0 or j < 0 or i >= n or j >= m or K >= n + m:
+            raise ValueError("backtracking left the direction matrix: invalid direction codes")
         path[K, 0] = i
         path[K, 1] = j
         K += 1
@@ -359,9 +365,11 @@ def backtrack_general(dirs, i, j, open_begin):
             i -= 1
         elif code == DIR_LEFT:
             j -= 1
-        else:
+        elif code == DIR_SKIP:
             i -= 1
             j -= 2
+        else:
+            raise ValueError("unknown direction code in the direction matrix")
     return path[:K][::-1].copy()
 
 
