@@ -124,6 +124,13 @@ def mean_sd(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
 
 
+def mean_sd_text(mean: float, sd: float, *, scale: float = 1.0, digits: int = 1, spread: bool = True) -> str:
+    """``"12.3 ± 0.4"`` — a mean over seeds as the reports print it (``scale``: 100 for a
+    fraction shown in %); ``spread=False`` (one seed) prints the mean alone."""
+    text = f"{scale * mean:.{digits}f}"
+    return f"{text} ± {scale * sd:.{digits}f}" if spread else text
+
+
 # --------------------------------------------------------------------------- machine
 
 def cpu_model() -> str:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from benchmarks import spatial_transformer
-from benchmarks.common import clearly_lower, mean_sd, mistakes, mistakes_array
+from benchmarks.common import clearly_lower, mean_sd, mean_sd_text, mistakes, mistakes_array
 from benchmarks.glimpse_attention import beats_control, summarise
 
 N_TEST = 1000
@@ -80,6 +80,12 @@ def test_summarise_gives_mean_and_sample_sd_over_seeds():
 def test_mean_sd_of_one_value_has_no_spread():
     assert mean_sd([0.3]) == (0.3, 0.0)
     assert mean_sd([1.0, 3.0]) == (2.0, pytest.approx(np.sqrt(2.0)))
+
+
+def test_mean_sd_text_prints_both_with_the_same_digits():
+    assert mean_sd_text(0.0717, 0.0068, scale=100) == "7.2 ± 0.7"
+    assert mean_sd_text(12.94, 0.052, digits=2) == "12.94 ± 0.05"
+    assert mean_sd_text(0.14, 0.0, scale=100, spread=False) == "14.0"
 
 
 def _stn_run(seed, cnn, affine, alt):
