@@ -128,3 +128,19 @@ def test_backtracking_corrupt_direction_codes_raises_instead_of_reading_out_of_b
         K.backtrack_general(dirs, 3, 0, False)            # end outside the matrix
     good = np.zeros((3, 3), np.uint8)
     assert K.backtrack_general(good, 2, 2, False).tolist() == [[0, 0], [1, 1], [2, 2]]
+
+
+def test_banded_backtracking_corrupt_direction_codes_raises():
+    from mmalign.warping import _kernels as K
+
+    x, y = np.random.default_rng(0).standard_normal((2, 5, 1))
+    lo, hi = np.zeros(5, np.int64), np.full(5, 5, np.int64)           # the full matrix
+    _, dirs, a, offsets = K.diagonal_dtw(np.ascontiguousarray(x.T), np.ascontiguousarray(y[::-1].T),
+                                         lo, hi, K.METRIC_SQEUCLIDEAN, True, np.inf, K.STEP_SYMMETRIC1)
+    good = K.backtrack_diagonal(dirs, a, offsets, 5, 5)
+    assert good[0].tolist() == [0, 0] and good[-1].tolist() == [4, 4]
+    up = np.full_like(dirs, K.DIR_UP)                                  # straight up from (4, 4) runs off the top
+    with pytest.raises(ValueError, match="left the direction matrix"):
+        K.backtrack_diagonal(up, a, offsets, 5, 5)
+    with pytest.raises(ValueError, match="unknown direction code"):
+        K.backtrack_diagonal(np.full_like(dirs, 7), a, offsets, 5, 5)

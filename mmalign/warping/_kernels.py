@@ -184,26 +184,37 @@ def _diagonal_dirs(diag, up, left, out):
 
 @njit(cache=True, nogil=True)
 def backtrack_diagonal(dirs, a, offsets, n, m):
-    """Path (K, 2) from the direction bytes of ``diagonal_dtw``, start to end."""
+    """Path (K, 2) from the direction bytes of ``diagonal_dtw``, start to end.
+
+    Raises ``ValueError``, like :func:`backtrack_general`, when the codes lead
+    outside the stored band or hold an unknown value.
+    """
     path = np.empty((n + m - 1, 2), np.int64)
     i = n - 1
     j = m - 1
     K = 0
     while True:
+        if i < 0 or j < 0 or K >= n + m - 1:
+            raise ValueError("backtracking left the direction matrix: invalid direction codes")
         path[K, 0] = i
         path[K, 1] = j
         K += 1
         if i == 0 and j == 0:
             break
         k = i + j
-        code = dirs[offsets[k] + i - a[k]]
+        cell = offsets[k] + i - a[k]
+        if cell < offsets[k] or cell >= offsets[k + 1]:
+            raise ValueError("backtracking left the direction matrix: invalid direction codes")
+        code = dirs[cell]
         if code == DIR_DIAGONAL:
             i -= 1
             j -= 1
         elif code == DIR_UP:
             i -= 1
-        else:
+        elif code == DIR_LEFT:
             j -= 1
+        else:
+            raise ValueError("unknown direction code in the direction matrix")
     return path[:K][::-1].copy()
 
 
