@@ -30,6 +30,32 @@ def test_starts_at_identity(kind):
     assert np.array_equal(a.path()[:, 0], a.path()[:, 1])
 
 
+@pytest.mark.parametrize("kind", ["affine", "projective", "attention", "tps"])
+def test_initial_scale_starts_on_the_central_part_of_the_input(kind):
+    # a 4 x 4 output at scale 0.5 on an 8 x 8 input: the output's pixel centres
+    # (±0.75, ±0.25), halved, are exactly the centres of input pixels 2..5
+    st = SpatialTransformer(transform=kind, output_size=(4, 4), initial_scale=0.5)
+    x = _images(h=8, w=8)
+    middle = x[..., 2:6, 2:6]
+    whole = torch.nn.functional.interpolate(x, scale_factor=0.5, mode="bilinear",
+                                            align_corners=False)      # what the identity gives
+    out = st(x)
+    grid = st.localize(x)["grid"]
+    assert torch.allclose(grid[0, 0, 0], torch.tensor([-0.375, -0.375]), atol=1e-6)
+    assert torch.allclose(grid[0, -1, -1], torch.tensor([0.375, 0.375]), atol=1e-6)
+    assert torch.allclose(out, middle, atol=1e-5)       # 4 x 4 from the middle 4 x 4: pixel for pixel
+    assert not torch.allclose(out, whole, atol=1e-3)
+    assert st.get_params()["initial_scale"] == 0.5
+    default = SpatialTransformer(transform=kind)
+    assert torch.equal(default.initial_params(), default.identity_params())
+
+
+@pytest.mark.parametrize("value", [0, -0.5, float("nan"), float("inf"), True, "0.5"])
+def test_bad_initial_scale(value):
+    with pytest.raises(ValueError, match="initial_scale"):
+        SpatialTransformer(initial_scale=value)
+
+
 def test_base_grid_is_pixel_centres_align_corners_false():
     g = base_grid(2, 4)
     assert torch.allclose(g[0, :, 0], torch.tensor([-0.75, -0.25, 0.25, 0.75]))
