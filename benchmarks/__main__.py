@@ -1,4 +1,4 @@
-"""``python -m benchmarks [NAME ...] [--quick] [--out DIR]``: run the benchmark suite.
+"""``python -m benchmarks [NAME ...] [--quick] [--out DIR] [--device DEV]``: run the benchmark suite.
 
 Every benchmark runs in its own Python process (thread settings and memory of
 one never leak into the next; a failure is recorded and the suite goes on) and
@@ -27,6 +27,8 @@ BENCHMARKS = ("dtw_speed", "ucr_1nn", "soft_dtw_speed", "projection", "alignment
               "seq2seq_attention", "multimodal_alignment", "spatial_transformer",
               "glimpse_attention", "show_attend_tell", "retrieval", "pretraining", "dask_scaleout")
 
+# benchmarks whose models train on a chosen device (``--device``; they test on the CPU)
+DEVICE_BENCHMARKS = ("spatial_transformer", "glimpse_attention", "show_attend_tell")
 _HERE = Path(__file__).resolve().parent
 RESULTS_ENV = "MMALIGN_BENCH_RESULTS"  # read by benchmarks.common
 
@@ -35,22 +37,24 @@ def default_out(quick: bool) -> Path:
     return _HERE / "results" / "quick" if quick else _HERE / "results"
 
 
-def _run_one(name: str, quick: bool, out: Path) -> None:
+def _run_one(name: str, quick: bool, out: Path, device: str | None = None) -> None:
     """Run one benchmark in this process and print its Markdown."""
     os.environ[RESULTS_ENV] = str(out)
     module = importlib.import_module(f"benchmarks.{name}")
     t0 = time.perf_counter()
-    markdown = module.run(quick=quick)
+    markdown = module.run(quick=quick) if device is None else module.run(quick=quick, device=device)
     print(markdown)
     print(f"\n_({name}: {time.perf_counter() - t0:.0f} s; written to {out}/{name}.md and .json)_\n",
           flush=True)
 
 
-def _run_child(name: str, quick: bool, out: Path) -> dict:
+def _run_child(name: str, quick: bool, out: Path, device: str | None = None) -> dict:
     """Run one benchmark in a child process; return its status record."""
     cmd = [sys.executable, "-m", "benchmarks", name, "--single", "--out", str(out)]
     if quick:
         cmd.append("--quick")
+    if device is not None:
+        cmd += ["--device", device]
     print(f"== {name}{' --quick' if quick else ''} ...", flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=_HERE.parent, capture_output=True, text=True)
@@ -129,19 +133,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="where reports go (default: benchmarks/results, or "
                              "benchmarks/results/quick with --quick)")
+    parser.add_argument("--device", default=None, metavar="DEV",
+                        help=f"where the models of {', '.join(DEVICE_BENCHMARKS)} train (e.g. cuda; "
+                             "default cpu); only with those benchmarks named")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     names = args.names or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    if args.device is not None:
+        other = [n for n in names if n not in DEVICE_BENCHMARKS]
+        if other:
+            parser.error(f"--device applies to {', '.join(DEVICE_BENCHMARKS)} only; name them "
+                         f"(got {', '.join(other or names)})")
+        if args.device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                parser.error(f"--device {args.device}: torch sees no CUDA device")
     out = (args.out or default_out(args.quick)).resolve()
     if args.single or len(names) == 1:
         for name in names:
-            _run_one(name, args.quick, out)
+            _run_one(name, args.quick, out, args.device)
         return 0
     t0 = time.perf_counter()
-    records = [_run_child(name, args.quick, out) for name in names]
+    records = [_run_child(name, args.quick, out, args.device) for name in names]
     suite = _write_suite(records, args.quick, out, time.perf_counter() - t0)
     print(f"\nSuite report: {suite}")
     return 0 if all(r["status"] == "ok" for r in records) else 1

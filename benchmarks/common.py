@@ -133,6 +133,24 @@ def mean_sd_text(mean: float, sd: float, *, scale: float = 1.0, digits: int = 1,
 
 # --------------------------------------------------------------------------- machine
 
+def device_text(device: str) -> str:
+    """``"cpu"``, or ``"cuda:0 (NVIDIA H100 ...)"`` for a CUDA device torch can see."""
+    import torch
+
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return str(device)
+
+
+def to_cpu(model):
+    """Move a trained model to the CPU for testing (the metrics read numpy arrays); models
+    with a ``device`` setting (the mmalign estimators) get ``device = "cpu"`` as well."""
+    model.cpu()
+    if hasattr(model, "device"):
+        model.device = "cpu"
+    return model
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:

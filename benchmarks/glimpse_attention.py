@@ -58,8 +58,8 @@ import time
 import numpy as np
 import torch
 
-from .common import RESULTS_DIR, clearly_lower, machine_info, machine_markdown, markdown_table, mean_sd, \
-    mean_sd_text, mistakes, mistakes_array, write_report
+from .common import RESULTS_DIR, clearly_lower, device_text, machine_info, machine_markdown, markdown_table, \
+    mean_sd, mean_sd_text, mistakes, mistakes_array, to_cpu, write_report
 
 NAME = "glimpse_attention"
 PAPER = {  # Mnih et al. 2014, Table 1 (b) and (c), 60,000 training digits: error % by glimpses
@@ -69,7 +69,7 @@ PAPER = {  # Mnih et al. 2014, Table 1 (b) and (c), 60,000 training digits: erro
 MODEL = dict(glimpse_size=12, n_scales=3, glimpse_hidden=128, location_hidden=128, core_hidden=256)
 GLIMPSES = (4, 6, 8)
 FULL = dict(epochs=80, n_train=4000, n_test=1000, batch_size=64, lr=3e-3, core="lstm", location_std=0.15,
-            seeds=(0, 1, 2), workers=2, figure_glimpses=6,
+            seeds=(0, 1, 2), workers=2, figure_glimpses=6, device="cpu",   # training device; tests on the CPU
             # first glimpse at the image centre in training too (the M = 1 test starts there)
             # the location layer at 0.3 lr (at lr the policy could drift to the border; 0.1 barely moved)
             options=dict(first_glimpse="centre", location_lr_scale=0.3),
@@ -153,12 +153,13 @@ def _run_one(name: str, n_glimpses: int, policy: str, seed: int, cfg: dict, trai
 
     model = GlimpseAttention(image_size=(60, 60), n_classes=10, n_glimpses=n_glimpses, policy=policy,
                              core=cfg["core"], location_std=cfg["location_std"], max_epochs=cfg["epochs"],
-                             batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed,
+                             batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed, device=cfg["device"],
                              **dict(MODEL, **cfg.get("options", {})))
     t0 = time.perf_counter()
     x0, y0 = regenerate(0)
     model.fit(x0, y0, regenerate=regenerate)
     seconds = time.perf_counter() - t0
+    to_cpu(model)
     x_test = test.images[:, None]
     out = {"data": name, "n_glimpses": n_glimpses, "policy": policy, "seed": seed, "train_seconds": seconds,
            "train_loss": model.history_["train_loss"]}
@@ -278,7 +279,8 @@ def run(quick: bool = False, **overrides) -> str:
         f"{len(cfg['seeds'])} seed(s) per setting ({', '.join(map(str, cfg['seeds']))}: model initialisation "
         "and training sampling; the data are the same), numbers are mean ± sample standard deviation over "
         "the seeds; "
-        f"Adam lr {cfg['lr']:g}, batch {cfg['batch_size']}, one CPU thread per model ({cfg['workers']} "
+        f"Adam lr {cfg['lr']:g}, batch {cfg['batch_size']}, trained on {device_text(cfg['device'])}, "
+        f"one CPU thread per model ({cfg['workers']} "
         "models trained at a time in worker processes); constructor options "
         + ", ".join(f"`{k}={v!r}`" for k, v in cfg.get("options", {}).items())
         + ". *random* = the same model "

@@ -93,8 +93,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .common import RESULTS_DIR, clearly_lower, machine_info, machine_markdown, markdown_table, mean_sd, \
-    mean_sd_text, mistakes, mistakes_array, write_report
+from .common import RESULTS_DIR, clearly_lower, device_text, machine_info, machine_markdown, markdown_table, \
+    mean_sd, mean_sd_text, mistakes, mistakes_array, to_cpu, write_report
 
 NAME = "spatial_transformer"
 KINDS = ("R", "RTS", "P", "E", "TC")
@@ -105,9 +105,10 @@ PAPER = {  # Jaderberg et al. 2015, Table 1 (60,000 training digits): CNN, ST-CN
 }
 FULL = dict(epochs=15, n_train=4000, n_test=1000, width=16, batch_size=64, lr=3e-3,
             seeds=(0, 1, 2, 3, 4), tps_kinds=("E",), workers=2, loc_lr_scale=0.3, alt_loc_lr_scale=0.1,
-            kind_epochs={"TC": 40})     # TC: at 15 epochs neither model had converged (see the docstring)
+            kind_epochs={"TC": 40},     # TC: at 15 epochs neither model had converged (see the docstring)
+            device="cpu")               # where the models train; they are tested on the CPU
 QUICK = dict(epochs=2, n_train=1000, n_test=300, width=8, batch_size=64, lr=3e-3, seeds=(0,),
-             tps_kinds=("E",), workers=2, loc_lr_scale=0.3, alt_loc_lr_scale=0.1)
+             tps_kinds=("E",), workers=2, loc_lr_scale=0.3, alt_loc_lr_scale=0.1, device="cpu")
 LOC_POOL = {"R": 2, "RTS": 2, "P": 2, "E": 2}        # TC: clutter_localization_net
 # where the transform starts (SpatialTransformer(initial_scale=...)): on TC the middle
 # half of the 60 x 60 image, a 30 x 30 frame about the digit's size; at the identity
@@ -167,7 +168,8 @@ def _spatial_transformer(kind: str, transform: str, cfg: dict, loc_lr_scale: flo
     st = SpatialTransformer(localization=localization, localization_features=32,
                             transform=transform, output_size=OUTPUT_SIZE, n_classes=10,
                             max_epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]),
-                            lr=float(cfg["lr"]), seed=int(cfg["seed"]), localization_lr_scale=scale,
+                            lr=float(cfg["lr"]), seed=int(cfg["seed"]), device=cfg["device"],
+                            localization_lr_scale=scale,
                             initial_scale=INITIAL_SCALE.get(kind, 1.0) if initial_scale is None
                             else initial_scale)
     st.classifier = _classifier(cfg)          # the plain CNN's architecture and initial weights
@@ -187,7 +189,7 @@ def _fit_cnn(model: nn.Module, regenerate, cfg: dict) -> list[float]:
         return torch.as_tensor(x), torch.as_tensor(y)
 
     config = TrainConfig(max_epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), lr=float(cfg["lr"]),
-                         seed=int(cfg["seed"]), device="cpu", progress=False)
+                         seed=int(cfg["seed"]), device=cfg["device"], progress=False)
     return fit(model, loss_fn, data(0), config=config, regenerate=data).train_loss
 
 
@@ -352,6 +354,7 @@ def _job(args) -> dict:
     if model == "cnn":
         cnn = _classifier(cfg)
         out = {"cnn_loss": _fit_cnn(cnn, regenerate, cfg)}
+        to_cpu(cnn)
         out["cnn_seconds"] = time.perf_counter() - t0
         predicted = _cnn_predict(cnn, x_test)
         out["cnn_error"] = float((predicted != test.labels).mean())
@@ -365,6 +368,7 @@ def _job(args) -> dict:
             p.requires_grad_(False)
         x0, y0 = regenerate(0)
         st.fit(x0, y0, regenerate=regenerate)
+        to_cpu(st)
         predicted = st.predict(x_test)
         out = {"resampled_seconds": time.perf_counter() - t0,
                "resampled_error": float((predicted != test.labels).mean()),
@@ -376,6 +380,7 @@ def _job(args) -> dict:
                                   cfg["alt_loc_lr_scale"] if alt else None)
         x0, y0 = regenerate(0)
         st.fit(x0, y0, regenerate=regenerate)
+        to_cpu(st)
         key = f"st_{model}"
         predicted = st.predict(x_test)
         out = {f"{key}_seconds": time.perf_counter() - t0, f"{key}_loss": st.history_["train_loss"],
@@ -499,7 +504,7 @@ def run(quick: bool = False, kinds=KINDS, **overrides) -> str:
         f"distorted once; {len(cfg['seeds'])} seed(s) per model ({', '.join(map(str, cfg['seeds']))}: initial "
         "weights and batch order; the data are the same), errors as mean ± sample standard deviation over the "
         f"seeds; {cfg['epochs']} epochs{_longer(cfg, kinds)}, Adam lr {cfg['lr']:g} (the ST's localisation net "
-        f"{cfg['loc_lr_scale']:g} × that), batch {cfg['batch_size']}, one CPU "
+        f"{cfg['loc_lr_scale']:g} × that), batch {cfg['batch_size']}, trained on {device_text(cfg['device'])}, one CPU "
         f"thread per model ({cfg['workers']} at a time); CNN = `digit_cnn(width={cfg['width']})` on the "
         "distorted image, ST-CNN = the same CNN "
         "(same initial weights) on the 28 × 28 output of a `SpatialTransformer` whose localisation net "

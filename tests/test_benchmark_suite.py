@@ -61,3 +61,32 @@ def test_a_failed_benchmark_is_reported_not_hidden(tmp_path):
     path = suite._write_suite(records, True, tmp_path, 1.0)
     text = path.read_text()
     assert "failed (exit 1)" in text and "ValueError: boom" in text
+
+
+def test_device_applies_only_to_the_benchmarks_that_train_models(capsys):
+    with pytest.raises(SystemExit):
+        suite.main(["dtw_speed", "spatial_transformer", "--device", "cpu"])
+    assert "dtw_speed" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        suite.main(["--device", "cpu"])                     # the whole suite: not every one trains
+    assert "--device applies to" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_device_cuda_without_a_gpu_is_an_error(capsys):
+    with pytest.raises(SystemExit):
+        suite.main(["spatial_transformer", "--device", "cuda"])
+    assert "no CUDA device" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not __import__("torch").cuda.is_available(), reason="needs CUDA"))])
+@pytest.mark.parametrize("name", suite.DEVICE_BENCHMARKS)
+def test_trained_model_benchmarks_train_on_the_chosen_device(name, device, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", name, "--quick", "--out", str(tmp_path),
+                           "--device", device], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"trained on {device}" in (tmp_path / f"{name}.md").read_text()
+    assert json.loads((tmp_path / f"{name}.json").read_text())["config"]["device"] == device
