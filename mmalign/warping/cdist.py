@@ -11,6 +11,7 @@ import numba
 import numpy as np
 
 from . import _kernels as K
+from ._threads import numba_threads
 from ._validation import as_sequence, check_choice, check_int
 from .dtw import METRICS, STEP_PATTERNS, Metric, _solve, finalize, general_solve, unit_rows
 from .windows import resolve_radius, resolve_window
@@ -144,12 +145,8 @@ def cdist_dtw(X, Y=None, *, radius: int | None = None, window: float | None = No
         if symmetric:
             out[ib, ia] = values
         return out
-    previous_threads = numba.get_num_threads()
-    numba.set_num_threads(n_jobs)
-    try:
+    with numba_threads(n_jobs):
         values = pair_values(xs, ys, ia, ib, metric, step_pattern, options)
-    finally:
-        numba.set_num_threads(previous_threads)
     out[ia, ib] = values
     if symmetric:
         out[ib, ia] = values

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 from numba import njit, prange
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from . import _kernels as K
 from ._validation import check_choice, check_int
+from ._threads import numba_threads
 from .cdist import BACKENDS, _resolve_jobs, as_collection, cdist_dtw
 from .dtw import finalize
 from .lower_bounds import _envelope, _metric_code, lb_keogh_raw, lb_kim_raw
@@ -221,13 +221,9 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
             dist = np.empty((len(Q), k))
             ind = np.empty((len(Q), k), np.int64)
             computed = np.zeros(len(Q), np.int64)
-            previous = numba.get_num_threads()
-            numba.set_num_threads(_resolve_jobs(self.n_jobs))
-            try:
+            with numba_threads(_resolve_jobs(self.n_jobs)):
                 _knn_cascade(Q, Q_t, T, T_rev, upT, loT, upQ, loQ, lo, hi, k, code,
                              bool(self.lower_bounds), dist, ind, computed)
-            finally:
-                numba.set_num_threads(previous)
         self.n_dtw_computed_ = int(computed.sum())
         return np.vectorize(lambda v: finalize(v, self.metric))(dist), ind
 
