@@ -32,12 +32,8 @@ from .warping import (
     subsequence_dtw,
     window_mask,
 )
-from .warping._threads import start_numba_threads as _start_numba_threads
 
 __version__ = "0.1.0"
-
-# numba's first parallel kernel would reset torch's thread count (mmalign/warping/_threads.py)
-_start_numba_threads()
 
 __all__ = [
     "Seq2SeqAttention",

@@ -8,6 +8,7 @@ import torch
 
 from . import _soft_kernels as S
 from . import _wavefront as W
+from ._threads import keep_torch_threads
 from ._validation import check_choice, check_int
 from .soft import check_gamma
 
@@ -35,13 +36,14 @@ class _SoftDTWFunction(torch.autograd.Function):
             lxn, lyn = lx.cpu().numpy(), ly.cpu().numpy()
             values = np.empty(len(xn))
             chunks = []
-            for lo, hi in _chunks(lxn * lyn):
-                cells = lxn[lo:hi] * lyn[lo:hi]
-                r_start = np.concatenate(([0], np.cumsum(cells)[:-1])).astype(np.int64)
-                R = np.empty(int(cells.sum()))
-                S.soft_forward_batch(xn[lo:hi], yn[lo:hi], lxn[lo:hi], lyn[lo:hi], gamma,
-                                     radius, R, r_start, values[lo:hi])
-                chunks.append((lo, hi, R, r_start))
+            with keep_torch_threads():
+                for lo, hi in _chunks(lxn * lyn):
+                    cells = lxn[lo:hi] * lyn[lo:hi]
+                    r_start = np.concatenate(([0], np.cumsum(cells)[:-1])).astype(np.int64)
+                    R = np.empty(int(cells.sum()))
+                    S.soft_forward_batch(xn[lo:hi], yn[lo:hi], lxn[lo:hi], lyn[lo:hi], gamma,
+                                         radius, R, r_start, values[lo:hi])
+                    chunks.append((lo, hi, R, r_start))
             ctx.saved = (xn, yn, lxn, lyn, chunks)
             return torch.from_numpy(values).to(device=x.device, dtype=x.dtype)
         # trim the padding beyond the longest sequences: the sweep stops there anyway
@@ -65,9 +67,10 @@ class _SoftDTWFunction(torch.autograd.Function):
             gx = np.zeros(xn.shape)
             gy = np.zeros(yn.shape)
             weights = grad_out.detach().cpu().numpy().astype(np.float64)
-            for lo, hi, R, r_start in chunks:
-                S.soft_backward_batch(xn[lo:hi], yn[lo:hi], lxn[lo:hi], lyn[lo:hi], gamma,
-                                      radius, R, r_start, weights[lo:hi], gx[lo:hi], gy[lo:hi])
+            with keep_torch_threads():
+                for lo, hi, R, r_start in chunks:
+                    S.soft_backward_batch(xn[lo:hi], yn[lo:hi], lxn[lo:hi], lyn[lo:hi], gamma,
+                                          radius, R, r_start, weights[lo:hi], gx[lo:hi], gy[lo:hi])
             return (torch.from_numpy(gx).to(x.dtype), torch.from_numpy(gy).to(y.dtype),
                     None, None, None, None, None, None)
         saved, n, m = ctx.saved
