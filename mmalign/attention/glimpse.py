@@ -38,6 +38,7 @@ from torch.nn import functional as F
 
 from ..aligner import Aligner
 from ..alignment import Alignment
+from ..warping._validation import check_float
 from ._image_training import fit_epochs, labelled_images
 
 __all__ = ["retina", "GlimpseAttention"]
@@ -193,9 +194,7 @@ class GlimpseAttention(Aligner, nn.Module):
             raise ValueError(f"first_glimpse must be 'random' or 'centre', got {first_glimpse!r}")
         if not isinstance(reinforce_to_core, (bool, np.bool_)):
             raise ValueError(f"reinforce_to_core must be True or False, got {reinforce_to_core!r}")
-        if (not isinstance(location_lr_scale, (int, float, np.floating)) or isinstance(location_lr_scale, bool)
-                or not np.isfinite(location_lr_scale) or not location_lr_scale > 0):
-            raise ValueError(f"location_lr_scale must be a finite number > 0, got {location_lr_scale!r}")
+        check_float(location_lr_scale, "location_lr_scale", 0.0, low_open=True)
         if policy not in ("learned", "random"):
             raise ValueError(f"policy must be 'learned' or 'random', got {policy!r}")
         self.image_size = (int(image_size[0]), int(image_size[1]))

@@ -37,6 +37,7 @@ from torch.nn import functional as F
 
 from ..aligner import Aligner
 from ..alignment import Alignment
+from ..warping._validation import check_float
 from ._image_training import fit_epochs, labelled_images
 
 __all__ = [
@@ -237,12 +238,8 @@ class SpatialTransformer(Aligner, nn.Module):
             output_size = (int(output_size[0]), int(output_size[1]))
         if n_classes is not None and (not isinstance(n_classes, (int, np.integer)) or n_classes < 2):
             raise ValueError(f"n_classes must be an integer >= 2 or None, got {n_classes!r}")
-        if isinstance(localization_lr_scale, bool) or not isinstance(localization_lr_scale, (int, float)) \
-                or not np.isfinite(localization_lr_scale) or not localization_lr_scale > 0:
-            raise ValueError(f"localization_lr_scale must be a positive number, got {localization_lr_scale!r}")
-        if isinstance(initial_scale, bool) or not isinstance(initial_scale, (int, float)) \
-                or not np.isfinite(initial_scale) or not initial_scale > 0:
-            raise ValueError(f"initial_scale must be a positive number, got {initial_scale!r}")
+        localization_lr_scale = check_float(localization_lr_scale, "localization_lr_scale", 0.0, low_open=True)
+        initial_scale = check_float(initial_scale, "initial_scale", 0.0, low_open=True)
         self.localization = localization
         self.transform = transform
         self.in_channels = in_channels
@@ -253,8 +250,8 @@ class SpatialTransformer(Aligner, nn.Module):
         self.n_classes = n_classes
         self.max_epochs, self.batch_size, self.lr = max_epochs, batch_size, lr
         self.seed, self.device = seed, device
-        self.localization_lr_scale = float(localization_lr_scale)
-        self.initial_scale = float(initial_scale)
+        self.localization_lr_scale = localization_lr_scale
+        self.initial_scale = initial_scale
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
