@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         other = [n for n in names if n not in DEVICE_BENCHMARKS]
         if other:
             parser.error(f"--device applies to {', '.join(DEVICE_BENCHMARKS)} only; name them "
-                         f"(got {', '.join(other or names)})")
+                         f"(got {', '.join(other)})")
         if args.device.startswith("cuda"):
             import torch
 
