@@ -20,8 +20,16 @@ Each sub-command beyond ``align`` and ``demo`` lives in its own module
 ``mmalign/cli_NAME.py`` with ``add_parser(commands)`` (adds the parser and
 sets ``handler``) and ``run(args)``; :func:`_build_parser` registers it.
 
-Errors in the input (missing file, unreadable audio, malformed CSV, mixed
-kinds of input) print ``mmalign: error: ...`` on stderr and exit with status 2.
+Errors in the input (missing file, unreadable or too short audio, malformed
+CSV, mixed kinds of input) and in the outputs print ``mmalign: error: ...`` on
+stderr and exit with status 2; errors in the arguments print the usage line
+and ``error: argument --OPTION: ...`` (argparse) and exit with 2 as well.
+
+Every file the commands write follows one rule (:mod:`mmalign.utils.files`):
+never onto an input, never over an existing file without ``--force``, the
+paths checked before any audio is decoded or DTW computed, and each file
+written under a temporary name in its folder and renamed into place.  ``python
+-m mmalign`` is the same as ``mmalign``.
 """
 
 from __future__ import annotations
@@ -29,10 +37,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import time
 from typing import Sequence
 
 import numpy as np
+
+from .utils import atomic_write, check_output_file
 
 __all__ = ["main"]
 
@@ -40,6 +51,19 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".
 ARRAY_EXTENSIONS = (".npy", ".csv")
 # Above this many cost-matrix cells (~32 MB of float64) --plot draws the path only.
 _MAX_PLOT_CELLS = 4_000_000
+
+ALIGN_EPILOG = """\
+outputs:
+  --out and --plot never replace an existing file unless --force is given,
+  and never an input file, even with --force; both paths are checked before
+  any audio is decoded.  Each file is written under a temporary name in its
+  folder and renamed into place when complete.
+
+exit status: 0 on success; 2 on bad input (missing or unreadable file, audio
+shorter than {min_seconds:g} s, malformed .npy/.csv, mixed kinds of input), a bad
+output (exists without --force, is an input, unknown plot type, folder not
+writable) or a bad option, with a one-line message on stderr.
+"""
 
 
 class _InputError(ValueError):
@@ -89,16 +113,20 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
 
+    from .features.audio import MIN_AUDIO_SECONDS
+
     align = commands.add_parser(
         "align",
         help="align two audio files or two feature sequences with DTW",
-        description=(
+        description=textwrap.fill(
             "Align two recordings or two sequences with dynamic time warping. "
-            "A and B are either both audio files (" + ", ".join(AUDIO_EXTENSIONS) + "), turned into "
-            "frame features, or both arrays: .npy or comma-separated .csv (an optional header row is "
-            "skipped), time first, shape (n,) or (n, d). Prints the DTW cost (square root of the "
-            "accumulated squared Euclidean cost), the lengths in frames and the time taken."
-        ),
+            "A and B are either both audio files (" + ", ".join(AUDIO_EXTENSIONS) + "; at least "
+            f"{MIN_AUDIO_SECONDS:g} s each), turned into frame features, or both arrays: .npy or "
+            "comma-separated .csv (an optional header row is skipped), time first, shape (n,) or (n, d). "
+            "Prints the DTW cost (square root of the accumulated squared Euclidean cost), the lengths in "
+            "frames and the time taken.", width=79),
+        epilog=ALIGN_EPILOG.format(min_seconds=MIN_AUDIO_SECONDS),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     align.add_argument("a", metavar="A", help="first input (side x of the alignment)")
     align.add_argument("b", metavar="B", help="second input (side y of the alignment)")
@@ -119,20 +147,19 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="audio: hop between feature frames, in samples (default: 512, ~23 ms at 22050 Hz)")
     align.add_argument("--plot", metavar="PNG", default=None,
                        help="write a picture of the path (over the cost matrix when it is small "
-                            "enough) to this PNG file (default: no plot)")
+                            "enough) to this PNG file; .pdf, .svg, .jpg ... work too (default: no plot)")
     align.add_argument("--out", metavar="CSV", default=None,
                        help="write the path as CSV: columns x_index,y_index (frames), plus "
                             "x_time,y_time (seconds) for audio (default: not written)")
+    align.add_argument("--force", action="store_true",
+                       help="replace --out / --plot files that already exist (default: refuse)")
     align.set_defaults(handler=_align)
 
     demo_parser = commands.add_parser(
         "demo",
         help="align two synthetic performances and report the error against the ground truth",
-        description=(
-            "Align two synthetic renditions of one score (each with its own time-varying tempo) "
-            "with DTW on audio features, and report the error against the exact ground truth in "
-            f"milliseconds. Writes {demo.PLOT_NAME}. Same as 'python -m mmalign.demo'."
-        ),
+        description=demo.DESCRIPTION + " Same as 'python -m mmalign.demo'.",
+        epilog=demo.EPILOG,
     )
     demo._add_arguments(demo_parser)
     demo_parser.set_defaults(handler=demo._run)
@@ -157,6 +184,12 @@ def _align(args: argparse.Namespace) -> int:
         raise _InputError("--features raw applies to .npy/.csv inputs; use chroma or mfcc for audio")
     if kind_a == "array" and features != "raw":
         raise _InputError(f"--features {features} needs audio inputs; .npy/.csv inputs are aligned as they are")
+    _check_align_outputs(args)
+    if kind_a == "audio":
+        from .features.audio import check_audio_file
+
+        for path in (args.a, args.b):
+            check_audio_file(path)
 
     start = time.perf_counter()
     if kind_a == "audio":
@@ -185,7 +218,8 @@ def _align(args: argparse.Namespace) -> int:
     label = "load + features" if kind_a == "audio" else "load"
     print(f"time          {label} {1e3 * load_s:.1f} ms, DTW {1e3 * dtw_s:.1f} ms")
     if args.out:
-        alignment.to_csv(args.out)
+        with atomic_write(args.out) as tmp:
+            alignment.to_csv(tmp)
         print(f"path written  {args.out}")
     if args.plot:
         from .plot import save_alignment_plot
@@ -195,10 +229,39 @@ def _align(args: argparse.Namespace) -> int:
             from scipy.spatial.distance import cdist
 
             cost = cdist(x.reshape(len(x), -1), y.reshape(len(y), -1), "sqeuclidean")
-        save_alignment_plot(alignment, args.plot, cost=cost,
-                            title=f"{os.path.basename(args.a)} vs {os.path.basename(args.b)}")
+        with atomic_write(args.plot) as tmp:
+            save_alignment_plot(alignment, tmp, cost=cost,
+                                title=f"{os.path.basename(args.a)} vs {os.path.basename(args.b)}")
         print(f"plot written  {args.plot}")
     return 0
+
+
+def _check_align_outputs(args: argparse.Namespace) -> None:
+    """Refuse ``--out`` / ``--plot`` paths that cannot or must not be written, before any work."""
+    inputs = (args.a, args.b)
+    if args.out and args.plot and os.path.realpath(args.out) == os.path.realpath(args.plot):
+        raise _InputError(f"--out and --plot name the same file: {args.out}")
+    if args.out:
+        check_output_file(args.out, force=args.force, inputs=inputs, option="--out")
+    if args.plot:
+        check_output_file(args.plot, force=args.force, inputs=inputs, option="--plot",
+                          extensions=_plot_extensions())
+
+
+def _plot_extensions() -> tuple[str, ...]:
+    """File extensions matplotlib can write (``.png``, ``.pdf``, ``.svg``, ...), with the dot.
+
+    ``.pgf`` is left out: it needs a LaTeX installation, which would fail
+    only after the work is done.
+
+    Examples
+    --------
+    >>> ".png" in _plot_extensions() and ".pdf" in _plot_extensions()
+    True
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return tuple(sorted("." + ext for ext in FigureCanvasBase.get_supported_filetypes() if ext != "pgf"))
 
 
 def _input_kind(path: str) -> str:

@@ -11,6 +11,9 @@ import os
 import sys
 import time
 
+from .cli import _InputError, _int, _non_negative_int
+from .utils import atomic_write, check_output_file
+
 __all__ = ["add_parser", "run"]
 
 FORMATS = ("srt", "vtt", "csv")
@@ -23,13 +26,15 @@ MFCC frames, and the synthesiser's word boundaries are carried over onto the
 recording's time axis (forced alignment in the spirit of aeneas).
 
 AUDIO is any file libsndfile reads (WAV, FLAC, OGG, MP3, ...), mono or stereo,
-at any sampling rate.  TEXT is a UTF-8 text file holding what is said, in
-order; sentences end at . ! ? or a blank line.  The recording should hold that
-text and little else.
+at any sampling rate, at least 0.5 s long.  TEXT is a UTF-8 text file holding
+what is said, in order; sentences end at . ! ? or a blank line.  The recording
+should hold that text and little else.
 
 Outputs go to DIR, named after AUDIO: NAME.srt (SubRip), NAME.vtt (WebVTT)
 and/or NAME.csv (columns start,end,text,char_start,char_end; times in
-seconds).  Needs the eSpeak NG library: pip install "mmalign[speech]".
+seconds).  Existing files are not replaced unless --force is given; each file
+is written under a temporary name and renamed into place.  Needs the eSpeak NG
+library: pip install "mmalign[speech]".
 """
 
 EPILOG = """\
@@ -41,6 +46,12 @@ examples:
 accuracy: on the recipe recipes/forced_alignment.py (a different voice and
 rate than the recording's) the median word-boundary error is 3-5 ms on clean
 and 20 dB SNR speech and about 30 ms with 10 dB SNR and 0.5 s reverb.
+
+exit status: 0 on success; 2 on bad input (missing or unreadable file, audio
+shorter than 0.5 s, text not UTF-8 or empty, unknown voice, eSpeak NG
+missing), a bad output (exists without --force, is an input, folder not
+writable; checked before any work) or a bad option, with a one-line message
+on stderr.
 """
 
 
@@ -60,68 +71,78 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--voice", default="en",
                         help="eSpeak NG voice in the recording's language: en, en-us, en-gb, de, fr, es, ... "
                              "optionally with a variant such as en-us+f3 (default: en)")
-    parser.add_argument("--rate", type=int, default=175, metavar="WPM",
+    parser.add_argument("--rate", type=_rate_wpm, default=175, metavar="WPM",
                         help="speaking rate of the synthetic rendering in words per minute, 80-450; "
                              "close to the recording's helps a little (default: 175)")
     parser.add_argument("--format", nargs="+", choices=FORMATS, default=["srt"], dest="formats",
                         metavar="{srt,vtt,csv}", help="one or more output formats (default: srt)")
     parser.add_argument("--level", choices=("sentence", "word"), default="sentence",
                         help="one cue (or CSV row) per sentence or per word (default: sentence)")
-    parser.add_argument("--line-length", type=int, default=42, metavar="N",
+    parser.add_argument("--line-length", type=_non_negative_int, default=42, metavar="N",
                         help="wrap cue text at N characters, 0 for no wrapping (default: 42)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar (default: when stderr is a terminal)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace output files that already exist in DIR (default: refuse)")
     parser.set_defaults(handler=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``mmalign subtitle`` with parsed ``args``; input errors raise ``mmalign.cli._InputError``."""
-    from .cli import _InputError
-    from .features import load_audio
-    from .forced_alignment import align_text
+    """Run ``mmalign subtitle`` with parsed ``args``; input errors raise ``mmalign.cli._InputError``.
+
+    The outputs are checked first, then the audio (readable, at least 0.5 s),
+    then the work starts; each output is written through a temporary file.
+    """
+    from . import forced_alignment
+    from .features import audio as audio_io
 
     text = _read_text(args.text, _InputError)
     if not os.path.exists(args.audio):
         raise _InputError(f"audio file not found: {args.audio}")
-    if not 80 <= args.rate <= 450:
-        raise _InputError(f"--rate must be between 80 and 450 words per minute, got {args.rate}")
-    if args.line_length < 0:
-        raise _InputError(f"--line-length must be >= 0, got {args.line_length}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise _InputError(f"--out must be a folder, but {args.out} is a file")
+    stem = os.path.splitext(os.path.basename(args.audio))[0]
+    outputs = {fmt: check_output_file(os.path.join(args.out, f"{stem}.{fmt}"), force=args.force,
+                                      inputs=(args.audio, args.text), option="--out")
+               for fmt in dict.fromkeys(args.formats)}          # keep order, drop repeats
+    audio_io.check_audio_file(args.audio)
 
     start = time.perf_counter()
-    audio, sr = load_audio(args.audio, sr=None, mono=True)
+    audio, sr = audio_io.load_audio(args.audio, sr=None, mono=True)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     try:
-        result = align_text(text, audio, sr, voice=args.voice, rate_wpm=args.rate, progress=progress)
+        result = forced_alignment.align_text(text, audio, sr, voice=args.voice, rate_wpm=args.rate,
+                                             progress=progress)
     except ImportError as err:
         raise _InputError(str(err)) from None
     seconds = time.perf_counter() - start
 
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.splitext(os.path.basename(args.audio))[0]
     line_length = args.line_length or None
-    written = []
-    for fmt in dict.fromkeys(args.formats):          # keep order, drop repeats
-        path = os.path.join(args.out, f"{stem}.{fmt}")
-        if fmt == "srt":
-            result.to_srt(path, level=args.level, line_length=line_length)
-        elif fmt == "vtt":
-            result.to_vtt(path, level=args.level, line_length=line_length)
-        else:
-            result.to_csv(path, level=args.level)
-        written.append(path)
+    for fmt, path in outputs.items():
+        with atomic_write(path) as tmp:
+            if fmt == "srt":
+                result.to_srt(tmp, level=args.level, line_length=line_length)
+            elif fmt == "vtt":
+                result.to_vtt(tmp, level=args.level, line_length=line_length)
+            else:
+                result.to_csv(tmp, level=args.level)
 
     print(f"recording     {args.audio}: {result.duration:.2f} s at {sr} Hz")
     print(f"text          {args.text}: {len(result.words)} words, {len(result.sentences)} sentences")
     if result.words:
         print(f"speech        {result.words[0].start:.2f} s to {result.words[-1].end:.2f} s")
     print(f"time          {seconds:.1f} s (voice {args.voice}, {args.rate} words/min)")
-    for path in written:
+    for path in outputs.values():
         print(f"written       {path}")
     return 0
+
+
+def _rate_wpm(text: str) -> int:
+    value = _int(text)
+    if not 80 <= value <= 450:
+        raise argparse.ArgumentTypeError(f"must be between 80 and 450 words per minute, got {text}")
+    return value
 
 
 def _read_text(path: str, error: type) -> str:

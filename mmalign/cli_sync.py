@@ -33,6 +33,8 @@ Outputs, in DIR (created if missing):
                  same time.
   alignment.png  the path (seconds of A across, seconds of B up), over the
                  matrix of frame distances when it is small enough to draw
+Existing files are not replaced unless --force is given; each file is
+written under a temporary name and renamed into place when complete.
 """
 
 EPILOG = """\
@@ -62,8 +64,10 @@ examples:
   mmalign sync concert.flac studio.flac --out sync/ --sr 22050 --method multiscale
 
 exit status: 0 on success; 2 on bad input (missing or unreadable file,
-mismatched sample rates without --sr, audio shorter than 0.5 s), with a
-one-line message on stderr.
+mismatched sample rates without --sr, audio shorter than 0.5 s) or a bad
+output (an output that exists without --force, that is an input, or whose
+folder cannot be written; checked before any work), with a one-line message
+on stderr.
 """
 
 
@@ -102,6 +106,8 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                              "files' own rate, which must be the same)")
     parser.add_argument("--no-preview", action="store_true", help="do not write preview.wav")
     parser.add_argument("--no-plot", action="store_true", help="do not write alignment.png")
+    parser.add_argument("--force", action="store_true",
+                        help="replace outputs that already exist in DIR (default: refuse)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show progress bars (default: when stderr is a terminal)")
     parser.set_defaults(handler=run)
@@ -111,25 +117,30 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run ``mmalign sync`` with parsed ``args``.
 
-    Input errors raise ``FileNotFoundError`` or ``ValueError`` with a one-line
-    message naming the file; :func:`mmalign.cli.main` prints it and exits with 2.
+    Input and output errors raise ``FileNotFoundError``, ``FileExistsError``
+    or ``ValueError`` with a one-line message naming the file;
+    :func:`mmalign.cli.main` prints it and exits with 2.  Outputs are checked
+    first, then the audio files (readable, at least 0.5 s), then the work starts.
     """
+    from .features.audio import check_audio_file
     from .sync import synchronize_files
-    from .sync._stream import audio_info
+    from .sync.core import MIN_SECONDS, _check_outputs
 
     for path in (args.a, args.b):
         if not os.path.exists(path):
             raise FileNotFoundError(f"audio file not found: {path}")
         if os.path.isdir(path):
             raise ValueError(f"expected an audio file, got a folder: {path}")
-    info_a, info_b = audio_info(args.a), audio_info(args.b)   # unreadable files fail before any work
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out must be a folder, but {args.out} is a file")
+    _check_outputs(args.out, (args.a, args.b), preview=not args.no_preview, plot=not args.no_plot,
+                   overwrite=args.force, option="--out", force_hint="--force")
+    info_a, info_b = (check_audio_file(p, min_seconds=MIN_SECONDS) for p in (args.a, args.b))
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     result = synchronize_files(
         args.a, args.b, args.out, sr=args.sr, features=args.features, feature_rate=args.feature_rate,
         method=args.method, radius=args.radius, multiscale_radius=args.multiscale_radius,
-        preview=not args.no_preview, plot=not args.no_plot, progress=progress,
+        preview=not args.no_preview, plot=not args.no_plot, progress=progress, overwrite=args.force,
     )
     print(_report(result, info_a, info_b))
     return 0

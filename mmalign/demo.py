@@ -5,7 +5,9 @@ varying tempo (:func:`mmalign.datasets.synthesize_performances`).  Their
 chroma (or MFCC) features are aligned with :func:`mmalign.dtw_path`, and the
 path is scored against the exact correspondence in milliseconds.  A picture of
 the cost matrix, the path and the ground truth is written to
-``mmalign_demo.png``.
+``mmalign_demo.png``; an existing one is replaced only with ``--force``
+(``overwrite=True`` in :func:`run_demo`), so a second run in the same folder
+stops with a message that says so.
 
 Run it with ``python -m mmalign.demo`` or ``mmalign demo``; ``--help`` lists
 the options.
@@ -15,14 +17,26 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from typing import Sequence
 
 import numpy as np
 
+from .cli import _non_negative_int, _positive_int
+from .utils import atomic_write, check_output_file
+
 __all__ = ["run_demo", "main"]
 
 PLOT_NAME = "mmalign_demo.png"
+
+DESCRIPTION = ("Align two synthetic renditions of one score (each with its own time-varying tempo) "
+               "with DTW on audio features, and report the error against the exact ground truth in "
+               f"milliseconds. Writes {PLOT_NAME} into --out.")
+EPILOG = (f"An existing {PLOT_NAME} is not replaced unless --force is given; the plot is written "
+          "under a temporary name and renamed into place. "
+          "exit status: 0 on success; 2 on a bad option or when the plot cannot be written "
+          f"({PLOT_NAME} exists without --force, folder not writable), with a one-line message on stderr.")
 
 
 def run_demo(
@@ -33,6 +47,7 @@ def run_demo(
     sr: int = 22050,
     hop_length: int = 512,
     out: str | os.PathLike | None = ".",
+    overwrite: bool = False,
 ) -> dict:
     """Synthesise, extract features, align and score; return the numbers.
 
@@ -51,6 +66,10 @@ def run_demo(
     out : str, os.PathLike or None
         Directory for ``mmalign_demo.png`` (created if missing); ``None``
         writes no plot.
+    overwrite : bool
+        Replace an existing ``mmalign_demo.png``.  Without it an existing
+        plot raises ``FileExistsError`` before any work.  The plot is written
+        under a temporary name and renamed into place.
 
     Returns
     -------
@@ -63,6 +82,13 @@ def run_demo(
         ``n_reference`` (ground-truth frames scored), ``alignment``
         (the :class:`mmalign.Alignment`, with ``frame_rate`` set) and
         ``plot`` (path of the PNG or None).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``features``, or ``out`` cannot hold the plot.
+    FileExistsError
+        ``out/mmalign_demo.png`` exists and ``overwrite`` is False.
 
     Examples
     --------
@@ -79,6 +105,10 @@ def run_demo(
     if features not in extractors:
         raise ValueError(f"features must be one of {sorted(extractors)}, got {features!r}")
     extract = extractors[features]
+    plot_path = None
+    if out is not None:
+        plot_path = check_output_file(os.path.join(os.fspath(out), PLOT_NAME), force=overwrite,
+                                      option="out", force_hint="overwrite=True")
 
     pair = synthesize_performances(n_notes, sr=sr, seed=seed)
     rate = frame_rate(sr, hop_length)
@@ -125,16 +155,15 @@ def run_demo(
         "plot": None,
     }
 
-    if out is not None:
+    if plot_path is not None:
         from scipy.spatial.distance import cdist
 
         from mmalign.plot import save_alignment_plot
 
-        os.makedirs(out, exist_ok=True)
-        plot_path = os.path.join(os.fspath(out), PLOT_NAME)
         cost = cdist(feats_a, feats_b, "sqeuclidean")
-        save_alignment_plot(alignment, plot_path, cost=cost, reference=reference,
-                            title=f"{features} DTW vs ground truth (seed {seed})")
+        with atomic_write(plot_path) as tmp:
+            save_alignment_plot(alignment, tmp, cost=cost, reference=reference,
+                                title=f"{features} DTW vs ground truth (seed {seed})")
         results["plot"] = plot_path
     return results
 
@@ -162,15 +191,8 @@ def format_report(r: dict) -> str:
     return "\n".join(lines)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=_non_negative_int, default=0,
                         help="seed of the synthetic score and tempo curves (default: 0)")
     parser.add_argument("--n-notes", type=_positive_int, default=48, metavar="N",
                         help="notes in the score; 48 gives about 30 s of audio per rendition (default: 48)")
@@ -178,10 +200,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frame features to align: 12-bin constant-Q chroma or 20 MFCCs (default: chroma)")
     parser.add_argument("--out", default=".", metavar="DIR",
                         help=f"directory for {PLOT_NAME}, created if missing (default: current directory)")
+    parser.add_argument("--force", action="store_true",
+                        help=f"replace an existing {PLOT_NAME} (default: refuse)")
 
 
 def _run(args: argparse.Namespace) -> int:
-    results = run_demo(seed=args.seed, n_notes=args.n_notes, features=args.features, out=args.out)
+    # Checked here too so that the message names the command-line flag, not overwrite=True.
+    check_output_file(os.path.join(args.out, PLOT_NAME), force=args.force, option="--out")
+    results = run_demo(seed=args.seed, n_notes=args.n_notes, features=args.features, out=args.out,
+                       overwrite=args.force)
     print(format_report(results))
     return 0
 
@@ -190,21 +217,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo from the command line; ``argv`` defaults to ``sys.argv[1:]``.
 
     Prints a short report (frame counts, timings in ms, alignment error in ms
-    against the ground truth) and writes ``mmalign_demo.png``.
+    against the ground truth) and writes ``mmalign_demo.png``.  Errors print
+    ``mmalign: error: ...`` on stderr and exit with status 2 (an existing
+    plot without ``--force`` among them).
 
     Examples
     --------
     >>> main(["--n-notes", "8", "--out", __import__("tempfile").mkdtemp()])  # doctest: +SKIP
     0
     """
-    parser = argparse.ArgumentParser(
-        prog="python -m mmalign.demo",
-        description="Align two synthetic renditions of one score (each with its own time-varying "
-                    "tempo) with DTW on audio features, and report the error against the exact "
-                    f"ground truth in milliseconds. Writes {PLOT_NAME}.",
-    )
+    parser = argparse.ArgumentParser(prog="python -m mmalign.demo", description=DESCRIPTION, epilog=EPILOG)
     _add_arguments(parser)
-    return _run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, OSError) as err:
+        print(f"mmalign: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -32,6 +32,16 @@ def test_demo_writes_plot(results):
     assert results["plot"].endswith(PLOT_NAME)
 
 
+def test_demo_does_not_replace_its_plot_without_overwrite(results):
+    import os
+
+    folder = os.path.dirname(results["plot"])
+    before = os.path.getmtime(results["plot"])
+    with pytest.raises(FileExistsError, match=f"{PLOT_NAME}.*overwrite=True"):
+        run_demo(n_notes=16, seed=0, out=folder)                # refused before any work
+    assert os.path.getmtime(results["plot"]) == before
+
+
 def test_demo_main_prints_report(tmp_path, capsys):
     assert main(["--n-notes", "10", "--seed", "2", "--features", "mfcc", "--out", str(tmp_path)]) == 0
     report = capsys.readouterr().out

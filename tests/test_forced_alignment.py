@@ -304,7 +304,8 @@ def test_cli_subtitle_sentence_default(cli_inputs, tmp_path, capsys):
     wav, txt = cli_inputs
     assert main(["subtitle", str(wav), str(txt), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "talk.srt").read_text().count("-->") == 2      # one cue per sentence
-    assert main(["subtitle", str(wav), str(txt), "--out", str(tmp_path), "--line-length", "20"]) == 0
+    assert main(["subtitle", str(wav), str(txt), "--out", str(tmp_path), "--line-length", "20",
+                 "--force"]) == 0                                      # talk.srt exists: replace it
     srt = (tmp_path / "talk.srt").read_text()
     assert srt.count("-->") > 2                                        # long sentences cut into cues
     assert max(len(line) for line in srt.splitlines()) <= 29           # 20 or one long word + timestamps
@@ -326,14 +327,14 @@ def test_cli_subtitle_help(capsys):
     ("unreadable audio", "could not read audio file"),
     ("text is a folder", "directory"),
     ("out is a file", "must be a folder"),
-    ("bad rate", "--rate"),
+    ("too short audio", "too short: 0.181 s"),
     ("bad voice", "unknown eSpeak voice"),
 ])
 def test_cli_subtitle_readable_errors(case, match, tmp_path, capsys):
     if case == "bad voice" and not _espeak_available():
         pytest.skip("needs eSpeak NG")
     wav, txt = tmp_path / "a.wav", tmp_path / "a.txt"
-    sf.write(wav, np.zeros(4000, np.float32), 22050)
+    sf.write(wav, np.zeros(13000, np.float32), 22050)              # 0.59 s: just long enough
     txt.write_text("Hello there.", encoding="utf-8")
     args = [str(wav), str(txt), "--out", str(tmp_path / "out")]
     if case == "missing audio":
@@ -350,8 +351,8 @@ def test_cli_subtitle_readable_errors(case, match, tmp_path, capsys):
         args[1] = str(tmp_path)
     elif case == "out is a file":
         args[3] = str(txt)
-    elif case == "bad rate":
-        args += ["--rate", "20"]
+    elif case == "too short audio":
+        sf.write(wav, np.zeros(4000, np.float32), 22050)
     elif case == "bad voice":
         args += ["--voice", "xx-nonexistent"]
     with pytest.raises(SystemExit) as info:
@@ -359,3 +360,18 @@ def test_cli_subtitle_readable_errors(case, match, tmp_path, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("mmalign: error: ") and match in err and "Traceback" not in err
+    if case == "too short audio":
+        assert str(wav) in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--rate", "20", "must be between 80 and 450 words per minute, got 20"),
+    ("--rate", "fast", "expected an integer, got 'fast'"),
+    ("--line-length", "-1", "must be a non-negative integer, got -1"),
+])
+def test_cli_subtitle_option_errors_print_usage(option, value, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["subtitle", "a.wav", "a.txt", "--out", "subs", option, value])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: mmalign subtitle") and f"error: argument {option}: {message}" in err

@@ -280,6 +280,11 @@ def test_cli_sync_readable_errors(audio_files, tmp_path, capsys):
     err = _error(capsys, ["sync", str(a), str(short), "--out", out])
     assert "too short" in err and str(short) in err
 
+    truncated = tmp_path / "truncated.wav"                      # the first 100 bytes of a real WAV
+    truncated.write_bytes(a.read_bytes()[:100])
+    err = _error(capsys, ["sync", str(truncated), str(a), "--out", out])
+    assert "too short: 0.001 s" in err and str(truncated) in err
+
     assert "is a file" in _error(capsys, ["sync", str(a), str(a), "--out", str(a)])
     assert not (tmp_path / "out").exists()
 

@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["load_audio", "chroma", "mfcc", "frame_rate"]
+__all__ = ["load_audio", "chroma", "mfcc", "frame_rate", "AudioFileInfo", "audio_file_info",
+           "check_audio_file", "MIN_AUDIO_SECONDS"]
+
+#: Shortest recording the command line accepts, in seconds (``align``, ``subtitle``, ``sync``).
+#: Below it the features are a handful of frames and librosa warns instead of failing.
+MIN_AUDIO_SECONDS = 0.5
 
 # Lowest chroma-CQT frequency (C1) and librosa's default number of octaves.
 _CQT_FMIN = 32.70319566257483
@@ -86,6 +92,134 @@ def load_audio(path: str | os.PathLike, *, sr: int | None = 22050, mono: bool = 
     else:
         sr = native_sr
     return np.ascontiguousarray(y), int(sr)
+
+
+@dataclass(frozen=True)
+class AudioFileInfo:
+    """What :func:`audio_file_info` learns from a file's header.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    sr : int
+        Native sampling rate in Hz.
+    n_samples : int
+        Samples per channel at the native rate.
+    channels : int
+        Number of channels.
+    """
+
+    path: str
+    sr: int
+    n_samples: int
+    channels: int
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.n_samples / self.sr
+
+
+def audio_file_info(path: str | os.PathLike) -> AudioFileInfo:
+    """Read an audio file's header (libsndfile); errors name the file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Audio file.
+
+    Returns
+    -------
+    info : AudioFileInfo
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        ``path`` is a directory, libsndfile cannot read its header, or it
+        holds no samples.
+
+    Examples
+    --------
+    >>> import tempfile, soundfile as sf
+    >>> tmp = tempfile.NamedTemporaryFile(suffix=".wav", delete=False).name
+    >>> sf.write(tmp, np.zeros((8000, 2)), 16000)
+    >>> info = audio_file_info(tmp)
+    >>> info.sr, info.n_samples, info.channels, info.duration
+    (16000, 8000, 2, 0.5)
+    """
+    import soundfile as sf
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"audio file not found: {path}")
+    if os.path.isdir(path):
+        raise ValueError(f"expected an audio file, got a directory: {path}")
+    try:
+        info = sf.info(path)
+    except Exception as err:  # libsndfile raises several error types
+        reason = str(err).splitlines()[-1] if str(err) else type(err).__name__
+        raise ValueError(f"could not read audio file {path}: {reason}") from None
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise ValueError(f"audio file {path} contains no samples")
+    return AudioFileInfo(path=path, sr=int(info.samplerate), n_samples=int(info.frames),
+                         channels=int(info.channels))
+
+
+def check_audio_file(path: str | os.PathLike, *, min_seconds: float = MIN_AUDIO_SECONDS) -> AudioFileInfo:
+    """Check that an audio file can be read and is long enough, without reading all of it.
+
+    The one check behind every command that reads audio: the header is read,
+    the length compared with ``min_seconds`` and the first samples decoded.
+    A truncated download (say the first 100 bytes of a WAV) is refused here,
+    with the file's name and its length, instead of giving a few frames that
+    align to nonsense.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Audio file.
+    min_seconds : float >= 0
+        Shortest accepted length in seconds (default :data:`MIN_AUDIO_SECONDS`, 0.5 s).
+
+    Returns
+    -------
+    info : AudioFileInfo
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        The file cannot be decoded, holds no samples or lasts less than
+        ``min_seconds`` (the message names the file and the reason).
+
+    Examples
+    --------
+    >>> import tempfile, soundfile as sf
+    >>> tmp = tempfile.NamedTemporaryFile(suffix=".wav", delete=False).name
+    >>> sf.write(tmp, np.zeros(22050), 22050)
+    >>> check_audio_file(tmp).duration
+    1.0
+    >>> sf.write(tmp, np.zeros(2205), 22050)
+    >>> check_audio_file(tmp)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: audio file ... is too short: 0.100 s (at least 0.5 s needed)
+    """
+    import soundfile as sf
+
+    info = audio_file_info(path)
+    if info.duration < min_seconds:
+        raise ValueError(f"audio file {info.path} is too short: {info.duration:.3f} s "
+                         f"(at least {min_seconds:g} s needed)")
+    try:
+        with sf.SoundFile(info.path) as f:
+            f.read(min(info.n_samples, 4096), dtype="float32")
+    except Exception as err:  # libsndfile raises several error types
+        raise ValueError(f"could not decode audio file {info.path}: {err}") from None
+    return info
 
 
 def frame_rate(sr: float, hop_length: int) -> float:

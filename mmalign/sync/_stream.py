@@ -9,70 +9,20 @@ monotone time map needs.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
+
+from ..features.audio import AudioFileInfo, audio_file_info
 
 __all__ = ["AudioInfo", "audio_info", "array_blocks", "file_blocks", "SequentialReader"]
 
 BLOCK = 1 << 16  # samples per block read from a file
 
 
-@dataclass(frozen=True)
-class AudioInfo:
-    """What :func:`audio_info` learns from a file's header.
-
-    Attributes
-    ----------
-    path : str
-        The file.
-    sr : int
-        Native sampling rate in Hz.
-    n_samples : int
-        Samples per channel at the native rate.
-    channels : int
-        Number of channels (mixed down to mono when read).
-    """
-
-    path: str
-    sr: int
-    n_samples: int
-    channels: int
-
-    @property
-    def duration(self) -> float:
-        """Length in seconds."""
-        return self.n_samples / self.sr
-
-
-def audio_info(path: str | os.PathLike) -> AudioInfo:
-    """Read an audio file's header; errors name the file.
-
-    Raises
-    ------
-    FileNotFoundError
-        ``path`` does not exist.
-    ValueError
-        ``path`` is a directory, or libsndfile cannot decode it, or it holds
-        no samples.
-    """
-    import soundfile as sf
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"audio file not found: {path}")
-    if os.path.isdir(path):
-        raise ValueError(f"expected an audio file, got a directory: {path}")
-    try:
-        info = sf.info(path)
-    except Exception as err:  # libsndfile raises several error types
-        reason = str(err).splitlines()[-1] if str(err) else type(err).__name__
-        raise ValueError(f"could not read audio file {path}: {reason}") from None
-    if info.frames <= 0:
-        raise ValueError(f"audio file {path} contains no samples")
-    return AudioInfo(path=path, sr=int(info.samplerate), n_samples=int(info.frames),
-                     channels=int(info.channels))
+# The header reader is shared with the rest of the library (one readable-audio check for every command).
+AudioInfo = AudioFileInfo
+audio_info = audio_file_info
 
 
 def array_blocks(y: np.ndarray, block: int = BLOCK) -> Iterator[np.ndarray]:

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..alignment import Alignment
-from ._stream import audio_info, file_blocks
+from ..features.audio import MIN_AUDIO_SECONDS, check_audio_file
+from ..utils import atomic_write, check_output_file
+from ._stream import file_blocks
 from .features import FEATURES, feature_hop, stream_features, sync_features
 
 __all__ = ["synchronize", "synchronize_files", "align_features", "SyncResult", "METHODS", "AUTO_EXACT_CELLS"]
@@ -22,7 +24,9 @@ __all__ = ["synchronize", "synchronize_files", "align_features", "SyncResult", "
 METHODS = ("auto", "dtw", "multiscale")
 # method="auto" runs exact DTW up to this many cells (one byte each), multiscale above.
 AUTO_EXACT_CELLS = 40_000_000
-MIN_SECONDS = 0.5
+MIN_SECONDS = MIN_AUDIO_SECONDS     # shortest recording, seconds (the one limit of every audio command)
+# The files synchronize_files writes into its folder.
+OUTPUT_NAMES = {"path": "path.csv", "plot": "alignment.png", "preview": "preview.wav"}
 
 
 def synchronize(audio_a: np.ndarray, audio_b: np.ndarray, *, sr: int, features: str = "chroma",
@@ -141,11 +145,16 @@ def synchronize_files(path_a: str | os.PathLike, path_b: str | os.PathLike, out_
                       *, sr: int | None = None, features: str = "chroma", feature_rate: float = 50.0,
                       method: str = "auto", radius: int | None = None, multiscale_radius: int = 16,
                       metric: str = "euclidean", preview: bool = True, plot: bool = True,
-                      progress: bool = False) -> SyncResult:
+                      progress: bool = False, overwrite: bool = False) -> SyncResult:
     """Synchronise two audio files and write ``path.csv``, ``preview.wav`` and ``alignment.png``.
 
     Audio is streamed: memory is bounded by one chunk of audio (60 s plus
     margins), the features and the DTW band, whatever the files' lengths.
+
+    The output paths are checked before any audio is read: an existing
+    output is replaced only with ``overwrite=True``, and an output that is
+    one of the inputs is always refused.  Each file is written under a
+    temporary name in ``out_dir`` and renamed into place when complete.
 
     Parameters
     ----------
@@ -166,6 +175,8 @@ def synchronize_files(path_a: str | os.PathLike, path_b: str | os.PathLike, out_
         when it has at most 4 M cells).
     progress : bool
         tqdm progress bars for the features and the preview.
+    overwrite : bool
+        Replace outputs that already exist (default: refuse, before any work).
 
     Returns
     -------
@@ -175,12 +186,16 @@ def synchronize_files(path_a: str | os.PathLike, path_b: str | os.PathLike, out_
     ------
     FileNotFoundError
         A file is missing.
+    FileExistsError
+        An output exists and ``overwrite`` is False.
     ValueError
-        A file cannot be decoded, is shorter than 0.5 s, or the rates differ
-        and ``sr`` is None (messages name the files).
+        An output would replace an input or cannot be written; a file cannot
+        be decoded, is shorter than :data:`MIN_SECONDS` (0.5 s), or the rates
+        differ and ``sr`` is None (messages name the files).
     """
     _check_options(features, method)
-    info_a, info_b = audio_info(path_a), audio_info(path_b)
+    outputs = _check_outputs(out_dir, (path_a, path_b), preview=preview, plot=plot, overwrite=overwrite)
+    info_a, info_b = (check_audio_file(p, min_seconds=MIN_SECONDS) for p in (path_a, path_b))
     if sr is None:
         if info_a.sr != info_b.sr:
             raise ValueError(
@@ -188,10 +203,6 @@ def synchronize_files(path_a: str | os.PathLike, path_b: str | os.PathLike, out_
                 f"pass --sr (e.g. --sr 22050) to resample both to one rate"
             )
         sr = info_a.sr
-    for info in (info_a, info_b):
-        if info.duration < MIN_SECONDS:
-            raise ValueError(f"audio file {info.path} is too short: {info.duration:.3f} s; "
-                             f"synchronisation needs at least {MIN_SECONDS} s")
     hop = feature_hop(sr, feature_rate, features)
     seconds = {}
     start = time.perf_counter()
@@ -205,28 +216,37 @@ def synchronize_files(path_a: str | os.PathLike, path_b: str | os.PathLike, out_
     alignment = _align_features(*feats, sr=sr, hop=hop, features=features, method=method, radius=radius,
                                 multiscale_radius=multiscale_radius, metric=metric, seconds=seconds)
 
-    out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    outputs = {"path": os.path.join(out_dir, "path.csv")}
     start = time.perf_counter()
-    alignment.to_csv(outputs["path"])
+    with atomic_write(outputs["path"]) as tmp:
+        alignment.to_csv(tmp)
     if plot:
-        outputs["plot"] = os.path.join(out_dir, "alignment.png")
-        _plot(alignment, feats[0], feats[1], outputs["plot"],
-              title=f"{os.path.basename(info_a.path)} vs {os.path.basename(info_b.path)} ({features})")
+        with atomic_write(outputs["plot"]) as tmp:
+            _plot(alignment, feats[0], feats[1], tmp,
+                  title=f"{os.path.basename(info_a.path)} vs {os.path.basename(info_b.path)} ({features})")
     seconds["path + plot"] = time.perf_counter() - start
     if preview:
         from .vocoder import write_preview
 
         start = time.perf_counter()
-        outputs["preview"] = write_preview(os.path.join(out_dir, "preview.wav"), file_blocks(info_a.path, sr),
-                                           file_blocks(info_b.path, sr), alignment, sr, progress=progress)
+        with atomic_write(outputs["preview"]) as tmp:
+            write_preview(tmp, file_blocks(info_a.path, sr), file_blocks(info_b.path, sr), alignment, sr,
+                          progress=progress)
         seconds["preview"] = time.perf_counter() - start
     return SyncResult(alignment=alignment, sr=int(sr), duration_a=info_a.duration, duration_b=info_b.duration,
                       resampled=(sr != info_a.sr or sr != info_b.sr), outputs=outputs, seconds=seconds)
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _check_outputs(out_dir: str | os.PathLike, inputs, *, preview: bool, plot: bool, overwrite: bool,
+                   option: str = "out_dir", force_hint: str = "overwrite=True") -> dict:
+    """``{"path": ..., "plot": ..., "preview": ...}`` for the files to write, each checked (nothing created)."""
+    out_dir = os.fspath(out_dir)
+    wanted = {"path": True, "plot": plot, "preview": preview}
+    return {kind: check_output_file(os.path.join(out_dir, name), force=overwrite, inputs=inputs,
+                                    option=option, force_hint=force_hint)
+            for kind, name in OUTPUT_NAMES.items() if wanted[kind]}
 
 
 def _check_options(features: str, method: str) -> None:
