@@ -53,6 +53,18 @@ def _validate_path(path: Any) -> np.ndarray:
     return out
 
 
+def _check_monotone(path: np.ndarray) -> None:
+    """Refuse a path that steps back on either side (repeated pairs and jumps are fine)."""
+    back = np.flatnonzero((np.diff(path, axis=0) < 0).any(axis=1))
+    if back.size:
+        k = int(back[0])
+        raise ValueError(
+            "path must be monotone (non-decreasing in both columns) unless monotonic=False: "
+            f"step {k} goes from {tuple(int(v) for v in path[k])} to "
+            f"{tuple(int(v) for v in path[k + 1])}"
+        )
+
+
 def _validate_weights(weights: Any) -> np.ndarray:
     arr = _as_numpy(weights, "weights")
     _check_real(arr, "weights")
@@ -153,8 +165,11 @@ class Alignment:
     weights : array-like, shape (..., n_x, n_y), or None
         Non-negative soft correspondence weights.
     monotonic : bool
-        True for a monotone warping (DTW family), False otherwise (attention).
-        Selects the default method of :meth:`path` for soft weights.
+        True for a monotone warping (DTW family), False otherwise (attention,
+        hard attention paths). With True a given ``path`` must be monotone:
+        non-decreasing in both columns (it may repeat pairs, skip cells and
+        start anywhere, as a subsequence match does). Selects the default
+        method of :meth:`path` for soft weights.
     frame_rate : float, pair (rate_x, rate_y), or None
         Frames per second of both sides (or of each side), for :meth:`times`.
     extras : dict or None
@@ -200,6 +215,8 @@ class Alignment:
         if path is None and weights is None:
             raise ValueError("at least one of path and weights is required")
         self._path = None if path is None else _validate_path(path)
+        if self._path is not None and monotonic:
+            _check_monotone(self._path)
         self.weights = None if weights is None else _validate_weights(weights)
 
         if shape is not None:

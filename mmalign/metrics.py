@@ -5,9 +5,12 @@ path is used) or a ``(K, 2)`` array of possibly fractional reference pairs
 ``(x_position, y_position)`` in frames, e.g. ground-truth onset times already
 converted to frames. For each reference pair ``(a, b)`` the estimated
 y-position at x-position ``a`` is read off the estimated alignment as a
-piecewise-linear function, ``np.interp(a, arange(n_x), alignment.mapping("x"))``
-(x-positions outside ``[0, n_x - 1]`` are clamped to the ends), and the
-deviation is ``|estimate - b|`` in frames of side y.
+piecewise-linear function, ``np.interp(a, arange(n_x), alignment.mapping("x"))``,
+and the deviation is ``|estimate - b|`` in frames of side y.  Reference
+positions must lie inside the sequences, ``[0, n_x - 1]`` and ``[0, n_y - 1]``;
+positions past an end by round-off only (relative ``1e-9``, e.g. times in
+seconds converted to frames) count as the end, anything further is refused
+with the row's index.
 """
 
 from __future__ import annotations
@@ -35,15 +38,17 @@ __all__ = [
 ]
 
 # Slack for fraction_within so that deviations that equal the tolerance up to
-# round-off (interpolation, frames <-> seconds) count as within.
+# round-off (interpolation, frames <-> seconds) count as within, and for reference
+# positions that pass a sequence's last frame by round-off only.
 _TOLERANCE_SLACK = 1e-9
 
 
 def _as_alignment(value: Any, name: str) -> Alignment:
+    """An Alignment, or an array read as a hard path (monotone or not: any estimate)."""
     if isinstance(value, Alignment):
         return value
     try:
-        return Alignment(path=value)
+        return Alignment(path=value, monotonic=False)
     except ValueError as err:
         raise ValueError(f"{name}: {err}") from None
 
@@ -65,6 +70,15 @@ def _reference_pairs(reference: Any, alignment: Alignment) -> np.ndarray:
     ref = ref.astype(np.float64)  # a copy: the caller's array is never touched
     if not np.isfinite(ref).all():
         raise ValueError("reference contains NaN or inf")
+    for column, (side, n) in enumerate((("x", alignment.n_x), ("y", alignment.n_y))):
+        last = n - 1
+        slack = _TOLERANCE_SLACK * max(last, 1)
+        outside = np.flatnonzero((ref[:, column] < -slack) | (ref[:, column] > last + slack))
+        if outside.size:
+            k = int(outside[0])
+            raise ValueError(f"reference row {k}: {side} position {ref[k, column]:g} lies outside "
+                             f"[0, {last}], the frames of side {side}")
+        np.clip(ref[:, column], 0, last, out=ref[:, column])
     return ref
 
 
@@ -87,12 +101,19 @@ def deviations(alignment: Alignment | Any, reference: Alignment | Any) -> np.nda
     alignment : Alignment or array-like, shape (K, 2)
         Estimated alignment (an array is taken as a hard path).
     reference : Alignment or array-like, shape (R, 2)
-        Reference pairs ``(x_position, y_position)`` in frames.
+        Reference pairs ``(x_position, y_position)`` in frames, inside
+        ``[0, n_x - 1]`` and ``[0, n_y - 1]``.
 
     Returns
     -------
     dev : np.ndarray [float64], shape (R,)
         ``|estimated y-position - reference y-position|`` in frames of side y.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, for a malformed alignment or reference, and naming
+        the reference row whose position lies outside the sequences.
 
     Examples
     --------
@@ -200,7 +221,7 @@ def fraction_within(
     --------
     >>> from mmalign.alignment import Alignment
     >>> from mmalign.metrics import fraction_within
-    >>> est = Alignment([[0, 0], [1, 1], [2, 2], [3, 3]])
+    >>> est = Alignment([[0, 0], [1, 1], [2, 2], [3, 3]], shape=(4, 6))
     >>> fraction_within(est, [[0, 0], [1, 2], [2, 5], [3, 3]], 1)
     0.75
     """
@@ -465,8 +486,8 @@ def corpus_alignment_error_rate(
     >>> corpus_alignment_error_rate([{(0, 0)}, {(0, 1)}], [{(0, 0)}, {(0, 0)}])
     0.5
     """
-    predicted, sure = list(predicted), list(sure)
-    possible = [None] * len(sure) if possible is None else list(possible)
+    predicted, sure = _sentences(predicted, "predicted"), _sentences(sure, "sure")
+    possible = [None] * len(sure) if possible is None else _sentences(possible, "possible")
     if not (len(predicted) == len(sure) == len(possible)):
         raise ValueError(f"predicted, sure and possible must have the same number of sentences, "
                          f"got {len(predicted)}, {len(sure)} and {len(possible)}")
@@ -482,6 +503,17 @@ def corpus_alignment_error_rate(
     if n_a + n_s == 0:
         raise ValueError("AER is undefined with no predicted and no sure links")
     return 1.0 - hits / (n_a + n_s)
+
+
+def _sentences(value: Any, name: str) -> list:
+    """The per-sentence entries of a corpus argument, as a list."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be a sequence of per-sentence links, got {value!r}")
+    try:
+        return list(value)
+    except TypeError:
+        raise ValueError(f"{name} must be a sequence of per-sentence links, got "
+                         f"{type(value).__name__}") from None
 
 
 def precision_recall_links(
@@ -643,11 +675,19 @@ def _transform_or_points(value: Any, name: str) -> tuple[str, np.ndarray]:
     raise ValueError(f"{name} must have shape (n, 3, 3), (n, 2, 3) or (n, K, 2), got {arr.shape}")
 
 
-def _map_points(matrices: np.ndarray, points: np.ndarray) -> np.ndarray:
+def _map_points(matrices: np.ndarray, points: np.ndarray, name: str) -> np.ndarray:
+    """(n, P, 2) images of the points; refused (naming ``name``) where one goes to infinity."""
     homog = np.concatenate([points, np.ones((points.shape[0], 1))], axis=1)      # (P, 3)
     mapped = np.einsum("nij,pj->npi", matrices, homog)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return mapped[..., :2] / mapped[..., 2:]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = mapped[..., :2] / mapped[..., 2:]
+    bad = np.argwhere(~np.isfinite(out).all(axis=-1))
+    if bad.size:
+        n, k = (int(v) for v in bad[0])
+        raise ValueError(f"{name} sample {n} maps point ({points[k, 0]:g}, {points[k, 1]:g}) to "
+                         f"infinity or beyond the float64 range (homogeneous coordinate "
+                         f"{mapped[n, k, 2]:g}): the point error is undefined")
+    return out
 
 
 def transform_point_error(
@@ -724,7 +764,7 @@ def transform_point_error(
             pts = pts.astype(np.float64)
             if not np.isfinite(pts).all():
                 raise ValueError("points contains NaN or inf")
-        mapped_p, mapped_t = _map_points(p, pts), _map_points(t, pts)
+        mapped_p, mapped_t = _map_points(p, pts, "pred"), _map_points(t, pts, "true")
     diff = mapped_p - mapped_t
     if image_size is not None:
         try:
@@ -734,4 +774,4 @@ def transform_point_error(
         if not (h > 0 and w > 0 and np.isfinite(h) and np.isfinite(w)):
             raise ValueError(f"image_size must be positive, got {image_size!r}")
         diff = diff * np.array([w / 2.0, h / 2.0])
-    return np.sqrt((diff ** 2).sum(axis=-1)).mean(axis=1)
+    return np.hypot(diff[..., 0], diff[..., 1]).mean(axis=1)

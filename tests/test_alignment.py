@@ -107,6 +107,25 @@ def test_bad_input_raises_naming_argument(kwargs, name):
         Alignment(**kwargs)
 
 
+@pytest.mark.parametrize("path, step", [
+    ([[0, 0], [1, 1], [0, 2]], r"step 1 goes from \(1, 1\) to \(0, 2\)"),
+    ([[0, 0], [1, 2], [2, 1]], r"step 1 goes from \(1, 2\) to \(2, 1\)"),
+    ([[2, 2], [1, 1], [0, 0]], r"step 0 goes from \(2, 2\) to \(1, 1\)"),
+])
+def test_non_monotone_path_is_refused_unless_monotonic_is_false(path, step):
+    with pytest.raises(ValueError, match=r"path must be monotone .*monotonic=False.*" + step):
+        Alignment(path)
+    with pytest.raises(ValueError, match="path must be monotone"):
+        Alignment(path, monotonic=True, shape=(3, 3))
+    a = Alignment(path, monotonic=False)
+    assert a.monotonic is False and a.path().tolist() == path
+
+
+def test_monotone_paths_may_repeat_pairs_skip_cells_and_start_anywhere():
+    for path in ([[0, 0], [0, 0], [1, 1]], [[0, 0], [2, 3]], [[3, 1], [4, 1], [5, 4]]):
+        assert Alignment(path).monotonic is True
+
+
 def test_integral_float_path_accepted():
     assert Alignment(np.array([[0.0, 0.0], [1.0, 2.0]])).path().tolist() == [[0, 0], [1, 2]]
 

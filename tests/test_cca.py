@@ -108,3 +108,59 @@ def test_bad_input():
         mcca([X])
     with pytest.raises(ValueError, match="not fitted"):
         mmalign.CCA().transform(X)
+
+
+def test_big_endian_views_give_the_native_answer():
+    X, Y = two_views(8, n=60)
+    big_x, big_y = X.astype(">f8"), Y.astype(">f8")
+    for got, want in zip(cca(big_x, big_y, 2), cca(X, Y, 2)):
+        np.testing.assert_array_equal(got, want)
+    model = mmalign.CCA(n_components=2).fit(big_x, big_y)
+    np.testing.assert_array_equal(model.transform(big_x), model.transform(X))
+    _, scores, _ = mcca([big_x, Y.astype(">i8")], 1)
+    np.testing.assert_array_equal(scores, mcca([X, Y.astype(np.int64)], 1)[1])
+    deep = mmalign.DeepCCA(n_components=1, hidden=(4,), max_epochs=1, batch_size=60)
+    assert deep.fit(big_x, big_y).transform(big_x).shape == (60, 1)
+
+
+@pytest.mark.parametrize("scale", [2.0 ** 996, 2.0 ** -996, 1e300, 1e-300])
+def test_values_at_the_extremes_give_the_scaled_answer(scale):
+    """CCA is scale-invariant: the correlations stay, weights scale by 1 / s, means by s."""
+    X, Y = two_views(9, n=80)
+    wx, wy, rho, mx, my = cca(X, Y, 2)
+    got = cca(X * scale, Y, 2)
+    np.testing.assert_allclose(got[2], rho, rtol=1e-12)
+    np.testing.assert_allclose(got[0] * scale, wx, rtol=1e-9)
+    np.testing.assert_allclose(got[1], wy, rtol=1e-9)
+    np.testing.assert_allclose(got[3] / scale, mx, rtol=1e-9, atol=1e-14)
+    fitted = mmalign.CCA(n_components=2).fit(X * scale, Y * scale)
+    np.testing.assert_allclose(fitted.correlations_, rho, rtol=1e-12)
+    np.testing.assert_allclose(fitted.transform(X * scale), (X - mx) @ wx, rtol=1e-9, atol=1e-9)
+    _, scores, _ = mcca([X * scale, Y, X[:, ::-1] * scale], 2)
+    np.testing.assert_allclose(scores, mcca([X, Y, X[:, ::-1]], 2)[1], rtol=1e-12)
+
+
+def test_ridge_is_in_the_units_of_the_data_at_any_scale():
+    X, Y = two_views(10, n=50)
+    scale = 2.0 ** 400  # reg * scale**2 must stay a float64
+    _, _, rho, _, _ = cca(X, Y, 2, reg=0.5)
+    np.testing.assert_allclose(cca(X * scale, Y * scale, 2, reg=0.5 * scale ** 2)[2], rho,
+                               rtol=1e-12)
+    # a ridge that dwarfs the covariance: the weights are those of reg * I
+    wx, _, rho, _, _ = cca(X * 1e-300, Y, 1, reg=1e-6)
+    assert np.isfinite(wx).all() and rho[0] < 1e-200
+    np.testing.assert_allclose(np.linalg.norm(wx), 1e3, rtol=1e-6)
+
+
+def test_weights_beyond_float64_are_refused_saying_why():
+    X, Y = two_views(11, n=40)
+    with pytest.raises(ValueError, match="X.*too small"):
+        cca(X * 1e-320, Y)
+
+
+def test_mcca_needs_a_sequence_of_views():
+    X, Y = two_views(12, n=30)
+    with pytest.raises(ValueError, match="views must be a sequence"):
+        mcca(v for v in (X, Y))
+    with pytest.raises(ValueError, match="views must be a sequence"):
+        mcca(X)

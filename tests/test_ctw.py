@@ -99,3 +99,24 @@ def test_degenerate_input_gets_clear_errors_or_results():
         mmalign.GCTW().align_all([x])
     with pytest.raises(ValueError, match=r"sequences\[1\]"):
         mmalign.GCTW().align_all([x, np.zeros((10, 2))])
+
+
+@pytest.mark.parametrize("scale", [2.0 ** 996, 1e300, 1e-300])
+def test_values_at_the_extremes_give_the_same_warping(scale):
+    """Without a ridge CTW and GCTW are scale-invariant: same path and objective, weights
+    scaled by 1 / s.  (``reg`` is in the units of the data, so a ridge is not.)"""
+    data = warped_multimodal(2, lengths=(60, 45), dims=(3, 2), noise=0.05, seed=3)
+    x, y = data.sequences
+    want = mmalign.CTW(reg=0.0).align(x, y)
+    got = mmalign.CTW(reg=0.0).align(x * scale, y)
+    np.testing.assert_array_equal(got.path(), want.path())
+    assert got.cost == pytest.approx(want.cost, rel=1e-9)
+    np.testing.assert_allclose(got.extras["x_weights"] * scale, want.extras["x_weights"],
+                               rtol=1e-7)
+    both = mmalign.CTW(reg=0.0).align(x * scale, y * scale)
+    np.testing.assert_array_equal(both.path(), want.path())
+    multi = mmalign.GCTW(reg=0.0).align_all([x * scale, y, x[::2] * scale])
+    plain = mmalign.GCTW(reg=0.0).align_all([x, y, x[::2]])
+    for a, b in zip(multi.warps, plain.warps):
+        np.testing.assert_array_equal(a.path(), b.path())
+    np.testing.assert_allclose(multi.objective, plain.objective, rtol=1e-9)

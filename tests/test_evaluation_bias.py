@@ -192,6 +192,15 @@ def test_weat_errors():
         weat(t, "w0", w[2:4], w[4:6], w[6:8])
 
 
+def test_weat_refuses_targets_whose_associations_are_all_equal():
+    # every target word has the same vector: s is the same for all, its std is 0
+    words = ["x1", "x2", "y1", "y2", "a1", "a2", "b1", "b2"]
+    vectors = [[1, 0.5, 0]] * 4 + [[1, 0, 0], [1, 0.1, 0], [0, 0, 1], [0, 0.1, 1]]
+    with pytest.raises(ValueError, match=r"X and Y: .*same association.*undefined"):
+        weat(EmbeddingTable(vectors, words), ["x1", "x2"], ["y1", "y2"], ["a1", "a2"],
+             ["b1", "b2"])
+
+
 # ----------------------------------------------------------------------------- hard debiasing
 
 

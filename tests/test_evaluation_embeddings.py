@@ -275,3 +275,22 @@ def test_similarity_correlation_errors():
         similarity_correlation(t, [("a", "b")])
     with pytest.raises(ValueError, match=r"triples\[0\]\[2\] must be a real number"):
         similarity_correlation(t, [("a", "b", "high")])
+
+
+def test_cosines_at_the_extremes_are_right_and_tiny_vectors_are_not_zero():
+    table = EmbeddingTable([[1e300, 1e300], [1e-200, 0.0], [3.0, 4.0], [-3e-310, -4e-310]],
+                           ["big", "tiny", "plain", "subnormal"])
+    np.testing.assert_allclose(table.unit_vectors,
+                               [[0.5 ** 0.5, 0.5 ** 0.5], [1, 0], [0.6, 0.8], [-0.6, -0.8]],
+                               rtol=1e-12)
+    near = nearest_neighbors(table, np.array([1e300, 0.0]), k=1)
+    assert near.words == ("tiny",) and near.scores[0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="query is the zero vector"):
+        nearest_neighbors(table, np.zeros(2))
+
+
+def test_projection_on_a_huge_direction_is_the_cosine():
+    from mmalign.evaluation.bias import project
+
+    table = EmbeddingTable([[3.0, 4.0]], ["w"])
+    np.testing.assert_allclose(project(table, ["w"], [1e300, 0.0]), [0.6], rtol=1e-12)

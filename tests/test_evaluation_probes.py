@@ -92,3 +92,19 @@ def test_hyperparameter_errors():
         linear_probe(TRAIN_X, TRAIN_Y, TEST_X, TEST_Y, C=0)
     with pytest.raises(ValueError, match="max_iter must be"):
         linear_probe(TRAIN_X, TRAIN_Y, TEST_X, TEST_Y, max_iter=0)
+
+
+@pytest.mark.parametrize("scale", [1e300, 2.0 ** 1000, 1e-10])
+def test_standardised_probe_is_the_same_at_any_scale(scale):
+    want = linear_probe(TRAIN_X, TRAIN_Y, TEST_X, TEST_Y)
+    got = linear_probe(TRAIN_X * scale, TRAIN_Y, TEST_X * scale, TEST_Y)
+    assert got.predictions.tolist() == want.predictions.tolist()
+    np.testing.assert_allclose(got.model.predict_proba(TEST_X * scale),
+                               want.model.predict_proba(TEST_X), rtol=1e-6)
+
+
+def test_a_constant_feature_is_centred_not_divided_by_zero():
+    with_constant = np.c_[TRAIN_X, np.full(len(TRAIN_X), 3.0)]
+    got = linear_probe(with_constant, TRAIN_Y, np.c_[TEST_X, np.full(len(TEST_X), 3.0)], TEST_Y)
+    want = linear_probe(TRAIN_X, TRAIN_Y, TEST_X, TEST_Y)
+    assert got.predictions.tolist() == want.predictions.tolist()

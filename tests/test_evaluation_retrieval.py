@@ -191,6 +191,28 @@ def test_cosine_ignores_row_scale_and_euclidean_does_not():
     np.testing.assert_array_equal(euclidean.a_to_b.ranks, brute_force_ranks(S))
 
 
+@pytest.mark.parametrize("scale", [1e300, 2.0 ** 1000, 1e-300])
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "dot"])
+def test_ranks_at_the_extremes_are_the_same(metric, scale):
+    X, Y = shared_latent(15, n=60, dx=4, dy=4)
+    want = retrieval(X, Y, metric=metric)
+    got = retrieval(X * scale, Y * scale, metric=metric)
+    np.testing.assert_array_equal(got.a_to_b.ranks, want.a_to_b.ranks)
+    np.testing.assert_array_equal(got.b_to_a.ranks, want.b_to_a.ranks)
+    if metric == "cosine":  # one view alone rescaled: the same cosines
+        np.testing.assert_array_equal(retrieval(X * scale, Y).a_to_b.ranks, want.a_to_b.ranks)
+
+
+def test_big_endian_and_reversed_arrays_give_the_native_answer():
+    X, Y = shared_latent(16, n=40, dx=3, dy=3)
+    np.testing.assert_array_equal(component_correlations(X.astype(">f8"), Y[::-1][::-1]),
+                                  component_correlations(X, Y))
+    np.testing.assert_array_equal(component_correlations(X[::-1], Y.astype(">f4")),
+                                  component_correlations(X[::-1].copy(), Y.astype(np.float32)))
+    report = retrieval(X.astype(">f8"), Y[:, ::-1])
+    np.testing.assert_array_equal(report.a_to_b.ranks, retrieval(X, Y[:, ::-1].copy()).a_to_b.ranks)
+
+
 def test_callable_metric_allows_different_widths():
     rng = np.random.default_rng(6)
     a = rng.standard_normal((40, 3))
@@ -337,20 +359,31 @@ def test_mixed_devices_are_rejected():
 
 # ----------------------------------------------------------------- correlations
 
-def test_component_correlations_match_numpy_and_flag_constant_columns():
+def test_component_correlations_match_numpy_and_refuse_constant_columns():
     X, Y = shared_latent(12, n=100, dx=4, dy=4)
     want = [np.corrcoef(X[:, c], Y[:, c])[0, 1] for c in range(4)]
     np.testing.assert_allclose(component_correlations(X, Y), want, atol=1e-12)
     np.testing.assert_allclose(component_correlations(X, -Y), -np.asarray(want), atol=1e-12)
     Xc = X.copy()
     Xc[:, 2] = 0.1                       # constant column: correlation undefined
-    r = component_correlations(Xc, Y)
-    assert np.isnan(r[2]) and np.isfinite(np.delete(r, 2)).all()
+    with pytest.raises(ValueError, match=r"a column 2 is constant"):
+        component_correlations(Xc, Y)
+    with pytest.raises(ValueError, match=r"b column 0 is constant"):
+        component_correlations(Y, np.c_[np.zeros(100), X[:, 1:]])
     rt = component_correlations(torch.from_numpy(X), torch.from_numpy(Y))
     assert isinstance(rt, torch.Tensor)
     np.testing.assert_allclose(rt.numpy(), want, atol=1e-12)
     with pytest.raises(ValueError, match="same number of columns"):
         component_correlations(X, Y[:, :3])
+
+
+@pytest.mark.parametrize("scale", [1e300, 2.0 ** 1000, 1e-300, 1e-310])
+def test_component_correlations_at_the_extremes_are_the_same(scale):
+    X, Y = shared_latent(14, n=300, dx=3, dy=3)
+    want = component_correlations(X, Y)
+    np.testing.assert_allclose(component_correlations(X * scale, Y), want, rtol=1e-9)
+    mixed = X * np.array([scale, 1.0, 1.0 / scale if scale > 1 else 1.0])
+    np.testing.assert_allclose(component_correlations(mixed, Y * scale), want, rtol=1e-9)
 
 
 def test_correlations_of_cca_variates_are_the_canonical_correlations():

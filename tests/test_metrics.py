@@ -98,6 +98,30 @@ def test_bad_input(call, match):
         call(diagonal(3))
 
 
+@pytest.mark.parametrize("metric",
+                         [deviations, mean_absolute_deviation, median_absolute_deviation])
+@pytest.mark.parametrize(
+    "row, match",
+    [
+        ([3.0, 12.5], r"reference row 1: y position 12\.5 lies outside \[0, 9\]"),
+        ([-0.5, 2.0], r"reference row 1: x position -0\.5 lies outside \[0, 9\]"),
+        ([10.0, 2.0], r"reference row 1: x position 10 lies outside \[0, 9\]"),
+    ],
+)
+def test_reference_outside_the_sequences_is_refused(metric, row, match):
+    with pytest.raises(ValueError, match=match):
+        metric(diagonal(10), [[0.0, 0.0], row])
+
+
+def test_reference_at_the_ends_up_to_round_off_is_accepted():
+    # seconds converted to frames: 0.28 s at 25 frames per second is 7.000000000000001
+    end = 0.28 * 25.0
+    assert end > 7.0
+    np.testing.assert_allclose(deviations(diagonal(8), [[0.0, 0.0], [7.0, end], [end, 7.0]]),
+                               [0.0, 0.0, 0.0], atol=1e-12)
+    assert mean_absolute_deviation(diagonal(8), [[7.0, 7.0]], frame_rate=25.0) == 0.0
+
+
 def test_reference_array_untouched():
     ref = np.array([[1, 1], [2, 3]])
     deviations(diagonal(4), ref)
@@ -238,7 +262,8 @@ def test_aer_input_forms_agree():
     weights = np.array([[0.1, 0.2, 0.7], [0.3, 0.6, 0.1]])
     att = Alignment(weights=np.stack([weights, weights]), monotonic=True)  # heads; argmax, not DTW
     assert alignment_error_rate(att, sure_m, possible_m) == pytest.approx(expected)
-    assert alignment_error_rate(Alignment([[0, 2], [1, 1]]), sure_m, possible_m) == pytest.approx(expected)
+    links_path = Alignment([[0, 2], [1, 1]], monotonic=False)  # word links: not a warping
+    assert alignment_error_rate(links_path, sure_m, possible_m) == pytest.approx(expected)
 
 
 def torch_bool(m):
@@ -281,6 +306,15 @@ def test_corpus_aer_sums_counts():
         corpus_alignment_error_rate(predicted, sure[:1])
     with pytest.raises(ValueError, match="sentence 1"):
         corpus_alignment_error_rate([set(), np.array([[0.5]])], [{(0, 0)}, {(0, 0)}])
+
+
+@pytest.mark.parametrize("name", ["predicted", "sure", "possible"])
+def test_corpus_aer_names_a_missing_or_unusable_argument(name):
+    args = {"predicted": [{(0, 0)}], "sure": [{(0, 0)}], "possible": [{(0, 1)}]}
+    for bad in (None, 3) if name != "possible" else (3,):
+        args[name] = bad
+        with pytest.raises(ValueError, match=rf"^{name} must be a sequence"):
+            corpus_alignment_error_rate(args["predicted"], args["sure"], args["possible"])
 
 
 # ------------------------------------------------------------------ pointing
@@ -326,3 +360,15 @@ def test_pointing_input_errors():
         attention_mass_inside(-w, m)
     with pytest.raises(ValueError, match="zero total"):
         attention_mass_inside(np.zeros((2, 3)), m)
+
+
+# ------------------------------------------------------------------ geometric transforms
+def test_transform_sending_a_point_to_infinity_is_refused_naming_it():
+    from mmalign.metrics import transform_point_error
+
+    horizon = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 1.0]])  # w = x + 1
+    with pytest.raises(ValueError, match=r"pred sample 0 maps point \(-1, -1\) to infinity"):
+        transform_point_error(horizon[None], np.eye(3)[None])
+    with pytest.raises(ValueError, match=r"true sample 1 maps point \(-1, 0\)"):
+        transform_point_error(np.eye(3)[None].repeat(2, 0), np.stack([np.eye(3), horizon]),
+                              points=[[0.5, 0.5], [-1.0, 0.0]])

@@ -30,7 +30,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .embeddings import EmbeddingTable, Neighbors, _check_k, _to_numpy, _word_tuples, as_table
+from .embeddings import (EmbeddingTable, Neighbors, _check_k, _to_numpy, _unit_rows, _word_tuples,
+                         as_table)
 
 __all__ = [
     "bias_direction",
@@ -57,13 +58,13 @@ def _unit_direction(direction: Any, dim: int, name: str = "direction") -> np.nda
         raise ValueError(f"{name} must be a vector of shape (d,), got shape {v.shape}")
     if v.shape[0] != dim:
         raise ValueError(f"{name} has {v.shape[0]} dimensions, the table has {dim}")
-    v = v.astype(np.float64)  # a copy
+    v = v.astype(np.float64)
     if not np.isfinite(v).all():
         raise ValueError(f"{name} contains NaN or infinite values")
-    norm = np.linalg.norm(v)
-    if norm == 0:
+    unit, zero = _unit_rows(v[None])
+    if zero[0]:
         raise ValueError(f"{name} is the zero vector")
-    return v / norm
+    return unit[0]
 
 
 def _word_list(words: Any, name: str, *, allow_empty: bool = False) -> list[str]:
@@ -287,7 +288,8 @@ class WEATResult:
     ----------
     effect_size : float
         ``(mean_x s - mean_y s) / std_{X ∪ Y} s`` with the sample standard
-        deviation (``ddof=1``); NaN when every ``s`` is equal.
+        deviation (``ddof=1``); :func:`weat` refuses targets whose ``s`` are all
+        equal.
     p_value : float
         One-sided permutation p-value (large ``effect_size`` is the
         alternative), see :func:`weat`.
@@ -371,6 +373,13 @@ def weat(
     result : WEATResult
         ``effect_size``, ``p_value``, ``statistic``, per-word ``associations``.
 
+    Raises
+    ------
+    ValueError
+        Naming the argument: unknown, repeated or shared words, bad
+        ``n_permutations`` / ``seed``; naming ``X and Y`` when every target
+        word has the same association (the effect size is then 0 / 0).
+
     Examples
     --------
     >>> from mmalign.evaluation.embeddings import EmbeddingTable
@@ -411,10 +420,14 @@ def weat(
     sx, sy = s[:nx], s[nx:]
     observed = sx.mean() - sy.mean()
     std = float(s.std(ddof=1))
-    effect = float(observed / std) if std > 0 else float("nan")
     total = s.sum()
     # Partition statistics equal to the observed one up to round-off count as ">=".
     tol = 1e-12 * (1.0 + np.abs(s).sum())
+    if std <= tol:  # the effect size would be round-off divided by round-off
+        raise ValueError(f"X and Y: every target word has the same association s(w, A, B) = "
+                         f"{float(s[0]):.6g} (up to round-off); the effect size, divided by their "
+                         "standard deviation, is undefined")
+    effect = float(observed / std)
 
     def stats_of(sum_x: np.ndarray) -> np.ndarray:
         return sum_x / nx - (total - sum_x) / ny

@@ -47,6 +47,8 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 import torch
 
+from ..projection._inputs import torch_readable
+
 __all__ = ["RetrievalReport", "RetrievalScores", "component_correlations", "retrieval",
            "retrieval_from_model", "retrieval_ranks"]
 
@@ -68,7 +70,7 @@ def _as_matrix(X: Any, name: str) -> torch.Tensor:
             arr = np.asarray(X)
             with warnings.catch_warnings():  # read-only arrays: never written to here
                 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-                T = torch.as_tensor(arr)
+                T = torch.as_tensor(torch_readable(arr))
         except (TypeError, ValueError, RuntimeError) as err:
             raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
     if T.dtype == torch.bool or T.is_complex() or not (
@@ -158,15 +160,16 @@ class _Scorer:
     def __init__(self, A: torch.Tensor, B: torch.Tensor, metric: Metric):
         self.metric = metric
         if metric == "cosine":
-            for T, name in ((A, "a"), (B, "b")):
-                norms = torch.linalg.vector_norm(T, dim=1)
-                zero = torch.nonzero(norms == 0)
-                if zero.numel():
-                    raise ValueError(f"{name} row {int(zero[0, 0])} is all zeros: its cosine "
-                                     f"similarity is undefined (use metric='euclidean' or 'dot')")
-            A = A / torch.linalg.vector_norm(A, dim=1, keepdim=True)
-            B = B / torch.linalg.vector_norm(B, dim=1, keepdim=True)
-        elif metric == "euclidean":
+            A, B = _unit_rows(A, "a"), _unit_rows(B, "b")
+        elif not callable(metric):
+            # Euclidean and dot-product ranks do not change when both views are divided by
+            # one power of two (exact), which keeps values near 1e300 (1e-300) from
+            # overflowing (underflowing) in the products
+            top = max(float(A.abs().max()), float(B.abs().max()))
+            if top > 0:
+                scale = math.ldexp(1.0, math.frexp(top)[1] - 1)  # |A / scale| < 2
+                A, B = A / scale, B / scale
+        if metric == "euclidean":
             self.sq_a = (A * A).sum(dim=1)
             self.sq_b = (B * B).sum(dim=1)
         self.A, self.B = A, B
@@ -208,6 +211,18 @@ class _Scorer:
         if not torch.isfinite(S).all():
             raise ValueError("metric (callable) returned NaN or infinite scores")
         return S
+
+
+def _unit_rows(T: torch.Tensor, name: str) -> torch.Tensor:
+    """Rows scaled to unit norm; divided by their largest magnitude first, so that the
+    squared norms of values near 1e300 (1e-300) neither overflow nor underflow."""
+    top = T.abs().amax(dim=1, keepdim=True)
+    zero = torch.nonzero(top[:, 0] == 0)
+    if zero.numel():
+        raise ValueError(f"{name} row {int(zero[0, 0])} is all zeros: its cosine "
+                         f"similarity is undefined (use metric='euclidean' or 'dot')")
+    T = T / top
+    return T / torch.linalg.vector_norm(T, dim=1, keepdim=True)
 
 
 def _count(S: torch.Tensor, diag: torch.Tensor, dim: int, ties: str) -> torch.Tensor:
@@ -291,28 +306,54 @@ def component_correlations(a: Any, b: Any) -> Union[np.ndarray, torch.Tensor]:
     Returns
     -------
     correlations : [shape=(d,), float64]
-        In ``[-1, 1]``; NaN for a column that is constant in either view
-        (correlation undefined).  numpy in, numpy out; a tensor ``a`` gives a
-        tensor on its device.
+        In ``[-1, 1]``.  numpy in, numpy out; a tensor ``a`` gives a tensor on
+        its device.
+
+    Raises
+    ------
+    ValueError
+        Naming the view and the column, when a column is constant in either
+        view (its correlation is undefined), besides the input checks of
+        :func:`retrieval`.
 
     Examples
     --------
     >>> import numpy as np
     >>> from mmalign.evaluation import component_correlations
     >>> t = np.arange(5.0)
-    >>> a = np.c_[t, t ** 2, np.ones(5)]
-    >>> b = np.c_[2 * t + 1, -t, t]
+    >>> a = np.c_[t, t ** 2]
+    >>> b = np.c_[2 * t + 1, -t]
     >>> np.round(component_correlations(a, b), 3)
-    array([ 1.   , -0.959,    nan])
+    array([ 1.   , -0.959])
     """
     A, B = _pair(a, b, same_width=True)
-    constant = (A.amax(dim=0) == A.amin(dim=0)) | (B.amax(dim=0) == B.amin(dim=0))
+    for T, name in ((A, "a"), (B, "b")):
+        constant = torch.nonzero(_constant_columns(T))
+        if constant.numel():
+            raise ValueError(f"{name} column {int(constant[0, 0])} is constant: its correlation "
+                             "is undefined")
+    r = _pearson(A, B)
+    return r if isinstance(a, torch.Tensor) else r.cpu().numpy()
+
+
+def _constant_columns(T: torch.Tensor) -> torch.Tensor:
+    return T.amax(dim=0) == T.amin(dim=0)
+
+
+def _pearson(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """Column-wise Pearson correlations of float64 (n, d) tensors; NaN where a column of
+    either is constant."""
+    constant = _constant_columns(A) | _constant_columns(B)
+    # r is scale-invariant: columns scaled to at most 1 in magnitude keep values near
+    # 1e300 (or 1e-300) from overflowing (underflowing) in the sums of squares
+    ones = torch.ones_like(constant, dtype=A.dtype)
+    A = A / torch.where(constant, ones, A.abs().amax(dim=0))
+    B = B / torch.where(constant, ones, B.abs().amax(dim=0))
     Ac, Bc = A - A.mean(dim=0), B - B.mean(dim=0)
     num = (Ac * Bc).sum(dim=0)
-    den = torch.sqrt((Ac * Ac).sum(dim=0) * (Bc * Bc).sum(dim=0))
-    r = (num / torch.where(constant, torch.ones_like(den), den)).clamp(-1.0, 1.0)
-    r = torch.where(constant, torch.full_like(r, float("nan")), r)
-    return r if isinstance(a, torch.Tensor) else r.cpu().numpy()
+    den = torch.sqrt((Ac * Ac).sum(dim=0)) * torch.sqrt((Bc * Bc).sum(dim=0))
+    r = (num / torch.where(constant, ones, den)).clamp(-1.0, 1.0)
+    return torch.where(constant, torch.full_like(r, float("nan")), r)
 
 
 # --------------------------------------------------------------------------- report
@@ -381,8 +422,10 @@ class RetrievalReport:
         Expected scores of a random pairing: recall@k ``k / n``, median and mean rank
         ``(n + 1) / 2``, MRR ``H_n / n``; its ``ranks`` is empty.
     correlations : np.ndarray [shape=(d,)] or None
-        :func:`component_correlations` of the two views; None for views of
-        different widths (callable metric).
+        :func:`component_correlations` of the two views, except that a column
+        constant in either view (a collapsed embedding, which retrieval still
+        ranks) gets NaN, its correlation being undefined (``None`` in
+        :meth:`as_dict`); None for views of different widths (callable metric).
     """
 
     n: int
@@ -498,7 +541,7 @@ def retrieval(a: Any, b: Any, *, metric: Metric = "cosine", ks: Union[int, Seque
     ab, ba = retrieval_ranks(A, B, metric=metric, block_size=block_size, ties=ties)
     correlations = None
     if A.shape[1] == B.shape[1]:
-        correlations = _readonly(component_correlations(A, B).cpu().numpy())
+        correlations = _readonly(_pearson(A, B).cpu().numpy())
     name = metric if isinstance(metric, str) else getattr(metric, "__name__", "callable")
     return RetrievalReport(n=n, ks=ks, metric=name, ties=ties,
                            a_to_b=RetrievalScores.from_ranks(ab, ks),

@@ -178,11 +178,10 @@ class EmbeddingTable:
             if w in index:
                 raise ValueError(f"words has duplicates: {w!r} at positions {index[w]} and {i}")
             index[w] = i
-        norms = np.linalg.norm(arr, axis=1)
-        if (norms == 0).any():
-            i = int(np.flatnonzero(norms == 0)[0])
+        unit, zero = _unit_rows(arr)
+        if zero.any():
+            i = int(np.flatnonzero(zero)[0])
             raise ValueError(f"vectors row {i} (word {words[i]!r}) is all zeros: its cosine is undefined")
-        unit = arr / norms[:, None]
         arr.flags.writeable = False
         unit.flags.writeable = False
         self._vectors = arr
@@ -312,6 +311,30 @@ def as_table(table: Any, name: str = "table") -> EmbeddingTable:
                      f"got {type(table).__name__}")
 
 
+def _unit_rows(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows scaled to unit Euclidean norm, at any magnitude.
+
+    Parameters
+    ----------
+    arr : np.ndarray [shape=(n, d), float64]
+        Finite.
+
+    Returns
+    -------
+    unit : np.ndarray [shape=(n, d)]
+        ``arr[i] / ||arr[i]||``; all-zero rows stay zero.
+    zero : np.ndarray [shape=(n,), bool]
+        The all-zero rows, whose direction (and cosine) is undefined.
+    """
+    # divided by its largest magnitude first, a row's squared norm neither overflows
+    # (values near 1e300) nor underflows (near 1e-300)
+    top = np.abs(arr).max(axis=1, keepdims=True)
+    zero = top[:, 0] == 0
+    scaled = arr / np.where(top > 0, top, 1.0)
+    norms = np.linalg.norm(scaled, axis=1, keepdims=True)
+    return scaled / np.where(norms > 0, norms, 1.0), zero
+
+
 def _query_vector(table: EmbeddingTable, query: Any, name: str) -> np.ndarray:
     """Unit vector of a word or of a raw vector query."""
     if isinstance(query, str):
@@ -324,10 +347,10 @@ def _query_vector(table: EmbeddingTable, query: Any, name: str) -> np.ndarray:
     v = v.astype(np.float64)
     if not np.isfinite(v).all():
         raise ValueError(f"{name} contains NaN or infinite values")
-    norm = np.linalg.norm(v)
-    if norm == 0:
+    unit, zero = _unit_rows(v[None])
+    if zero[0]:
         raise ValueError(f"{name} is the zero vector: its cosine is undefined")
-    return v / norm
+    return unit[0]
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:

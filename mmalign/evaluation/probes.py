@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 
 from .embeddings import _to_numpy
 
@@ -99,7 +99,8 @@ class ProbeReport:
     predictions : np.ndarray, shape (n_test,)
     n_train, n_test : int
     model : sklearn.pipeline.Pipeline
-        The fitted probe (scaler, if any, and logistic regression).
+        The fitted probe (``MaxAbsScaler`` and ``StandardScaler`` when
+        ``standardize``, then the logistic regression).
     """
 
     accuracy: float
@@ -160,7 +161,10 @@ def linear_probe(
     max_iter : int >= 1
         lbfgs iterations.
     standardize : bool
-        Scale features with training mean / standard deviation first.
+        Scale features with training mean / standard deviation first, at any
+        magnitude (values near 1e300 included).  A feature constant in
+        training is only centred, as is one whose training values all lie below
+        about ``2e-15`` in magnitude (scikit-learn's threshold).
     class_weight : dict, "balanced" or None
         Passed to ``LogisticRegression``.
     seed : int
@@ -221,7 +225,9 @@ def linear_probe(
         raise ValueError(f"train_labels has a single class ({classes[0]!r}); a probe needs at least two")
     majority = classes[int(np.argmax(counts))]  # first maximum: the smallest label on ties
 
-    steps = [StandardScaler()] if standardize else []
+    # MaxAbsScaler first: the standardised features are the same, but the variances of
+    # features near 1e300 (1e-300) no longer overflow (underflow) in StandardScaler
+    steps = [MaxAbsScaler(), StandardScaler()] if standardize else []
     model = make_pipeline(*steps, LogisticRegression(C=float(C), max_iter=int(max_iter),
                                                      class_weight=class_weight,
                                                      random_state=int(seed)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -9,7 +11,8 @@ import torch
 def as_real_tensor(X, name: str) -> torch.Tensor:
     """``X`` as a detached tensor of real numbers, shape ``(n, ...)`` (1-d becomes ``(n, 1)``).
 
-    Integer data become float64; floating data keep their dtype. Raises a
+    Integer data become float64; floating data keep their dtype. Big-endian,
+    negatively strided and read-only arrays are read like any other. Raises a
     ``ValueError`` naming ``name`` for non-numeric, boolean, complex, empty,
     NaN or infinite input. The caller's array is never modified.
     """
@@ -17,7 +20,9 @@ def as_real_tensor(X, name: str) -> torch.Tensor:
         T = X.detach()
     else:
         try:
-            T = torch.as_tensor(np.asarray(X))
+            with warnings.catch_warnings():  # read-only arrays: never written to here
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                T = torch.as_tensor(torch_readable(np.asarray(X)))
         except (TypeError, ValueError, RuntimeError) as err:
             raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
     if T.dtype == torch.bool or T.is_complex() or not (T.is_floating_point()
@@ -36,3 +41,11 @@ def as_real_tensor(X, name: str) -> torch.Tensor:
     if not torch.isfinite(T).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return T
+
+
+def torch_readable(arr: np.ndarray) -> np.ndarray:
+    """``arr``, or a copy in native byte order with positive strides where torch needs one
+    (``torch.as_tensor`` refuses the others)."""
+    if not arr.dtype.isnative or any(stride < 0 for stride in arr.strides):
+        return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
+    return arr

@@ -13,11 +13,17 @@ features; covariances use ``n - 1``; canonical variates ``(X - mean) @ W`` have
 unit variance in the regularised metric (exactly unit variance when ``reg = 0``)
 and come ordered by decreasing correlation.  numpy in, numpy out; torch tensors
 in, torch tensors out on their device.
+
+Any magnitude: each view is divided by a power of two (exact) before its
+covariance is formed, so values near 1e300 or 1e-300 give the same correlations
+(weights scaled by the inverse, means by the factor); the ridge ``reg`` stays in
+the squared units of the data.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -32,7 +38,11 @@ RANK_TOL = 1e-10
 
 def inverse_sqrt(C: torch.Tensor, name: str) -> torch.Tensor:
     """C^{-1/2} on the range of the symmetric PSD matrix C; (d, r) with r = rank."""
-    values, vectors = torch.linalg.eigh(C)
+    try:
+        values, vectors = torch.linalg.eigh(C)
+    except torch.linalg.LinAlgError as err:
+        raise ValueError(f"{name}: the eigendecomposition of its covariance failed ({err}); "
+                         "add a ridge with reg=") from None
     top = values.max() if values.numel() else torch.zeros((), dtype=C.dtype)
     if not top > 0:
         raise ValueError(f"{name} has no variance: every feature is constant")
@@ -61,14 +71,55 @@ def _views(views: Sequence, names: Sequence[str]):
     return tensors
 
 
-def _whitened(T: torch.Tensor, reg: float, name: str):
-    """Centred T, its mean, and the whitening (d, r) of its regularised covariance."""
+class _Whitened(NamedTuple):
+    """One view in units of ``scale`` (a power of two): ``T = centred * scale + mean``.
+
+    ``whitening`` (d, r) whitens ``centred``; the view's weights in its own units
+    are ``(weights in scaled units) / scale``.
+    """
+
+    centred: torch.Tensor
+    mean: torch.Tensor
+    whitening: torch.Tensor
+    scale: float
+
+
+def _whitened(T: torch.Tensor, reg: float, name: str) -> _Whitened:
+    """Centre T, whiten its ridge-regularised covariance, in units of a power of two.
+
+    CCA is scale-invariant, so the view is divided by ``scale = 2**e`` (exact) chosen
+    from its largest magnitude: covariances of values near 1e300 or 1e-300 neither
+    overflow nor underflow.  The ridge moves to the same units (``reg / scale**2``),
+    and ``scale`` is never below ``sqrt(reg) * 2**-64``: below that the data are
+    invisible next to the ridge anyway, and ``reg / scale**2`` stays finite.
+    """
+    magnitude = max(float(T.abs().max()), math.sqrt(reg) * 2.0 ** -64)
+    scale = math.ldexp(1.0, math.frexp(magnitude)[1] - 1)  # |T / scale| < 2
+    T = T / scale
     mean = T.mean(dim=0)
     Tc = T - mean
     C = Tc.T @ Tc / (T.shape[0] - 1)
     if reg > 0:
-        C = C + reg * torch.eye(C.shape[0], dtype=C.dtype, device=C.device)
-    return Tc, mean, inverse_sqrt(C, name)
+        C = C + (reg / scale / scale) * torch.eye(C.shape[0], dtype=C.dtype, device=C.device)
+    return _Whitened(Tc, mean * scale, inverse_sqrt(C, name), scale)
+
+
+def _unscaled(weights: torch.Tensor, view: _Whitened, name: str) -> torch.Tensor:
+    """Weights in scaled units back in the view's units; refused beyond float64."""
+    out = weights / view.scale
+    if not torch.isfinite(out).all():
+        raise ValueError(f"{name}: values too small (largest magnitude about {view.scale:.3g}): "
+                         "its canonical weights (about 1 / its standard deviation) overflow "
+                         "float64; rescale it")
+    return out
+
+
+def _svd(M: torch.Tensor, names: str):
+    try:
+        return torch.linalg.svd(M, full_matrices=False)
+    except torch.linalg.LinAlgError as err:
+        raise ValueError(f"{names}: the singular value decomposition of the whitened "
+                         f"cross-covariance failed ({err}); add a ridge with reg=") from None
 
 
 def cca(X, Y, n_components: int | None = None, *, reg: float = 0.0):
@@ -81,7 +132,8 @@ def cca(X, Y, n_components: int | None = None, *, reg: float = 0.0):
     n_components : int or None
         Default: the smaller of the two views' ranks.
     reg : float >= 0
-        Ridge added to each covariance's diagonal (for ``d`` close to or above ``n``).
+        Ridge added to each covariance's diagonal (for ``d`` close to or above
+        ``n``), in the squared units of the data.
 
     Returns
     -------
@@ -90,6 +142,14 @@ def cca(X, Y, n_components: int | None = None, *, reg: float = 0.0):
     correlations : [shape=(k,)]
         Canonical correlations, decreasing.
     x_mean, y_mean : [shape=(d_x,)], [shape=(d_y,)]
+
+    Raises
+    ------
+    ValueError
+        Naming the view: NaN / inf, non-numeric, empty or non-2-D input,
+        different row counts, no variance, weights beyond float64 (a view
+        whose values all lie below about 1e-308, with ``reg=0``), a failed
+        decomposition.
 
     Examples
     --------
@@ -105,15 +165,15 @@ def cca(X, Y, n_components: int | None = None, *, reg: float = 0.0):
     """
     Xt, Yt = _views([X, Y], ["X", "Y"])
     reg = check_float(reg, "reg", 0.0, np.inf)
-    Xc, x_mean, Wx = _whitened(Xt, reg, "X")
-    Yc, y_mean, Wy = _whitened(Yt, reg, "Y")
-    k_max = min(Wx.shape[1], Wy.shape[1])
+    x, y = _whitened(Xt, reg, "X"), _whitened(Yt, reg, "Y")
+    k_max = min(x.whitening.shape[1], y.whitening.shape[1])
     k = k_max if n_components is None else check_int(n_components, "n_components", 1)
     if k > k_max:
         raise ValueError(f"n_components={k} exceeds the rank available ({k_max})")
-    T = Wx.T @ (Xc.T @ Yc / (Xt.shape[0] - 1)) @ Wy
-    U, S, Vh = torch.linalg.svd(T, full_matrices=False)
-    out = (Wx @ U[:, :k], Wy @ Vh.T[:, :k], S[:k].clamp(max=1.0), x_mean, y_mean)
+    T = x.whitening.T @ (x.centred.T @ y.centred / (Xt.shape[0] - 1)) @ y.whitening
+    U, S, Vh = _svd(T, "X and Y")
+    out = (_unscaled(x.whitening @ U[:, :k], x, "X"), _unscaled(y.whitening @ Vh.T[:, :k], y, "Y"),
+           S[:k].clamp(max=1.0), x.mean, y.mean)
     return tuple(_like(t, X) for t in out)
 
 
@@ -123,7 +183,7 @@ def mcca(views: Sequence, n_components: int | None = None, *, reg: float = 0.0):
     Parameters
     ----------
     views : sequence of arrays [shape=(n, d_k)]
-        Paired rows across all views.
+        Paired rows across all views (a list or tuple; not a generator).
     n_components : int or None
         Default: the smallest view rank.
     reg : float >= 0
@@ -148,28 +208,41 @@ def mcca(views: Sequence, n_components: int | None = None, *, reg: float = 0.0):
     >>> round(float(scores[0]), 3)
     3.0
     """
-    if len(views) < 2:
-        raise ValueError(f"views must hold at least 2 views, got {len(views)}")
-    tensors = _views(list(views), [f"views[{k}]" for k in range(len(views))])
+    views = _view_sequence(views)
+    names = [f"views[{k}]" for k in range(len(views))]
+    tensors = _views(views, names)
     reg = check_float(reg, "reg", 0.0, np.inf)
-    parts = [_whitened(T, reg, f"views[{k}]") for k, T in enumerate(tensors)]
-    k_max = min(W.shape[1] for _, _, W in parts)
+    parts = [_whitened(T, reg, name) for T, name in zip(tensors, names)]
+    k_max = min(part.whitening.shape[1] for part in parts)
     k = k_max if n_components is None else check_int(n_components, "n_components", 1)
     if k > k_max:
         raise ValueError(f"n_components={k} exceeds the smallest view rank ({k_max})")
     n = tensors[0].shape[0]
-    Z = torch.cat([Tc @ W / np.sqrt(n - 1) for Tc, _, W in parts], dim=1)
-    U, S, Vh = torch.linalg.svd(Z, full_matrices=False)
+    Z = torch.cat([part.centred @ part.whitening / np.sqrt(n - 1) for part in parts], dim=1)
+    U, S, Vh = _svd(Z, "views")
     weights, start = [], 0
-    for Tc, _, W in parts:
-        block = Vh[:k, start:start + W.shape[1]].T  # (r_k, k)
-        start += W.shape[1]
-        w = W @ block
+    for part, name in zip(parts, names):
+        r = part.whitening.shape[1]
+        w = part.whitening @ Vh[:k, start:start + r].T  # (d_k, k)
+        start += r
         # unit variance for each view's variates
-        scale = torch.sqrt(((Tc @ w) ** 2).sum(dim=0) / (n - 1))
-        weights.append(w / torch.where(scale > 0, scale, torch.ones_like(scale)))
+        sd = torch.sqrt(((part.centred @ w) ** 2).sum(dim=0) / (n - 1))
+        weights.append(_unscaled(w / torch.where(sd > 0, sd, torch.ones_like(sd)), part, name))
     return ([_like(w, views[0]) for w in weights], _like(S[:k] ** 2, views[0]),
-            [_like(mean, views[0]) for _, mean, _ in parts])
+            [_like(part.mean, views[0]) for part in parts])
+
+
+def _view_sequence(views) -> list:
+    """``views`` as a list of at least 2 views; a generator, a set or one array is refused."""
+    if isinstance(views, (np.ndarray, torch.Tensor)) and views.ndim != 3:
+        raise ValueError(f"views must be a sequence of (n, d_k) arrays, one per view, got a "
+                         f"single array of shape {tuple(views.shape)}; pass [X, Y, ...]")
+    if not isinstance(views, (Sequence, np.ndarray, torch.Tensor)):
+        raise ValueError(f"views must be a sequence (list or tuple) of (n, d_k) arrays, got "
+                         f"{type(views).__name__}; pass list(views)")
+    if len(views) < 2:
+        raise ValueError(f"views must hold at least 2 views, got {len(views)}")
+    return list(views)
 
 
 def _like(t: torch.Tensor, reference):

@@ -35,7 +35,7 @@ class CTW(Aligner):
         (capped by the ranks of the warped sequences).
     reg : float >= 0
         Ridge on each covariance in the CCA step (needed when ``d`` is large
-        compared with the sequence length).
+        compared with the sequence length), in the squared units of the data.
     max_iter : int >= 1
     tol : float >= 0
         Stop when the objective improves by less than this fraction.
@@ -153,6 +153,9 @@ def path_objective(px: np.ndarray, py: np.ndarray, path: np.ndarray) -> float:
 def _pca_dtw_path(x: np.ndarray, y: np.ndarray, radius) -> np.ndarray:
     """DTW on the leading principal component of each sequence, signs aligned."""
     def leading(seq):
+        # the score is standardised: dividing by a power of two first changes nothing but
+        # keeps values near 1e300 from overflowing in the mean and the SVD
+        seq = np.ldexp(seq, -np.frexp(np.abs(seq).max())[1])
         centred = seq - seq.mean(axis=0)
         _, _, vt = np.linalg.svd(centred, full_matrices=False)
         score = centred @ vt[0]
