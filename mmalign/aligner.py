@@ -6,10 +6,12 @@ import abc
 import importlib
 import inspect
 import json
+import math
 import os
-import re
-import sys
+import struct
 import warnings
+import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -20,15 +22,39 @@ from .alignment import Alignment
 __all__ = ["Aligner"]
 
 _FORMAT = "mmalign.aligner"
-_FORMAT_VERSION = 1
+# 2: every array's shape and dtype in the metadata; nested aligners with fitted state and weights.
+# 1 (still read): no array declarations; nested aligners held hyper-parameters only.
+_FORMAT_VERSION = 2
 _META_KEY = "__meta__"
-_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 # Fitted attributes that describe where the aligner runs rather than what it learned.
 _NOT_SAVED = ("device_",)
+# Largest metadata member read (a JSON string; 4 bytes per character in the .npy).
+_MAX_META_BYTES = 256 << 20
+# The modules that define mmalign's own aligners: load() may import these (and only these)
+# to find a class that is not registered yet. tests/test_aligner_roundtrip.py keeps it complete.
+_MMALIGN_ALIGNER_MODULES = (
+    "mmalign.warping.aligner",
+    "mmalign.projection.cca",
+    "mmalign.projection.ctw",
+    "mmalign.projection.gctw",
+    "mmalign.projection.deep_cca",
+    "mmalign.projection.dctw",
+    "mmalign.attention.spatial_transformer",
+    "mmalign.attention.glimpse",
+    "mmalign.attention.seq2seq",
+    "mmalign.attention.show_attend_tell",
+    "mmalign.attention.crossmodal",
+    "mmalign.attention.pretraining",
+    "mmalign.attention.finetuning",
+)
+# What reading a damaged or hostile file can raise; load() turns them into ValueError.
+_LOAD_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, EOFError, OSError,
+                RuntimeError, OverflowError, NotImplementedError, zipfile.BadZipFile,
+                zipfile.LargeZipFile, zlib.error, struct.error)
 
 
 class _Unserialisable(Exception):
-    """Raised by _encode for a value save() cannot store."""
+    """Raised by _Writer.encode for a value save() cannot store."""
 
 
 def _mmalign_version() -> str:
@@ -52,60 +78,95 @@ def _tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
     return t.numpy()
 
 
-def _encode(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
-    """JSON-able form of ``value``; arrays and tensors go to ``arrays`` under ``key``."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (np.bool_, np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, torch.Tensor):
-        arrays[key] = _tensor_to_numpy(value)
-        return {"__tensor__": key, "dtype": str(value.dtype).removeprefix("torch.")}
-    if isinstance(value, np.ndarray):
-        if value.dtype.hasobject:
-            raise _Unserialisable(f"object array at {key}")
-        arrays[key] = value
-        return {"__ndarray__": key}
-    if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v, f"{key}/{i}", arrays) for i, v in enumerate(value)]}
-    if isinstance(value, list):
-        return [_encode(v, f"{key}/{i}", arrays) for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise _Unserialisable(f"dict with non-string keys at {key}")
-        return {"__dict__": {k: _encode(v, f"{key}/{k}", arrays) for k, v in value.items()}}
-    if isinstance(value, Aligner):
-        return {
-            "__aligner__": _class_ref(type(value)),
-            "params": {
-                k: _encode(v, f"{key}/{k}", arrays) for k, v in value.get_params(deep=False).items()
-            },
-        }
-    raise _Unserialisable(f"{type(value).__name__} at {key}")
+def _module_error(key: str, value: torch.nn.Module) -> ValueError:
+    return ValueError(
+        f"cannot save {key!r}: a {type(value).__name__} (torch.nn.Module) that is not an mmalign "
+        "Aligner; its architecture cannot be stored without pickle. Use the built-in networks, "
+        "or save its state_dict() yourself and rebuild the model around it"
+    )
 
 
-def _decode(value: Any, arrays) -> Any:
-    if isinstance(value, list):
-        return [_decode(v, arrays) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "__ndarray__" in value:
-        return np.array(arrays[value["__ndarray__"]])
-    if "__tensor__" in value:
-        dtype = getattr(torch, str(value.get("dtype")), None)
-        if not isinstance(dtype, torch.dtype):
-            raise ValueError(f"path: unknown tensor dtype {value.get('dtype')!r} in saved metadata")
-        return torch.from_numpy(np.array(arrays[value["__tensor__"]])).to(dtype)
-    if "__tuple__" in value:
-        return tuple(_decode(v, arrays) for v in value["__tuple__"])
-    if "__dict__" in value:
-        return {k: _decode(v, arrays) for k, v in value["__dict__"].items()}
-    if "__aligner__" in value:
-        cls = _resolve_class(value["__aligner__"])
-        return cls(**{k: _decode(v, arrays) for k, v in value["params"].items()})
-    raise ValueError(f"path: unrecognised entry in saved metadata: {sorted(value)}")
+class _Writer:
+    """Encodes aligners for :meth:`Aligner.save`: JSON-able metadata plus named arrays."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+        self.skipped: list[str] = []  # hyper-parameters that cannot be stored
+
+    def encode(self, value: Any, key: str, covered: set[int]) -> Any:
+        """JSON-able form of ``value``; arrays and tensors are stored under ``key``.
+
+        ``covered`` holds the ids of the modules whose weights an enclosing
+        ``state_dict`` already stores. Raises _Unserialisable for a value that
+        cannot be stored, and ValueError for a torch module that is not an
+        aligner (nothing could rebuild it on load).
+        """
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, (np.bool_, np.integer, np.floating)):
+            return value.item()
+        if isinstance(value, (int, float)):
+            return value
+        if isinstance(value, torch.Tensor):
+            self.arrays[key] = _tensor_to_numpy(value)
+            return {"__tensor__": key, "dtype": str(value.dtype).removeprefix("torch.")}
+        if isinstance(value, np.ndarray):
+            if value.dtype.hasobject or value.dtype.fields is not None:
+                raise _Unserialisable(f"object or structured array at {key}")
+            self.arrays[key] = value
+            return {"__ndarray__": key}
+        if isinstance(value, tuple):
+            return {"__tuple__": [self.encode(v, f"{key}/{i}", covered) for i, v in enumerate(value)]}
+        if isinstance(value, list):
+            return [self.encode(v, f"{key}/{i}", covered) for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            if not all(isinstance(k, str) for k in value):
+                raise _Unserialisable(f"dict with non-string keys at {key}")
+            return {"__dict__": {k: self.encode(v, f"{key}/{k}", covered) for k, v in value.items()}}
+        if isinstance(value, Aligner):
+            return {"__aligner__": self.aligner(value, f"{key}/", covered)}
+        if isinstance(value, torch.nn.Module):
+            raise ValueError(
+                f"cannot save {key!r}: a {type(value).__name__} (torch.nn.Module) that is not an "
+                "mmalign Aligner; its architecture cannot be stored without pickle. Use the "
+                "built-in networks, or save its state_dict() yourself and rebuild the model around it"
+            )
+        raise _Unserialisable(f"{type(value).__name__} at {key}")
+
+    def aligner(self, obj: "Aligner", prefix: str, covered: set[int]) -> dict[str, Any]:
+        """Class, hyper-parameters, fitted attributes and weights of ``obj``; its arrays are
+        stored under ``prefix``.
+
+        Hyper-parameters that cannot be stored go to ``skipped`` (they take their default
+        on load); a fitted attribute that cannot be stored raises ValueError, as the loaded
+        aligner would lack it.
+        """
+        state_keys: list[str] | None = []
+        if isinstance(obj, torch.nn.Module):
+            if id(obj) in covered:  # the enclosing aligner's state_dict holds the weights
+                state_keys = None
+            else:
+                for name, tensor in obj.state_dict().items():
+                    self.arrays[f"{prefix}state/{name}"] = _tensor_to_numpy(tensor)
+                    state_keys.append(name)
+                covered = covered | {id(m) for m in obj.modules()}
+        params = {}
+        for name, value in obj.get_params(deep=False).items():
+            try:
+                params[name] = self.encode(value, f"{prefix}param/{name}", covered)
+            except _Unserialisable:
+                self.skipped.append(f"{prefix}{name}")
+        fitted = {}
+        for name, value in sorted(vars(obj).items()):
+            if not _is_fitted_name(name) or name in _NOT_SAVED:
+                continue
+            try:
+                fitted[name] = self.encode(value, f"{prefix}fitted/{name}", covered)
+            except _Unserialisable as err:
+                raise ValueError(f"cannot save fitted attribute {prefix}{name}: {err} cannot be "
+                                 "stored (not JSON, array, tensor or aligner)") from None
+        return {"class": _class_ref(type(obj)), "params": params, "fitted": fitted,
+                "state_dict": state_keys, "prefix": prefix}
 
 
 def _class_ref(cls: type) -> dict[str, str]:
@@ -122,32 +183,203 @@ def _all_subclasses(cls: type) -> list[type]:
     return found
 
 
-def _resolve_class(ref: dict[str, str]) -> type:
-    """The Aligner subclass named by ``ref``; never instantiates anything else."""
-    module, qualname = ref.get("module", ""), ref.get("qualname", "")
-    if not _MODULE_NAME.match(module) or "<locals>" in qualname:
-        raise ValueError(f"path: cannot load class {module}.{qualname}")
-    mod = sys.modules.get(module)
-    if mod is None:
+def _registered(module: str, qualname: str) -> type | None:
+    # The most recently created match: a class redefined (doctests, reloads) shadows the old one.
+    matches = [sub for sub in _all_subclasses(Aligner)
+               if sub.__module__ == module and sub.__qualname__ == qualname]
+    return matches[-1] if matches else None
+
+
+def _resolve_class(ref: Any) -> type:
+    """The registered Aligner subclass named by ``ref``; never imports a module the file names.
+
+    A class not registered yet is looked for again after importing the module of
+    mmalign's own aligners that ``ref`` names, if it is one of them; any other
+    class must have been defined (imported) by the loading program.
+    """
+    if not (isinstance(ref, dict) and isinstance(ref.get("module"), str)
+            and isinstance(ref.get("qualname"), str)):
+        raise ValueError(f"the saved class must be {{'module': str, 'qualname': str}}, got {ref!r}")
+    module, qualname = ref["module"], ref["qualname"]
+    cls = _registered(module, qualname)
+    if cls is None and module in _MMALIGN_ALIGNER_MODULES:
+        importlib.import_module(module)  # one of the constant names above
+        cls = _registered(module, qualname)
+    if cls is None:
+        raise ValueError(f"{module}.{qualname} is not a subclass of mmalign's Aligner known to this "
+                         "program (a class defined outside mmalign must be imported before loading)")
+    if inspect.isabstract(cls):
+        raise ValueError(f"{module}.{qualname} is abstract and cannot be loaded")
+    return cls
+
+
+def _describe(path: Any) -> str:
+    """How error messages name the file: its path, or a file object's name."""
+    if isinstance(path, (str, bytes, os.PathLike)):
+        return os.fsdecode(path)
+    name = getattr(path, "name", None)
+    return name if isinstance(name, str) else f"<{type(path).__name__}>"
+
+
+class _Reader:
+    """Reads one aligner file: metadata first, then only the arrays it refers to."""
+
+    def __init__(self, zf: zipfile.ZipFile):
+        self.zf = zf
+        if _META_KEY + ".npy" not in zf.namelist():
+            raise ValueError("not an mmalign aligner file (no metadata)")
+        meta_array = self._read(_META_KEY, None, _MAX_META_BYTES)
+        if meta_array.shape != () or meta_array.dtype.kind != "U":
+            raise ValueError("not an mmalign aligner file (the metadata is not a string)")
         try:
-            mod = importlib.import_module(module)
-        except ImportError as err:
-            raise ValueError(f"path: cannot import module {module!r} of the saved aligner: {err}") from None
-    obj: Any = mod
-    for part in qualname.split("."):
-        obj = getattr(obj, part, None)
-    if isinstance(obj, type) and issubclass(obj, Aligner):
+            meta = json.loads(str(meta_array[()]))
+        except (ValueError, RecursionError):
+            raise ValueError("not an mmalign aligner file (unreadable metadata)") from None
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            raise ValueError("not an mmalign aligner file")
+        version = meta.get("format_version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ValueError(f"format_version must be a positive integer, got {version!r}")
+        if version > _FORMAT_VERSION:
+            raise ValueError(f"file format version {version} is newer than this mmalign supports "
+                             f"({_FORMAT_VERSION}); upgrade mmalign")
+        self.version = version
+        self.meta = meta
+        self.declared = meta.get("arrays", {}) if version >= 2 else None
+        if version >= 2 and not isinstance(self.declared, dict):
+            raise ValueError(f"'arrays' must map array names to their shape and dtype, "
+                             f"got {type(self.declared).__name__}")
+
+    # ------------------------------------------------------------------ arrays
+    def array(self, key: Any) -> np.ndarray:
+        if not isinstance(key, str) or key == _META_KEY:
+            raise ValueError(f"invalid array reference {key!r} in saved metadata")
+        if self.declared is None:
+            return self._read(key, None, None)
+        spec = self.declared.get(key)
+        if spec is None:
+            raise ValueError(f"array {key!r} is not declared in the saved metadata")
+        try:
+            shape = tuple(spec["shape"])
+            dtype = np.dtype(spec["dtype"])
+        except (TypeError, KeyError, ValueError):
+            raise ValueError(f"array {key!r}: invalid declaration {spec!r}") from None
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+            raise ValueError(f"array {key!r}: invalid declared shape {spec['shape']!r}")
+        return self._read(key, (shape, dtype), None)
+
+    def _read(self, key: str, declared: tuple | None, max_bytes: int | None) -> np.ndarray:
+        """The .npy member ``key``, checked against its declared (shape, dtype) without
+        decompressing more than that; without a declaration (format 1), only an
+        uncompressed member is read, so that memory stays bounded by the file's size."""
+        try:
+            info = self.zf.getinfo(key + ".npy")
+        except KeyError:
+            raise ValueError(f"array {key!r} is missing from the file") from None
+        if declared is not None:
+            shape, dtype = declared
+            if dtype.hasobject or dtype.fields is not None:
+                raise ValueError(f"array {key!r}: dtype {dtype} cannot be loaded without pickle")
+            nbytes = math.prod(shape) * dtype.itemsize
+            # a .npy header is at most 64 KiB for version 1.0 (what np.savez writes)
+            if not nbytes <= info.file_size <= nbytes + 65536 + 10:
+                raise ValueError(f"array {key!r} holds {info.file_size} bytes, the metadata "
+                                 f"declares {shape} {dtype} ({nbytes} bytes)")
+        elif max_bytes is not None and info.file_size > max_bytes:
+            raise ValueError(f"array {key!r} holds {info.file_size} bytes, more than {max_bytes}")
+        elif max_bytes is None and info.compress_type != zipfile.ZIP_STORED:
+            raise ValueError(f"array {key!r} is compressed, which format version 1 never is")
+        with self.zf.open(info) as fp:
+            major, _ = np.lib.format.read_magic(fp)
+            if major == 1:
+                h_shape, fortran, h_dtype = np.lib.format.read_array_header_1_0(fp)
+            elif major == 2:
+                h_shape, fortran, h_dtype = np.lib.format.read_array_header_2_0(fp)
+            else:
+                raise ValueError(f"array {key!r}: unsupported .npy version {major}")
+            if h_dtype.hasobject or h_dtype.fields is not None:
+                raise ValueError(f"array {key!r}: dtype {h_dtype} cannot be loaded without pickle")
+            if declared is not None and (tuple(h_shape) != declared[0] or h_dtype != declared[1]):
+                raise ValueError(f"array {key!r} is {tuple(h_shape)} {h_dtype}, the metadata "
+                                 f"declares {declared[0]} {declared[1]}")
+            nbytes = math.prod(h_shape) * h_dtype.itemsize
+            if fp.tell() + nbytes != info.file_size:
+                raise ValueError(f"array {key!r}: its size does not match its header")
+            flat = np.empty(math.prod(h_shape), dtype=h_dtype)
+            view = memoryview(flat.view(np.uint8)) if nbytes else memoryview(b"")
+            got = 0
+            while got < nbytes:
+                n = fp.readinto(view[got:got + (1 << 20)])
+                if not n:
+                    raise ValueError(f"array {key!r} is truncated")
+                got += n
+            if fp.read(1):  # also makes zipfile check the CRC
+                raise ValueError(f"array {key!r}: its size does not match its header")
+        return flat.reshape(h_shape, order="F" if fortran else "C")
+
+    # --------------------------------------------------------------- decoding
+    def decode(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.decode(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if "__ndarray__" in value:
+            return self.array(value["__ndarray__"])
+        if "__tensor__" in value:
+            dtype = getattr(torch, str(value.get("dtype")), None)
+            if not isinstance(dtype, torch.dtype):
+                raise ValueError(f"unknown tensor dtype {value.get('dtype')!r} in saved metadata")
+            return torch.from_numpy(self.array(value["__tensor__"])).to(dtype)
+        if "__tuple__" in value:
+            return tuple(self.decode(v) for v in _typed(value["__tuple__"], list, "__tuple__"))
+        if "__dict__" in value:
+            return {k: self.decode(v) for k, v in _typed(value["__dict__"], dict, "__dict__").items()}
+        if "__aligner__" in value:
+            spec = value["__aligner__"]
+            if self.version == 1:  # class reference and hyper-parameters only
+                spec = {"class": spec, "params": value.get("params", {}), "fitted": {},
+                        "state_dict": []}
+            return self.build(_typed(spec, dict, "__aligner__"), Aligner, nested=True)
+        raise ValueError(f"unrecognised entry in saved metadata: {sorted(value)}")
+
+    def build(self, spec: dict, want: type, nested: bool) -> "Aligner":
+        """A new aligner from ``spec`` (class, params, fitted, state_dict)."""
+        if "class" not in spec:
+            raise ValueError("the saved class is missing from the metadata")
+        cls = _resolve_class(spec["class"])
+        if not issubclass(cls, want):
+            raise ValueError(f"holds a {cls.__qualname__}, which is not a {want.__qualname__}")
+        params = _typed(spec.get("params", {}), dict, "params")
+        fitted = _typed(spec.get("fitted", {}), dict, "fitted")
+        state = spec.get("state_dict", [])
+        if not (isinstance(state, list) and all(isinstance(k, str) for k in state)
+                or state is None and nested):
+            raise ValueError(f"'state_dict' must be a list of names, got {state!r}")
+        unknown = sorted(set(params) - set(cls._param_names()))
+        if unknown:
+            raise ValueError(f"unknown hyper-parameter(s) {unknown} for {cls.__qualname__}")
+        obj = cls(**{name: self.decode(v) for name, v in params.items()})
+        obj._check_params()
+        for name, value in fitted.items():
+            if not _is_fitted_name(name):
+                raise ValueError(f"{name!r} is not a fitted attribute name")
+            setattr(obj, name, self.decode(value))
+        if isinstance(obj, torch.nn.Module):
+            obj._before_load_state_dict()
+            if state is not None:  # None: the enclosing aligner's state_dict holds the weights
+                prefix = _typed(spec.get("prefix", ""), str, "prefix")
+                obj.load_state_dict(
+                    {k: torch.from_numpy(self.array(f"{prefix}state/{k}")) for k in state})
+        elif state:
+            raise ValueError(f"a {cls.__qualname__} has no state_dict")
         return obj
-    # Classes not reachable from their module (defined in doctests or shadowed):
-    # the most recently created loaded subclass with that name.
-    matches = [
-        sub
-        for sub in _all_subclasses(Aligner)
-        if sub.__module__ == module and sub.__qualname__ == qualname
-    ]
-    if not matches:
-        raise ValueError(f"path: {module}.{qualname} is not a subclass of mmalign Aligner")
-    return matches[-1]
+
+
+def _typed(value: Any, kind: type, name: str) -> Any:
+    if not isinstance(value, kind):
+        raise ValueError(f"{name!r} in saved metadata must be a {kind.__name__}, "
+                         f"got {type(value).__name__}")
+    return value
 
 
 def _parse_device(device: Any) -> torch.device:
@@ -385,6 +617,15 @@ class Aligner(abc.ABC):
         return self
 
     # ---------------------------------------------------------------- save/load
+    def _check_params(self) -> None:
+        """Validate the hyper-parameters; raise ValueError naming the bad one.
+
+        The checks ``fit`` (or, for aligners with nothing to fit, ``align``)
+        applies to the hyper-parameters. :meth:`load` calls it on every aligner
+        it builds, so that a tampered file fails there rather than later. The
+        base version checks nothing.
+        """
+
     def _before_load_state_dict(self) -> None:
         """Hook for :meth:`load`: runs after fitted attributes are restored and
         before ``load_state_dict``. Override to build submodules that ``fit``
@@ -394,17 +635,28 @@ class Aligner(abc.ABC):
         """Save hyper-parameters and fitted state to one ``.npz`` file.
 
         The file holds a JSON metadata string (class, mmalign version,
-        hyper-parameters, small fitted attributes), numpy arrays for array and
-        tensor values, and, for ``torch.nn.Module`` aligners, the
-        ``state_dict()`` entries. It is read without pickle. Hyper-parameters
+        hyper-parameters, small fitted attributes, and the shape and dtype of
+        every array), numpy arrays for array and tensor values, and, for
+        ``torch.nn.Module`` aligners, the ``state_dict()`` entries. Aligners
+        held in hyper-parameters or fitted attributes (e.g. the deep CCA of a
+        fitted :class:`~mmalign.DCTW`) are stored the same way, with their own
+        fitted state and weights. It is read without pickle. Hyper-parameters
         that cannot be stored (callables, arbitrary objects) are skipped with a
-        warning and take their default on :meth:`load`; so are such fitted
-        attributes.
+        warning and take their default on :meth:`load`.
 
         Parameters
         ----------
         path : str, os.PathLike or binary file object
             Destination; written exactly there (no ``.npz`` suffix is added).
+
+        Raises
+        ------
+        ValueError
+            For state that could not be loaded back, before anything is
+            written: a ``torch.nn.Module`` that is not an :class:`Aligner` (in
+            a hyper-parameter or a fitted attribute: its architecture cannot be
+            stored without pickle), or a fitted attribute that is not JSON, an
+            array, a tensor or an aligner.
 
         Examples
         --------
@@ -423,42 +675,29 @@ class Aligner(abc.ABC):
         >>> Aligner.load(fname).mean_
         array([1., 1.])
         """
-        arrays: dict[str, np.ndarray] = {}
-        skipped = []
-        params = {}
-        for name, value in self.get_params(deep=False).items():
-            try:
-                params[name] = _encode(value, f"param/{name}", arrays)
-            except _Unserialisable:
-                skipped.append(name)
-        fitted = {}
-        for name, value in sorted(vars(self).items()):
-            if not _is_fitted_name(name) or name in _NOT_SAVED:
-                continue
-            try:
-                fitted[name] = _encode(value, f"fitted/{name}", arrays)
-            except _Unserialisable:
-                skipped.append(name)
-        if skipped:
+        writer = _Writer()
+        try:
+            spec = writer.aligner(self, "", set())
+        except ValueError as err:
+            raise ValueError(f"{type(self).__name__}.save: {err}") from None
+        if writer.skipped:
             warnings.warn(
-                f"{type(self).__name__}.save: cannot store {skipped} (not JSON, array or tensor); "
-                "they are not saved",
+                f"{type(self).__name__}.save: cannot store {writer.skipped} (not JSON, array, "
+                "tensor or aligner); they are not saved and take their default on load",
                 UserWarning,
                 stacklevel=2,
             )
-        state_keys = []
-        if isinstance(self, torch.nn.Module):
-            for key, tensor in self.state_dict().items():
-                arrays[f"state/{key}"] = _tensor_to_numpy(tensor)
-                state_keys.append(key)
+        arrays = writer.arrays
         meta = {
             "format": _FORMAT,
             "format_version": _FORMAT_VERSION,
-            "class": _class_ref(type(self)),
+            "class": spec["class"],
             "mmalign_version": _mmalign_version(),
-            "params": params,
-            "fitted": fitted,
-            "state_dict": state_keys,
+            "params": spec["params"],
+            "fitted": spec["fitted"],
+            "state_dict": spec["state_dict"],
+            "arrays": {key: {"shape": list(a.shape), "dtype": a.dtype.str}
+                       for key, a in arrays.items()},
         }
         arrays[_META_KEY] = np.array(json.dumps(meta))
         if hasattr(path, "write"):
@@ -471,8 +710,15 @@ class Aligner(abc.ABC):
     def load(cls, path: str | os.PathLike) -> "Aligner":
         """Load an aligner written by :meth:`save`.
 
-        Only subclasses of :class:`Aligner` are instantiated; the module that
-        defines the saved class is imported if it is not already.
+        Nothing is imported by a name the file gives, and nothing but
+        :class:`Aligner` subclasses is instantiated: the saved class must be
+        one of mmalign's aligners or a subclass the loading program has
+        defined (imported). Only the arrays the metadata refers to are read,
+        each checked against its declared shape and dtype before it is
+        decompressed; the hyper-parameters are validated as ``fit`` validates
+        them. Files of format version 1 (before array declarations) are still
+        read, provided their arrays are stored uncompressed, as ``save`` wrote
+        them, so that memory stays bounded by the file's size.
 
         Parameters
         ----------
@@ -488,46 +734,28 @@ class Aligner(abc.ABC):
         Raises
         ------
         ValueError
-            If the file is not an mmalign aligner file, or when called on a
-            subclass, if the saved class is not that subclass (or one of its
-            subclasses).
+            ``"<path>: ..."``: if the file is not a readable mmalign aligner
+            file (damaged, truncated, tampered with, of an unknown class, with
+            invalid hyper-parameters), or when called on a subclass, if the
+            saved class is not that subclass (or one of its subclasses).
+        FileNotFoundError
+            If ``path`` does not exist.
         """
+        where = _describe(path)
+        own = not hasattr(path, "read")
+        f = open(os.fspath(path), "rb") if own else path
         try:
-            npz = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"path: cannot read an aligner file: {err}") from None
-        with npz:
-            if _META_KEY not in npz.files:
-                raise ValueError("path: not an mmalign aligner file (no metadata)")
-            try:
-                meta = json.loads(str(npz[_META_KEY][()]))
-            except ValueError:
-                raise ValueError("path: unreadable aligner metadata") from None
-            if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-                raise ValueError("path: not an mmalign aligner file")
-            if meta.get("format_version", 0) > _FORMAT_VERSION:
-                raise ValueError(
-                    f"path: file format version {meta['format_version']} is newer than this "
-                    f"mmalign supports ({_FORMAT_VERSION}); upgrade mmalign"
-                )
-            stored = _resolve_class(meta["class"])
-            if not issubclass(stored, cls):
-                raise ValueError(
-                    f"path: holds a {stored.__qualname__}, which is not a {cls.__qualname__}"
-                )
-            arrays = {k: npz[k] for k in npz.files if k != _META_KEY}
-
-        params = {k: _decode(v, arrays) for k, v in meta["params"].items()}
-        obj = stored(**params)
-        for name, value in meta["fitted"].items():
-            if not _is_fitted_name(name):
-                raise ValueError(f"path: {name!r} is not a fitted attribute name")
-            setattr(obj, name, _decode(value, arrays))
-        if isinstance(obj, torch.nn.Module):
-            obj._before_load_state_dict()
-            state = {k: torch.from_numpy(np.array(arrays[f"state/{k}"])) for k in meta["state_dict"]}
-            obj.load_state_dict(state)
-        return obj
+            with zipfile.ZipFile(f) as zf:
+                reader = _Reader(zf)
+                return reader.build(reader.meta, cls, nested=False)
+        except _LOAD_ERRORS as err:
+            detail = str(err) if type(err) is ValueError else f"{type(err).__name__}: {err}"
+            if isinstance(err, zipfile.BadZipFile):
+                detail = f"not an mmalign aligner file ({err})"
+            raise ValueError(f"{where}: {detail}") from err
+        finally:
+            if own:
+                f.close()
 
 
 def _is_fitted_name(name: str) -> bool:

@@ -259,3 +259,39 @@ def test_multiset_dctw_is_seeded_and_leaves_inputs_alone():
     result = _small_dctw(n_outer=1, epochs_per_step=1).align_all(
         [seqs[0].tolist(), seqs[1].astype(np.float32), seqs[2]])
     assert result.length == 50
+
+
+def test_dctw_fit_errors_name_the_argument():
+    x, y = np.ones((5, 2)), np.ones((6, 3))
+    for bad in (None, 5, "xy"):
+        with pytest.raises(ValueError, match=r"^pairs must be a list of \(x, y\) pairs"):
+            mmalign.DCTW().fit(bad)
+    with pytest.raises(ValueError, match=r"pairs\[0\] must be an \(x, y\) pair"):
+        mmalign.DCTW().fit([x])
+    with pytest.raises(ValueError, match=r"pairs\[1\] must be an \(x, y\) pair"):
+        mmalign.DCTW().fit([(x, y), (x, y, y)])
+    with pytest.raises(ValueError, match="pass fit\\(x, y\\)"):
+        mmalign.DCTW().fit(x)  # one sequence without its partner
+    with pytest.raises(ValueError, match=r"^Y must be"):
+        mmalign.DCTW().fit(x, "y")
+    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+        mmalign.DCTW(batch_size=1).fit(x, y)
+    with pytest.raises(ValueError, match="training diverged.*lower lr"):
+        data = warped_multimodal(2, lengths=(30, 25), dims=(2, 3), map="nonlinear", seed=1)
+        mmalign.DCTW(lr=1e10, n_outer=1, epochs_per_step=3, init="uniform").fit(*data.sequences)
+
+
+def test_dctw_round_trips_both_encoders(tmp_path):
+    data = warped_multimodal(3, lengths=(30, 25, 20), dims=(2, 3, 2), map="nonlinear", seed=3)
+    x, y, z = data.sequences
+    model = mmalign.DCTW(n_outer=1, epochs_per_step=2, hidden=(4,), init="uniform").fit(x, y)
+    model.align_all([x, y, z])
+    model.save(tmp_path / "dctw.npz")
+    loaded = mmalign.DCTW.load(tmp_path / "dctw.npz")
+    np.testing.assert_array_equal(loaded.align(x, y).path(), model.align(x, y).path())
+    assert loaded.history_ == model.history_ and loaded.multi_history_ == model.multi_history_
+    for a, b in zip(loaded.align_all([x, y, z], fit=False).warps,
+                    model.align_all([x, y, z], fit=False).warps):
+        np.testing.assert_array_equal(a.path(), b.path())
+    with pytest.raises(ValueError, match="n_outer"):
+        mmalign.DCTW(n_outer=0).fit(x, y)

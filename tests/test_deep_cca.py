@@ -218,3 +218,26 @@ def test_save_load_roundtrip(tmp_path):
     loaded = DeepCCA.load(path)
     np.testing.assert_allclose(loaded.transform(X), model.transform(X))
     assert loaded.history_["train_loss"] == model.history_["train_loss"]
+
+
+@pytest.mark.parametrize("make", [lambda **kw: DeepCCA(hidden=(4,), max_epochs=2, **kw),
+                                  lambda **kw: mmalign.projection.DeepMCCA(hidden=(4,), max_epochs=2,
+                                                                           **kw)])
+def test_batch_size_one_and_divergence_messages(make):
+    _needs_train()
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((40, 3)), rng.standard_normal((40, 2))
+    fit = (lambda m: m.fit(X, Y)) if isinstance(make(), DeepCCA) else (lambda m: m.fit([X, Y]))
+    with pytest.raises(ValueError, match=r"^batch_size must be >= 2") as info:
+        fit(make(batch_size=1))
+    assert "hx" not in str(info.value) and "hs[0]" not in str(info.value)
+    with pytest.raises(ValueError, match=r"training diverged.*lower lr \(got lr=1") as info:
+        fit(make(lr=1e10))
+    assert "X contains" not in str(info.value)
+
+
+def test_save_refuses_user_encoders_it_could_not_rebuild(tmp_path):
+    model = DeepCCA(encoder_x=mlp_encoder(3, 2, hidden=(4,)), y_dim=2, hidden=(4,))
+    with pytest.raises(ValueError, match="encoder_x.*torch.nn.Module"):
+        model.save(tmp_path / "dcca.npz")
+    assert not (tmp_path / "dcca.npz").exists()

@@ -27,13 +27,14 @@ stretching onto the common timeline, whose length is the longest sequence's.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ..aligner import Aligner
 from ..alignment import Alignment
 from ..warping import dtw_path
-from ..warping._validation import as_sequence, check_choice, check_int
+from ..warping._validation import as_sequence, check_choice, check_float, check_int
 from .ctw import CTW, path_objective, uniform_path
-from .deep_cca import DeepCCA, DeepMCCA
+from .deep_cca import OBJECTIVES, DeepCCA, DeepMCCA, _check_batch_size
 from .gctw import GCTW, MultiAlignment
 
 
@@ -60,7 +61,8 @@ class DCTW(Aligner):
     epochs_per_step : int
         Deep CCA epochs per alternation.
     batch_size, lr, seed, device
-        Training settings (:mod:`mmalign.train`).
+        Training settings (:mod:`mmalign.train`) of the deep CCA steps;
+        ``batch_size >= 2`` (each batch estimates covariances).
     init : {"ctw", "uniform", "gctw"}
         Start paths: :class:`~mmalign.CTW` (multi-set: CTW of the longest
         sequence with each other one), the uniform diagonal, or (multi-set only)
@@ -124,26 +126,22 @@ class DCTW(Aligner):
         ----------
         pairs : list of (x, y) tuples, or a sequence x with ``Y`` its partner
             ``x`` (n_x, d_x) and ``y`` (n_y, d_y); ``d_x`` and ``d_y`` fixed across pairs.
+
+        Returns
+        -------
+        self : DCTW
+            With ``model_`` and ``history_``.
         """
-        if Y is not None:
-            pairs = [(pairs, Y)]
-        pairs = [(as_sequence(x, f"pairs[{k}][0]"), as_sequence(y, f"pairs[{k}][1]"))
-                 for k, (x, y) in enumerate(pairs)]
-        if not pairs:
-            raise ValueError("pairs holds no sequence pairs")
-        for name, side in (("x", 0), ("y", 1)):
-            dims = {p[side].shape[1] for p in pairs}
-            if len(dims) > 1:
-                raise ValueError(f"every {name} sequence of pairs needs the same number of "
-                                 f"features, got {sorted(dims)}")
+        self._check_params()
         check_choice(self.init, "init", {"ctw", "uniform"})
-        n_outer = check_int(self.n_outer, "n_outer", 1)
+        pairs = self._check_pairs(pairs, Y)
+        n_outer = int(self.n_outer)
         if self.init == "ctw":
             paths = [CTW(radius=self.radius).align(x, y).path() for x, y in pairs]
         else:
             paths = [uniform_path(len(x), len(y)) for x, y in pairs]
         k = min(pairs[0][0].shape[1], pairs[0][1].shape[1]) if self.n_components is None \
-            else check_int(self.n_components, "n_components", 1)
+            else int(self.n_components)
         self.model_ = DeepCCA(n_components=k, objective=self.objective,
                               reg=self.reg, x_dim=pairs[0][0].shape[1],
                               y_dim=pairs[0][1].shape[1], hidden=self.hidden,
@@ -166,6 +164,54 @@ class DCTW(Aligner):
             if stable:
                 break
         return self
+
+    def _check_params(self) -> None:
+        if self.n_components is not None:
+            check_int(self.n_components, "n_components", 1)
+        if isinstance(self.hidden, (str, bytes)) or not isinstance(self.hidden, (list, tuple)):
+            raise ValueError(f"hidden must be a tuple of layer widths, got {self.hidden!r}")
+        for width in self.hidden:
+            check_int(width, "hidden", 1)
+        check_choice(self.objective, "objective", OBJECTIVES)
+        check_float(self.reg, "reg", 0.0)
+        check_int(self.n_outer, "n_outer", 1)
+        check_int(self.epochs_per_step, "epochs_per_step", 1)
+        _check_batch_size(self.batch_size)
+        check_float(self.lr, "lr", 0.0, low_open=True)
+        check_int(self.seed, "seed", 0)
+        check_choice(self.init, "init", {"ctw", "uniform", "gctw"})
+        if self.radius is not None:
+            check_int(self.radius, "radius", 0)
+
+    @staticmethod
+    def _check_pairs(pairs, Y) -> list:
+        if Y is not None:
+            if isinstance(Y, (str, bytes)):
+                raise ValueError(f"Y must be the sequence paired with the first argument, "
+                                 f"got {type(Y).__name__}")
+            pairs = [(pairs, Y)]
+        elif (isinstance(pairs, (np.ndarray, torch.Tensor))
+              or not isinstance(pairs, (list, tuple))):
+            hint = ("; to fit one pair, pass fit(x, y)"
+                    if isinstance(pairs, (np.ndarray, torch.Tensor)) else "")
+            raise ValueError(f"pairs must be a list of (x, y) pairs of sequences, got "
+                             f"{type(pairs).__name__}{hint}")
+        checked = []
+        for k, pair in enumerate(pairs):
+            if (isinstance(pair, (np.ndarray, torch.Tensor)) or not isinstance(pair, (list, tuple))
+                    or len(pair) != 2):
+                raise ValueError(f"pairs[{k}] must be an (x, y) pair of sequences, got "
+                                 f"{_describe(pair)}")
+            checked.append((as_sequence(pair[0], f"pairs[{k}][0]"),
+                            as_sequence(pair[1], f"pairs[{k}][1]")))
+        if not checked:
+            raise ValueError("pairs holds no sequence pairs")
+        for name, side in (("x", 0), ("y", 1)):
+            dims = {p[side].shape[1] for p in checked}
+            if len(dims) > 1:
+                raise ValueError(f"every {name} sequence of pairs needs the same number of "
+                                 f"features, got {sorted(dims)}")
+        return checked
 
     def align(self, x, y) -> Alignment:
         """DTW between the canonical variates of ``x`` and ``y``.
@@ -309,11 +355,10 @@ class DCTW(Aligner):
 
     def _fit_multi(self, groups: list) -> list:
         """The multi-set alternation over ``groups``; one MultiAlignment per group."""
-        check_choice(self.init, "init", {"ctw", "gctw", "uniform"})
-        n_outer = check_int(self.n_outer, "n_outer", 1)
+        self._check_params()
+        n_outer = int(self.n_outer)
         dims = [s.shape[1] for s in groups[0]]
-        k = min(dims) if self.n_components is None \
-            else check_int(self.n_components, "n_components", 1)
+        k = min(dims) if self.n_components is None else int(self.n_components)
         warps = []
         for seqs in groups:
             if self.init == "ctw":
@@ -360,3 +405,11 @@ class DCTW(Aligner):
                     else CTW(radius=self.radius).align(seqs[ref], s).path())
             warps.append(Alignment(path, shape=(L, len(s))))
         return warps
+
+
+def _describe(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)}"
+    shape = getattr(value, "shape", None)
+    return f"{type(value).__name__} of shape {tuple(shape)}" if shape is not None \
+        else type(value).__name__

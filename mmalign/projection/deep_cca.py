@@ -26,7 +26,8 @@ clamped at ``eps``.  Singular values come from ``eigvalsh(T'ᵀT')`` clamped at
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+import numbers
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -355,6 +356,37 @@ def gru_encoder(in_dim: int, out_dim: int, hidden: int = 64) -> torch.nn.Module:
 
 
 # -------------------------------------------------------------------------- model
+def _check_batch_size(batch_size) -> int:
+    if isinstance(batch_size, numbers.Integral) and not isinstance(batch_size, (bool, np.bool_)) \
+            and batch_size < 2:
+        raise ValueError(f"batch_size must be >= 2 (each batch estimates covariances), "
+                         f"got {batch_size}")
+    return check_int(batch_size, "batch_size", 2)
+
+
+def _diverged(model: torch.nn.Module) -> ValueError:
+    return ValueError(f"{type(model).__name__} training diverged (the encoder outputs became NaN, "
+                      f"infinite or too large for the loss); use a lower lr (got lr={model.lr!r})")
+
+
+def _check_finite(model: torch.nn.Module, outputs) -> None:
+    """Raise the divergence error when encoder outputs hold NaN or infinite values."""
+    for h in outputs:
+        finite = torch.isfinite(h).all() if isinstance(h, torch.Tensor) else np.isfinite(h).all()
+        if not bool(finite):
+            raise _diverged(model)
+
+
+def _guarded_loss(model: torch.nn.Module, outputs, loss: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """``loss()`` of a batch's encoder ``outputs``, reporting a diverged training as such
+    rather than as bad input or a failed eigen-decomposition."""
+    _check_finite(model, outputs)
+    try:
+        return loss()
+    except torch.linalg.LinAlgError as err:  # outputs finite but far too large
+        raise _diverged(model) from err
+
+
 class DeepCCA(Aligner, torch.nn.Module):
     """Deep CCA: two encoders trained for maximal correlation, then linear CCA.
 
@@ -378,9 +410,13 @@ class DeepCCA(Aligner, torch.nn.Module):
         Absolute ridge on each covariance in the loss.
     x_dim, y_dim : int or None
     hidden : sequence of int
-    max_epochs, batch_size : int >= 1
-        ``batch_size >= n``: full-batch training (best for CCA's covariance estimates).
+    max_epochs : int >= 1
+    batch_size : int >= 2
+        Each batch estimates covariances; ``batch_size >= n``: full-batch
+        training (best for CCA's covariance estimates).
     lr : float > 0
+        A training that diverges (NaN or infinite encoder outputs) raises
+        ValueError: lower ``lr``.
     seed : int
         Seeds the MLPs' initialisation and the training loop.
     device : str
@@ -465,7 +501,7 @@ class DeepCCA(Aligner, torch.nn.Module):
         check_choice(self.objective, "objective", OBJECTIVES)
         check_float(self.reg, "reg", 0.0)
         check_int(self.max_epochs, "max_epochs", 1)
-        check_int(self.batch_size, "batch_size", 1)
+        _check_batch_size(self.batch_size)
         check_float(self.lr, "lr", 0.0, low_open=True)
         check_int(self.seed, "seed", 0)
         for name in ("x_dim", "y_dim"):
@@ -525,8 +561,9 @@ class DeepCCA(Aligner, torch.nn.Module):
 
         def loss_fn(model, batch):
             hx, hy = model(*batch)
-            return cca_loss(hx, hy, n_components=min(k, hx.shape[1], hy.shape[1]),
-                            objective=objective, reg=reg)
+            m = min(k, hx.shape[1], hy.shape[1])
+            return _guarded_loss(self, (hx, hy), lambda: cca_loss(hx, hy, n_components=m,
+                                                                  objective=objective, reg=reg))
 
         config = TrainConfig(max_epochs=int(self.max_epochs), batch_size=bs, lr=float(self.lr),
                              seed=int(self.seed), device=self.device, progress=False,
@@ -536,6 +573,7 @@ class DeepCCA(Aligner, torch.nn.Module):
         self.history_ = dataclasses.asdict(history) if dataclasses.is_dataclass(history) else history
 
         hx, hy = self._encode_all(Xt, Yt)
+        _check_finite(self, [hx, hy])
         (self.x_weights_, self.y_weights_, self.correlations_, self.x_mean_,
          self.y_mean_) = cca(hx, hy, k)
         return self
@@ -622,9 +660,12 @@ class DeepMCCA(Aligner, torch.nn.Module):
     dims : sequence of int or None
         Input feature size of each view (for the default MLPs).
     hidden : sequence of int
-    max_epochs, batch_size : int >= 1
-        ``batch_size >= n``: full-batch training.
+    max_epochs : int >= 1
+    batch_size : int >= 2
+        Each batch estimates covariances; ``batch_size >= n``: full-batch training.
     lr : float > 0
+        A training that diverges (NaN or infinite encoder outputs) raises
+        ValueError: lower ``lr``.
     seed : int
         View ``j``'s MLP is initialised from ``seed + j`` (for two views the same
         start as :class:`DeepCCA`'s two MLPs); the training loop from ``seed``.
@@ -705,7 +746,7 @@ class DeepMCCA(Aligner, torch.nn.Module):
         check_int(self.n_components, "n_components", 1)
         check_float(self.reg, "reg", 0.0)
         check_int(self.max_epochs, "max_epochs", 1)
-        check_int(self.batch_size, "batch_size", 1)
+        _check_batch_size(self.batch_size)
         check_float(self.lr, "lr", 0.0, low_open=True)
         check_int(self.seed, "seed", 0)
         if self.encoders is not None and len(self.encoders) < 2:
@@ -777,7 +818,8 @@ class DeepMCCA(Aligner, torch.nn.Module):
 
         def loss_fn(model, batch):
             hs = model(*batch)
-            return mcca_loss(hs, n_components=min([k] + [h.shape[1] for h in hs]), reg=reg)
+            m = min([k] + [h.shape[1] for h in hs])
+            return _guarded_loss(self, hs, lambda: mcca_loss(hs, n_components=m, reg=reg))
 
         config = TrainConfig(max_epochs=int(self.max_epochs), batch_size=bs, lr=float(self.lr),
                              seed=int(self.seed), device=self.device, progress=False,
@@ -787,6 +829,7 @@ class DeepMCCA(Aligner, torch.nn.Module):
         self.n_features_ = tuple(int(T.shape[-1]) for T in tensors)
 
         hs = self._encode_all(cast)
+        _check_finite(self, hs)
         m = min([k] + [h.shape[1] for h in hs])
         self.weights_, self.scores_, self.means_ = mcca(hs, m, reg=reg)
         return self

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ..aligner import Aligner
 from ..alignment import Alignment
-from .dtw import dtw_path
-from .soft import soft_dtw_alignment
+from ._validation import check_choice, check_int
+from .dtw import METRICS, STEP_PATTERNS, dtw_path
+from .soft import check_gamma, soft_dtw_alignment
+from .windows import resolve_radius, resolve_window
 
 
 class DTW(Aligner):
@@ -42,6 +44,16 @@ class DTW(Aligner):
         self.method = method
         self.multiscale_radius = multiscale_radius
 
+    def _check_params(self) -> None:
+        # what dtw_path checks of these options, without a pair to align (load() calls it)
+        check_choice(self.method, "method", {"exact", "multiscale"})
+        check_int(self.multiscale_radius, "multiscale_radius", 1)
+        check_choice(self.step_pattern, "step_pattern", STEP_PATTERNS)
+        if not callable(self.metric):
+            check_choice(self.metric, "metric", METRICS)
+        resolve_window(1, 1, radius=self.radius, window=self.window,
+                       itakura_slope=self.itakura_slope)
+
     def align(self, x, y, *, mask=None) -> Alignment:
         """Optimal warping path between ``x`` (n[, d]) and ``y`` (m[, d])."""
         return dtw_path(x, y, mask=mask, **self.get_params())
@@ -71,6 +83,12 @@ class SoftDTW(Aligner):
         self.radius = radius
         self.window = window
         self.metric = metric
+
+    def _check_params(self) -> None:
+        # what soft_dtw_alignment checks of these options, without a pair (load() calls it)
+        check_gamma(self.gamma)
+        check_choice(self.metric, "metric", {"sqeuclidean", "euclidean", "cityblock"})
+        resolve_radius(self.radius, self.window, 1, 1)
 
     def align(self, x, y) -> Alignment:
         """Expected alignment ``(n, m)`` between ``x`` (n[, d]) and ``y`` (m[, d])."""
