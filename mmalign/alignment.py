@@ -65,11 +65,22 @@ def _check_monotone(path: np.ndarray) -> None:
         )
 
 
-def _validate_weights(weights: Any) -> np.ndarray:
+def _validate_weight_axes(weight_axes: Any) -> tuple[str, ...]:
+    if isinstance(weight_axes, str) or not isinstance(weight_axes, (tuple, list)) or not all(
+            isinstance(a, str) and a for a in weight_axes):
+        raise ValueError(f"weight_axes must be a tuple of axis names such as ('layer', 'head'), "
+                         f"got {weight_axes!r}")
+    return tuple(weight_axes)
+
+
+def _validate_weights(weights: Any, weight_axes: tuple[str, ...]) -> np.ndarray:
     arr = _as_numpy(weights, "weights")
     _check_real(arr, "weights")
-    if arr.ndim < 2:
-        raise ValueError(f"weights must have shape (..., n_x, n_y), got {arr.shape}")
+    if arr.ndim != 2 + len(weight_axes):
+        leading = "".join(f"{a}, " for a in weight_axes)
+        hint = ("" if weight_axes or arr.ndim < 2 else
+                "; name leading axes (e.g. per layer / per head) with weight_axes=('layer', 'head')")
+        raise ValueError(f"weights must have shape ({leading}n_x, n_y), got {arr.shape}{hint}")
     if arr.size == 0:
         raise ValueError(f"weights must not be empty, got shape {arr.shape}")
     if arr.dtype.kind != "f":
@@ -145,8 +156,9 @@ class Alignment:
     - A *hard path* is a ``(K, 2)`` int64 array of ``(i, j)`` pairs where ``i``
       indexes x and ``j`` indexes y. Warping aligners (the DTW family) produce
       monotone continuous paths from ``(0, 0)`` to ``(n_x - 1, n_y - 1)``.
-    - *Soft weights* have shape ``(..., n_x, n_y)``; optional leading axes hold
-      e.g. heads or layers and are averaged by :meth:`matrix` and :meth:`path`.
+    - *Soft weights* have shape ``(n_x, n_y)``, or ``(*leading, n_x, n_y)`` with
+      the leading axes named in ``weight_axes`` (e.g. ``("layer", "head")``);
+      :meth:`matrix` and :meth:`path` average over the leading axes.
       They are usually row-stochastic. Attention aligners put the **target**
       sequence on side x and the **source** on side y, so that :meth:`matrix`
       is ``(n_target, n_source)``.
@@ -162,8 +174,12 @@ class Alignment:
     shape : tuple (n_x, n_y) or None
         Lengths of both sides in frames. Inferred from the last two axes of
         ``weights``, or else from ``path.max(0) + 1``.
-    weights : array-like, shape (..., n_x, n_y), or None
+    weights : array-like, shape (n_x, n_y) or (*leading, n_x, n_y), or None
         Non-negative soft correspondence weights.
+    weight_axes : tuple of str
+        Names of the leading axes of ``weights`` (e.g. ``("layer", "head")``);
+        ``weights`` must have ``2 + len(weight_axes)`` axes. Default: none,
+        so ``weights`` is ``(n_x, n_y)``.
     monotonic : bool
         True for a monotone warping (DTW family), False otherwise (attention,
         hard attention paths). With True a given ``path`` must be monotone:
@@ -183,7 +199,8 @@ class Alignment:
     cost : float or None
     shape : tuple (n_x, n_y)
     n_x, n_y : int
-    weights : np.ndarray (read-only), shape (..., n_x, n_y), or None
+    weights : np.ndarray (read-only), shape (*leading, n_x, n_y), or None
+    weight_axes : tuple of str
     monotonic : bool
     frame_rate : float, tuple (rate_x, rate_y), or None
     extras : dict
@@ -208,6 +225,7 @@ class Alignment:
         cost: float | None = None,
         shape: tuple[int, int] | None = None,
         weights: Any = None,
+        weight_axes: tuple[str, ...] = (),
         monotonic: bool = True,
         frame_rate: float | tuple[float, float] | None = None,
         extras: dict | None = None,
@@ -217,7 +235,10 @@ class Alignment:
         self._path = None if path is None else _validate_path(path)
         if self._path is not None and monotonic:
             _check_monotone(self._path)
-        self.weights = None if weights is None else _validate_weights(weights)
+        self.weight_axes = _validate_weight_axes(weight_axes)
+        if weights is None and self.weight_axes:
+            raise ValueError("weight_axes names axes of weights, but no weights were given")
+        self.weights = None if weights is None else _validate_weights(weights, self.weight_axes)
 
         if shape is not None:
             shape = _validate_shape(shape)
@@ -266,7 +287,8 @@ class Alignment:
         if self._path is not None:
             parts.append(f"path={len(self._path)} pairs")
         if self.weights is not None:
-            parts.append(f"weights={self.weights.shape}")
+            axes = f" over {self.weight_axes}" if self.weight_axes else ""
+            parts.append(f"weights={self.weights.shape}{axes}")
         if self.cost is not None:
             parts.append(f"cost={self.cost:.6g}")
         parts.append(f"monotonic={self.monotonic}")

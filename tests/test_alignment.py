@@ -33,7 +33,7 @@ def test_shape_inferred_from_path_and_weights():
     a = Alignment([[0, 0], [1, 1], [2, 1]])
     assert a.shape == (3, 2) and (a.n_x, a.n_y) == (3, 2)
     w = np.full((4, 3, 5), 0.2)
-    b = Alignment(weights=w, monotonic=False)
+    b = Alignment(weights=w, weight_axes=("head",), monotonic=False)
     assert b.shape == (3, 5)
     assert b.weights.shape == (4, 3, 5)
 
@@ -167,9 +167,28 @@ def test_leading_axes_are_averaged():
     w = np.zeros((2, 2, 2))
     w[0] = [[1.0, 0.0], [0.0, 1.0]]
     w[1] = [[0.0, 1.0], [0.0, 1.0]]
-    a = Alignment(weights=w, monotonic=False)
+    a = Alignment(weights=w, weight_axes=("head",), monotonic=False)
     np.testing.assert_allclose(a.matrix(), [[0.5, 0.5], [0.0, 1.0]])
     assert a.path().tolist() == [[0, 0], [1, 1]]
+    assert a.weight_axes == ("head",) and "over ('head',)" in repr(a)
+
+
+@pytest.mark.parametrize("shape,axes", [((1, 2, 2), ()), ((2, 2), ("head",)), ((2, 3, 2, 2), ("head",)),
+                                        ((2,), ())])
+def test_weights_need_one_named_axis_per_leading_axis(shape, axes):
+    with pytest.raises(ValueError, match="weights must have shape"):
+        Alignment(weights=np.ones(shape), weight_axes=axes)
+
+
+@pytest.mark.parametrize("axes", ["head", [1], ("",), None])
+def test_weight_axes_must_be_names(axes):
+    with pytest.raises(ValueError, match="weight_axes"):
+        Alignment(weights=np.ones((1, 2, 2)), weight_axes=axes)
+
+
+def test_weight_axes_without_weights_is_refused():
+    with pytest.raises(ValueError, match="weight_axes"):
+        Alignment([[0, 0]], weight_axes=("head",))
 
 
 def test_stored_path_preferred_unless_method_given():

@@ -260,7 +260,7 @@ def test_aer_input_forms_agree():
     assert alignment_error_rate(np.array([[0, 2], [1, 1]]), sure_m, possible_m) == pytest.approx(expected)
     assert alignment_error_rate(torch_bool(pred_m), torch_bool(sure_m), possible_m) == pytest.approx(expected)
     weights = np.array([[0.1, 0.2, 0.7], [0.3, 0.6, 0.1]])
-    att = Alignment(weights=np.stack([weights, weights]), monotonic=True)  # heads; argmax, not DTW
+    att = Alignment(weights=np.stack([weights, weights]), weight_axes=("head",), monotonic=True)
     assert alignment_error_rate(att, sure_m, possible_m) == pytest.approx(expected)
     links_path = Alignment([[0, 2], [1, 1]], monotonic=False)  # word links: not a warping
     assert alignment_error_rate(links_path, sure_m, possible_m) == pytest.approx(expected)

@@ -830,7 +830,7 @@ class _FusionAligner(Aligner, nn.Module):
         out = []
         for i in range(w.shape[0]):
             wi = w[i, ..., :int(lt[i]), :int(ls[i])]
-            out.append(Alignment(weights=wi, monotonic=False, extras={
+            out.append(Alignment(weights=wi, weight_axes=("layer", "head"), monotonic=False, extras={
                 "target": self._names[t], "source": self._names[s], "model": type(self).__name__}))
         return out[0] if b.single else out
 
@@ -1172,7 +1172,7 @@ class JointSelfAttentionFusion(_FusionAligner):
             mass = w.sum(-1)
             if renorm:
                 w = w / np.where(mass > 0, mass, 1.0)[..., None]
-            out.append(Alignment(weights=w, monotonic=False,
+            out.append(Alignment(weights=w, weight_axes=a.weight_axes, monotonic=False,
                                  extras={**a.extras, "row_mass": mass, "renormalized": renorm}))
         return out[0] if isinstance(res, Alignment) else out
 

@@ -1424,7 +1424,7 @@ class MultimodalPretrainer(Aligner, nn.Module):
             mass = w.sum(-1)
             if renormalize:
                 w = w / np.where(mass > 0, mass, 1.0)[..., None]
-            out.append(Alignment(weights=w, monotonic=False,
+            out.append(Alignment(weights=w, weight_axes=("layer", "head"), monotonic=False,
                                  extras={**extras_base, "row_mass": mass, "renormalized": bool(renormalize)}))
         return out[0] if single else out
 
