@@ -1,5 +1,25 @@
 """The DTW family and soft-DTW: numba kernels on CPU, torch wavefronts on any device,
-behind plain functions and the DTW / SoftDTW aligners."""
+behind plain functions and the DTW / SoftDTW aligners.
+
+Supported range of values (:mod:`mmalign.warping._extremes`):
+
+* hard DTW (``dtw``, ``dtw_path`` exact and multiscale, ``batch_dtw``,
+  ``cdist_dtw``, ``subsequence_dtw``, ``KNeighborsDTW`` and the lower bounds,
+  ``dba``, ``DTW``): any finite float64 values.  A pair whose largest magnitude
+  is outside ``[2**-400, 2**400]`` (about 3.9e-121 to 2.6e120) is solved
+  multiplied by a power of two, exactly, and the distance multiplied back; a
+  distance beyond float64 (about 1.8e308) is a ``ValueError``.  Precomputed
+  costs (``dtw_from_cost``) and callable metrics are not rescaled: a minimal
+  accumulated cost beyond float64 is a ``ValueError``;
+* soft-DTW (``soft_dtw``, ``soft_dtw_alignment``, ``soft_dtw_barycenter``,
+  ``SoftDTW``, ``SoftDTWLoss``), which ``gamma`` keeps from being scale-free:
+  ``(n + m - 1) * d * (max|x| + max|y|)**2`` below ``2**1023`` (about 9e307)
+  in float64 and ``2**127`` (about 1.7e38) in float32 (``SoftDTWLoss`` on
+  float32, float16 and bfloat16 tensors); beyond, a ``ValueError`` that says
+  how to rescale ``x``, ``y`` and ``gamma``;
+* a Sakoe–Chiba ``radius`` of any size: ``max(n, m)`` or more means no band;
+  an Itakura slope of any size; dense window masks up to 2**31 cells.
+"""
 
 from .aligner import DTW, SoftDTW
 from .barycenter import dba, soft_dtw_barycenter

@@ -25,6 +25,7 @@ import numbers
 import numpy as np
 from scipy.optimize import minimize
 
+from . import _extremes as ext
 from ._validation import as_sequence, check_int
 from .cdist import cdist_dtw
 from .dtw import dtw_path
@@ -68,8 +69,18 @@ def dba(X, *, n_iter: int = 30, init=None, radius: int | None = None, tol: float
         squared units of ``X``) for the initial and every updated barycenter;
         non-increasing, its last entry is the returned barycenter's cost.
 
+    Raises
+    ------
+    ValueError
+        Bad input; with ``return_history=True``, a cost beyond float64 (the costs
+        are squared: values beyond about 1e154).
+
     Notes
     -----
+    Values of any finite size work: when the largest magnitude of ``X`` (and
+    ``init``) is outside ``[2**-400, 2**400]``, everything is multiplied by a power
+    of two (exact), averaged, and the barycenter multiplied back.
+
     Each round can only lower the cost: the update is the exact minimiser for the
     current alignments, and re-aligning can only find cheaper ones.  An update
     that rounding makes costlier (by ~1e-16 relative, at convergence) is
@@ -92,6 +103,25 @@ def dba(X, *, n_iter: int = 30, init=None, radius: int | None = None, tol: float
     n_iter = check_int(n_iter, "n_iter", 0)
     tol = _check_tol(tol)
     radius = None if radius is None else check_int(radius, "radius", 0)
+    peaks = [ext.peak(x) for x in xs]
+    if init is not None and not isinstance(init, str):
+        peaks.append(ext.peak(as_sequence(init, "init")))
+    e = ext.exponent(max(peaks))
+    if e:  # DBA commutes with a power of two: run it in range, multiply back
+        xs = [ext.scale(x, e) for x in xs]
+        if init is not None and not isinstance(init, str):
+            init = ext.scale(as_sequence(init, "init"), e)
+    z, history = _dba(xs, w, n_iter, tol, radius, init, random_state)
+    z = ext.scale(z, -e)
+    if return_history:
+        return z, ext.unscale_many(history, 2 * e, "a DBA cost (accumulated squared costs; "
+                                   "return_history=False returns the barycenter alone)")
+    return z
+
+
+def _dba(xs: list[np.ndarray], w: np.ndarray, n_iter: int, tol: float, radius, init,
+         random_state) -> tuple[np.ndarray, np.ndarray]:
+    """DBA's rounds over validated sequences: the barycenter and the cost history."""
     z = _initial(init, xs, radius, random_state, allow_random=True)
 
     def align(z):
@@ -121,9 +151,7 @@ def dba(X, *, n_iter: int = 30, init=None, radius: int | None = None, tol: float
         history.append(cost)
         if (history[-2] - cost) / history[-2] < tol:
             break
-    if return_history:
-        return z, np.asarray(history)
-    return z
+    return z, np.asarray(history)
 
 
 def soft_dtw_barycenter(X, gamma: float = 1.0, *, weights=None, init=None, max_iter: int = 100,
@@ -162,6 +190,11 @@ def soft_dtw_barycenter(X, gamma: float = 1.0, *, weights=None, init=None, max_i
         ``sum_k w_k soft_dtw(z, X_k, gamma)`` (soft accumulated squared cost; may
         be negative), the last entry being the returned barycenter's.
 
+    Raises
+    ------
+    ValueError
+        Bad input, or values too large for soft-DTW (see :func:`mmalign.soft_dtw`).
+
     Examples
     --------
     >>> import numpy as np, mmalign
@@ -180,6 +213,11 @@ def soft_dtw_barycenter(X, gamma: float = 1.0, *, weights=None, init=None, max_i
     tol = _check_tol(tol)
     radius = None if radius is None else check_int(radius, "radius", 0)
     z0 = _initial(init, xs, radius, None, allow_random=False, resampled_mean=w)
+    for k, x in enumerate(xs):
+        error = ext.soft_range_error(ext.peak(z0), ext.peak(x), len(z0) + len(x) - 1,
+                                     x.shape[1], names=("the barycenter", f"X[{k}]"))
+        if error is not None:
+            raise error
     shape = z0.shape
     last: dict = {}
 
@@ -258,6 +296,8 @@ def _medoid(xs: list[np.ndarray], radius) -> int:
     if len(xs) == 1:
         return 0
     distances = cdist_dtw(xs, radius=radius)
+    # squares of distances beyond about 1e154 overflow: compare them divided by a power of 2
+    distances = ext.scale(distances, ext.exponent(ext.peak(distances)))
     return int(np.argmin((distances ** 2).sum(axis=1)))
 
 

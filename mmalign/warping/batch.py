@@ -16,10 +16,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import _extremes as ext
 from . import _kernels as K
 from . import _wavefront as W
-from ._validation import check_choice, check_int, check_sequence_shape
-from .windows import resolve_radius
+from ._validation import check_choice, check_sequence_shape
+from .windows import band_radius, resolve_radius
 
 # bytes of the accumulated-cost tensor R, B x (N + 2) x (M + 2) float64, per wavefront
 # call; the cost tensor and its temporary add about as much again
@@ -55,7 +56,8 @@ def batch_dtw(x, y, *, x_lengths=None, y_lengths=None, radius: int | None = None
         Valid length of each sequence, in ``[1, N]`` (``[1, M]``); ``None``: full
         length.  Padding beyond a length is ignored and may hold anything.
     radius : int >= 0 or None
-        Sakoe–Chiba radius in samples, widened per pair by its length difference.
+        Sakoe–Chiba radius in samples, widened per pair by its length difference;
+        ``max(N, M)`` or more means no band.
     metric : {"sqeuclidean", "euclidean", "cityblock", "cosine"}
         Local cost, as in :func:`mmalign.dtw`.
     return_paths : bool
@@ -71,8 +73,17 @@ def batch_dtw(x, y, *, x_lengths=None, y_lengths=None, radius: int | None = None
     paths : list of np.ndarray [shape=(K_b, 2), dtype=int64]
         Only with ``return_paths=True``: the paths ``mmalign.dtw_path`` gives.
 
+    Raises
+    ------
+    ValueError
+        Bad input, or a distance beyond float64 (about 1.8e308).
+
     Notes
     -----
+    Values of any finite size work, as in :func:`mmalign.dtw`: a pair whose
+    largest magnitude (within its lengths) is outside ``[2**-400, 2**400]`` is
+    solved multiplied by a power of two and its distance multiplied back.
+
     One anti-diagonal of the whole batch is a few tensor operations, so a batch
     costs ``N + M - 1`` steps whatever ``B``; memory is
     ``B x (N + 2) x (M + 2)`` float64 whatever the radius.  Large batches run in
@@ -102,15 +113,22 @@ def batch_dtw(x, y, *, x_lengths=None, y_lengths=None, radius: int | None = None
         raise ValueError(f"x and y have different numbers of features: {x.shape[2]} and "
                          f"{y.shape[2]}")
     check_choice(metric, "metric", BATCH_METRICS)
-    r = -1 if radius is None else check_int(radius, "radius", 0)
+    r = band_radius(radius, max(x.shape[1], y.shape[1]))
     lx = _check_lengths(x_lengths, "x_lengths", x)
     ly = _check_lengths(y_lengths, "y_lengths", y)
     x = _clean(x, lx, "x", metric)
     y = _clean(y, ly, "y", metric)
+    # the padding is zero now: the peaks are those within the lengths
+    e = ext.exponents(torch.maximum(x.abs().amax(dim=(1, 2)), y.abs().amax(dim=(1, 2)))
+                      .cpu().numpy())
+    if e.any():
+        x, y = scale_pairs(x, e), scale_pairs(y, e)
     pairs = np.arange(x.shape[0])
-    acc, paths = solve_pairs(x, y, pairs, pairs, lx, ly, np.full(len(pairs), r),
-                             BATCH_METRICS[metric], want_paths=bool(return_paths))
-    distances = torch.from_numpy(finalize_many(acc, metric)).to(x.device)
+    radii = np.full(len(pairs), -1 if r is None else r)
+    acc, paths = solve_pairs(x, y, pairs, pairs, lx, ly, radii, BATCH_METRICS[metric],
+                             want_paths=bool(return_paths))
+    values = ext.unscale_many(finalize_many(acc, metric), e, "a DTW distance")
+    distances = torch.from_numpy(values).to(x.device)
     return (distances, paths) if return_paths else distances
 
 
@@ -161,11 +179,13 @@ def solve_on_device(x: torch.Tensor, y: torch.Tensor, *, radius, window, itakura
     r = resolve_radius(radius, window, n, m)
     if metric == "cosine":
         xs, ys = unit_rows(xs, "x"), unit_rows(ys, "y")
+    e = ext.exponent(float(torch.maximum(xs.abs().max(), ys.abs().max())))
+    xs, ys = ext.scale(xs, e), ext.scale(ys, e)
     one = np.zeros(1, np.int64)
     acc, paths = solve_pairs(xs[None], ys[None], one, one, np.array([n]), np.array([m]),
                              np.array([-1 if r is None else r]), BATCH_METRICS[metric],
                              want_paths=want_path)
-    value = float(finalize_many(acc, metric)[0])
+    value = ext.unscale(float(finalize_many(acc, metric)[0]), e, "the DTW distance")
     return value, (paths[0] if want_path else None), (n, m)
 
 
@@ -182,10 +202,35 @@ def as_device_sequence(x: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def unit_rows(x: torch.Tensor, name: str) -> torch.Tensor:
+    """Frames ``(..., d)`` scaled to unit norm (see :func:`dtw.unit_rows`)."""
+    x = _rows_in_range(x)
     norms = torch.sqrt((x * x).sum(dim=-1, keepdim=True))
     if bool((norms == 0).any()):
         raise ValueError(f"{name} has all-zero frames, where the cosine distance is undefined")
     return x / norms
+
+
+def _rows_in_range(x: torch.Tensor) -> torch.Tensor:
+    """``x`` with each frame (last axis) whose largest magnitude is outside the safe range
+    multiplied by a power of two that brings it into ``[0.5, 1)``, so that the squares
+    of a norm neither overflow nor underflow; ``x`` itself when no frame needs it."""
+    peaks = x.abs().amax(dim=-1)
+    nonzero = peaks > 0
+    if not bool(((peaks > ext.SAFE_HIGH) | (nonzero & (peaks < ext.SAFE_LOW))).any()):
+        return x
+    e = ext.exponents(peaks.cpu().numpy())
+    first, second = ext.factors(e)
+    first = torch.from_numpy(np.asarray(first)).to(x.device)[..., None]
+    second = torch.from_numpy(np.asarray(second)).to(x.device)[..., None]
+    return x * first * second
+
+
+def scale_pairs(t: torch.Tensor, e: np.ndarray) -> torch.Tensor:
+    """``t[b] * 2**-e[b]`` for a batch ``(B, n, d)`` (the products of :func:`_extremes.scale`)."""
+    first, second = ext.factors(e)
+    first = torch.from_numpy(np.asarray(first)).to(t.device)[:, None, None]
+    second = torch.from_numpy(np.asarray(second)).to(t.device)[:, None, None]
+    return t * first * second
 
 
 def finalize_many(acc: np.ndarray, metric: str) -> np.ndarray:
@@ -378,6 +423,7 @@ def _clean(t: torch.Tensor, lengths: np.ndarray, name: str, metric: str) -> torc
         raise ValueError(f"{name} contains NaN or infinite values within its lengths")
     t = torch.where(valid[:, :, None], t, torch.zeros((), dtype=t.dtype, device=t.device))
     if metric == "cosine":
+        t = _rows_in_range(t)
         norms = torch.sqrt((t * t).sum(dim=-1, keepdim=True))
         if bool(((norms[:, :, 0] == 0) & valid).any()):
             raise ValueError(f"{name} has all-zero frames, where the cosine distance is "

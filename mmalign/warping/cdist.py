@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
+from . import _extremes as ext
 from . import _kernels as K
 from ._threads import numba_threads
 from ._validation import as_sequence, check_choice, check_int
 from .dtw import METRICS, STEP_PATTERNS, Metric, _solve, finalize, general_solve, unit_rows
-from .windows import resolve_radius, resolve_window
+from .windows import band_radius, resolve_radius, resolve_window
 
 if TYPE_CHECKING:  # the dask backend is optional
     from distributed import Client
@@ -77,8 +78,18 @@ def cdist_dtw(X, Y=None, *, radius: int | None = None, window: float | None = No
     -------
     distances : np.ndarray [shape=(len(X), len(Y))]
 
+    Raises
+    ------
+    ValueError
+        Bad input, or a distance beyond float64 (about 1.8e308).
+
     Notes
     -----
+    Values of any finite size work, as in :func:`mmalign.dtw`: a pair whose
+    largest magnitude is outside ``[2**-400, 2**400]`` is solved multiplied by a
+    power of two (the pairs grouped by that power, so the fast kernels still
+    run) and its distance multiplied back; other pairs are untouched.
+
     Equal-length pairs of the default setting run 32 at a time in SIMD lanes, the
     pair index innermost; the rest run pair by pair with the anti-diagonal kernel.
     With a ``device``, pairs of similar lengths are padded into batches whose
@@ -167,8 +178,61 @@ def pair_values(xs: list[np.ndarray], ys: list[np.ndarray], ia: np.ndarray, ib: 
     """Finalised DTW distances of the pairs ``(xs[ia[k]], ys[ib[k]])`` by the numba kernels.
 
     The one routine behind both backends (the dask tiles call it with
-    ``parallel=False``: serial kernels, safe in any worker thread).
+    ``parallel=False``: serial kernels, safe in any worker thread).  Pairs beyond
+    the safe range are solved scaled (:func:`scaled_groups`).
     """
+    values = np.empty(len(ia))
+    for xs_k, ys_k, members, e in scaled_groups(xs, ys, ia, ib, metric):
+        raw = _pair_values(xs_k, ys_k, ia[members], ib[members], metric, step_pattern, options,
+                           parallel)
+        values[members] = ext.unscale_many(raw, e, "a DTW distance")
+    return values
+
+
+def scaled_groups(xs, ys, ia: np.ndarray, ib: np.ndarray, metric: Metric):
+    """The pairs ``(xs[ia[k]], ys[ib[k]])`` grouped by the power of two ``2**-e`` that
+    brings each into the safe range (:mod:`mmalign.warping._extremes`).
+
+    Yields ``(xs_e, ys_e, members, e)``: the positions ``members`` into ``ia`` / ``ib``
+    of a group and the sequences with those of the group multiplied by ``2**-e``.
+    Ordinary pairs form the group ``e = 0`` with ``xs`` and ``ys`` themselves; a
+    callable metric is never scaled.
+    """
+    ia, ib = np.asarray(ia, np.int64), np.asarray(ib, np.int64)
+    everyone = np.arange(len(ia))
+    if callable(metric) or len(ia) == 0:
+        yield xs, ys, everyone, 0
+        return
+    px = np.array([ext.peak(s) for s in xs])
+    py = px if ys is xs else np.array([ext.peak(s) for s in ys])
+    e = ext.exponents(np.maximum(px[ia], py[ib]))
+    if not e.any():
+        yield xs, ys, everyone, 0
+        return
+    for k in np.unique(e):
+        members = np.flatnonzero(e == k)
+        if k == 0:
+            yield xs, ys, members, 0
+            continue
+        if ys is xs:
+            xs_k = _scaled(xs, np.union1d(ia[members], ib[members]), int(k))
+            ys_k = xs_k
+        else:
+            xs_k = _scaled(xs, np.unique(ia[members]), int(k))
+            ys_k = _scaled(ys, np.unique(ib[members]), int(k))
+        yield xs_k, ys_k, members, int(k)
+
+
+def _scaled(seqs: list[np.ndarray], used: np.ndarray, e: int) -> list[np.ndarray]:
+    """``seqs`` with the sequences at ``used`` multiplied by ``2**-e``."""
+    out = list(seqs)
+    for i in used:
+        out[i] = ext.scale(seqs[i], e)
+    return out
+
+
+def _pair_values(xs, ys, ia, ib, metric, step_pattern, options, parallel) -> np.ndarray:
+    """:func:`pair_values` of pairs in the safe range (or a callable metric)."""
     if not callable(metric) and step_pattern == "symmetric1":
         values = _fast_pairs(xs, ys, ia, ib, METRICS[metric], options, parallel=parallel)
         return np.array([finalize(v, metric) for v in values]) if len(values) else values
@@ -239,16 +303,21 @@ def _device_pairs(xs, ys, ia, ib, metric, step_pattern, device, options) -> np.n
     lx = np.array([len(s) for s in xs], np.int64)
     ly = np.array([len(s) for s in ys], np.int64)
     ia, ib = np.asarray(ia, np.int64), np.asarray(ib, np.int64)
-    r = resolve_radius(options["radius"], options["window"], 1, 1)  # validates both
+    resolve_radius(options["radius"], options["window"], 1, 1)  # validates both
     if options["window"] is not None:  # round(w * max(n, m)) per pair, halves up
         longest = np.maximum(lx[ia], ly[ib])
         radii = np.floor(float(options["window"]) * longest + 0.5).astype(np.int64)
-    else:
+    else:  # a radius beyond every length: no band (and no int64 overflow)
+        r = band_radius(options["radius"], int(max(lx.max(), ly.max())))
         radii = np.full(len(ia), -1 if r is None else r, np.int64)
-    X = torch.from_numpy(_pad(xs)).to(dev)
-    Y = X if ys is xs else torch.from_numpy(_pad(ys)).to(dev)
-    acc, _ = TB.solve_pairs(X, Y, ia, ib, lx, ly, radii, METRICS[metric])
-    return TB.finalize_many(acc, metric)
+    values = np.empty(len(ia))
+    for xs_k, ys_k, members, e in scaled_groups(xs, ys, ia, ib, metric):
+        Xt = torch.from_numpy(_pad(xs_k)).to(dev)
+        Yt = Xt if ys_k is xs_k else torch.from_numpy(_pad(ys_k)).to(dev)
+        acc, _ = TB.solve_pairs(Xt, Yt, ia[members], ib[members], lx, ly, radii[members],
+                                METRICS[metric])
+        values[members] = ext.unscale_many(TB.finalize_many(acc, metric), e, "a DTW distance")
+    return values
 
 
 def _pad(seqs: list[np.ndarray]) -> np.ndarray:

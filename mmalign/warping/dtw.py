@@ -17,6 +17,12 @@ Conventions (state them when comparing with other libraries):
   advances ``x`` by one, so each frame of ``x`` is matched exactly once.
 * ``open_begin`` / ``open_end``: the path may start at any ``(0, j)`` / end at
   any ``(n-1, j)``; all of ``x`` is matched, a part of ``y``.
+* Range: any finite float64 values.  A pair whose largest magnitude lies outside
+  ``[2**-400, 2**400]`` is solved multiplied by a power of two (exact) and the
+  distance multiplied back (:mod:`mmalign.warping._extremes`), so squared costs
+  neither overflow nor underflow; a distance beyond float64 (about 1.8e308) is a
+  ``ValueError``, never ``inf``.  A callable metric or a precomputed cost matrix
+  is not rescaled: an accumulated cost beyond float64 is a ``ValueError``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import numpy as np
 from scipy.spatial.distance import cdist
 
 from ..alignment import Alignment
+from . import _extremes as ext
 from . import _kernels as K
 from ._validation import as_sequence, check_choice, check_same_features
 from .windows import Window, resolve_window
@@ -81,10 +88,22 @@ def dtw(x, y, *, radius: int | None = None, window: float | None = None,
     -------
     distance : float
         ``sqrt`` of the accumulated cost for ``"sqeuclidean"``, the accumulated
-        cost otherwise; ``inf`` when the window admits no path.
+        cost otherwise; ``inf`` when the window (or the asymmetric step
+        pattern) admits no path.
+
+    Raises
+    ------
+    ValueError
+        Bad input, or a distance beyond float64 (about 1.8e308).
 
     Notes
     -----
+    Any finite float64 values work: a pair whose largest magnitude is outside
+    ``[2**-400, 2**400]`` (about 3.9e-121 to 2.6e120) is solved multiplied by a
+    power of two, exactly, and the distance multiplied back, so ``1e200`` or
+    ``1e-300`` give the right distance, not ``inf`` or 0.  A callable metric is
+    not rescaled: its accumulated cost beyond float64 is a ``ValueError``.
+
     ``x`` and ``y`` may be torch tensors.  When both are on one CUDA device, the
     default step pattern without ``itakura_slope`` / ``mask`` / open ends runs
     there (the torch anti-diagonal wavefront, float64, the same value as on the
@@ -136,7 +155,8 @@ def dtw_path(x, y, *, radius: int | None = None, window: float | None = None,
     Raises
     ------
     ValueError
-        Bad input, or a window that admits no path.
+        Bad input, a window (or asymmetric step pattern) that admits no path,
+        or a distance beyond float64.
 
     Notes
     -----
@@ -165,7 +185,8 @@ def dtw_path(x, y, *, radius: int | None = None, window: float | None = None,
         return multiscale_dtw_path(x, y, multiscale_radius=multiscale_radius, **options)
     value, path, shape = _solve(x, y, want_path=True, **options)
     if path is None:
-        raise ValueError("the window admits no warping path between x and y; widen it")
+        raise ValueError(no_path_message("between x and y", _constrained(options),
+                                         step_pattern))
     return Alignment(path, cost=value, shape=shape, monotonic=True,
                      extras={"metric": metric if isinstance(metric, str) else "callable",
                              "step_pattern": step_pattern})
@@ -187,7 +208,13 @@ def dtw_from_cost(cost, *, radius: int | None = None, window: float | None = Non
     Returns
     -------
     accumulated : float
-        The minimal accumulated cost (no square root is taken).
+        The minimal accumulated cost (no square root is taken); ``inf`` when the
+        window and the ``+inf`` cells admit no path.
+
+    Raises
+    ------
+    ValueError
+        Bad input, or a minimal accumulated cost beyond float64 (about 1.8e308).
 
     Examples
     --------
@@ -217,7 +244,10 @@ def dtw_path_from_cost(cost, *, radius: int | None = None, window: float | None 
                                      step_pattern=step_pattern, open_begin=open_begin,
                                      open_end=open_end, want_path=True)
     if path is None:
-        raise ValueError("the window admits no warping path through cost; widen it")
+        constrained = _constrained(dict(radius=radius, window=window,
+                                        itakura_slope=itakura_slope, mask=mask))
+        blocked = bool(np.isinf(_check_cost(cost)).any())
+        raise ValueError(no_path_message("through cost", constrained, step_pattern, blocked))
     return Alignment(path, cost=value, shape=shape, monotonic=True,
                      extras={"metric": "precomputed", "step_pattern": step_pattern})
 
@@ -239,9 +269,16 @@ def prepare_pair(x, y, metric: Metric, names: tuple[str, str] = ("x", "y")):
 
 
 def unit_rows(x: np.ndarray, name: str) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1)
-    if (norms == 0).any():
+    """Rows scaled to unit norm; rows beyond the safe range are first brought into it by a
+    power of two (the norm's squares would overflow or underflow)."""
+    peaks = np.abs(x).max(axis=1)
+    if (peaks == 0).any():
         raise ValueError(f"{name} has all-zero frames, where the cosine distance is undefined")
+    e = ext.exponents(peaks)
+    if e.any():
+        first, second = ext.factors(e)
+        x = x * first[:, None] * second[:, None]
+    norms = np.linalg.norm(x, axis=1)
     return x / norms[:, None]
 
 
@@ -270,22 +307,74 @@ def _solve(x, y, *, radius, window, itakura_slope, mask, metric, step_pattern, o
     n, m = len(x), len(y)
     win = resolve_window(n, m, radius=radius, window=window, itakura_slope=itakura_slope,
                          mask=mask)
-    fast = (not callable(metric) and win.is_band and not open_begin and not open_end
-            and step_pattern in ("symmetric1", "symmetric2"))
-    if fast:
+    if callable(metric):
+        C = callable_costs(x, y, metric)
+        acc, path = accumulate_costs(C, win, step_pattern, open_begin, open_end, want_path,
+                                     "the accumulated cost of the metric's costs")
+        return acc, path, (n, m)
+    e = ext.exponent(max(ext.peak(x), ext.peak(y)))
+    x, y = ext.scale(x, e), ext.scale(y, e)
+    if (win.is_band and not open_begin and not open_end
+            and step_pattern in ("symmetric1", "symmetric2")):
         if not win.feasible:
             return np.inf, None, (n, m)
         acc, path = diagonal_solve(x, y, win, METRICS[metric], want_path,
                                    step=STEP_PATTERNS[step_pattern])
-        return finalize(acc, metric), path, (n, m)
-    if callable(metric):
-        C = cdist(x, y, metric=metric)
-        if not np.isfinite(C).all() or (C < 0).any():
-            raise ValueError("metric returned a negative, NaN or infinite cost")
     else:
         C = K.cost_matrix(x, y, METRICS[metric])
+        acc, path = general_solve(C, win, step_pattern, open_begin, open_end, want_path)
+    return ext.unscale(finalize(acc, metric), e, "the DTW distance"), path, (n, m)
+
+
+def callable_costs(x: np.ndarray, y: np.ndarray, metric) -> np.ndarray:
+    """The ``(n, m)`` local costs of a callable metric, checked finite and non-negative."""
+    C = cdist(x, y, metric=metric)
+    if not np.isfinite(C).all() or (C < 0).any():
+        raise ValueError("metric returned a negative, NaN or infinite cost")
+    return C
+
+
+def accumulate_costs(C: np.ndarray, win: Window, step_pattern: str, open_begin: bool,
+                     open_end: bool, want_path: bool, what: str):
+    """:func:`general_solve` over costs that are not rescaled (precomputed, callable metric).
+
+    An accumulated cost that float64 holds is computed exactly as it is, whatever
+    the size of the costs.  When the result is ``inf`` and the finite costs are
+    large enough to overflow a path's sum, the costs are solved again divided by a
+    power of two: a finite result there means the true minimum is beyond float64,
+    a ``ValueError`` naming ``what``; ``inf`` again means no path.
+    """
     acc, path = general_solve(C, win, step_pattern, open_begin, open_end, want_path)
-    return finalize(acc, metric), path, (n, m)
+    if acc != np.inf:
+        return acc, path
+    finite = np.isfinite(C)
+    largest = float(C.max(where=finite, initial=0.0))
+    if largest == 0 or not ext.accumulated_overflows(np.log2(largest), C.shape[0] + C.shape[1]):
+        return acc, path
+    e = int(np.frexp(largest)[1])
+    scaled, _ = general_solve(ext.scale(C, e), win, step_pattern, open_begin, open_end, False)
+    if scaled != np.inf:
+        raise ext.too_large(what, np.log10(scaled) + e * np.log10(2.0))
+    return acc, path
+
+
+def _constrained(options: dict) -> bool:
+    """Whether a window constraint was given (radius, window, Itakura slope or mask)."""
+    return any(options.get(k) is not None for k in ("radius", "window", "itakura_slope", "mask"))
+
+
+def no_path_message(between: str, constrained: bool, step_pattern: str,
+                    blocked: bool = False) -> str:
+    """Why no warping path exists, naming only the constraints that were given."""
+    causes = ["the window"] if constrained else []
+    if blocked:
+        causes.append("the +inf cells of cost")
+    if step_pattern == "asymmetric":
+        causes.append("step_pattern='asymmetric' (each step advances x by one frame and y "
+                      "by at most two)")
+    verb = "admits" if len(causes) == 1 else "admit"
+    message = f"{' and '.join(causes) or 'the options'} {verb} no warping path {between}"
+    return message + ("; widen it" if causes == ["the window"] else "")
 
 
 def _on_one_cuda_device(x, y) -> bool:
@@ -301,14 +390,18 @@ def _solve_cost(cost, *, radius, window, itakura_slope, mask, step_pattern, open
     n, m = C.shape
     win = resolve_window(n, m, radius=radius, window=window, itakura_slope=itakura_slope,
                          mask=mask)
-    acc, path = general_solve(C, win, step_pattern, open_begin, open_end, want_path)
+    acc, path = accumulate_costs(C, win, step_pattern, open_begin, open_end, want_path,
+                                 "the minimal accumulated cost")
     return float(acc), path, (n, m)
 
 
 def _check_cost(cost) -> np.ndarray:
     if hasattr(cost, "detach"):
         cost = cost.detach().cpu().numpy()
-    C = np.asarray(cost)
+    try:
+        C = np.asarray(cost)
+    except (ValueError, TypeError) as err:  # ragged nested lists and the like
+        raise ValueError(f"cost cannot be read as an (n, m) matrix of numbers: {err}") from None
     if C.dtype == np.bool_ or not (np.issubdtype(C.dtype, np.floating)
                                    or np.issubdtype(C.dtype, np.integer)):
         raise ValueError(f"cost must hold real numbers, got dtype {C.dtype}")

@@ -2,8 +2,10 @@
 
 Both bounds are in the units of :func:`mmalign.dtw` (the square root is taken
 for ``"sqeuclidean"``) and hold for equal-length sequences under a Sakoe–Chiba
-radius (``radius=None`` means no window, where LB_Keogh degrades to the range
-of the candidate).
+radius (``radius=None``, or one of the length or more, means no window, where
+LB_Keogh degrades to the range of the candidate).  Values of any finite size
+work: a pair outside ``[2**-400, 2**400]`` is bounded multiplied by a power of
+two, as :func:`mmalign.dtw` does.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 from numba import njit
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
+from . import _extremes as ext
 from . import _kernels as K
 from ._validation import as_sequence, check_int, check_same_features
 from .dtw import METRICS, finalize
@@ -63,8 +66,11 @@ def lb_keogh(x, y, radius: int | None = None, *, metric: str = "sqeuclidean") ->
     True
     """
     x, y, code = _pair(x, y, metric)
+    e = ext.exponent(max(ext.peak(x), ext.peak(y)))
+    x, y = ext.scale(x, e), ext.scale(y, e)
     upper, lower = _envelope(y, _radius(radius, len(y)))
-    return finalize(lb_keogh_raw(x, upper, lower, code, np.inf), metric)
+    return ext.unscale(finalize(lb_keogh_raw(x, upper, lower, code, np.inf), metric), e,
+                       "the bound")
 
 
 def lb_kim(x, y, *, metric: str = "sqeuclidean") -> float:
@@ -80,7 +86,9 @@ def lb_kim(x, y, *, metric: str = "sqeuclidean") -> float:
     y = as_sequence(y, "y")
     check_same_features(x, y)
     code = _metric_code(metric)
-    return finalize(lb_kim_raw(x, y, code), metric)
+    e = ext.exponent(max(ext.peak(x), ext.peak(y)))
+    x, y = ext.scale(x, e), ext.scale(y, e)
+    return ext.unscale(finalize(lb_kim_raw(x, y, code), metric), e, "the bound")
 
 
 # ----------------------------------------------------------------- raw kernels
@@ -143,7 +151,8 @@ def _envelope(x: np.ndarray, r: int):
 
 
 def _radius(radius, n: int) -> int:
-    return n if radius is None else check_int(radius, "radius", 0)
+    """The envelope's half-width: ``n`` (the whole series) for None or any radius beyond."""
+    return n if radius is None else min(check_int(radius, "radius", 0), n)
 
 
 def _metric_code(metric) -> int:

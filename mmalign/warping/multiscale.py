@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..alignment import Alignment
+from . import _extremes as ext
 from ._validation import check_int
 from .dtw import METRICS, diagonal_solve, finalize, prepare_pair
 from .windows import Window, band_is_feasible, resolve_window
@@ -36,6 +37,9 @@ def multiscale_dtw_path(x, y, *, multiscale_radius: int = 16, radius=None, windo
         )
     x, y = prepare_pair(x, y, metric)
     n, m = len(x), len(y)
+    r = min(r, max(n, m))  # wider bands change nothing (and 2**63 would overflow int64)
+    e = ext.exponent(max(ext.peak(x), ext.peak(y)))
+    x, y = ext.scale(x, e), ext.scale(y, e)
     user = resolve_window(n, m, radius=radius, window=window, itakura_slope=itakura_slope,
                           mask=mask)
     if not user.is_band:
@@ -64,7 +68,8 @@ def multiscale_dtw_path(x, y, *, multiscale_radius: int = 16, radius=None, windo
                 lo, hi = user.lo, user.hi
         acc, path = diagonal_solve(lx, ly, Window(len(lx), len(ly), lo, hi), code,
                                    want_path=True)
-    return Alignment(path, cost=finalize(acc, metric), shape=(n, m), monotonic=True,
+    return Alignment(path, cost=ext.unscale(finalize(acc, metric), e, "the DTW distance"),
+                     shape=(n, m), monotonic=True,
                      extras={"metric": metric, "step_pattern": step_pattern,
                              "method": "multiscale", "levels": len(pyramid)})
 

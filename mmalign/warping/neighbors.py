@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit, prange
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from . import _extremes as ext
 from . import _kernels as K
 from ._validation import check_choice, check_int
 from ._threads import numba_threads
@@ -71,8 +72,10 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    The cascade needs every training and query series to have one length;
-    otherwise the search falls back to brute force, with the same results.
+    The cascade needs every training and query series to have one length, and
+    values inside ``[2**-400, 2**400]`` in magnitude (or 0); otherwise the search
+    falls back to brute force, with the same results (``cdist_dtw``, which
+    handles values of any finite size as :func:`mmalign.dtw` does).
 
     Examples
     --------
@@ -133,7 +136,7 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {queries[0].shape[1]} features, the training series "
                              f"{self.n_features_in_}")
         lengths = {len(s) for s in queries} | {len(s) for s in self.train_}
-        if len(lengths) == 1:
+        if len(lengths) == 1 and not self._needs_scaling(queries):
             dist, ind = self._cascade(queries, k)
         else:
             dist, ind = self._brute_force(queries, k)
@@ -184,6 +187,12 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
             return {}
         return dict(backend="dask", client=self.client, scheduler=self.scheduler,
                     block_size=self.block_size)
+
+    def _needs_scaling(self, queries) -> bool:
+        """Whether a series lies outside the safe range, where the cascade's raw costs
+        could overflow or underflow: brute force then scales each pair."""
+        peaks = [ext.peak(s) for s in queries] + [ext.peak(s) for s in self.train_]
+        return bool(ext.exponents(np.array(peaks)).any())
 
     def _radius_for(self, n: int) -> int | None:
         return resolve_radius(self.radius, self.window, n, n)

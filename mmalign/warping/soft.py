@@ -9,6 +9,15 @@ cost, **no** square root: soft-DTW values are accumulated costs, as in tslearn).
 The soft-DTW divergence (Blondel, Mensch & Vert 2021)
 ``soft_dtw(x, y) - (soft_dtw(x, x) + soft_dtw(y, y)) / 2`` is 0 at ``x = y``
 and non-negative; ``SoftDTWLoss(normalize=True)`` computes it.
+
+Range: soft-DTW is not scale-free (``gamma`` is in the units of the local
+cost), so unlike :func:`mmalign.dtw` it is not rescaled internally.  Inputs
+whose costs could overflow are refused with a ``ValueError``: for the squared
+Euclidean cost, ``(n + m - 1) * d * (max|x| + max|y|)**2`` must stay below
+``2**1023`` (about 9e307; values up to about 1e150 for moderate sizes).  The
+value is then finite; the expected alignment (and gradients) further need the
+accumulated costs divided by ``gamma`` to stay within what float64 resolves
+(an alignment that is not finite is a ``ValueError``, never returned).
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..alignment import Alignment
+from . import _extremes as ext
 from . import _soft_kernels as S
 from ._validation import check_choice, check_float
 from .dtw import METRICS, prepare_pair
@@ -43,6 +53,14 @@ def soft_dtw(x, y, *, gamma: float = 1.0, radius: int | None = None,
     value : float
         May be negative (the soft minimum is below the minimum).
 
+    Raises
+    ------
+    ValueError
+        Bad input, or values too large for float64 soft-DTW: with the squared
+        Euclidean cost ``(n + m - 1) * d * (max|x| + max|y|)**2`` must be below
+        ``2**1023`` (about 9e307).  Divide ``x`` and ``y`` by ``c`` and ``gamma``
+        by ``c**2`` (the value is divided by ``c**2``).
+
     Examples
     --------
     >>> import numpy as np, mmalign
@@ -68,6 +86,12 @@ def soft_dtw_alignment(x, y, *, gamma: float = 1.0, radius: int | None = None,
         corners); ``cost`` is the soft-DTW value; ``path()`` is the best monotone
         path through the weights.
 
+    Raises
+    ------
+    ValueError
+        As :func:`soft_dtw`; also when the costs are so large relative to
+        ``gamma`` that float64 cannot resolve the expected alignment.
+
     Examples
     --------
     >>> import numpy as np, mmalign
@@ -91,6 +115,9 @@ def _solve(x, y, gamma, radius, window, metric, want_alignment):
     check_choice(metric, "metric", {"sqeuclidean", "euclidean", "cityblock"})
     x, y = prepare_pair(x, y, metric)
     n, m = len(x), len(y)
+    error = ext.soft_range_error(ext.peak(x), ext.peak(y), n + m - 1, x.shape[1], metric=metric)
+    if error is not None:
+        raise error
     r = resolve_radius(radius, window, n, m)
     lo, hi = sakoe_chiba_bounds(n, m, -1 if r is None else r)
     xt = np.ascontiguousarray(x.T)
@@ -104,4 +131,6 @@ def _solve(x, y, gamma, radius, window, metric, want_alignment):
         none = np.zeros((0, 0))
         S.soft_backward(xt, yrt, lo, hi, gamma, code, R, a, offsets, flat, none, none)
         E = S.diagonal_to_matrix(flat, a, offsets, n, m)
+        if not np.isfinite(E).all():
+            raise ext.soft_precision_error("expected alignment", gamma)
     return float(value), E, (n, m), metric

@@ -6,11 +6,13 @@ import numba
 import numpy as np
 import torch
 
+from . import _extremes as ext
 from . import _soft_kernels as S
 from . import _wavefront as W
 from ._threads import keep_torch_threads
 from ._validation import check_choice, check_int
 from .soft import check_gamma
+from .windows import band_radius
 
 
 class _SoftDTWFunction(torch.autograd.Function):
@@ -71,11 +73,15 @@ class _SoftDTWFunction(torch.autograd.Function):
                 for lo, hi, R, r_start in chunks:
                     S.soft_backward_batch(xn[lo:hi], yn[lo:hi], lxn[lo:hi], lyn[lo:hi], gamma,
                                           radius, R, r_start, weights[lo:hi], gx[lo:hi], gy[lo:hi])
+            if not (np.isfinite(gx).all() and np.isfinite(gy).all()):
+                raise ext.soft_precision_error("gradient", gamma)
             return (torch.from_numpy(gx).to(x.dtype), torch.from_numpy(gy).to(y.dtype),
                     None, None, None, None, None, None)
         saved, n, m = ctx.saved
         sweep = _triton().soft_backward if backend == "triton" else W.soft_backward
         gx, gy = sweep(x.detach()[:, :n], y.detach()[:, :m], saved, lx, ly, gamma, radius)[:2]
+        if not bool(torch.isfinite(gx).all() & torch.isfinite(gy).all()):
+            raise ext.soft_precision_error("gradient", gamma)
         scale = grad_out[:, None, None]
         grad_x = torch.zeros_like(x)
         grad_y = torch.zeros_like(y)
@@ -147,7 +153,8 @@ class SoftDTWLoss(torch.nn.Module):
         Return the soft-DTW divergence ``sdtw(x, y) - (sdtw(x, x) + sdtw(y, y)) / 2``
         (Blondel, Mensch & Vert 2021): 0 at ``x = y``, non-negative.
     radius : int >= 0 or None
-        Sakoe–Chiba band, widened by each pair's length difference.
+        Sakoe–Chiba band, widened by each pair's length difference; a radius of
+        the longest length or more means no band.
     reduction : {"mean", "sum", "none"}
     backend : {"auto", "numba", "torch", "triton"}
         ``"auto"``: numba kernels (parallel over the batch) for CPU tensors, the
@@ -169,9 +176,22 @@ class SoftDTWLoss(torch.nn.Module):
 
     Shapes
     ------
-    x : (B, N, d), y : (B, M, d), float32 or float64, same device.
+    x : (B, N, d), y : (B, M, d), float16, bfloat16, float32 or float64, same device.
+        Half precision (float16, bfloat16) is computed in float32 and the loss
+        returned in the input's dtype, as are the gradients.
     x_lengths, y_lengths : (B,) integer tensors or None (full length).
     Output: (B,) with ``reduction="none"``, else a scalar.
+
+    Raises
+    ------
+    ValueError
+        Bad input; values too large for soft-DTW in the computing precision
+        (float64 for float64 input, float32 otherwise): with ``s = max|x_b| +
+        max|y_b|`` within the lengths, ``(n_b + m_b - 1) * d * s**2`` must stay
+        below ``2**1023`` (about 9e307) in float64 and ``2**127`` (about 1.7e38)
+        in float32 (divide x and y by ``c`` and ``gamma`` by ``c**2``); a loss
+        beyond float16's / bfloat16's range; or, in the backward, gradients that
+        float64 / float32 cannot resolve (costs far too large relative to ``gamma``).
 
     Examples
     --------
@@ -202,21 +222,34 @@ class SoftDTWLoss(torch.nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor, x_lengths=None,
                 y_lengths=None) -> torch.Tensor:
         x, y, lx, ly = _check_batch(x, y, x_lengths, y_lengths)
+        out_dtype = x.dtype
+        if out_dtype in (torch.float16, torch.bfloat16):
+            # numpy has no bfloat16, and half-precision costs overflow at 65504
+            x, y = x.float(), y.float()
+        _check_range(x, y, lx, ly, self.normalize)
         backend = self.backend
         if backend == "auto":
             backend = "numba" if x.device.type == "cpu" else "torch"
         if backend == "triton":
             _triton().check_tensors_device(x)
-        radius = -1 if self.radius is None else self.radius
+        radius = band_radius(self.radius, max(x.shape[1], y.shape[1]))
+        radius = -1 if radius is None else radius
         options = (self.gamma, radius, backend, self.checkpoint)
         value = _SoftDTWFunction.apply(x, y, lx, ly, *options)
         if self.normalize:
             value = value - 0.5 * (_SoftDTWFunction.apply(x, x, lx, lx, *options)
                                    + _SoftDTWFunction.apply(y, y, ly, ly, *options))
         if self.reduction == "mean":
-            return value.mean()
-        if self.reduction == "sum":
-            return value.sum()
+            value = value.mean()
+        elif self.reduction == "sum":
+            value = value.sum()
+        if value.dtype != out_dtype:
+            value = value.to(out_dtype)
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(
+                    f"the soft-DTW loss exceeds the range of {_name(out_dtype)} (largest "
+                    f"finite value {torch.finfo(out_dtype).max:.4g}); pass float32 tensors "
+                    "or rescale x, y and gamma")
         return value
 
     def extra_repr(self) -> str:
@@ -249,6 +282,36 @@ def _check_batch(x, y, x_lengths, y_lengths):
     lx = _lengths(x_lengths, "x_lengths", x)
     ly = _lengths(y_lengths, "y_lengths", y)
     return x, y, lx, ly
+
+
+def _check_range(x: torch.Tensor, y: torch.Tensor, lx: torch.Tensor, ly: torch.Tensor,
+                 normalize: bool) -> None:
+    """ValueError for pairs whose squared costs could overflow the computing dtype
+    (:func:`mmalign.warping._extremes.soft_range_error`), looking within the lengths
+    only; with ``normalize`` the pairs (x, x) and (y, y) as well."""
+    def peaks(t, lengths):
+        valid = torch.arange(t.shape[1], device=t.device)[None, :] < lengths[:, None]
+        frames = t.detach().abs().amax(dim=-1)
+        return torch.where(valid, frames, torch.zeros_like(frames)).amax(dim=-1)
+
+    # one host transfer: the peaks of x and y and the lengths, per pair
+    px, py, nx, ny = torch.stack([peaks(x, lx).double(), peaks(y, ly).double(),
+                                  lx.double(), ly.double()]).cpu().numpy()
+    nx, ny = nx.astype(np.int64), ny.astype(np.int64)
+    pairs = [(px, py, nx + ny - 1, ("x", "y"))]
+    if normalize:
+        pairs += [(px, px, 2 * nx - 1, ("x", "x")), (py, py, 2 * ny - 1, ("y", "y"))]
+    wide = x.dtype == torch.float64
+    for a, b, cells, names in pairs:
+        error = ext.soft_range_error(a, b, cells, x.shape[2],
+                                     max_exponent=1024 if wide else 128,
+                                     dtype="float64" if wide else "float32", names=names)
+        if error is not None:
+            raise error
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
 
 
 def _lengths(lengths, name, t):

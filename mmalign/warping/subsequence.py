@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
 from ..alignment import Alignment
+from . import _extremes as ext
 from . import _kernels as K
 from ._validation import check_int
-from .dtw import METRICS, Metric, finalize, prepare_pair
+from .dtw import METRICS, Metric, callable_costs, finalize, prepare_pair
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,13 @@ def subsequence_dtw(query, series, k: int = 1, *, metric: Metric = "sqeuclidean"
     Returns
     -------
     matches : list of SubsequenceMatch, best first
+        At least one for finite input.
+
+    Raises
+    ------
+    ValueError
+        Bad input, or a match cost beyond float64 (about 1.8e308).  Values of any
+        finite size work with the built-in metrics (see :func:`mmalign.dtw`).
 
     Examples
     --------
@@ -64,12 +71,17 @@ def subsequence_dtw(query, series, k: int = 1, *, metric: Metric = "sqeuclidean"
     q, s = prepare_pair(query, series, metric, ("query", "series"))
     n, m = len(q), len(s)
     exclusion = n // 2 if exclusion is None else check_int(exclusion, "exclusion", 0)
+    e = 0
     if callable(metric):
-        C = cdist(q, s, metric=metric)
+        C = callable_costs(q, s, metric)
     else:
-        C = K.cost_matrix(q, s, METRICS[metric])
+        e = ext.exponent(max(ext.peak(q), ext.peak(s)))
+        C = K.cost_matrix(ext.scale(q, e), ext.scale(s, e), METRICS[metric])
     D, dirs = K.general_accumulate(C, K.STEP_SYMMETRIC1, True)
     ends = D[-1].copy()
+    # every end is reachable (open begin, no window): inf is a sum beyond float64, only
+    # possible with a callable metric (the built-in ones are scaled into range)
+    overflowed = ~np.isfinite(ends)
     matches: list[SubsequenceMatch] = []
     taken = np.zeros(m, bool)  # series frames inside an earlier match or its exclusion zone
     while len(matches) < k and np.isfinite(ends).any():
@@ -79,10 +91,13 @@ def subsequence_dtw(query, series, k: int = 1, *, metric: Metric = "sqeuclidean"
         start = int(path[0, 1])
         if taken[start:end + 1].any():
             continue  # this span overlaps an earlier match
-        cost = finalize(D[-1, end], metric)
+        cost = ext.unscale(finalize(D[-1, end], metric), e, "the match cost")
         alignment = Alignment(path, cost=cost, shape=(n, m), monotonic=True,
                               extras={"start": start, "stop": end + 1})
         matches.append(SubsequenceMatch(start, end + 1, cost, alignment))
         taken[max(0, start - exclusion): min(m, end + 1 + exclusion)] = True
         ends[taken] = np.inf
+    if len(matches) < k and (overflowed & ~taken).any():
+        raise ValueError("the metric's costs summed along a match exceed the float64 range "
+                         f"(largest finite value {ext.FLOAT64_MAX:.4g}); rescale the metric")
     return matches
