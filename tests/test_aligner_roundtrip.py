@@ -1,13 +1,19 @@
 """Every mmalign Aligner, fitted on a tiny case, survives save -> load with identical output.
 
 The classes are discovered (every concrete ``Aligner`` subclass defined in mmalign), so a new
-aligner without a tiny case below fails ``test_every_aligner_has_a_tiny_case``.
+aligner without a tiny case below fails ``test_every_aligner_has_a_tiny_case``. Each case
+(:class:`TinyCase`: the fitted aligner and its calls, arguments by name) is fitted once per
+test session and shared with tests/test_aligner_sweep.py. Files with tampered
+hyper-parameters are refused on load, naming the file and the parameter.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
+import json
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -30,7 +36,33 @@ def _discover() -> dict[str, type]:
 
 
 # ----------------------------------------------------------------------------- tiny cases
-# Each case returns (fitted aligner, output): output(aligner) is what must not change.
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """``getattr(aligner, method)(**args)``: one output the round trip must keep."""
+
+    method: str
+    args: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyCase:
+    """A fitted aligner and the calls whose outputs must survive save -> load.
+
+    ``ids`` names the arguments that hold integer token ids (``"src"``, or ``"x['text']"``
+    for an entry of a dict of modalities): for them ``int`` is the natural dtype.
+    tests/test_aligner_sweep.py substitutes bad and unusual arrays into ``calls``.
+    """
+
+    aligner: Aligner
+    calls: tuple[Call, ...]
+    ids: frozenset[str] = frozenset()
+
+    def output(self, aligner: Aligner | None = None) -> list:
+        """The outputs of ``calls`` on ``aligner`` (default: the fitted one)."""
+        aligner = self.aligner if aligner is None else aligner
+        return [getattr(aligner, call.method)(**call.args) for call in self.calls]
+
+
 def _pair(n=12, m=10, dx=2, dy=3, seed=0):
     rng = np.random.default_rng(seed)
     t, u = np.linspace(0, 1, n), np.linspace(0, 1, m) ** 1.3
@@ -41,40 +73,41 @@ def _pair(n=12, m=10, dx=2, dy=3, seed=0):
 
 def _dtw():
     x, y = _pair(dx=2, dy=2)
-    return mmalign.DTW(radius=3), lambda a: a.align(x, y)
+    return TinyCase(mmalign.DTW(radius=3), (Call("align", {"x": x, "y": y}),))
 
 
 def _soft_dtw():
     x, y = _pair(dx=2, dy=2)
-    return mmalign.SoftDTW(gamma=0.1), lambda a: a.align(x, y)
+    return TinyCase(mmalign.SoftDTW(gamma=0.1), (Call("align", {"x": x, "y": y}),))
 
 
 def _cca():
     x, y = _pair(n=20, m=20)
-    return mmalign.CCA(n_components=2).fit(x, y), lambda a: a.transform(x, y)
+    return TinyCase(mmalign.CCA(n_components=2).fit(x, y), (Call("transform", {"X": x, "Y": y}),))
 
 
 def _ctw():
     x, y = _pair()
-    return mmalign.CTW(max_iter=3), lambda a: a.align(x, y)
+    return TinyCase(mmalign.CTW(max_iter=3), (Call("align", {"x": x, "y": y}),))
 
 
 def _gctw():
     x, y = _pair()
-    return mmalign.GCTW(), lambda a: a.align(x, y)
+    return TinyCase(mmalign.GCTW(), (Call("align", {"x": x, "y": y}),))
 
 
 def _dctw():
     x, y = _pair()
     model = mmalign.DCTW(hidden=(4,), n_outer=1, epochs_per_step=1, init="uniform").fit([(x, y)])
     model.align_all([x, y, y[::2]])  # multi-set encoders as well
-    return model, lambda a: [a.align(x, y), a.align_all([x, y, y[::2]], fit=False)]
+    return TinyCase(model, (Call("align", {"x": x, "y": y}),
+                            Call("align_all", {"sequences": [x, y, y[::2]], "fit": False})))
 
 
 def _deep_cca():
     x, y = _pair(n=16, m=16)
     model = mmalign.DeepCCA(hidden=(4,), max_epochs=1).fit(x, y)
-    return model, lambda a: a.transform(x, y)
+    return TinyCase(model, (Call("transform", {"X": x, "Y": y}),))
 
 
 def _deep_mcca():
@@ -83,7 +116,7 @@ def _deep_mcca():
     x, y = _pair(n=16, m=16)
     views = [x, y, x[:, :1] * y[:, :1]]
     model = DeepMCCA(n_components=1, hidden=(4,), max_epochs=1).fit(views)
-    return model, lambda a: a.transform(views)
+    return TinyCase(model, (Call("transform", {"views": views}),))
 
 
 def _images(n=8, size=8, seed=0):
@@ -96,7 +129,7 @@ def _spatial_transformer():
 
     images, labels = _images(size=16)
     model = SpatialTransformer(n_classes=2, max_epochs=1, batch_size=4).fit(images, labels)
-    return model, lambda a: a.align(images[0])
+    return TinyCase(model, (Call("align", {"image": images[0]}),))
 
 
 def _glimpse():
@@ -106,7 +139,7 @@ def _glimpse():
     model = GlimpseAttention(image_size=(8, 8), n_classes=2, n_glimpses=2, glimpse_size=4,
                              glimpse_hidden=8, location_hidden=8, core_hidden=8,
                              max_epochs=1, batch_size=4).fit(images, labels)
-    return model, lambda a: a.align(images[0])
+    return TinyCase(model, (Call("align", {"image": images[0]}),))
 
 
 def _seq2seq():
@@ -116,7 +149,8 @@ def _seq2seq():
     src = [rng.integers(3, 9, size=rng.integers(2, 5)).tolist() for _ in range(8)]
     model = Seq2SeqAttention(9, 9, embed_dim=4, hidden_dim=8, attention_dim=4, max_epochs=1,
                              batch_size=4).fit(src, [s[::-1] for s in src])
-    return model, lambda a: [a.align(src[0], src[0][::-1]), a.align(src[1])]
+    return TinyCase(model, (Call("align", {"src": src[0], "tgt": src[0][::-1]}),
+                            Call("align", {"src": src[1]})), ids=frozenset({"src", "tgt"}))
 
 
 def _show_attend_tell():
@@ -126,7 +160,8 @@ def _show_attend_tell():
     captions = [[4 + (i % 5), 5 + (i % 3)][: 1 + i % 2] for i in range(len(images))]
     model = ShowAttendTell(10, attention="hard", embed_dim=4, hidden_dim=8, attention_dim=4,
                            max_epochs=1, batch_size=4).fit(images, captions)
-    return model, lambda a: [a.align(images[:2], captions[:2]), a.align(images[2:3])]
+    return TinyCase(model, (Call("align", {"image": images[:2], "caption": captions[:2]}),
+                            Call("align", {"image": images[2:3]})), ids=frozenset({"caption"}))
 
 
 def _fusion_inputs(n=6):
@@ -143,7 +178,7 @@ def _fusion(name):
         extra = {"self_layers": 1} if name == "CrossmodalTransformer" else {}
         model = cls({"text": 4, "audio": 3, "video": 2}, d_model=4, num_heads=2, num_layers=1,
                     max_epochs=1, batch_size=4, **extra).fit(X, y)
-        return model, lambda a: a.align({k: v[0] for k, v in X.items()})
+        return TinyCase(model, (Call("align", {"x": {k: v[0] for k, v in X.items()}}),))
     return case
 
 
@@ -163,7 +198,8 @@ def _pretrainer():
 
     ds, X = _streams()
     model = MultimodalPretrainer(len(ds.vocab), {"audio": 16, "video": 8}, **_PRETRAINER).fit(X)
-    return model, lambda a: a.align({k: v[0] for k, v in X.items()}, target="text")
+    return TinyCase(model, (Call("align", {"x": {k: v[0] for k, v in X.items()},
+                                           "target": "text"}),), ids=frozenset({"x['text']"}))
 
 
 def _fine_tuner():
@@ -173,11 +209,12 @@ def _fine_tuner():
     backbone = MultimodalPretrainer(len(ds.vocab), {"audio": 16, "video": 8}, **_PRETRAINER).fit(X)
     model = MultimodalFineTuner(backbone, task="regression", num_labels=1, max_epochs=1,
                                 batch_size=4).fit(X, ds.labels)
-    return model, lambda a: [a.align({k: v[0] for k, v in X.items()}, target="text"),
-                             a.predict(X)]
+    return TinyCase(model, (Call("align", {"x": {k: v[0] for k, v in X.items()},
+                                           "target": "text"}),
+                            Call("predict", {"X": X})), ids=frozenset({"x['text']", "X['text']"}))
 
 
-CASES: dict[str, Callable[[], tuple[Aligner, Callable[[Aligner], Any]]]] = {
+CASES: dict[str, Callable[[], TinyCase]] = {
     "mmalign.warping.aligner.DTW": _dtw,
     "mmalign.warping.aligner.SoftDTW": _soft_dtw,
     "mmalign.projection.cca.CCA": _cca,
@@ -198,33 +235,56 @@ CASES: dict[str, Callable[[], tuple[Aligner, Callable[[Aligner], Any]]]] = {
 }
 
 
+@functools.lru_cache(maxsize=None)
+def tiny_case(name: str) -> TinyCase:
+    """The tiny case of aligner ``name``, fitted once per test session (seeded)."""
+    if name not in CASES:
+        pytest.fail(f"no tiny save/load case for {name}")
+    torch.manual_seed(0)
+    return CASES[name]()
+
+
 # ----------------------------------------------------------------------------- comparison
-def _assert_same(a: Any, b: Any, where: str = "output") -> None:
-    """Exact equality of alignments, arrays, tensors and containers of them."""
+def _assert_same(a: Any, b: Any, where: str = "output", *, rtol: float = 0.0,
+                 atol: float = 0.0) -> None:
+    """Equality of alignments, arrays, tensors and containers of them: same types, dtypes and
+    shapes; values exactly equal, or within ``rtol`` / ``atol`` when given."""
+    tol = dict(rtol=rtol, atol=atol)
     assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
     if isinstance(a, Alignment):
         assert a.shape == b.shape, f"{where}.shape"
         for name in ("weights", "cost", "extras"):
-            _assert_same(getattr(a, name), getattr(b, name), f"{where}.{name}")
-        _assert_same(a.path(), b.path(), f"{where}.path()")
+            _assert_same(getattr(a, name), getattr(b, name), f"{where}.{name}", **tol)
+        _assert_same(a.path(), b.path(), f"{where}.path()", **tol)
     elif dataclasses.is_dataclass(a):
         for field in dataclasses.fields(a):
-            _assert_same(getattr(a, field.name), getattr(b, field.name), f"{where}.{field.name}")
+            _assert_same(getattr(a, field.name), getattr(b, field.name), f"{where}.{field.name}",
+                         **tol)
     elif isinstance(a, torch.Tensor):
-        assert a.dtype == b.dtype and torch.equal(a.cpu(), b.cpu()), where
+        assert a.dtype == b.dtype and a.shape == b.shape, f"{where}: {a.dtype} {tuple(a.shape)} " \
+                                                          f"!= {b.dtype} {tuple(b.shape)}"
+        if rtol or atol:
+            torch.testing.assert_close(a.cpu(), b.cpu(), msg=where, equal_nan=True, **tol)
+        else:
+            assert torch.equal(a.cpu(), b.cpu()), where
     elif isinstance(a, np.ndarray):
         assert a.dtype == b.dtype, f"{where}: dtype {a.dtype} != {b.dtype}"
-        np.testing.assert_array_equal(a, b, err_msg=where)
+        if rtol or atol:
+            np.testing.assert_allclose(a, b, err_msg=where, **tol)
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=where)
     elif isinstance(a, dict):
         assert a.keys() == b.keys(), where
         for k in a:
-            _assert_same(a[k], b[k], f"{where}[{k!r}]")
+            _assert_same(a[k], b[k], f"{where}[{k!r}]", **tol)
     elif isinstance(a, (list, tuple)):
         assert len(a) == len(b), where
         for i, (u, v) in enumerate(zip(a, b)):
-            _assert_same(u, v, f"{where}[{i}]")
+            _assert_same(u, v, f"{where}[{i}]", **tol)
     elif isinstance(a, float) and np.isnan(a):
         assert np.isnan(b), where
+    elif isinstance(a, float) and (rtol or atol):
+        assert abs(a - b) <= atol + rtol * abs(b), f"{where}: {a!r} != {b!r}"
     else:
         assert a == b, f"{where}: {a!r} != {b!r}"
 
@@ -241,20 +301,18 @@ def test_every_aligner_has_a_tiny_case():
 
 @pytest.mark.parametrize("name", sorted(ALIGNERS))
 def test_fitted_aligner_round_trips(name, tmp_path):
-    if name not in CASES:
-        pytest.fail(f"no tiny save/load case for {name}")
-    torch.manual_seed(0)
-    model, output = CASES[name]()
+    case = tiny_case(name)
+    model = case.aligner
     assert type(model) is ALIGNERS[name]
-    expected = output(model)
+    expected = case.output()
     path = tmp_path / "model.npz"
     model.save(path)
     for loader in (Aligner.load, type(model).load):
         loaded = loader(path)
         assert type(loaded) is type(model)
         assert repr(loaded) == repr(model)
-        _assert_same(output(loaded), expected)
-    _assert_same(output(model), expected)  # saving changed nothing
+        _assert_same(case.output(loaded), expected)
+    _assert_same(case.output(), expected)  # saving changed nothing
 
 
 def test_load_can_find_every_mmalign_aligner_module():
@@ -262,3 +320,58 @@ def test_load_can_find_every_mmalign_aligner_module():
 
     missing = {cls.__module__ for cls in ALIGNERS.values()} - set(_MMALIGN_ALIGNER_MODULES)
     assert not missing, f"add {sorted(missing)} to mmalign.aligner._MMALIGN_ALIGNER_MODULES"
+
+
+# ----------------------------------------------------------------------------- tampered files
+# (aligner, hyper-parameter, invalid value): load refuses the file, as fit / align refuse it
+TAMPERED = [
+    ("mmalign.projection.ctw.CTW", "max_iter", -1),
+    ("mmalign.projection.ctw.CTW", "tol", -0.5),
+    ("mmalign.projection.ctw.CTW", "init", "nope"),
+    ("mmalign.projection.ctw.CTW", "reg", -1.0),
+    ("mmalign.projection.ctw.CTW", "n_components", 0),
+    ("mmalign.projection.ctw.CTW", "radius", -1),
+    ("mmalign.projection.gctw.GCTW", "max_iter", 0),
+    ("mmalign.projection.gctw.GCTW", "tol", float("nan")),
+    ("mmalign.projection.gctw.GCTW", "length", 1),
+    ("mmalign.projection.gctw.GCTW", "init", "nope"),
+    ("mmalign.projection.gctw.GCTW", "radius", -3),
+    ("mmalign.projection.cca.CCA", "n_components", 0),
+    ("mmalign.projection.cca.CCA", "reg", -1.0),
+]
+
+
+def _rewrite_params(path, **params: Any) -> None:
+    """Rewrite an aligner file with ``params`` in its saved hyper-parameters."""
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    meta = json.loads(str(arrays["__meta__"][()]))
+    meta["params"].update(params)
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("name,param,value", TAMPERED,
+                         ids=[f"{n.rsplit('.', 1)[1]}-{p}" for n, p, _ in TAMPERED])
+def test_load_refuses_a_tampered_hyper_parameter_naming_file_and_parameter(name, param, value,
+                                                                          tmp_path):
+    path = tmp_path / "model.npz"
+    tiny_case(name).aligner.save(path)
+    _rewrite_params(path, **{param: value})
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: .*\b{param}\b"):
+        Aligner.load(path)
+
+
+@pytest.mark.parametrize("name,param,value", TAMPERED,
+                         ids=[f"{n.rsplit('.', 1)[1]}-{p}" for n, p, _ in TAMPERED])
+def test_fit_and_align_refuse_the_same_hyper_parameter(name, param, value):
+    case = tiny_case(name)
+    aligner = type(case.aligner)(**{**case.aligner.get_params(deep=False), param: value})
+    args = case.calls[0].args
+    data = (args["X"], args["Y"]) if "X" in args else (args["x"], args["y"])
+    with pytest.raises(ValueError, match=rf"\b{param}\b"):
+        aligner.fit(*data)
+    if hasattr(case.aligner, "x_weights_"):  # CCA: nothing to align
+        return
+    with pytest.raises(ValueError, match=rf"\b{param}\b"):
+        aligner.align(*data)

@@ -72,6 +72,7 @@ from torch import nn
 from ..aligner import Aligner
 from ..alignment import Alignment
 from ..train import check_fit_params
+from ..utils.validation import as_float, as_tensor
 from ..warping._validation import check_choice, check_float, check_int
 from .functional import lengths_to_padding_mask
 from .layers import MultiHeadAttention
@@ -307,22 +308,8 @@ def _modality_names(input_dims: Any) -> tuple[list[str], list[int]]:
     return names, dims
 
 
-def _to_tensor(value: Any, name: str) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        t = value.detach()
-    else:
-        try:
-            t = torch.as_tensor(np.asarray(value))
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
-    if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype.is_signed
-                                                       or t.dtype == torch.uint8):
-        raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
-    return t
-
-
 def _as_lengths(value: Any, name: str, batch: int, max_len: int) -> torch.Tensor:
-    t = _to_tensor(value, name)
+    t = as_tensor(value, name)
     if t.ndim != 1 or t.shape[0] != batch:
         raise ValueError(f"{name} must have shape ({batch},), got {tuple(t.shape)}")
     if t.is_floating_point():
@@ -384,7 +371,7 @@ def _prepare(inputs: Any, lengths: Any, names: Sequence[str], dims: Sequence[int
                 continue
             raise ValueError(f"{where} must not be None")
         if isinstance(v, (list, tuple)) and not isinstance(v, torch.Tensor):
-            seqs = [_to_tensor(s, f"{where}[{i}]") for i, s in enumerate(v)]
+            seqs = [as_tensor(s, f"{where}[{i}]") for i, s in enumerate(v)]
             if not seqs:
                 raise ValueError(f"{where} is an empty list")
             for i, s in enumerate(seqs):
@@ -396,12 +383,13 @@ def _prepare(inputs: Any, lengths: Any, names: Sequence[str], dims: Sequence[int
             if ln is not None and not torch.equal(_as_lengths(ln, lwhere, len(seqs), int(seq_lens.max())),
                                                   seq_lens):
                 raise ValueError(f"{lwhere} disagrees with the lengths of the sequences in {where}")
-            x = nn.utils.rnn.pad_sequence([s.float().cpu() for s in seqs], batch_first=True)
+            x = nn.utils.rnn.pad_sequence([as_float(s, torch.float32, f"{where}[{i}]").cpu()
+                                           for i, s in enumerate(seqs)], batch_first=True)
             ln_t = seq_lens
             kinds.add("batch")
         else:
             tensor_in = tensor_in and isinstance(v, torch.Tensor)
-            x = _to_tensor(v, where)
+            x = as_tensor(v, where)
             if x.ndim == 2:
                 kinds.add("single")
                 x = x[None]
@@ -421,11 +409,9 @@ def _prepare(inputs: Any, lengths: Any, names: Sequence[str], dims: Sequence[int
             else:
                 ln_t = _as_lengths(ln if "single" not in kinds or np.ndim(ln) else [ln], lwhere,
                                    x.shape[0], x.shape[1])
-            x = x.float()
+            x = as_float(x, torch.float32, where)
         if len(kinds) > 1:
             raise ValueError(f"{name} mixes single samples (T, d) and batches (B, T, d)")
-        if not torch.isfinite(x).all():
-            raise ValueError(f"{where} contains NaN or infinite values")
         if batch is None:
             batch = x.shape[0]
         elif x.shape[0] != batch:
@@ -437,14 +423,12 @@ def _prepare(inputs: Any, lengths: Any, names: Sequence[str], dims: Sequence[int
 
 
 def _as_targets(y: Any, n: int, output_dim: int) -> torch.Tensor:
-    t = _to_tensor(y, "y").float()
+    t = as_float(as_tensor(y, "y"), torch.float32, "y")
     if t.ndim == 1:
         t = t[:, None]
     if t.ndim != 2 or t.shape[0] != n or t.shape[1] != output_dim:
         raise ValueError(f"y must have shape ({n},) or ({n}, {output_dim}) (samples, output_dim), "
-                         f"got {tuple(_to_tensor(y, 'y').shape)}")
-    if not torch.isfinite(t).all():
-        raise ValueError("y contains NaN or infinite values")
+                         f"got {tuple(as_tensor(y, 'y').shape)}")
     return t
 
 
@@ -581,10 +565,8 @@ class _FusionAligner(Aligner, nn.Module):
         lens = [ln.to(dev) for ln in lens]
         masks = [lengths_to_padding_mask(ln, x.shape[1]) for ln, x in zip(lens, xs)]
         # zero the padded steps: a Conv1d projection then sees the zeros its own padding gives
-        xs = [x.to(dev, torch.float32).masked_fill(m[..., None], 0.0) for x, m in zip(xs, masks)]
-        for n, x in zip(self._names, xs):
-            if not bool(torch.isfinite(x).all()):
-                raise ValueError(f"inputs[{n!r}] contains NaN or infinite values")
+        xs = [as_float(x.to(dev).masked_fill(m[..., None], 0), torch.float32, f"inputs[{n!r}]")
+              for n, x, m in zip(self._names, xs, masks)]
         pairs = self._all_pairs() if return_weights else []
         pred, weights = self._run(xs, masks, lens, pairs, predict=True)
         if not return_weights:

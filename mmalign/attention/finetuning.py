@@ -37,8 +37,9 @@ from torch import nn
 from ..aligner import Aligner
 from ..alignment import Alignment
 from ..train import check_fit_params
+from ..utils.validation import as_float, as_tensor
 from ..warping._validation import check_choice, check_float, check_int
-from .pretraining import JointEncoding, MultimodalPretrainer, _Inputs, _to_tensor
+from .pretraining import JointEncoding, MultimodalPretrainer, _Inputs
 
 __all__ = [
     "SequenceClassificationHead",
@@ -654,9 +655,9 @@ class MultimodalFineTuner(Aligner, nn.Module):
         n = inp.words.shape[0]
         seg_len = self._segment_lengths(inp)
         if self.task == "classification":
-            t = _to_tensor(y, name).reshape(-1)
+            t = as_tensor(y, name).reshape(-1)
             if t.shape[0] != n:
-                raise ValueError(f"{name} must have shape ({n},), got {tuple(_to_tensor(y, name).shape)}")
+                raise ValueError(f"{name} must have shape ({n},), got {tuple(as_tensor(y, name).shape)}")
             if t.is_floating_point() and not torch.equal(t, t.round()):
                 raise ValueError(f"{name} must hold integer class ids")
             t = t.long()
@@ -665,14 +666,12 @@ class MultimodalFineTuner(Aligner, nn.Module):
                                  f"{int(t.min())}..{int(t.max())}")
             return t
         if self.task == "regression":
-            t = _to_tensor(y, name).float()
+            t = as_float(as_tensor(y, name), torch.float32, name)
             if t.ndim == 1:
                 t = t[:, None]
             if t.ndim != 2 or tuple(t.shape) != (n, int(self.num_labels)):
                 raise ValueError(f"{name} must have shape ({n},) or ({n}, {self.num_labels}), got "
-                                 f"{tuple(_to_tensor(y, name).shape)}")
-            if not bool(torch.isfinite(t).all()):
-                raise ValueError(f"{name} contains NaN or infinite values")
+                                 f"{tuple(as_tensor(y, name).shape)}")
             return t
         if self.task == "token":
             width = int(seg_len.max())
@@ -681,13 +680,13 @@ class MultimodalFineTuner(Aligner, nn.Module):
                 if len(y) != n:
                     raise ValueError(f"{name} must hold {n} label arrays, got {len(y)}")
                 for i, row in enumerate(y):
-                    r = _to_tensor(row, f"{name}[{i}]").reshape(-1)
+                    r = as_tensor(row, f"{name}[{i}]").reshape(-1)
                     if r.shape[0] != int(seg_len[i]):
                         raise ValueError(f"{name}[{i}] has {r.shape[0]} labels, the {self.segment!r} "
                                          f"block of sample {i} has {int(seg_len[i])} steps")
                     out[i, :r.shape[0]] = r.long()
             else:
-                r = _to_tensor(y, name)
+                r = as_tensor(y, name)
                 if r.ndim != 2 or r.shape[0] != n or r.shape[1] < width:
                     raise ValueError(f"{name} must be a list of per-sample label arrays or ({n}, T >= "
                                      f"{width}) labels, got {tuple(r.shape)}")
@@ -698,7 +697,7 @@ class MultimodalFineTuner(Aligner, nn.Module):
             if bool(bad.any()):
                 raise ValueError(f"{name} must hold labels in [0, {self.num_labels}) or {IGNORE_INDEX}")
             return out
-        t = _to_tensor(np.asarray([np.asarray(v) for v in y]) if isinstance(y, (list, tuple)) else y, name)
+        t = as_tensor(np.asarray([np.asarray(v) for v in y]) if isinstance(y, (list, tuple)) else y, name)
         if t.ndim != 2 or tuple(t.shape) != (n, 2):
             raise ValueError(f"{name} must have shape ({n}, 2) (inclusive start, end), got {tuple(t.shape)}")
         t = t.long()

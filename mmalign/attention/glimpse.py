@@ -38,6 +38,7 @@ from torch.nn import functional as F
 
 from ..aligner import Aligner
 from ..alignment import Alignment
+from ..utils.validation import as_float, as_tensor
 from ..warping._validation import check_float
 from ._image_training import fit_epochs, labelled_images
 
@@ -226,28 +227,22 @@ class GlimpseAttention(Aligner, nn.Module):
             self.classifier = nn.Linear(core_hidden, n_classes)
 
     # ---------------------------------------------------------------- model
-    def _check_images(self, images: Any) -> tuple[torch.Tensor, bool]:
-        if not isinstance(images, torch.Tensor):
-            images = torch.as_tensor(np.asarray(images))
-        if images.dtype == torch.bool or images.dtype.is_complex:
-            raise ValueError(f"images must hold real numbers, got {images.dtype}")
+    def _check_images(self, images: Any, name: str = "images") -> tuple[torch.Tensor, bool]:
+        images = as_tensor(images, name)
         single = images.ndim == 2 or (images.ndim == 3 and self.in_channels > 1)
         if images.ndim == 2:
             images = images[None, None]
         elif images.ndim == 3:
             images = images[None] if self.in_channels > 1 else images[:, None]
         elif images.ndim != 4:
-            raise ValueError(f"images must have shape (B, C, H, W), got {tuple(images.shape)}")
+            raise ValueError(f"{name} must have shape (B, C, H, W), got {tuple(images.shape)}")
         if tuple(images.shape[1:]) != (self.in_channels, *self.image_size):
-            raise ValueError(f"images must have shape (B, {self.in_channels}, "
+            raise ValueError(f"{name} must have shape (B, {self.in_channels}, "
                              f"{self.image_size[0]}, {self.image_size[1]}), got {tuple(images.shape)}")
         if images.shape[0] == 0:
-            raise ValueError("images must not be empty")
+            raise ValueError(f"{name} must not be empty")
         p = self.classifier.weight
-        images = images.to(device=p.device, dtype=p.dtype)
-        if not torch.isfinite(images).all():
-            raise ValueError("images must not contain NaN or inf")
-        return images, single
+        return as_float(images, p.dtype, name).to(p.device), single
 
     def _glimpse(self, images: torch.Tensor, loc: torch.Tensor) -> torch.Tensor:
         patches = retina(images, loc, self.glimpse_size, self.n_scales).flatten(1)
@@ -459,7 +454,7 @@ class GlimpseAttention(Aligner, nn.Module):
         sample : bool
             Sample the policy instead of following its mean.
         """
-        x, single = self._check_images(image)
+        x, single = self._check_images(image, "image")
         was = self.training
         self.eval()
         try:

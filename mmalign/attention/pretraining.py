@@ -92,6 +92,7 @@ from torch import nn
 from ..aligner import Aligner
 from ..alignment import Alignment
 from ..train import check_fit_params
+from ..utils.validation import as_float, as_tensor
 from ..warping._validation import check_choice, check_float, check_int
 from .embedders import FrameEmbedding, PatchEmbedding, TokenEmbedding
 from .functional import lengths_to_padding_mask
@@ -487,20 +488,6 @@ class _Inputs:
         return tuple(out)
 
 
-def _to_tensor(value: Any, name: str) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        t = value.detach()
-    else:
-        try:
-            t = torch.as_tensor(np.asarray(value))
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
-    if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype in (
-            torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)):
-        raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
-    return t
-
-
 def _is_id_sequence(value: Any) -> bool:
     """One sample's word ids: a 1-d array / tensor or a flat list of integers."""
     if isinstance(value, (torch.Tensor, np.ndarray)):
@@ -529,7 +516,7 @@ def _pad_list(seqs: list[torch.Tensor]) -> torch.Tensor:
 def _lengths_from(lengths: Any, key: str, n: int, max_len: int, lname: str) -> torch.Tensor | None:
     if lengths is None or key not in lengths or lengths[key] is None:
         return None
-    t = _to_tensor(lengths[key], f"{lname}[{key!r}]")
+    t = as_tensor(lengths[key], f"{lname}[{key!r}]")
     if t.is_floating_point():
         if not torch.equal(t, t.round()):
             raise ValueError(f"{lname}[{key!r}] must hold integers")
@@ -862,7 +849,7 @@ class MultimodalPretrainer(Aligner, nn.Module):
         text = X["text"]
         single = _is_id_sequence(text)
         if single:
-            ids = _check_ids(_to_tensor(text, f"{name}['text']"), f"{name}['text']", v)
+            ids = _check_ids(as_tensor(text, f"{name}['text']"), f"{name}['text']", v)
             if ids.shape[0] == 0:
                 raise ValueError(f"{name}['text'] is empty")
             words, tlen = ids[None], torch.tensor([ids.shape[0]])
@@ -871,7 +858,7 @@ class MultimodalPretrainer(Aligner, nn.Module):
                 raise ValueError(f"{name}['text'] is an empty list")
             seqs = []
             for i, s in enumerate(text):
-                t = _to_tensor(s, f"{name}['text'][{i}]")
+                t = as_tensor(s, f"{name}['text'][{i}]")
                 if t.ndim != 1 or t.shape[0] == 0:
                     raise ValueError(f"{name}['text'][{i}] must be a non-empty 1-d array of ids, got "
                                      f"shape {tuple(t.shape)}")
@@ -881,7 +868,7 @@ class MultimodalPretrainer(Aligner, nn.Module):
             if given is not None and not torch.equal(given, tlen):
                 raise ValueError(f"{lname}['text'] disagrees with the lengths of {name}['text']")
         else:
-            t = _to_tensor(text, f"{name}['text']")
+            t = as_tensor(text, f"{name}['text']")
             if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
                 raise ValueError(f"{name}['text'] must be (N, T) ids, a list of 1-d id arrays or one "
                                  f"1-d array, got shape {tuple(t.shape)}")
@@ -905,8 +892,6 @@ class MultimodalPretrainer(Aligner, nn.Module):
                 ob, no = torch.zeros((x.shape[0], 1, 1), dtype=torch.bool), torch.zeros(x.shape[0], dtype=torch.long)
             if x.shape[0] != n:
                 raise ValueError(f"{where} has {x.shape[0]} samples, {name}['text'] has {n}")
-            if not bool(torch.isfinite(x).all()):
-                raise ValueError(f"{where} contains NaN or infinite values")
             frames.append(x)
             flens.append(ln)
             objects.append(ob)
@@ -923,20 +908,21 @@ class MultimodalPretrainer(Aligner, nn.Module):
     def _prepare_frames(self, value: Any, dim: int, single: bool, where: str, lengths: Any,
                         mname: str, lname: str) -> tuple[torch.Tensor, torch.Tensor]:
         if isinstance(value, (list, tuple)) and not single:
-            seqs = [_to_tensor(s, f"{where}[{i}]") for i, s in enumerate(value)]
+            seqs = [as_tensor(s, f"{where}[{i}]") for i, s in enumerate(value)]
             if not seqs:
                 raise ValueError(f"{where} is an empty list")
             for i, s in enumerate(seqs):
                 if s.ndim != 2 or s.shape[1] != dim or s.shape[0] == 0:
                     raise ValueError(f"{where}[{i}] must have shape (T, {dim}) with T >= 1, got "
                                      f"{tuple(s.shape)}")
-            x = _pad_list([s.float().cpu() for s in seqs])
+            x = _pad_list([as_float(s, torch.float32, f"{where}[{i}]").cpu()
+                           for i, s in enumerate(seqs)])
             ln = torch.tensor([s.shape[0] for s in seqs])
             given = _lengths_from(lengths, mname, len(seqs), x.shape[1], lname)
             if given is not None and not torch.equal(given, ln):
                 raise ValueError(f"{lname}[{mname!r}] disagrees with the lengths of the arrays in {where}")
             return x, ln
-        x = _to_tensor(value, where)
+        x = as_tensor(value, where)
         if single:
             if x.ndim != 2:
                 raise ValueError(f"{where} must be one sample's (T, {dim}) frames (the text is one "
@@ -948,9 +934,9 @@ class MultimodalPretrainer(Aligner, nn.Module):
         ln = _lengths_from(lengths, mname, x.shape[0], x.shape[1], lname)
         if ln is None:
             ln = torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
-        x = x.float()
         pad = lengths_to_padding_mask(ln.to(x.device), x.shape[1])
-        return x.masked_fill(pad[..., None], 0.0), ln
+        # padded steps are not data: zeroed before the checks
+        return as_float(x.masked_fill(pad[..., None], 0), torch.float32, where), ln
 
     def _prepare_images(self, value: Any, spec: tuple, single: bool, where: str) -> torch.Tensor:
         c, h, w = spec
@@ -960,21 +946,21 @@ class MultimodalPretrainer(Aligner, nn.Module):
                 raise ValueError(f"{where} is an empty list")
             imgs = []
             for i, im in enumerate(value):
-                t = _to_tensor(im, f"{where}[{i}]").float().cpu()
+                t = as_float(as_tensor(im, f"{where}[{i}]"), torch.float32, f"{where}[{i}]").cpu()
                 if t.ndim == 2 and c == 1:
                     t = t[None]
                 if tuple(t.shape) != (c, h, w):
                     raise ValueError(f"{where}[{i}] must have shape ({c}, {h}, {w}), got {tuple(t.shape)}")
                 imgs.append(t)
             return torch.stack(imgs)
-        x = _to_tensor(value, where).float().cpu()
+        x = as_float(as_tensor(value, where), torch.float32, where).cpu()
         if single:
             x = x[None]
         if x.ndim == 3 and c == 1:
             x = x[:, None]
         if x.ndim != 4 or tuple(x.shape[1:]) != (c, h, w):
             raise ValueError(f"{where} must have shape {shape} (one image without N when the text "
-                             f"is one sample), got {tuple(_to_tensor(value, where).shape)}")
+                             f"is one sample), got {tuple(as_tensor(value, where).shape)}")
         return x
 
     def _prepare_boxes(self, boxes: Any, mname: str, n: int, single: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -1356,7 +1342,6 @@ class MultimodalPretrainer(Aligner, nn.Module):
             return block
         raise ValueError(f"{name} must be one of {list(self.block_names)}, got {block!r}")
 
-    @torch.no_grad()
     def attention(self, X: Any, lengths: Any = None, *, target: str = "text",
                   source: str | None = None) -> list[np.ndarray]:
         """Joint attention of ``target``'s steps (rows) over ``source``'s steps (columns).
@@ -1367,10 +1352,16 @@ class MultimodalPretrainer(Aligner, nn.Module):
             One per sample, cropped to its valid steps; raw weights (each full
             row of the joint attention sums to 1 over all blocks).
         """
+        return self._attention(X, lengths, target, source, "X")
+
+    @torch.no_grad()
+    def _attention(self, X: Any, lengths: Any, target: str, source: str | None,
+                   name: str) -> list[np.ndarray]:
+        """:meth:`attention`, with messages naming the input ``name``."""
         t = self._block_index(target, "target")
         s = self._block_index(source if source is not None else
                               (self.modality_names[0] if t == "text" else "text"), "source")
-        inp = self._prepare(X, lengths)
+        inp = self._prepare(X, lengths, name=name)
         out = []
         for enc in self._encode_chunks(inp, need_weights=True):
             w = torch.stack(enc.weights, dim=1)                     # (B, layers, heads, L, L)
@@ -1410,7 +1401,7 @@ class MultimodalPretrainer(Aligner, nn.Module):
                 raise ValueError(f"y: this model has modalities {list(self.modality_names)}; pass "
                                  "a dict of all of them as x")
             x = {"text": x, self.modality_names[0]: y}
-        blocks = self.attention(x, lengths, target=target, source=source)
+        blocks = self._attention(x, lengths, target, source, "x")
         single = isinstance(x, Mapping) and _is_id_sequence(x.get("text"))
         t = self._block_index(target, "target")
         s = source if source is not None else (self.modality_names[0] if t == "text" else "text")

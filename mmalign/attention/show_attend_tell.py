@@ -118,6 +118,7 @@ from torch import nn
 
 from ..aligner import Aligner
 from ..alignment import Alignment
+from ..utils.validation import as_float, as_tensor
 from ..warping._validation import check_choice, check_float, check_int
 from .layers import AdditiveAttention
 from .seq2seq import Hypothesis, _as_id_batch, _beam_search_one, _int_array, _is_single
@@ -603,15 +604,7 @@ class ShowAttendTell(Aligner, nn.Module):
     # ------------------------------------------------------------------ inputs
     def _check_images(self, images: Any, name: str = "images") -> tuple[torch.Tensor, bool]:
         """``(B, C, h, w)`` float tensor on the model's device, and whether one image was given."""
-        if not isinstance(images, torch.Tensor):
-            try:
-                images = torch.as_tensor(np.asarray(images))
-            except (TypeError, ValueError, RuntimeError) as err:
-                raise ValueError(f"{name} cannot be read as an array of images: {err}") from None
-        if images.dtype == torch.bool or images.dtype.is_complex or not (
-                images.dtype.is_floating_point or images.dtype in (torch.uint8, torch.int8, torch.int16,
-                                                                   torch.int32, torch.int64)):
-            raise ValueError(f"{name} must hold real numbers, got {images.dtype}")
+        images = as_tensor(images, name)
         C = int(self.in_channels)
         single = images.ndim == 2 or (images.ndim == 3 and C > 1)
         if images.ndim == 2:
@@ -627,10 +620,7 @@ class ShowAttendTell(Aligner, nn.Module):
         if min(images.shape[2:]) < 8:
             raise ValueError(f"{name} must be at least 8 x 8 pixels, got {tuple(images.shape[2:])}")
         p = self.out.weight
-        images = images.to(device=p.device, dtype=p.dtype)
-        if not torch.isfinite(images).all():
-            raise ValueError(f"{name} must not contain NaN or inf")
-        return images, single
+        return as_float(images, p.dtype, name).to(p.device), single
 
     def _captions(self, captions: Any, lengths: Any, name: str = "captions") -> tuple[torch.Tensor, torch.Tensor]:
         """``(captions_in (N, T+1), targets (N, T+1))``: BOS + y, and y + EOS (ignore index beyond)."""

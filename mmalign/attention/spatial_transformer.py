@@ -37,6 +37,7 @@ from torch.nn import functional as F
 
 from ..aligner import Aligner
 from ..alignment import Alignment
+from ..utils.validation import as_float, as_tensor
 from ..warping._validation import check_float
 from ._image_training import fit_epochs, labelled_images
 
@@ -295,12 +296,8 @@ class SpatialTransformer(Aligner, nn.Module):
         params[scaled] *= self.initial_scale
         return params
 
-    def _check_images(self, images: Any) -> tuple[torch.Tensor, bool]:
-        if not isinstance(images, torch.Tensor):
-            images = torch.as_tensor(np.asarray(images))
-        if images.dtype == torch.bool or not (images.dtype.is_floating_point
-                                              or images.dtype in (torch.uint8, torch.int64, torch.int32)):
-            raise ValueError(f"images must hold real numbers, got {images.dtype}")
+    def _check_images(self, images: Any, name: str = "images") -> tuple[torch.Tensor, bool]:
+        images = as_tensor(images, name)
         # (H, W): one image; (C, H, W): one image, except that with one channel a
         # 3-d input is a batch (B, H, W) of grey images; (B, C, H, W): a batch.
         if images.ndim == 2:
@@ -312,17 +309,14 @@ class SpatialTransformer(Aligner, nn.Module):
         elif images.ndim == 4:
             single = False
         else:
-            raise ValueError(f"images must have shape (B, C, H, W), (C, H, W) or (H, W), "
+            raise ValueError(f"{name} must have shape (B, C, H, W), (C, H, W) or (H, W), "
                              f"got {tuple(images.shape)}")
         if images.shape[1] != self.in_channels:
-            raise ValueError(f"images have {images.shape[1]} channels, in_channels={self.in_channels}")
+            raise ValueError(f"{name} have {images.shape[1]} channels, in_channels={self.in_channels}")
         if images.numel() == 0:
-            raise ValueError("images must not be empty")
+            raise ValueError(f"{name} must not be empty")
         p = next(self.parameters())
-        images = images.to(device=p.device, dtype=p.dtype)
-        if not torch.isfinite(images).all():
-            raise ValueError("images must not contain NaN or inf")
-        return images, single
+        return as_float(images, p.dtype, name).to(p.device), single
 
     def _step_params(self, images: torch.Tensor) -> torch.Tensor:
         return self.loc_head(self.loc_net(images))
@@ -479,7 +473,7 @@ class SpatialTransformer(Aligner, nn.Module):
         -------
         Alignment, or a list of them for a batch.
         """
-        images, single = self._check_images(image)
+        images, single = self._check_images(image, "image")
         was = self.training
         self.eval()
         try:

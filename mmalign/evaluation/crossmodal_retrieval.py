@@ -40,14 +40,13 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 import torch
 
-from ..projection._inputs import torch_readable
+from ..utils.validation import as_tensor, check_finite
 
 __all__ = ["RetrievalReport", "RetrievalScores", "component_correlations", "retrieval",
            "retrieval_from_model", "retrieval_ranks"]
@@ -63,19 +62,7 @@ Metric = Union[str, Callable[[torch.Tensor, torch.Tensor], Any]]
 
 def _as_matrix(X: Any, name: str) -> torch.Tensor:
     """``X`` as a detached real 2-D tensor (no copy where none is needed; never written to)."""
-    if isinstance(X, torch.Tensor):
-        T = X.detach()
-    else:
-        try:
-            arr = np.asarray(X)
-            with warnings.catch_warnings():  # read-only arrays: never written to here
-                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-                T = torch.as_tensor(torch_readable(arr))
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
-    if T.dtype == torch.bool or T.is_complex() or not (
-            T.is_floating_point() or T.dtype.is_signed or T.dtype == torch.uint8):
-        raise ValueError(f"{name} must hold real numbers, got dtype {T.dtype}")
+    T = as_tensor(X, name)
     if T.ndim != 2:
         raise ValueError(f"{name} must have shape (n, d) (one row per item), got shape "
                          f"{tuple(T.shape)}")
@@ -83,8 +70,7 @@ def _as_matrix(X: Any, name: str) -> torch.Tensor:
         raise ValueError(f"{name} is empty: shape {tuple(T.shape)}")
     if T.shape[1] == 0:
         raise ValueError(f"{name} has no features: shape {tuple(T.shape)}")
-    if not torch.isfinite(T).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
+    check_finite(T, name)
     return T
 
 

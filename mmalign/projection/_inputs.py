@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
-import numpy as np
 import torch
+
+from ..utils.validation import as_tensor, check_finite
+
+__all__ = ["as_real_tensor"]
 
 
 def as_real_tensor(X, name: str) -> torch.Tensor:
@@ -16,18 +17,7 @@ def as_real_tensor(X, name: str) -> torch.Tensor:
     ``ValueError`` naming ``name`` for non-numeric, boolean, complex, empty,
     NaN or infinite input. The caller's array is never modified.
     """
-    if isinstance(X, torch.Tensor):
-        T = X.detach()
-    else:
-        try:
-            with warnings.catch_warnings():  # read-only arrays: never written to here
-                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-                T = torch.as_tensor(torch_readable(np.asarray(X)))
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
-    if T.dtype == torch.bool or T.is_complex() or not (T.is_floating_point()
-                                                        or T.dtype.is_signed or T.dtype == torch.uint8):
-        raise ValueError(f"{name} must hold real numbers, got dtype {T.dtype}")
+    T = as_tensor(X, name)
     if T.ndim == 1:
         T = T[:, None]
     if T.ndim < 2:
@@ -38,14 +28,5 @@ def as_real_tensor(X, name: str) -> torch.Tensor:
         raise ValueError(f"{name} is empty, shape {tuple(T.shape)}")
     if not T.is_floating_point():
         T = T.double()
-    if not torch.isfinite(T).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
+    check_finite(T, name)
     return T
-
-
-def torch_readable(arr: np.ndarray) -> np.ndarray:
-    """``arr``, or a copy in native byte order with positive strides where torch needs one
-    (``torch.as_tensor`` refuses the others)."""
-    if not arr.dtype.isnative or any(stride < 0 for stride in arr.strides):
-        return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
-    return arr

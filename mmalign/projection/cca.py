@@ -286,7 +286,13 @@ class CCA(Aligner):
         self.n_components = n_components
         self.reg = reg
 
+    def _check_params(self) -> None:
+        if self.n_components is not None:
+            check_int(self.n_components, "n_components", 1)
+        check_float(self.reg, "reg", 0.0, np.inf)
+
     def fit(self, X, Y) -> "CCA":
+        self._check_params()
         (self.x_weights_, self.y_weights_, self.correlations_, self.x_mean_,
          self.y_mean_) = cca(X, Y, self.n_components, reg=self.reg)
         return self
@@ -309,16 +315,10 @@ class CCA(Aligner):
 
     @staticmethod
     def _project(X, weights, mean, name):
+        T = as_real_tensor(X, name)
+        if T.ndim != 2 or T.shape[1] != weights.shape[0]:
+            raise ValueError(f"{name} must have shape (n, {weights.shape[0]}), got "
+                             f"{tuple(T.shape)}")
         if isinstance(weights, torch.Tensor):
-            T = _as_tensor(X, name).to(weights.device)
-            if T.shape[1] != weights.shape[0]:
-                raise ValueError(f"{name} has {T.shape[1]} features, fitted on "
-                                 f"{weights.shape[0]}")
-            return (T - mean) @ weights
-        A = np.asarray(X, dtype=np.float64)
-        A = A[:, None] if A.ndim == 1 else A
-        if A.ndim != 2 or A.shape[1] != weights.shape[0]:
-            raise ValueError(f"{name} must have shape (n, {weights.shape[0]}), got {A.shape}")
-        if not np.isfinite(A).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
-        return (A - mean) @ weights
+            return (T.to(device=weights.device, dtype=torch.float64) - mean) @ weights
+        return (T.to(torch.float64).cpu().numpy() - mean) @ weights

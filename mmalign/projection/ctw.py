@@ -16,6 +16,8 @@ so the reported objective history never increases.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ..aligner import Aligner
@@ -72,6 +74,27 @@ class CTW(Aligner):
         self.init = init
         self.radius = radius
 
+    def _check_params(self) -> None:
+        check_params(self, {"best", "uniform", "dtw"})
+
+    def fit(self, X, Y=None) -> "CTW":
+        """Nothing to learn (each pair is aligned on its own): check the hyper-parameters and
+        that ``X`` (and ``Y``) are sequences or collections of sequences.
+
+        Parameters
+        ----------
+        X, Y : array-like [shape=(n, d)] or list of them
+
+        Returns
+        -------
+        self : CTW
+        """
+        self._check_params()
+        check_sequences(X, "X")
+        if Y is not None:
+            check_sequences(Y, "Y")
+        return self
+
     def align(self, x, y) -> Alignment:
         """Align ``x`` (n_x, d_x) with ``y`` (n_y, d_y).
 
@@ -83,9 +106,8 @@ class CTW(Aligner):
             ``x_mean``, ``y_mean``, ``correlations`` (k,), ``objective`` (the
             accepted iterates, non-increasing), ``n_iter``.
         """
-        max_iter = check_int(self.max_iter, "max_iter", 1)
-        tol = check_float(self.tol, "tol", 0.0, np.inf)
-        check_choice(self.init, "init", {"best", "uniform", "dtw"})
+        self._check_params()
+        max_iter, tol = int(self.max_iter), float(self.tol)
         x = as_sequence(x, "x")
         y = as_sequence(y, "y")
         for seq, name in ((x, "x"), (y, "y")):
@@ -129,6 +151,34 @@ class CTW(Aligner):
             raise ValueError(f"n_components={k} exceeds the smaller feature dimension "
                              f"({min(x.shape[1], y.shape[1])})")
         return k
+
+
+def check_params(aligner: Aligner, inits: set) -> None:
+    """The hyper-parameter checks CTW and GCTW share; ValueError naming the bad one."""
+    if aligner.n_components is not None:
+        check_int(aligner.n_components, "n_components", 1)
+    check_float(aligner.reg, "reg", 0.0, np.inf)
+    check_int(aligner.max_iter, "max_iter", 1)
+    check_float(aligner.tol, "tol", 0.0, np.inf)
+    check_choice(aligner.init, "init", inits)
+    if aligner.radius is not None:
+        check_int(aligner.radius, "radius", 0)
+
+
+def check_sequences(data, name: str) -> None:
+    """ValueError naming ``name`` (or ``name[k]``) unless ``data`` is one sequence or a
+    collection (list, tuple, 3-d array) of sequences, each as :func:`as_sequence` reads it."""
+    if data is None:
+        raise ValueError(f"{name} must be a sequence or a collection of sequences, got None")
+    if isinstance(data, (list, tuple)) and data and not all(
+            isinstance(v, numbers.Real) for v in data):
+        for k, seq in enumerate(data):
+            as_sequence(seq, f"{name}[{k}]")
+    elif getattr(data, "ndim", None) == 3:
+        for k in range(data.shape[0]):
+            as_sequence(data[k], f"{name}[{k}]")
+    else:
+        as_sequence(data, name)
 
 
 def uniform_path(n: int, m: int) -> np.ndarray:

@@ -225,7 +225,7 @@ class DCTW(Aligner):
             raise ValueError("this DCTW is not fitted yet; call fit(pairs) first")
         x = as_sequence(x, "x")
         y = as_sequence(y, "y")
-        fx, fy = self.model_.transform(x, y)
+        fx, fy = self.model_._transform(x, y, ("x", "y"))
         alignment = dtw_path(fx, fy, radius=self.radius)
         return Alignment(alignment.path(), cost=path_objective(fx, fy, alignment.path()),
                          shape=alignment.shape, monotonic=True,
@@ -312,7 +312,7 @@ class DCTW(Aligner):
         for j, (d, e) in enumerate(zip(dims, fitted)):
             if d != e:
                 raise ValueError(f"sequences[{j}] has {d} features, its encoder was fitted on {e}")
-        projected = self.multi_model_.transform(seqs)
+        projected = self.multi_model_._transform(seqs, "sequences")
         L = max(len(s) for s in seqs)
         longest = projected[int(np.argmax([len(s) for s in seqs]))]
         warps = [dtw_path(longest, p, radius=self.radius) for p in projected]

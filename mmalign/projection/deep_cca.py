@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ..aligner import Aligner
+from ..utils.validation import as_float
 from ..warping._validation import check_choice, check_float, check_int
 from ._inputs import as_real_tensor
 from .cca import cca, mcca
@@ -387,6 +388,23 @@ def _guarded_loss(model: torch.nn.Module, outputs, loss: Callable[[], torch.Tens
         raise _diverged(model) from err
 
 
+@torch.no_grad()
+def _encode(enc: torch.nn.Module, T: torch.Tensor, name: str, chunk: int) -> np.ndarray:
+    """``enc(T)`` in chunks of rows, as float64 numpy (``T`` cast to the encoder's dtype)."""
+    p = next(iter(enc.parameters()), None)
+    if p is not None:
+        T = as_float(T, p.dtype, name).to(p.device)
+    out = torch.cat([enc(T[i:i + chunk]) for i in range(0, T.shape[0], chunk)])
+    return out.double().cpu().numpy()
+
+
+def _check_encoded(h: np.ndarray, T: torch.Tensor, name: str) -> None:
+    """A ValueError naming ``name`` when the encoder output of its values ``T`` overflows."""
+    if not np.isfinite(h).all():
+        raise ValueError(f"{name}: the encoder output overflows: its values are too large for "
+                         f"this model (largest magnitude {float(T.abs().max()):.3g}); rescale it")
+
+
 class DeepCCA(Aligner, torch.nn.Module):
     """Deep CCA: two encoders trained for maximal correlation, then linear CCA.
 
@@ -552,8 +570,8 @@ class DeepCCA(Aligner, torch.nn.Module):
         self.n_features_y_ = int(Yt.shape[-1])
         self._build_mlps(self.n_features_x_, self.n_features_y_)
         px, py = self._param_like("x"), self._param_like("y")
-        Xt = Xt.to(px.dtype if px is not None else torch.get_default_dtype())
-        Yt = Yt.to(py.dtype if py is not None else torch.get_default_dtype())
+        Xt = as_float(Xt, px.dtype if px is not None else torch.get_default_dtype(), "X")
+        Yt = as_float(Yt, py.dtype if py is not None else torch.get_default_dtype(), "Y")
 
         bs = min(int(self.batch_size), n)
         rest = n % bs
@@ -578,23 +596,13 @@ class DeepCCA(Aligner, torch.nn.Module):
          self.y_mean_) = cca(hx, hy, k)
         return self
 
-    @torch.no_grad()
-    def _encode_all(self, Xt: torch.Tensor | None, Yt: torch.Tensor | None, chunk: int = 4096):
+    def _encode_all(self, Xt: torch.Tensor | None, Yt: torch.Tensor | None,
+                    names: tuple[str, str] = ("X", "Y"), chunk: int = 4096):
         was_training = self.training
         self.eval()
         try:
-            out = []
-            for T, side in ((Xt, "x"), (Yt, "y")):
-                if T is None:
-                    out.append(None)
-                    continue
-                enc = self._encoder(side)
-                p = next(iter(enc.parameters()), None)
-                if p is not None:
-                    T = T.to(device=p.device, dtype=p.dtype)
-                out.append(torch.cat([enc(T[i:i + chunk]) for i in range(0, T.shape[0], chunk)])
-                           .double().cpu().numpy())
-            return out
+            return [None if T is None else _encode(self._encoder(side), T, name, chunk)
+                    for T, side, name in ((Xt, "x", names[0]), (Yt, "y", names[1]))]
         finally:
             self.train(was_training)
 
@@ -612,14 +620,27 @@ class DeepCCA(Aligner, torch.nn.Module):
             or the pair ``(zx, zy)`` when Y is given; numpy in, numpy out
             (float64), tensors in, tensors out.
         """
+        return self._transform(X, Y, ("X", "Y"))
+
+    def _transform(self, X, Y, names: tuple[str, str]):
+        """:meth:`transform`, with messages naming the inputs ``names``."""
         if not hasattr(self, "x_weights_"):
             raise ValueError("this DeepCCA is not fitted yet; call fit(X, Y) first")
-        Xt = as_real_tensor(X, "X")
-        Yt = None if Y is None else as_real_tensor(Y, "Y")
-        for T, name, d in ((Xt, "X", self.n_features_x_), (Yt, "Y", self.n_features_y_)):
-            if T is not None and T.shape[-1] != d:
+        Xt = as_real_tensor(X, names[0])
+        Yt = None if Y is None else as_real_tensor(Y, names[1])
+        for T, name, d, enc in ((Xt, names[0], self.n_features_x_, self.encoder_x),
+                                (Yt, names[1], self.n_features_y_, self.encoder_y)):
+            if T is None:
+                continue
+            if enc is None and T.ndim != 2:
+                raise ValueError(f"{name} must have shape (n, d) for the default MLP encoder, "
+                                 f"got {tuple(T.shape)}")
+            if T.shape[-1] != d:
                 raise ValueError(f"{name} has {T.shape[-1]} features, fitted on {d}")
-        hx, hy = self._encode_all(Xt, Yt)
+        hx, hy = self._encode_all(Xt, Yt, names)
+        for h, T, name in ((hx, Xt, names[0]), (hy, Yt, names[1])):
+            if h is not None:
+                _check_encoded(h, T, name)
         out = [(hx - self.x_mean_) @ self.x_weights_]
         if hy is not None:
             out.append((hy - self.y_mean_) @ self.y_weights_)
@@ -755,22 +776,23 @@ class DeepMCCA(Aligner, torch.nn.Module):
             for j, d in enumerate(self.dims):
                 check_int(d, f"dims[{j}]", 1)
 
-    def _views(self, views, fitted: bool) -> list[torch.Tensor]:
+    def _views(self, views, fitted: bool, name: str = "views") -> list[torch.Tensor]:
         if isinstance(views, (np.ndarray, torch.Tensor)) or not isinstance(views, Sequence):
-            raise ValueError(f"views must be a list of (n, d_j) arrays, got {type(views).__name__}")
+            raise ValueError(f"{name} must be a list of (n, d_j) arrays, got "
+                             f"{type(views).__name__}")
         if len(views) < 2:
-            raise ValueError(f"views must hold at least 2 views, got {len(views)}")
+            raise ValueError(f"{name} must hold at least 2 views, got {len(views)}")
         expected = len(self.n_features_) if fitted else self._n_encoders()
         if expected is not None and len(views) != expected:
-            raise ValueError(f"views holds {len(views)} views, the model has {expected} encoders")
-        tensors = [as_real_tensor(V, f"views[{j}]") for j, V in enumerate(views)]
+            raise ValueError(f"{name} holds {len(views)} views, the model has {expected} encoders")
+        tensors = [as_real_tensor(V, f"{name}[{j}]") for j, V in enumerate(views)]
         for j, T in enumerate(tensors):
             want = (self.n_features_[j] if hasattr(self, "n_features_")
                     else self.dims[j] if self.dims is not None else None)
             if want is not None and T.shape[-1] != want:
-                raise ValueError(f"views[{j}] has {T.shape[-1]} features, expected {want}")
+                raise ValueError(f"{name}[{j}] has {T.shape[-1]} features, expected {want}")
             if self.encoders is None and T.ndim != 2:
-                raise ValueError(f"views[{j}] must have shape (n, d) for the default MLP "
+                raise ValueError(f"{name}[{j}] must have shape (n, d) for the default MLP "
                                  f"encoder, got {tuple(T.shape)}")
         return tensors
 
@@ -810,7 +832,8 @@ class DeepMCCA(Aligner, torch.nn.Module):
         cast = []
         for j, T in enumerate(tensors):
             p = next(iter(self._encoder(j).parameters()), None)
-            cast.append(T.to(p.dtype if p is not None else torch.get_default_dtype()))
+            cast.append(as_float(T, p.dtype if p is not None else torch.get_default_dtype(),
+                              f"views[{j}]"))
 
         bs = min(int(self.batch_size), n)
         rest = n % bs
@@ -834,20 +857,13 @@ class DeepMCCA(Aligner, torch.nn.Module):
         self.weights_, self.scores_, self.means_ = mcca(hs, m, reg=reg)
         return self
 
-    @torch.no_grad()
-    def _encode_all(self, tensors: list[torch.Tensor], chunk: int = 4096) -> list[np.ndarray]:
+    def _encode_all(self, tensors: list[torch.Tensor], name: str = "views",
+                    chunk: int = 4096) -> list[np.ndarray]:
         was_training = self.training
         self.eval()
         try:
-            out = []
-            for j, T in enumerate(tensors):
-                enc = self._encoder(j)
-                p = next(iter(enc.parameters()), None)
-                if p is not None:
-                    T = T.to(device=p.device, dtype=p.dtype)
-                out.append(torch.cat([enc(T[i:i + chunk]) for i in range(0, T.shape[0], chunk)])
-                           .double().cpu().numpy())
-            return out
+            return [_encode(self._encoder(j), T, f"{name}[{j}]", chunk)
+                    for j, T in enumerate(tensors)]
         finally:
             self.train(was_training)
 
@@ -864,10 +880,16 @@ class DeepMCCA(Aligner, torch.nn.Module):
         variates : list of [shape=(n_j, n_components)]
             numpy in, numpy out (float64); tensors in, tensors out.
         """
+        return self._transform(views, "views")
+
+    def _transform(self, views, name: str) -> list:
+        """:meth:`transform`, with messages naming the input ``name``."""
         if not hasattr(self, "weights_"):
             raise ValueError("this DeepMCCA is not fitted yet; call fit(views) first")
-        tensors = self._views(views, fitted=True)
-        hs = self._encode_all(tensors)
+        tensors = self._views(views, fitted=True, name=name)
+        hs = self._encode_all(tensors, name)
+        for j, (h, T) in enumerate(zip(hs, tensors)):
+            _check_encoded(h, T, f"{name}[{j}]")
         out = []
         for V, h, m, w in zip(views, hs, self.means_, self.weights_):
             z = (h - m) @ w

@@ -24,9 +24,9 @@ import numpy as np
 from ..aligner import Aligner
 from ..alignment import Alignment
 from ..warping import dtw_path
-from ..warping._validation import as_sequence, check_choice, check_float, check_int
+from ..warping._validation import as_sequence, check_int
 from .cca import mcca
-from .ctw import _pca_dtw_path, uniform_path
+from .ctw import _pca_dtw_path, check_params, check_sequences, uniform_path
 
 
 @dataclass
@@ -108,23 +108,53 @@ class GCTW(Aligner):
         self.init = init
         self.radius = radius
 
+    def _check_params(self) -> None:
+        check_params(self, {"best", "dtw", "uniform"})
+        if self.length is not None:
+            check_int(self.length, "length", 2)
+
+    def fit(self, X, Y=None) -> "GCTW":
+        """Nothing to learn (each set is aligned on its own): check the hyper-parameters and
+        that ``X`` (and ``Y``) are sequences or collections of sequences.
+
+        Parameters
+        ----------
+        X, Y : array-like [shape=(n, d)] or list of them
+
+        Returns
+        -------
+        self : GCTW
+        """
+        self._check_params()
+        check_sequences(X, "X")
+        if Y is not None:
+            check_sequences(Y, "Y")
+        return self
+
     def align(self, x, y) -> Alignment:
         """Two sequences: the pair alignment through the common timeline."""
-        return self.align_all([x, y]).pair(0, 1)
+        return self._align_all([x, y], ["x", "y"]).pair(0, 1)
 
     def align_all(self, sequences) -> MultiAlignment:
         """Warp every sequence of ``sequences`` ((n_k, d_k) arrays) onto one timeline."""
-        seqs = [as_sequence(s, f"sequences[{k}]") for k, s in enumerate(sequences)]
+        try:
+            sequences = list(sequences)
+        except TypeError:
+            raise ValueError(f"sequences must be a list of (n_k, d_k) arrays, got "
+                             f"{type(sequences).__name__}") from None
+        return self._align_all(sequences, [f"sequences[{k}]" for k in range(len(sequences))])
+
+    def _align_all(self, sequences, names: list[str]) -> MultiAlignment:
+        """:meth:`align_all`, with messages naming each sequence by ``names``."""
+        seqs = [as_sequence(s, name) for s, name in zip(sequences, names)]
         if len(seqs) < 2:
             raise ValueError(f"sequences must hold at least 2 sequences, got {len(seqs)}")
-        for k, s in enumerate(seqs):
+        for s, name in zip(seqs, names):
             if len(s) < 2 or np.ptp(s, axis=0).max() == 0:
-                raise ValueError(f"sequences[{k}] is constant or too short to correlate")
-        max_iter = check_int(self.max_iter, "max_iter", 1)
-        tol = check_float(self.tol, "tol", 0.0, np.inf)
-        check_choice(self.init, "init", {"best", "dtw", "uniform"})
-        k = None if self.n_components is None else check_int(self.n_components,
-                                                              "n_components", 1)
+                raise ValueError(f"{name} is constant or too short to correlate")
+        self._check_params()
+        max_iter, tol = int(self.max_iter), float(self.tol)
+        k = None if self.n_components is None else int(self.n_components)
         runs = []
         if self.init in ("best", "dtw"):
             longest = seqs[int(np.argmax([len(s) for s in seqs]))]
@@ -133,8 +163,7 @@ class GCTW(Aligner):
                 Alignment(_pca_dtw_path(longest, s, self.radius), shape=(L, len(s)))
                 for s in seqs]))
         if self.init in ("best", "uniform"):
-            L = max(len(s) for s in seqs) if self.length is None else check_int(
-                self.length, "length", 2)
+            L = max(len(s) for s in seqs) if self.length is None else int(self.length)
             runs.append(self._alternate(seqs, L, k, max_iter, tol, [
                 Alignment(uniform_path(L, len(s)), shape=(L, len(s))) for s in seqs]))
         return min(runs, key=lambda r: r.objective[-1])
