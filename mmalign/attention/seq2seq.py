@@ -91,6 +91,10 @@ from .layers import AdditiveAttention
 __all__ = ["Seq2SeqAttention", "Hypothesis"]
 
 _IGNORE = -100  # cross-entropy ignore index at padded target positions
+# A model that never emits EOS decodes max_len steps: a bound keeps a typo from hanging the call.
+MAX_DECODE_LEN = 10_000
+# Live hypotheses grow up to the beam size (times the vocabulary per step): bounded for the same reason.
+MAX_BEAM_SIZE = 1_024
 _INIT_STATES = ("backward", "mean")
 _ATTENTION_STATES = ("previous", "current")
 
@@ -781,14 +785,14 @@ class Seq2SeqAttention(Aligner, nn.Module):
         Parameters
         ----------
         src : 1-d int sequence, list of them, or int tensor [shape=(B, S)]
-        beam_size : int >= 1
+        beam_size : int in [1, 1024]
             1: greedy decoding (batched); ``k > 1``: beam search (one source
             at a time, ``k`` live hypotheses, each carrying its attention
             history). Beam search can prune the greedy path, so the greedy
             output competes with the beam's: the result's ``score`` is never
             below that of greedy decoding (with ``length_penalty=0``: it is
             at least as likely).
-        max_len : int >= 1 or None
+        max_len : int in [1, 10000] or None
             Most output tokens (EOS included); default
             ``max(2 * S, longest training target) + 2``.
         length_penalty : float >= 0
@@ -813,9 +817,9 @@ class Seq2SeqAttention(Aligner, nn.Module):
         (3, True)
         """
         self._check_fitted()
-        beam_size = check_int(beam_size, "beam_size", 1)
+        beam_size = check_int(beam_size, "beam_size", 1, MAX_BEAM_SIZE)
         if max_len is not None:
-            max_len = check_int(max_len, "max_len", 1)
+            max_len = check_int(max_len, "max_len", 1, MAX_DECODE_LEN)
         length_penalty = check_float(length_penalty, "length_penalty", 0.0)
         single = _is_single(src)
         if single:

@@ -121,7 +121,7 @@ from ..alignment import Alignment
 from ..utils.validation import as_float, as_tensor
 from ..warping._validation import check_choice, check_float, check_int
 from .layers import AdditiveAttention
-from .seq2seq import Hypothesis, _as_id_batch, _beam_search_one, _int_array, _is_single
+from .seq2seq import MAX_BEAM_SIZE, MAX_DECODE_LEN, Hypothesis, _as_id_batch, _beam_search_one, _int_array, _is_single
 
 __all__ = ["ShowAttendTell", "SmallConvEncoder", "torchvision_encoder", "cell_positions", "grid_cell_masks",
            "word_box_masks"]
@@ -1100,9 +1100,9 @@ class ShowAttendTell(Aligner, nn.Module):
         Parameters
         ----------
         images : array-like [shape=(h, w), (C, h, w) for C > 1, or a batch (B, [C,] h, w)]
-        beam_size : int >= 1
+        beam_size : int in [1, 1024]
             1: greedy (batched); ``k > 1``: beam search (one image at a time).
-        max_len : int >= 1 or None
+        max_len : int in [1, 10000] or None
             Most decoding steps (EOS included); default longest training caption + 2.
         length_penalty : float >= 0
             Beam search ranks finished hypotheses by ``log_prob / n ** length_penalty``.
@@ -1124,8 +1124,8 @@ class ShowAttendTell(Aligner, nn.Module):
         (4, True)
         """
         self._check_fitted()
-        beam_size = check_int(beam_size, "beam_size", 1)
-        max_len = self._default_max_len() if max_len is None else check_int(max_len, "max_len", 1)
+        beam_size = check_int(beam_size, "beam_size", 1, MAX_BEAM_SIZE)
+        max_len = self._default_max_len() if max_len is None else check_int(max_len, "max_len", 1, MAX_DECODE_LEN)
         length_penalty = check_float(length_penalty, "length_penalty", 0.0)
         x, single = self._check_images(images)
         was = self.training

@@ -16,18 +16,17 @@ so the reported objective history never increases.
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
-from ..aligner import Aligner
 from ..alignment import Alignment
 from ..warping import dtw_path
+from ..warping.aligner import StatelessAligner
 from ..warping._validation import as_sequence, check_choice, check_float, check_int
 from .cca import cca
 
 
-class CTW(Aligner):
+class CTW(StatelessAligner):
     """Canonical time warping: align two sequences of different dimensions.
 
     Parameters
@@ -76,24 +75,6 @@ class CTW(Aligner):
 
     def _check_params(self) -> None:
         check_params(self, {"best", "uniform", "dtw"})
-
-    def fit(self, X, Y=None) -> "CTW":
-        """Nothing to learn (each pair is aligned on its own): check the hyper-parameters and
-        that ``X`` (and ``Y``) are sequences or collections of sequences.
-
-        Parameters
-        ----------
-        X, Y : array-like [shape=(n, d)] or list of them
-
-        Returns
-        -------
-        self : CTW
-        """
-        self._check_params()
-        check_sequences(X, "X")
-        if Y is not None:
-            check_sequences(Y, "Y")
-        return self
 
     def align(self, x, y) -> Alignment:
         """Align ``x`` (n_x, d_x) with ``y`` (n_y, d_y).
@@ -153,7 +134,7 @@ class CTW(Aligner):
         return k
 
 
-def check_params(aligner: Aligner, inits: set) -> None:
+def check_params(aligner: StatelessAligner, inits: set) -> None:
     """The hyper-parameter checks CTW and GCTW share; ValueError naming the bad one."""
     if aligner.n_components is not None:
         check_int(aligner.n_components, "n_components", 1)
@@ -163,22 +144,6 @@ def check_params(aligner: Aligner, inits: set) -> None:
     check_choice(aligner.init, "init", inits)
     if aligner.radius is not None:
         check_int(aligner.radius, "radius", 0)
-
-
-def check_sequences(data, name: str) -> None:
-    """ValueError naming ``name`` (or ``name[k]``) unless ``data`` is one sequence or a
-    collection (list, tuple, 3-d array) of sequences, each as :func:`as_sequence` reads it."""
-    if data is None:
-        raise ValueError(f"{name} must be a sequence or a collection of sequences, got None")
-    if isinstance(data, (list, tuple)) and data and not all(
-            isinstance(v, numbers.Real) for v in data):
-        for k, seq in enumerate(data):
-            as_sequence(seq, f"{name}[{k}]")
-    elif getattr(data, "ndim", None) == 3:
-        for k in range(data.shape[0]):
-            as_sequence(data[k], f"{name}[{k}]")
-    else:
-        as_sequence(data, name)
 
 
 def uniform_path(n: int, m: int) -> np.ndarray:

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..aligner import Aligner
 from ..alignment import Alignment
 from ..warping import dtw_path
+from ..warping.aligner import StatelessAligner
 from ..warping._validation import as_sequence, check_int
 from .cca import mcca
-from .ctw import _pca_dtw_path, check_params, check_sequences, uniform_path
+from .ctw import _pca_dtw_path, check_params, uniform_path
 
 
 @dataclass
@@ -63,7 +63,7 @@ class MultiAlignment:
         return Alignment(positions_to_path(target, n_b), shape=(n_a, n_b), monotonic=True)
 
 
-class GCTW(Aligner):
+class GCTW(StatelessAligner):
     """Generalised canonical time warping of N >= 2 sequences of different dimensions.
 
     Parameters
@@ -112,24 +112,6 @@ class GCTW(Aligner):
         check_params(self, {"best", "dtw", "uniform"})
         if self.length is not None:
             check_int(self.length, "length", 2)
-
-    def fit(self, X, Y=None) -> "GCTW":
-        """Nothing to learn (each set is aligned on its own): check the hyper-parameters and
-        that ``X`` (and ``Y``) are sequences or collections of sequences.
-
-        Parameters
-        ----------
-        X, Y : array-like [shape=(n, d)] or list of them
-
-        Returns
-        -------
-        self : GCTW
-        """
-        self._check_params()
-        check_sequences(X, "X")
-        if Y is not None:
-            check_sequences(Y, "Y")
-        return self
 
     def align(self, x, y) -> Alignment:
         """Two sequences: the pair alignment through the common timeline."""

@@ -58,12 +58,14 @@ def check_same_features(x: np.ndarray, y: np.ndarray, xname: str = "x", yname: s
         )
 
 
-def check_int(value, name: str, minimum: int = 0) -> int:
+def check_int(value, name: str, minimum: int = 0, maximum: int | None = None) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 
@@ -86,3 +88,19 @@ def check_choice(value, name: str, choices) -> str:
     if not known:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
+
+
+def check_sequences(data, name: str) -> None:
+    """ValueError naming ``name`` (or ``name[k]``) unless ``data`` is one sequence or a
+    collection (list, tuple, 3-d array) of sequences, each as :func:`as_sequence` reads it."""
+    if data is None:
+        raise ValueError(f"{name} must be a sequence or a collection of sequences, got None")
+    if isinstance(data, (list, tuple)) and data and not all(
+            isinstance(v, numbers.Real) for v in data):
+        for k, seq in enumerate(data):
+            as_sequence(seq, f"{name}[{k}]")
+    elif getattr(data, "ndim", None) == 3:
+        for k in range(data.shape[0]):
+            as_sequence(data[k], f"{name}[{k}]")
+    else:
+        as_sequence(data, name)

@@ -4,13 +4,40 @@ from __future__ import annotations
 
 from ..aligner import Aligner
 from ..alignment import Alignment
-from ._validation import check_choice, check_int
+from ._validation import check_choice, check_int, check_sequences
 from .dtw import METRICS, STEP_PATTERNS, dtw_path
 from .soft import check_gamma, soft_dtw_alignment
 from .windows import resolve_radius, resolve_window
 
 
-class DTW(Aligner):
+class StatelessAligner(Aligner):
+    """An aligner that aligns each pair on its own and learns nothing (DTW, soft-DTW, CTW, GCTW).
+
+    ``fit`` only checks the hyper-parameters (``_check_params``) and that ``X``
+    (and ``Y``) are sequences or collections of sequences, so that mistakes show
+    up where the data are given.
+    """
+
+    def fit(self, X, Y=None) -> "StatelessAligner":
+        """Check the hyper-parameters and the data; nothing is learned.
+
+        Parameters
+        ----------
+        X, Y : array-like [shape=(n, d)], a list of them, or a 3-d array
+            Sequences (``Y`` optional).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        check_sequences(X, "X")
+        if Y is not None:
+            check_sequences(Y, "Y")
+        return self
+
+
+class DTW(StatelessAligner):
     """Dynamic time warping as an :class:`~mmalign.Aligner` (nothing to fit).
 
     Parameters
@@ -59,7 +86,7 @@ class DTW(Aligner):
         return dtw_path(x, y, mask=mask, **self.get_params())
 
 
-class SoftDTW(Aligner):
+class SoftDTW(StatelessAligner):
     """Soft-DTW as an :class:`~mmalign.Aligner`: the expected alignment as soft weights.
 
     Parameters
