@@ -34,7 +34,8 @@ U = np.c_[X, X[:, 0] ** 2 + np.arange(12)]
 PATH = np.array([(k, k) for k in range(12)] + [(11, j) for j in range(12, 15)])  # (0, 0) -> (11, 14)
 OTHER_PATH = np.array([(0, j) for j in range(4)] + [(k, k + 3) for k in range(1, 12)])
 REFERENCE = np.c_[np.arange(12), np.linspace(0, 14, 12).round()]
-SIGNAL = np.sin(np.linspace(0, 200, 8192)) * np.linspace(0.1, 1, 8192)
+_T = np.arange(8192) / 22050
+SIGNAL = (np.sin(2 * np.pi * 440 * _T) + 0.5 * np.sin(2 * np.pi * 660 * _T)) * np.linspace(0.1, 1, 8192)
 
 
 @pytest.fixture(autouse=True)
