@@ -84,18 +84,26 @@ class _Whitened(NamedTuple):
     scale: float
 
 
+# Inside this range covariances neither overflow nor underflow (the DTW family uses the same).
+_SAFE_LOW, _SAFE_HIGH = 2.0 ** -400, 2.0 ** 400
+
+
 def _whitened(T: torch.Tensor, reg: float, name: str) -> _Whitened:
     """Centre T, whiten its ridge-regularised covariance, in units of a power of two.
 
-    CCA is scale-invariant, so the view is divided by ``scale = 2**e`` (exact) chosen
-    from its largest magnitude: covariances of values near 1e300 or 1e-300 neither
-    overflow nor underflow.  The ridge moves to the same units (``reg / scale**2``),
+    CCA is scale-invariant, so a view whose largest magnitude lies outside
+    ``[2**-400, 2**400]`` is divided by ``scale = 2**e`` (exact) chosen from that
+    magnitude: covariances of values near 1e300 or 1e-300 neither overflow nor
+    underflow (other views keep ``scale = 1``).  The ridge moves to the same units (``reg / scale**2``),
     and ``scale`` is never below ``sqrt(reg) * 2**-64``: below that the data are
     invisible next to the ridge anyway, and ``reg / scale**2`` stays finite.
     """
-    magnitude = max(float(T.abs().max()), math.sqrt(reg) * 2.0 ** -64)
-    scale = math.ldexp(1.0, math.frexp(magnitude)[1] - 1)  # |T / scale| < 2
-    T = T / scale
+    lo, hi = torch.aminmax(T)  # two reductions, no |T| copy
+    magnitude = max(float(hi), -float(lo), math.sqrt(reg) * 2.0 ** -64)
+    scale = 1.0
+    if not _SAFE_LOW <= magnitude <= _SAFE_HIGH:  # ordinary data keep their bits and skip a copy
+        scale = math.ldexp(1.0, math.frexp(magnitude)[1] - 1)  # |T / scale| < 2
+        T = T / scale
     mean = T.mean(dim=0)
     Tc = T - mean
     C = Tc.T @ Tc / (T.shape[0] - 1)
@@ -106,6 +114,8 @@ def _whitened(T: torch.Tensor, reg: float, name: str) -> _Whitened:
 
 def _unscaled(weights: torch.Tensor, view: _Whitened, name: str) -> torch.Tensor:
     """Weights in scaled units back in the view's units; refused beyond float64."""
+    if view.scale == 1.0:
+        return weights
     out = weights / view.scale
     if not torch.isfinite(out).all():
         raise ValueError(f"{name}: values too small (largest magnitude about {view.scale:.3g}): "

@@ -80,8 +80,14 @@ def as_tensor(value: Any, name: str) -> torch.Tensor:
 
 def check_finite(t: torch.Tensor, name: str) -> None:
     """Raise ``ValueError("<name> contains NaN or infinite values")`` unless ``t`` is finite."""
-    if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
+    if (t.is_floating_point() or t.is_complex()) and not _all_finite(t):
         raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    # One reduction instead of an elementwise mask: NaN and inf propagate into the sum, so a
+    # finite sum means a finite tensor; only an overflowing sum of finite values needs the mask.
+    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
 
 
 def as_float(t: torch.Tensor, dtype: torch.dtype, name: str) -> torch.Tensor:
@@ -103,7 +109,7 @@ def as_float(t: torch.Tensor, dtype: torch.dtype, name: str) -> torch.Tensor:
     """
     check_finite(t, name)
     out = t.to(dtype)
-    if out.is_floating_point() and not bool(torch.isfinite(out).all()):
+    if out.dtype != t.dtype and out.is_floating_point() and not _all_finite(out):
         raise ValueError(f"{name} has values too large for {str(dtype).removeprefix('torch.')} "
                          f"(largest magnitude {float(t.abs().max()):.3g}); rescale it")
     return out
