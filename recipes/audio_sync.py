@@ -7,7 +7,7 @@ Three experiments (dataset card: ``datasets/synthetic_audio.md``):
     tempo factor 0.7-1.4); several seeds.  Ground truth: the exact
     score-to-performance time maps.
 (b) **piecewise stretch**: a recording and a copy time-stretched with a known
-    piecewise-linear warp (:func:`mmalign.sync.time_stretch_piecewise`, rates
+    piecewise-linear warp (:func:`mmalign.apps.sync.time_stretch_piecewise`, rates
     0.7-1.4, a new rate every 2-6 s), 6 dB quieter and with added white noise
     (about -50 dB): a synthetic music rendition (chroma), speech-like audio
     (:func:`mmalign.datasets.synthesize_speech_like`, MFCC) and, when eSpeak NG
@@ -30,8 +30,8 @@ onsets for music, phone starts for speech-like audio, word starts for
 eSpeak), pooled over seeds; the script prints the median and the 95th
 percentile for:
 
-- ``mmalign DTW``         :func:`mmalign.sync.align_features`, exact DTW
-  (Euclidean local cost, as in :func:`mmalign.sync.synchronize`);
+- ``mmalign DTW``         :func:`mmalign.apps.sync.align_features`, exact DTW
+  (Euclidean local cost, as in :func:`mmalign.apps.sync.synchronize`);
 - ``mmalign multiscale``  the same with ``method="multiscale"``;
 - ``librosa DTW``         ``librosa.sequence.dtw`` (its defaults: Euclidean
   cost, the same three steps) on the *same* features, its own path, the same
@@ -64,7 +64,7 @@ import numpy as np
 
 from mmalign import Alignment, metrics
 from mmalign.datasets import synthesize_performances, synthesize_speech_like
-from mmalign.sync import align_features, feature_hop, sync_features, time_stretch_piecewise
+from mmalign.apps.sync import align_features, feature_hop, sync_features, time_stretch_piecewise
 
 FIGURE = "audio_sync.png"
 RESULTS = "audio_sync.json"
@@ -336,7 +336,7 @@ def run_cli_measured(path_a: str, path_b: str, out: str) -> dict:
     """``mmalign sync`` in a fresh interpreter: wall time, resident memory after imports and peak."""
     code = (
         "import json, runpy, sys, time\n"
-        "import mmalign.cli, mmalign.sync, librosa, soundfile\n"
+        "import mmalign.cli, mmalign.apps.sync, mmalign.warping, librosa, soundfile\n"
         "mod = runpy.run_path(sys.argv[4])\n"
         "base = mod['_reset_peak_memory']()\n"
         "t = time.perf_counter()\n"
@@ -519,7 +519,7 @@ def main(argv=None) -> dict:
               f"min, written in 30 s pieces ({c2['synthesis_s']:.0f} s), then `mmalign sync` in a fresh process:")
         print(f"     {c2['seconds']:.0f} s wall, peak resident memory {c2['rss_peak_mb']:.0f} MB: "
               f"+{c2['rss_peak_mb'] - c2['rss_after_imports_mb']:.0f} MB over the "
-              f"{c2['rss_after_imports_mb']:.0f} MB the process holds after its imports (torch, librosa, ...); "
+              f"{c2['rss_after_imports_mb']:.0f} MB the process holds after its imports (mmalign, numba, librosa, ...); "
               f"error at {c2['n_events']} note onsets: median {c2['median_ms']:.1f} ms, p95 {c2['p95_ms']:.1f} ms")
         for line in c2["report"]:
             print("     | " + line)

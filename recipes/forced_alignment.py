@@ -1,7 +1,7 @@
 """Text <-> audio forced alignment: word and sentence times of a text in a recording, and subtitles.
 
 The "recording" is eSpeak NG reading a few paragraphs in one voice and at one
-rate; the aligner (:func:`mmalign.forced_alignment.align_text`) knows only the
+rate; the aligner (:func:`mmalign.apps.forced_alignment.align_text`) knows only the
 text and renders it itself in *another* voice at *another* rate, then aligns
 the two renderings with DTW on MFCCs and maps its own word boundaries onto the
 recording.  Ground truth: the recording's own word events from the
@@ -46,7 +46,7 @@ import time
 import numpy as np
 
 from mmalign.features.speech import espeak_version, synthesize_speech
-from mmalign.forced_alignment import align_text
+from mmalign.apps.forced_alignment import align_text
 
 FIGURE = "forced_alignment.png"
 ALIGNER_VOICE, ALIGNER_RATE = "en-us", 175

@@ -174,3 +174,31 @@ def test_demo_subcommand(tmp_path, capsys):
     assert main(["demo", "--n-notes", "8", "--seed", "1", "--out", str(tmp_path)]) == 0
     assert "median" in capsys.readouterr().out
     assert (tmp_path / "mmalign_demo.png").is_file()
+
+
+def test_parser_imports_no_heavy_module():
+    # `mmalign --help` builds every sub-command's parser: no torch, scikit-learn, librosa, numba or
+    # scipy may load for that (each sub-command's run() imports what its work needs).
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from mmalign.cli import _build_parser\n"
+            "_build_parser()\n"
+            "print(' '.join(m for m in ('torch', 'sklearn', 'librosa', 'numba', 'scipy', 'matplotlib')\n"
+            "               if m in sys.modules))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == ""
+
+
+def test_python_dash_m_entry_points_show_help():
+    import subprocess
+    import sys
+
+    for module, words in (("mmalign", ("align", "demo", "subtitle", "sync")),):
+        run = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
+                             timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.startswith(f"usage: {'mmalign' if module == 'mmalign' else 'python -m ' + module}")
+        assert all(word in run.stdout for word in words)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from mmalign.demo import PLOT_NAME, main, run_demo
+from mmalign.apps.demo import PLOT_NAME, run_demo
+from mmalign.cli.demo import main
 
 
 @pytest.fixture(scope="module")

@@ -93,6 +93,35 @@ def test_mfcc_rejects_bad_n_mfcc():
         mfcc(tone(440.0), SR, n_mfcc=0)
 
 
+@pytest.mark.parametrize("kwargs, name", [(dict(n_fft=0), "n_fft"), (dict(top_db=-1.0), "top_db"),
+                                          (dict(top_db=float("nan")), "top_db")])
+def test_mfcc_rejects_bad_window_and_floor(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        mfcc(tone(440.0), SR, **kwargs)
+
+
+def test_mfcc_is_the_one_mfcc_of_the_applications():
+    # One MFCC (mmalign.features.mfcc); the applications pass their settings, their results unchanged.
+    import librosa
+
+    from mmalign.apps.forced_alignment import speech_features
+    from mmalign.apps.sync import sync_features
+
+    rng = np.random.default_rng(0)
+    y = (tone(330.0) + 0.05 * rng.standard_normal(SR)).astype(np.float32)
+    y[: SR // 4] = 0.0                                          # a silent start: the dB floor matters
+    np.testing.assert_array_equal(mfcc(y, SR), librosa.feature.mfcc(y=y, sr=SR).T)
+    # sync: no dB floor (top_db=None), then minus the mean over the recording
+    M = mfcc(y, SR, hop_length=448, top_db=None)
+    assert not np.array_equal(M, mfcc(y, SR, hop_length=448))
+    np.testing.assert_array_equal(sync_features(y, SR, features="mfcc", hop_length=448),
+                                  (M - M.mean(axis=0, dtype=np.float64)).astype(np.float32))
+    # forced alignment: a speech-sized window
+    raw = speech_features(y, SR, normalize=False)
+    assert raw.dtype == np.float64
+    np.testing.assert_array_equal(raw, mfcc(y, SR, n_mfcc=13, hop_length=256, n_fft=512))
+
+
 # ------------------------------------------------------------------ frame_rate
 def test_frame_rate():
     assert frame_rate(22050, 512) == pytest.approx(43.06640625)

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mmalign import forced_alignment as fa
+from mmalign.apps import forced_alignment as fa
 from mmalign.cli import main
 from mmalign.features import speech
-from mmalign.forced_alignment import align_text, split_sentences
-from mmalign.subtitles import Segment, format_timestamp, to_csv, to_srt, to_vtt
+from mmalign.apps.forced_alignment import align_text, split_sentences
+from mmalign.apps.subtitles import Segment, format_timestamp, to_csv, to_srt, to_vtt
 
 
 def _espeak_available() -> bool:

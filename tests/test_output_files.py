@@ -138,7 +138,7 @@ def test_align_refuses_existing_outputs_before_any_work(arrays, tmp_path, capsys
     out.write_text("precious\n")
     png.write_bytes(b"precious")
     forbid(monkeypatch, mmalign, "dtw_path")
-    forbid(monkeypatch, mmalign.cli, "_load_array")
+    forbid(monkeypatch, mmalign.cli.align, "_load_array")
     err = error(["align", str(a), str(b), "--out", str(out)], capsys)
     assert str(out) in err and "--force" in err
     err = error(["align", str(a), str(b), "--plot", str(png)], capsys)
@@ -204,7 +204,7 @@ def test_python_dash_m_mmalign_and_no_warnings_leak(wavs, tmp_path):
 
 
 def test_subtitle_refuses_existing_outputs_before_any_work(wavs, tmp_path, capsys, monkeypatch):
-    import mmalign.forced_alignment
+    import mmalign.apps.forced_alignment
 
     real, _, truncated = wavs
     text = tmp_path / "real.txt"
@@ -212,7 +212,7 @@ def test_subtitle_refuses_existing_outputs_before_any_work(wavs, tmp_path, capsy
     out = tmp_path / "subs"
     out.mkdir()
     (out / "real.vtt").write_text("precious")
-    forbid(monkeypatch, mmalign.forced_alignment, "align_text")
+    forbid(monkeypatch, mmalign.apps.forced_alignment, "align_text")
     forbid(monkeypatch, mmalign.features.audio, "load_audio")
     err = error(["subtitle", str(real), str(text), "--out", str(out), "--format", "srt", "vtt"], capsys)
     assert str(out / "real.vtt") in err and "--force" in err
@@ -226,12 +226,12 @@ def test_subtitle_refuses_existing_outputs_before_any_work(wavs, tmp_path, capsy
 
 
 def test_subtitle_refuses_truncated_audio(wavs, tmp_path, capsys, monkeypatch):
-    import mmalign.forced_alignment
+    import mmalign.apps.forced_alignment
 
     _, short, truncated = wavs
     text = tmp_path / "t.txt"
     text.write_text("Hello there.", encoding="utf-8")
-    forbid(monkeypatch, mmalign.forced_alignment, "align_text")
+    forbid(monkeypatch, mmalign.apps.forced_alignment, "align_text")
     forbid(monkeypatch, mmalign.features.audio, "load_audio")
     for audio, why in ((truncated, "too short"), (short, "0.300 s")):
         err = error(["subtitle", str(audio), str(text), "--out", str(tmp_path / "subs")], capsys)
@@ -240,9 +240,9 @@ def test_subtitle_refuses_truncated_audio(wavs, tmp_path, capsys, monkeypatch):
 
 
 def test_subtitle_force_writes_atomically(wavs, tmp_path, capsys, monkeypatch):
-    import mmalign.forced_alignment
-    from mmalign.forced_alignment import TextAlignment
-    from mmalign.subtitles import Segment
+    import mmalign.apps.forced_alignment
+    from mmalign.apps.forced_alignment import TextAlignment
+    from mmalign.apps.subtitles import Segment
 
     real, _, _ = wavs
     text = tmp_path / "real.txt"
@@ -256,7 +256,7 @@ def test_subtitle_force_writes_atomically(wavs, tmp_path, capsys, monkeypatch):
         return TextAlignment(text, words, [Segment("Hello there.", 0.1, 0.8, 0, 12)], len(audio) / sr,
                              mmalign.Alignment([[0, 0]]), [])
 
-    monkeypatch.setattr(mmalign.forced_alignment, "align_text", fake_align_text)
+    monkeypatch.setattr(mmalign.apps.forced_alignment, "align_text", fake_align_text)
     assert main(["subtitle", str(real), str(text), "--out", str(out), "--force", "--no-progress"]) == 0
     assert "00:00:00,100 --> 00:00:00,800" in (out / "real.srt").read_text()
     assert listing(out) == ["real.srt"]
@@ -266,13 +266,13 @@ def test_subtitle_force_writes_atomically(wavs, tmp_path, capsys, monkeypatch):
 
 
 def test_sync_refuses_existing_outputs_before_any_work(wavs, tmp_path, capsys, monkeypatch):
-    import mmalign.sync.core
+    import mmalign.apps.sync.core
 
     real, _, truncated = wavs
     out = tmp_path / "sync"
     out.mkdir()
     (out / "preview.wav").write_bytes(b"precious")
-    forbid(monkeypatch, mmalign.sync.core, "stream_features")
+    forbid(monkeypatch, mmalign.apps.sync.core, "stream_features")
     err = error(["sync", str(real), str(real), "--out", str(out)], capsys)
     assert str(out / "preview.wav") in err and "--force" in err
     err = error(["sync", str(truncated), str(real), "--out", str(out)], capsys)   # outputs first
@@ -287,11 +287,11 @@ def test_sync_refuses_existing_outputs_before_any_work(wavs, tmp_path, capsys, m
 
 
 def test_synchronize_files_overwrite_keyword(tmp_path, monkeypatch):
-    import mmalign.sync.core
-    from mmalign.sync import synchronize_files
+    import mmalign.apps.sync.core
+    from mmalign.apps.sync import synchronize_files
 
     (tmp_path / "path.csv").write_text("precious")
-    forbid(monkeypatch, mmalign.sync.core, "stream_features")
+    forbid(monkeypatch, mmalign.apps.sync.core, "stream_features")
     with pytest.raises(FileExistsError, match=r"path\.csv.*overwrite=True"):
         synchronize_files(tmp_path / "a.wav", tmp_path / "b.wav", tmp_path)
 
@@ -301,12 +301,13 @@ def test_synchronize_files_overwrite_keyword(tmp_path, monkeypatch):
 
 def test_demo_refuses_to_replace_its_plot_and_names_force(tmp_path, capsys, monkeypatch):
     import mmalign.datasets
-    from mmalign import demo
+    from mmalign.apps import demo
+    from mmalign.cli.demo import main as demo_main
 
     plot = tmp_path / demo.PLOT_NAME
     plot.write_bytes(b"precious")
     forbid(monkeypatch, mmalign.datasets, "synthesize_performances")
-    for entry, argv in ((main, ["demo", "--out", str(tmp_path)]), (demo.main, ["--out", str(tmp_path)])):
+    for entry, argv in ((main, ["demo", "--out", str(tmp_path)]), (demo_main, ["--out", str(tmp_path)])):
         err = error(argv, capsys, entry)
         assert str(plot) in err and "--force" in err
     with pytest.raises(FileExistsError, match="overwrite=True"):
@@ -315,11 +316,12 @@ def test_demo_refuses_to_replace_its_plot_and_names_force(tmp_path, capsys, monk
 
 
 def test_demo_force_replaces_the_plot(tmp_path, capsys):
-    from mmalign import demo
+    from mmalign.apps import demo
+    from mmalign.cli.demo import main as demo_main
 
     plot = tmp_path / demo.PLOT_NAME
     plot.write_bytes(b"old")
-    assert demo.main(["--n-notes", "6", "--out", str(tmp_path), "--force"]) == 0
+    assert demo_main(["--n-notes", "6", "--out", str(tmp_path), "--force"]) == 0
     assert plot.read_bytes()[:4] == b"\x89PNG" and listing(tmp_path) == [demo.PLOT_NAME]
 
 
@@ -330,9 +332,9 @@ def test_demo_force_replaces_the_plot(tmp_path, capsys):
     (["--n-notes", "0"], "--n-notes", "must be a positive integer, got 0"),
 ])
 def test_demo_argument_errors_name_the_option(argv, option, message, capsys):
-    from mmalign import demo
+    from mmalign.cli.demo import main as demo_main
 
-    for entry, args in ((main, ["demo", *argv]), (demo.main, argv)):
+    for entry, args in ((main, ["demo", *argv]), (demo_main, argv)):
         with pytest.raises(SystemExit) as exc:
             entry(args)
         assert exc.value.code == 2

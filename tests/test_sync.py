@@ -1,4 +1,4 @@
-"""mmalign.sync (audio-to-audio synchronisation) and the ``mmalign sync`` command."""
+"""mmalign.apps.sync (audio-to-audio synchronisation) and the ``mmalign sync`` command."""
 
 import csv
 
@@ -9,7 +9,7 @@ import soundfile as sf
 from mmalign import Alignment, metrics
 from mmalign.cli import main
 from mmalign.datasets import synthesize_performances, synthesize_speech_like
-from mmalign.sync import (
+from mmalign.apps.sync import (
     FEATURES,
     align_features,
     feature_dim,
@@ -21,7 +21,7 @@ from mmalign.sync import (
     warp_audio_preview,
     write_preview,
 )
-from mmalign.sync._stream import SequentialReader, array_blocks, file_blocks
+from mmalign.apps.sync._stream import SequentialReader, array_blocks, file_blocks
 
 SR = 22050
 
@@ -108,7 +108,7 @@ def test_synchronize_errors(pair):
 def test_align_features_auto_switches_to_multiscale(monkeypatch):
     import importlib
 
-    module = importlib.import_module("mmalign.sync.core")
+    module = importlib.import_module("mmalign.apps.sync.core")
 
     x = np.sin(np.linspace(0, 20, 600))[:, None]
     y = np.sin(np.linspace(0, 20, 700) ** 1.02)[:, None]

@@ -7,7 +7,7 @@ burst makes plosives; words are separated by pauses.  It is not
 intelligible, but it has what aligners see in speech: fast spectral change
 at phone boundaries, formant structure, pitch, pauses.  No real recording
 ships with mmalign (downloads are not allowed), so this stands in for one in
-:mod:`mmalign.sync` tests and the ``recipes/audio_sync.py`` recipe.  It needs
+:mod:`mmalign.apps.sync` tests and the ``recipes/audio_sync.py`` recipe.  It needs
 nothing beyond numpy and scipy; for speech from text (eSpeak NG, word timings)
 see :func:`mmalign.features.speech.synthesize_speech`.
 """

@@ -307,11 +307,25 @@ def chroma(y: np.ndarray, sr: int, *, hop_length: int = 512, tuning: float | Non
     return np.ascontiguousarray(C.T, dtype=y.dtype)
 
 
-def mfcc(y: np.ndarray, sr: int, *, n_mfcc: int = 20, hop_length: int = 512) -> np.ndarray:
-    """Mel-frequency cepstral coefficients, frame by frame.
+def mfcc(y: np.ndarray, sr: int, *, n_mfcc: int = 20, hop_length: int = 512, n_fft: int = 2048,
+         top_db: float | None = 80.0) -> np.ndarray:
+    """Mel-frequency cepstral coefficients, frame by frame: the one MFCC of mmalign.
 
-    ``librosa.feature.mfcc`` with its defaults (128 mel bands, ``n_fft=2048``),
-    transposed to time first.  Coefficient 0 is the log energy of the frame.
+    A 128-band mel power spectrogram (``librosa.feature.melspectrogram``,
+    ``n_fft``-sample Hann windows, Slaney mel filters), in dB
+    (``librosa.power_to_db``, floored ``top_db`` below its loudest cell), and
+    its orthonormal DCT-II (``librosa.feature.mfcc``), transposed to time
+    first.  Coefficient 0 is the log energy of the frame.  With the defaults
+    this is exactly ``librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc,
+    hop_length=hop_length)``.  Frame ``i`` is centred on the instant
+    ``i * hop_length / sr`` seconds.
+
+    The applications call it with their own settings: audio synchronisation
+    (:mod:`mmalign.apps.sync.features`) with ``top_db=None``, so that chunks
+    of a long recording analysed apart agree; forced alignment
+    (:func:`mmalign.apps.forced_alignment.speech_features`) with a
+    speech-sized window (``n_fft=512``, 23 ms at 22050 Hz) and
+    ``hop_length=256``.
 
     Parameters
     ----------
@@ -323,10 +337,15 @@ def mfcc(y: np.ndarray, sr: int, *, n_mfcc: int = 20, hop_length: int = 512) -> 
         Number of coefficients.
     hop_length : int > 0
         Hop between frames in samples.
+    n_fft : int > 0
+        Analysis window in samples (2048: 93 ms at 22050 Hz, sized for music).
+    top_db : float >= 0 or None
+        Floor of the dB mel spectrogram, in dB below its maximum over the
+        whole of ``y`` (librosa's default, 80); ``None`` for no floor.
 
     Returns
     -------
-    M : np.ndarray, shape=(n_frames, n_mfcc), dtype of ``y``
+    M : np.ndarray, shape=(1 + n_samples // hop_length, n_mfcc), dtype of ``y``
         MFCCs, time first.
 
     Examples
@@ -334,6 +353,8 @@ def mfcc(y: np.ndarray, sr: int, *, n_mfcc: int = 20, hop_length: int = 512) -> 
     >>> y = np.random.default_rng(0).standard_normal(22050).astype(np.float32)
     >>> mfcc(y, 22050, n_mfcc=13).shape
     (44, 13)
+    >>> mfcc(y, 22050, n_mfcc=13, hop_length=256, n_fft=512, top_db=None).shape
+    (87, 13)
     """
     import librosa
 
@@ -341,9 +362,15 @@ def mfcc(y: np.ndarray, sr: int, *, n_mfcc: int = 20, hop_length: int = 512) -> 
     _check_sr(sr)
     _check_positive_int("n_mfcc", n_mfcc)
     _check_positive_int("hop_length", hop_length)
+    _check_positive_int("n_fft", n_fft)
+    if top_db is not None and (isinstance(top_db, bool)
+                               or not isinstance(top_db, (int, float, np.integer, np.floating))
+                               or not 0 <= top_db < np.inf):
+        raise ValueError(f"top_db must be a non-negative number or None, got {top_db!r}")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="n_fft=.*is too large")
-        M = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, hop_length=hop_length)
+        S = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length)
+    M = librosa.feature.mfcc(S=librosa.power_to_db(S, top_db=top_db), n_mfcc=n_mfcc)
     return np.ascontiguousarray(M.T, dtype=y.dtype)
 
 

@@ -3,7 +3,7 @@
 :func:`synthesize_speech` renders a text with `eSpeak NG
 <https://github.com/espeak-ng/espeak-ng>`_ and returns the audio together with
 the start and end time of every word, taken from the synthesiser's own word
-events.  It is the template side of :func:`mmalign.forced_alignment.align_text`
+events.  It is the template side of :func:`mmalign.apps.forced_alignment.align_text`
 and the ground truth of the forced-alignment recipe.
 
 The library is found, in this order:

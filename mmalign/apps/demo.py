@@ -9,34 +9,23 @@ the cost matrix, the path and the ground truth is written to
 (``overwrite=True`` in :func:`run_demo`), so a second run in the same folder
 stops with a message that says so.
 
-Run it with ``python -m mmalign.demo`` or ``mmalign demo``; ``--help`` lists
-the options.
+Run it with ``python -m mmalign demo`` or ``mmalign demo`` (the command line
+is :mod:`mmalign.cli.demo`);
+``--help`` lists the options.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
-from typing import Sequence
 
 import numpy as np
 
-from .cli import _non_negative_int, _positive_int
-from .utils import atomic_write, check_output_file
+from ..utils.files import atomic_write, check_output_file
 
-__all__ = ["run_demo", "main"]
+__all__ = ["run_demo", "format_report", "PLOT_NAME"]
 
 PLOT_NAME = "mmalign_demo.png"
-
-DESCRIPTION = ("Align two synthetic renditions of one score (each with its own time-varying tempo) "
-               "with DTW on audio features, and report the error against the exact ground truth in "
-               f"milliseconds. Writes {PLOT_NAME} into --out.")
-EPILOG = (f"An existing {PLOT_NAME} is not replaced unless --force is given; the plot is written "
-          "under a temporary name and renamed into place. "
-          "exit status: 0 on success; 2 on a bad option or when the plot cannot be written "
-          f"({PLOT_NAME} exists without --force, folder not writable), with a one-line message on stderr.")
 
 
 def run_demo(
@@ -96,10 +85,11 @@ def run_demo(
     >>> r["median_error_ms"] < 100
     True
     """
-    import mmalign
-    from mmalign import metrics
-    from mmalign.datasets import synthesize_performances
-    from mmalign.features import chroma, frame_rate, mfcc
+    from ..alignment import Alignment
+    from ..datasets import synthesize_performances
+    from ..features import chroma, frame_rate, mfcc
+    from ..metrics import fraction_within, mean_absolute_deviation, median_absolute_deviation
+    from ..warping import dtw_path
 
     extractors = {"chroma": chroma, "mfcc": mfcc}
     if features not in extractors:
@@ -122,13 +112,13 @@ def run_demo(
 
     # The first call in a process compiles (or loads) the numba kernels.
     start = time.perf_counter()
-    mmalign.dtw_path(feats_a[:4], feats_b[:5])
+    dtw_path(feats_a[:4], feats_b[:5])
     warmup_ms = 1e3 * (time.perf_counter() - start)
     start = time.perf_counter()
-    estimate = mmalign.dtw_path(feats_a, feats_b)
+    estimate = dtw_path(feats_a, feats_b)
     dtw_ms = 1e3 * (time.perf_counter() - start)
-    alignment = mmalign.Alignment(estimate.path(), cost=estimate.cost, shape=estimate.shape,
-                                  frame_rate=rate, extras=estimate.extras)
+    alignment = Alignment(estimate.path(), cost=estimate.cost, shape=estimate.shape,
+                          frame_rate=rate, extras=estimate.extras)
 
     reference = pair.reference_frames(hop_length)
     reference = reference[reference[:, 0] < alignment.n_x]
@@ -145,11 +135,11 @@ def run_demo(
         "features_ms": features_ms,
         "dtw_ms": dtw_ms,
         "warmup_ms": warmup_ms,
-        "mean_error_ms": 1e3 * metrics.mean_absolute_deviation(alignment, reference, frame_rate=rate),
-        "median_error_ms": 1e3 * metrics.median_absolute_deviation(alignment, reference, frame_rate=rate),
+        "mean_error_ms": 1e3 * mean_absolute_deviation(alignment, reference, frame_rate=rate),
+        "median_error_ms": 1e3 * median_absolute_deviation(alignment, reference, frame_rate=rate),
         "baseline_median_error_ms": 1e3 * float(np.median(np.abs(linear - reference[:, 1]))) / rate,
-        "within_50ms": metrics.fraction_within(alignment, reference, 0.05, frame_rate=rate),
-        "within_100ms": metrics.fraction_within(alignment, reference, 0.10, frame_rate=rate),
+        "within_50ms": fraction_within(alignment, reference, 0.05, frame_rate=rate),
+        "within_100ms": fraction_within(alignment, reference, 0.10, frame_rate=rate),
         "n_reference": len(reference),
         "alignment": alignment,
         "plot": None,
@@ -158,7 +148,7 @@ def run_demo(
     if plot_path is not None:
         from scipy.spatial.distance import cdist
 
-        from mmalign.plot import save_alignment_plot
+        from ..plot import save_alignment_plot
 
         cost = cdist(feats_a, feats_b, "sqeuclidean")
         with atomic_write(plot_path) as tmp:
@@ -189,52 +179,3 @@ def format_report(r: dict) -> str:
     if r["plot"] is not None:
         lines.append(f"plot: {r['plot']}")
     return "\n".join(lines)
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=_non_negative_int, default=0,
-                        help="seed of the synthetic score and tempo curves (default: 0)")
-    parser.add_argument("--n-notes", type=_positive_int, default=48, metavar="N",
-                        help="notes in the score; 48 gives about 30 s of audio per rendition (default: 48)")
-    parser.add_argument("--features", choices=["chroma", "mfcc"], default="chroma",
-                        help="frame features to align: 12-bin constant-Q chroma or 20 MFCCs (default: chroma)")
-    parser.add_argument("--out", default=".", metavar="DIR",
-                        help=f"directory for {PLOT_NAME}, created if missing (default: current directory)")
-    parser.add_argument("--force", action="store_true",
-                        help=f"replace an existing {PLOT_NAME} (default: refuse)")
-
-
-def _run(args: argparse.Namespace) -> int:
-    # Checked here too so that the message names the command-line flag, not overwrite=True.
-    check_output_file(os.path.join(args.out, PLOT_NAME), force=args.force, option="--out")
-    results = run_demo(seed=args.seed, n_notes=args.n_notes, features=args.features, out=args.out,
-                       overwrite=args.force)
-    print(format_report(results))
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo from the command line; ``argv`` defaults to ``sys.argv[1:]``.
-
-    Prints a short report (frame counts, timings in ms, alignment error in ms
-    against the ground truth) and writes ``mmalign_demo.png``.  Errors print
-    ``mmalign: error: ...`` on stderr and exit with status 2 (an existing
-    plot without ``--force`` among them).
-
-    Examples
-    --------
-    >>> main(["--n-notes", "8", "--out", __import__("tempfile").mkdtemp()])  # doctest: +SKIP
-    0
-    """
-    parser = argparse.ArgumentParser(prog="python -m mmalign.demo", description=DESCRIPTION, epilog=EPILOG)
-    _add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return _run(args)
-    except (ValueError, OSError) as err:
-        print(f"mmalign: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..features.audio import AudioFileInfo, audio_file_info
+from ...features.audio import AudioFileInfo, audio_file_info
 
 __all__ = ["AudioInfo", "audio_info", "array_blocks", "file_blocks", "SequentialReader"]
 

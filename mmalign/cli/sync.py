@@ -2,7 +2,7 @@
 
 Registered by :mod:`mmalign.cli`: :func:`add_parser` adds the sub-command
 (and its handler :func:`run`).  The work is done by
-:func:`mmalign.sync.synchronize_files`.
+:func:`mmalign.apps.sync.synchronize_files`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+from ..apps.sync.core import METHODS
+from ..apps.sync.features import FEATURES
+from ._args import non_negative_int, positive_float, positive_int
 
 __all__ = ["add_parser", "run"]
 
@@ -73,10 +77,6 @@ on stderr.
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``sync`` sub-command to ``commands`` (the ``add_subparsers`` object of ``mmalign``)."""
-    from .cli import _non_negative_int, _positive_int
-    from .sync.features import FEATURES
-    from .sync.core import METHODS
-
     parser = commands.add_parser(
         "sync",
         help="synchronise two recordings of the same music or speech; write the path, a preview and a plot",
@@ -90,18 +90,18 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help="folder for path.csv, preview.wav and alignment.png (created if missing)")
     parser.add_argument("--features", choices=FEATURES, default="chroma",
                         help="frame features, see below (default: chroma)")
-    parser.add_argument("--feature-rate", type=_positive_float, default=50.0, metavar="HZ",
+    parser.add_argument("--feature-rate", type=positive_float, default=50.0, metavar="HZ",
                         help="frames per second (default: 50; with chroma the hop is rounded to a "
                              "multiple of 64 samples at 22050 Hz, which gives 49.2)")
     parser.add_argument("--method", choices=METHODS, default="auto",
                         help="alignment algorithm, see below (default: auto)")
-    parser.add_argument("--radius", type=_non_negative_int, default=None, metavar="N",
+    parser.add_argument("--radius", type=non_negative_int, default=None, metavar="N",
                         help="only match frames at most N frames apart, plus the difference in "
                              "length: a Sakoe-Chiba band (default: no band)")
-    parser.add_argument("--multiscale-radius", type=_positive_int, default=16, metavar="N",
+    parser.add_argument("--multiscale-radius", type=positive_int, default=16, metavar="N",
                         help="multiscale: half-width in frames of the band refined at each level "
                              "(default: 16)")
-    parser.add_argument("--sr", type=_positive_int, default=None, metavar="HZ",
+    parser.add_argument("--sr", type=positive_int, default=None, metavar="HZ",
                         help="resample both files to this rate before the analysis (default: the "
                              "files' own rate, which must be the same)")
     parser.add_argument("--no-preview", action="store_true", help="do not write preview.wav")
@@ -122,9 +122,8 @@ def run(args: argparse.Namespace) -> int:
     :func:`mmalign.cli.main` prints it and exits with 2.  Outputs are checked
     first, then the audio files (readable, at least 0.5 s), then the work starts.
     """
-    from .features.audio import check_audio_file
-    from .sync import synchronize_files
-    from .sync.core import MIN_SECONDS, _check_outputs
+    from ..apps.sync.core import MIN_SECONDS, check_outputs, synchronize_files
+    from ..features.audio import check_audio_file
 
     for path in (args.a, args.b):
         if not os.path.exists(path):
@@ -133,8 +132,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"expected an audio file, got a folder: {path}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out must be a folder, but {args.out} is a file")
-    _check_outputs(args.out, (args.a, args.b), preview=not args.no_preview, plot=not args.no_plot,
-                   overwrite=args.force, option="--out", force_hint="--force")
+    check_outputs(args.out, (args.a, args.b), preview=not args.no_preview, plot=not args.no_plot,
+                  overwrite=args.force, option="--out", force_hint="--force")
     info_a, info_b = (check_audio_file(p, min_seconds=MIN_SECONDS) for p in (args.a, args.b))
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     result = synchronize_files(
@@ -163,12 +162,3 @@ def _report(result, info_a, info_b) -> str:
             lines.append(f"wrote      {result.outputs[kind]}")
     return "\n".join(lines)
 
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value

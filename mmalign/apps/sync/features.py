@@ -16,8 +16,8 @@ Feature sets (``features=``)
     (:func:`mmalign.features.chroma`); the tuning is estimated once, from the
     first 30 s, whatever the chunk length.  Harmony: the choice for music.
 ``"mfcc"``
-    20 MFCCs (as :func:`mmalign.features.mfcc`, without its 80 dB floor
-    below the loudest frame), each minus its mean over the
+    20 MFCCs (:func:`mmalign.features.mfcc` with ``top_db=None``: without
+    the 80 dB floor below the loudest frame), each minus its mean over the
     recording (cepstral mean normalisation), so that a constant gain or
     channel colouring cancels.  Timbre: the choice for speech.  (Dropping
     coefficient 0 or also scaling to unit variance was 40-70 % less accurate
@@ -40,7 +40,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..features.audio import _CQT_FMIN, _CQT_OCTAVES, _check_signal
+from ...features.audio import _CQT_FMIN, _CQT_OCTAVES, _check_signal, chroma, mfcc
 from ._stream import array_blocks
 
 __all__ = ["FEATURES", "feature_hop", "feature_dim", "sync_features", "stream_features"]
@@ -121,7 +121,7 @@ def sync_features(y: np.ndarray, sr: int, *, features: str = "chroma", hop_lengt
 
     Returns
     -------
-    F : np.ndarray, shape=(1 + n_samples // hop_length, d), dtype=float32
+    F : np.ndarray, shape=(1 + (n_samples - 1) // hop_length, d), dtype=float32
         Features, time first; frame ``i`` is centred at ``i * hop_length / sr``
         seconds.  ``d`` is :func:`feature_dim`.
 
@@ -247,20 +247,13 @@ def _estimate_tuning(y: np.ndarray, sr: int) -> float:
 
 
 def _chroma(y, sr, hop, state) -> np.ndarray:
-    from ..features.audio import chroma
-
     return chroma(y, sr, hop_length=hop, tuning=state["tuning"])
 
 
 def _mfcc(y, sr, hop) -> np.ndarray:
-    """As :func:`mmalign.features.mfcc`, but without the dB floor relative to the loudest frame
-    (``top_db``), which would make chunks differ."""
-    import librosa
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="n_fft=.*is too large")
-        S = librosa.feature.melspectrogram(y=y, sr=sr, hop_length=hop)
-    return librosa.feature.mfcc(S=librosa.power_to_db(S, top_db=None), n_mfcc=N_MFCC).T
+    """:func:`mmalign.features.mfcc` without the dB floor relative to the loudest frame
+    (``top_db=None``), which would make chunks differ."""
+    return mfcc(y, sr, n_mfcc=N_MFCC, hop_length=hop, top_db=None)
 
 
 def _onset_flux(y, sr, hop) -> np.ndarray:

@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..features.audio import _check_signal
+from ...features.audio import _check_signal
 from ._stream import SequentialReader, array_blocks
 
 __all__ = ["time_stretch_piecewise", "warp_audio_preview", "write_preview", "alignment_time_map"]
@@ -144,7 +144,7 @@ def warp_audio_preview(audio_b: np.ndarray, alignment, sr: int, *, length: int |
         Mono recording B (side y of the alignment).
     alignment : mmalign.Alignment
         A (side x) to B (side y), with ``frame_rate`` set, as returned by
-        :func:`mmalign.sync.synchronize`.
+        :func:`mmalign.apps.sync.synchronize`.
     sr : int > 0
         Sampling rate of ``audio_b`` (and of the output), Hz.
     length : int or None
@@ -187,7 +187,7 @@ def write_preview(path: str | os.PathLike, audio_a, audio_b, alignment, sr: int,
         Output file (16-bit PCM; the format follows the extension).
     audio_a, audio_b : np.ndarray, shape=(n_samples,), or iterables of mono blocks
         The two recordings at ``sr`` Hz.  Iterables of blocks (as
-        :func:`mmalign.sync._stream.file_blocks` yields) are read once,
+        :func:`mmalign.apps.sync._stream.file_blocks` yields) are read once,
         sequentially, so hour-long files never sit in memory.
     alignment : mmalign.Alignment
         A (x) to B (y), ``frame_rate`` set.

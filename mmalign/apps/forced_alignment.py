@@ -14,7 +14,7 @@ recording of it:
 
 The result, a :class:`TextAlignment`, holds word and sentence segments (times
 in seconds of the recording) and writes them as CSV, SRT or WebVTT
-(:mod:`mmalign.subtitles`).  The same steps run from the command line as
+(:mod:`mmalign.apps.subtitles`).  The same steps run from the command line as
 ``mmalign subtitle AUDIO TEXT --out DIR``.
 
 The synthesiser must speak the recording's language (``voice``); the recording
@@ -31,7 +31,8 @@ from typing import Callable
 
 import numpy as np
 
-from .alignment import Alignment
+from ..alignment import Alignment
+from ..features.audio import _check_signal, _check_sr, mfcc
 from .subtitles import Segment, to_csv, to_srt, to_vtt
 
 __all__ = ["TextAlignment", "align_text", "split_sentences", "speech_features", "Segment"]
@@ -91,12 +92,11 @@ def speech_features(y: np.ndarray, sr: int, *, hop_length: int = HOP_LENGTH, n_f
                     n_mfcc: int = N_MFCC, normalize: bool = True) -> np.ndarray:
     """MFCCs with a speech-sized window, time first: ``(n_frames, n_mfcc)``, float64.
 
-    ``librosa.feature.mfcc`` (128 mel bands, coefficient 0 the log energy)
-    with an ``n_fft``-sample window instead of librosa's 2048 (93 ms at 22050 Hz,
-    sized for music); frame ``i`` is centred on ``i * hop_length / sr`` seconds,
-    as in :func:`mmalign.features.mfcc`.  With ``normalize``, each coefficient
-    is scaled to zero mean and unit variance over the signal (cepstral mean and
-    variance normalisation): it removes the level and channel differences
+    :func:`mmalign.features.mfcc` (128 mel bands, coefficient 0 the log energy)
+    with an ``n_fft``-sample window instead of its 2048 (93 ms at 22050 Hz,
+    sized for music); frame ``i`` is centred on ``i * hop_length / sr`` seconds.
+    With ``normalize``, each coefficient is scaled to zero mean and unit
+    variance over the signal (cepstral mean and variance normalisation): it removes the level and channel differences
     between a clean synthetic voice and a noisy, reverberant recording, which
     otherwise dominate the frame distances (on the recipe's 10 dB SNR +
     0.5 s reverb condition it turns a failed alignment into a 30 ms median
@@ -123,15 +123,9 @@ def speech_features(y: np.ndarray, sr: int, *, hop_length: int = HOP_LENGTH, n_f
     >>> speech_features(y, 22050).shape
     (87, 13)
     """
-    import librosa
-
-    from .features.audio import _check_positive_int, _check_signal, _check_sr
-
-    y = _check_signal(y)
-    _check_sr(sr)
-    for name, value in (("hop_length", hop_length), ("n_fft", n_fft), ("n_mfcc", n_mfcc)):
-        _check_positive_int(name, value)
-    M = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, hop_length=hop_length, n_fft=n_fft).T.astype(np.float64)
+    # Column-major, as librosa's coefficient-first output transposed: the normalisation sums each
+    # coefficient over contiguous memory, in the same order as always (same bits).
+    M = mfcc(y, sr, n_mfcc=n_mfcc, hop_length=hop_length, n_fft=n_fft).astype(np.float64, order="F")
     if normalize:
         M = (M - M.mean(axis=0)) / np.maximum(M.std(axis=0), 1e-8)
     return np.ascontiguousarray(M)
@@ -209,12 +203,12 @@ class TextAlignment:
         return np.array([[w.start, w.end] for w in self.words], dtype=np.float64).reshape(-1, 2)
 
     def to_csv(self, path: str | os.PathLike | None = None, *, level: str = "word") -> str:
-        """CSV ``start,end,text,char_start,char_end`` (see :func:`mmalign.subtitles.to_csv`)."""
+        """CSV ``start,end,text,char_start,char_end`` (see :func:`mmalign.apps.subtitles.to_csv`)."""
         return to_csv(self.segments(level), path)
 
     def to_srt(self, path: str | os.PathLike | None = None, *, level: str = "sentence",
                line_length: int | None = 42, max_lines: int | None = 2) -> str:
-        """SubRip subtitles, one cue per sentence or word (see :func:`mmalign.subtitles.to_srt`).
+        """SubRip subtitles, one cue per sentence or word (see :func:`mmalign.apps.subtitles.to_srt`).
 
         Cue text is wrapped at ``line_length`` characters; a sentence that
         wraps to more than ``max_lines`` lines becomes several cues (see
@@ -225,7 +219,7 @@ class TextAlignment:
 
     def to_vtt(self, path: str | os.PathLike | None = None, *, level: str = "sentence",
                line_length: int | None = 42, max_lines: int | None = 2) -> str:
-        """WebVTT subtitles, one cue per sentence or word (see :func:`mmalign.subtitles.to_vtt`).
+        """WebVTT subtitles, one cue per sentence or word (see :func:`mmalign.apps.subtitles.to_vtt`).
 
         Wrapping and splitting of long sentences as in :meth:`to_srt`.
         """
@@ -292,7 +286,7 @@ def align_text(
     -------
     result : TextAlignment
         ``result.words`` and ``result.sentences`` are lists of
-        :class:`mmalign.subtitles.Segment` ``(text, start, end, char_start,
+        :class:`mmalign.apps.subtitles.Segment` ``(text, start, end, char_start,
         char_end)``, times in seconds of ``audio``, non-decreasing and within
         ``[0, len(audio) / sr]``.
 
@@ -325,9 +319,8 @@ def align_text(
     00:00:00,010 --> 00:00:01,474
     The cat sat on the mat.
     """
-    import mmalign
-    from .features.audio import _check_signal, _check_sr
-    from .features.speech import synthesize_speech
+    from ..features.speech import synthesize_speech
+    from ..warping import dtw_path
 
     if not isinstance(text, str):
         raise ValueError(f"text must be a str, got {type(text).__name__}")
@@ -370,7 +363,7 @@ def align_text(
         bar.step("DTW")
         if method == "auto":
             method = "multiscale" if len(x) * len(y) > _EXACT_MAX_CELLS and radius is None else "exact"
-        estimate = mmalign.dtw_path(x, y, metric=metric, method=method,
+        estimate = dtw_path(x, y, metric=metric, method=method,
                                     radius=radius if method == "exact" else None)
         rate = SYNTH_SR / hop_length
         alignment = Alignment(estimate.path(), cost=estimate.cost, shape=estimate.shape, frame_rate=rate,

@@ -10,16 +10,20 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..alignment import Alignment
-from ..features.audio import MIN_AUDIO_SECONDS, check_audio_file
-from ..utils import atomic_write, check_output_file
+from ...features.audio import MIN_AUDIO_SECONDS, check_audio_file
+from ...utils.files import atomic_write, check_output_file
 from ._stream import file_blocks
 from .features import FEATURES, feature_hop, stream_features, sync_features
 
-__all__ = ["synchronize", "synchronize_files", "align_features", "SyncResult", "METHODS", "AUTO_EXACT_CELLS"]
+if TYPE_CHECKING:   # imported where used: the parser of `mmalign sync` reads METHODS without scipy
+    from ...alignment import Alignment
+
+__all__ = ["synchronize", "synchronize_files", "align_features", "check_outputs", "SyncResult", "METHODS",
+           "AUTO_EXACT_CELLS", "MIN_SECONDS", "OUTPUT_NAMES"]
 
 METHODS = ("auto", "dtw", "multiscale")
 # method="auto" runs exact DTW up to this many cells (one byte each), multiscale above.
@@ -34,7 +38,7 @@ def synchronize(audio_a: np.ndarray, audio_b: np.ndarray, *, sr: int, features: 
                 multiscale_radius: int = 16, metric: str = "euclidean", progress: bool = False) -> Alignment:
     """Align two recordings of the same content (two performances, two takes).
 
-    Both signals are turned into frame features (:mod:`mmalign.sync.features`)
+    Both signals are turned into frame features (:mod:`mmalign.apps.sync.features`)
     and aligned with DTW (Euclidean local cost by default, steps
     ``(1, 1), (1, 0), (0, 1)`` with equal weights, both ends anchored: the
     classic synchronisation set-up of Müller's *Fundamentals of Music
@@ -169,7 +173,7 @@ def synchronize_files(path_a: str | os.PathLike, path_b: str | os.PathLike, out_
         As in :func:`synchronize`.
     preview : bool
         Write ``preview.wav`` (stereo, 16 bit: A left, B re-timed onto A
-        right; :func:`mmalign.sync.write_preview`).
+        right; :func:`mmalign.apps.sync.write_preview`).
     plot : bool
         Write ``alignment.png`` (the path in seconds, over the cost matrix
         when it has at most 4 M cells).
@@ -194,7 +198,7 @@ def synchronize_files(path_a: str | os.PathLike, path_b: str | os.PathLike, out_
         differ and ``sr`` is None (messages name the files).
     """
     _check_options(features, method)
-    outputs = _check_outputs(out_dir, (path_a, path_b), preview=preview, plot=plot, overwrite=overwrite)
+    outputs = check_outputs(out_dir, (path_a, path_b), preview=preview, plot=plot, overwrite=overwrite)
     info_a, info_b = (check_audio_file(p, min_seconds=MIN_SECONDS) for p in (path_a, path_b))
     if sr is None:
         if info_a.sr != info_b.sr:
@@ -239,9 +243,16 @@ def synchronize_files(path_a: str | os.PathLike, path_b: str | os.PathLike, out_
 # --------------------------------------------------------------------------- internals
 
 
-def _check_outputs(out_dir: str | os.PathLike, inputs, *, preview: bool, plot: bool, overwrite: bool,
-                   option: str = "out_dir", force_hint: str = "overwrite=True") -> dict:
-    """``{"path": ..., "plot": ..., "preview": ...}`` for the files to write, each checked (nothing created)."""
+def check_outputs(out_dir: str | os.PathLike, inputs, *, preview: bool, plot: bool, overwrite: bool,
+                  option: str = "out_dir", force_hint: str = "overwrite=True") -> dict:
+    """``{"path": ..., "plot": ..., "preview": ...}`` for the files :func:`synchronize_files` writes.
+
+    Each path is checked (:func:`mmalign.utils.files.check_output_file`:
+    not an input, not an existing file unless ``overwrite``, folder writable);
+    nothing is created.  ``option`` and ``force_hint`` name the argument and
+    the way to allow replacing in the messages (``"--out"``, ``"--force"`` on
+    the command line).
+    """
     out_dir = os.fspath(out_dir)
     wanted = {"path": True, "plot": plot, "preview": preview}
     return {kind: check_output_file(os.path.join(out_dir, name), force=overwrite, inputs=inputs,
@@ -286,7 +297,8 @@ def align_features(features_a: np.ndarray, features_b: np.ndarray, *, frame_rate
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    from ..warping import dtw_path
+    from ...alignment import Alignment
+    from ...warping import dtw_path
 
     fa = np.asarray(features_a)
     fb = np.asarray(features_b)
@@ -313,7 +325,7 @@ _MAX_PLOT_CELLS = 4_000_000
 
 
 def _plot(alignment: Alignment, fa: np.ndarray, fb: np.ndarray, path: str, *, title: str) -> None:
-    from ..plot import save_alignment_plot
+    from ...plot import save_alignment_plot
 
     cost = None
     if len(fa) * len(fb) <= _MAX_PLOT_CELLS:

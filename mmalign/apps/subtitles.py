@@ -1,7 +1,7 @@
 """Timed text segments and their file formats: SRT, WebVTT and CSV.
 
 A :class:`Segment` is a piece of text with a start and an end time in
-seconds (a word or a sentence of :func:`mmalign.forced_alignment.align_text`).
+seconds (a word or a sentence of :func:`mmalign.apps.forced_alignment.align_text`).
 The writers return the file's text and, given a path, also write it (UTF-8,
 ``"\\n"`` line ends).
 

@@ -1,7 +1,7 @@
 """``mmalign subtitle``: time a text against its recording and write subtitles.
 
 Registered in :mod:`mmalign.cli` by :func:`add_parser`; the work is
-:func:`mmalign.forced_alignment.align_text`.
+:func:`mmalign.apps.forced_alignment.align_text`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import os
 import sys
 import time
 
-from .cli import _InputError, _int, _non_negative_int
-from .utils import atomic_write, check_output_file
+from ..utils.files import atomic_write, check_output_file
+from ._args import InputError, integer, non_negative_int
 
 __all__ = ["add_parser", "run"]
 
@@ -78,7 +78,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         metavar="{srt,vtt,csv}", help="one or more output formats (default: srt)")
     parser.add_argument("--level", choices=("sentence", "word"), default="sentence",
                         help="one cue (or CSV row) per sentence or per word (default: sentence)")
-    parser.add_argument("--line-length", type=_non_negative_int, default=42, metavar="N",
+    parser.add_argument("--line-length", type=non_negative_int, default=42, metavar="N",
                         help="wrap cue text at N characters, 0 for no wrapping (default: 42)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar (default: when stderr is a terminal)")
@@ -89,19 +89,19 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``mmalign subtitle`` with parsed ``args``; input errors raise ``mmalign.cli._InputError``.
+    """Run ``mmalign subtitle`` with parsed ``args``; input errors raise :class:`~mmalign.cli._args.InputError`.
 
     The outputs are checked first, then the audio (readable, at least 0.5 s),
     then the work starts; each output is written through a temporary file.
     """
-    from . import forced_alignment
-    from .features import audio as audio_io
+    from ..apps import forced_alignment
+    from ..features import audio as audio_io
 
-    text = _read_text(args.text, _InputError)
+    text = _read_text(args.text, InputError)
     if not os.path.exists(args.audio):
-        raise _InputError(f"audio file not found: {args.audio}")
+        raise InputError(f"audio file not found: {args.audio}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise _InputError(f"--out must be a folder, but {args.out} is a file")
+        raise InputError(f"--out must be a folder, but {args.out} is a file")
     stem = os.path.splitext(os.path.basename(args.audio))[0]
     outputs = {fmt: check_output_file(os.path.join(args.out, f"{stem}.{fmt}"), force=args.force,
                                       inputs=(args.audio, args.text), option="--out")
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         result = forced_alignment.align_text(text, audio, sr, voice=args.voice, rate_wpm=args.rate,
                                              progress=progress)
     except ImportError as err:
-        raise _InputError(str(err)) from None
+        raise InputError(str(err)) from None
     seconds = time.perf_counter() - start
 
     line_length = args.line_length or None
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _rate_wpm(text: str) -> int:
-    value = _int(text)
+    value = integer(text)
     if not 80 <= value <= 450:
         raise argparse.ArgumentTypeError(f"must be between 80 and 450 words per minute, got {text}")
     return value
