@@ -66,8 +66,8 @@ import torch
 
 import mmalign
 from mmalign.attention import BimodalTransformer, CrossmodalTransformer, JointSelfAttentionFusion
-from mmalign.datasets import STREAM_LEXICON, multimodal_streams, span_masks
-from mmalign.metrics import attention_mass_inside
+from mmalign.datasets import STREAM_LEXICON, multimodal_streams
+from mmalign.metrics import attention_mass_inside, span_masks
 
 from .common import RESULTS_DIR, machine_info, machine_markdown, markdown_table, write_report
 

@@ -69,7 +69,8 @@ import numpy as np
 import torch
 
 from mmalign.attention import MultimodalFineTuner, MultimodalPretrainer, streams_inputs
-from mmalign.datasets import multimodal_streams, span_hit_rate
+from mmalign.datasets import multimodal_streams
+from mmalign.metrics import span_hit_rate
 
 from .common import machine_info, machine_markdown, markdown_table, write_report
 from .multimodal_alignment import sentiment_metrics

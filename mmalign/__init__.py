@@ -3,37 +3,15 @@
 Sequences are ``(n_timesteps, n_features)`` arrays; see ``mmalign.warping`` for the
 DTW conventions (squared-Euclidean local cost, square root of the accumulated cost,
 UCR window rounding).
+
+Names are imported on first use (PEP 562): ``import mmalign`` loads neither torch
+nor scikit-learn; ``mmalign.dtw`` loads the DTW kernels, ``mmalign.CCA`` torch.
 """
 
-from . import evaluation, metrics
-from .aligner import Aligner
-from .alignment import Alignment
-from .attention import GlimpseAttention, SpatialTransformer
-from .attention import Seq2SeqAttention
-from .attention import ShowAttendTell
-from .attention import BimodalTransformer, CrossmodalTransformer, JointSelfAttentionFusion
-from .projection import CCA, CTW, DCTW, GCTW, DeepCCA, cca, mcca
-from .warping import (
-    DTW,
-    KNeighborsDTW,
-    SoftDTW,
-    SoftDTWLoss,
-    SubsequenceMatch,
-    batch_dtw,
-    cdist_dtw,
-    dba,
-    dtw,
-    dtw_from_cost,
-    dtw_path,
-    dtw_path_from_cost,
-    soft_dtw,
-    soft_dtw_alignment,
-    soft_dtw_barycenter,
-    subsequence_dtw,
-    window_mask,
-)
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from ._version import __version__
+from .utils.lazy import lazy_attributes
 
 __all__ = [
     "Seq2SeqAttention",
@@ -43,3 +21,50 @@ __all__ = [
     "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
     "window_mask",
 ]
+
+_ATTENTION = ("GlimpseAttention", "SpatialTransformer", "Seq2SeqAttention", "ShowAttendTell",
+              "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion")
+_PROJECTION = ("CCA", "CTW", "DCTW", "GCTW", "DeepCCA", "cca", "mcca")
+_WARPING = ("DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw",
+            "cdist_dtw", "dba", "dtw", "dtw_from_cost", "dtw_path", "dtw_path_from_cost",
+            "soft_dtw", "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
+            "window_mask")
+
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), {
+    "Aligner": ".aligner",
+    "Alignment": ".alignment",
+    "evaluation": "",
+    "metrics": "",
+    **dict.fromkeys(_ATTENTION, ".attention"),
+    **dict.fromkeys(_PROJECTION, ".projection"),
+    **dict.fromkeys(_WARPING, ".warping"),
+})
+del lazy_attributes
+
+if TYPE_CHECKING:  # the names as type checkers and IDEs should see them
+    from . import evaluation, metrics
+    from .aligner import Aligner
+    from .alignment import Alignment
+    from .attention import (BimodalTransformer, CrossmodalTransformer, GlimpseAttention,
+                            JointSelfAttentionFusion, Seq2SeqAttention, ShowAttendTell,
+                            SpatialTransformer)
+    from .projection import CCA, CTW, DCTW, GCTW, DeepCCA, cca, mcca
+    from .warping import (
+        DTW,
+        KNeighborsDTW,
+        SoftDTW,
+        SoftDTWLoss,
+        SubsequenceMatch,
+        batch_dtw,
+        cdist_dtw,
+        dba,
+        dtw,
+        dtw_from_cost,
+        dtw_path,
+        dtw_path_from_cost,
+        soft_dtw,
+        soft_dtw_alignment,
+        soft_dtw_barycenter,
+        subsequence_dtw,
+        window_mask,
+    )

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._version import __version__
 from .alignment import Alignment
+from .utils.devices import resolve_device
 
 __all__ = ["Aligner"]
 
@@ -55,20 +57,6 @@ _LOAD_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, EOF
 
 class _Unserialisable(Exception):
     """Raised by _Writer.encode for a value save() cannot store."""
-
-
-def _mmalign_version() -> str:
-    import mmalign
-
-    version = getattr(mmalign, "__version__", None)
-    if version is None:
-        try:
-            from importlib.metadata import version as dist_version
-
-            version = dist_version("mmalign")
-        except Exception:  # not installed, e.g. running from a checkout
-            version = "unknown"
-    return str(version)
 
 
 def _tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -382,25 +370,6 @@ def _typed(value: Any, kind: type, name: str) -> Any:
     return value
 
 
-def _parse_device(device: Any) -> torch.device:
-    if not isinstance(device, (str, torch.device)):
-        raise ValueError(f"device must be a str or torch.device, got {type(device).__name__}")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise ValueError(f"device {device!r} is not a valid device (use 'cpu', 'cuda' or 'cuda:N')") from None
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {device!r} is not supported (use 'cpu', 'cuda' or 'cuda:N')")
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
-            )
-    return dev
-
-
 class Aligner(abc.ABC):
     """Base class of all aligners: scikit-learn estimator contract plus save/load.
 
@@ -588,7 +557,8 @@ class Aligner(abc.ABC):
         Parameters
         ----------
         device : str or torch.device
-            ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device``.
+            ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` (CUDA if available) or a
+            ``torch.device``; read by :func:`mmalign.utils.devices.resolve_device`.
 
         Returns
         -------
@@ -607,7 +577,7 @@ class Aligner(abc.ABC):
         >>> Toy().to("cpu").device_
         device(type='cpu')
         """
-        dev = _parse_device(device)
+        dev = resolve_device(device)
         if isinstance(self, torch.nn.Module):
             torch.nn.Module.to(self, dev)
         for name, value in list(vars(self).items()):
@@ -692,7 +662,7 @@ class Aligner(abc.ABC):
             "format": _FORMAT,
             "format_version": _FORMAT_VERSION,
             "class": spec["class"],
-            "mmalign_version": _mmalign_version(),
+            "mmalign_version": __version__,
             "params": spec["params"],
             "fitted": spec["fitted"],
             "state_dict": spec["state_dict"],

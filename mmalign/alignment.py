@@ -141,10 +141,55 @@ def _validate_cost(cost: Any) -> float | None:
 def _monotone_path(weights: np.ndarray) -> np.ndarray:
     """Best monotone continuous path through ``weights`` maximising the sum of log weights:
     DTW on the cost ``-log(w + eps)``."""
-    from .warping import dtw_path_from_cost  # the warping package imports this module
-
     cost = -np.log(weights.astype(np.float64) + _LOG_EPS)
-    return dtw_path_from_cost(cost).path()
+    return _min_cost_path(cost)
+
+
+# Step codes of _min_cost_path, in the order ties are broken.
+_DIAGONAL, _UP, _LEFT = 0, 1, 2
+
+
+def _min_cost_path(cost: np.ndarray) -> np.ndarray:
+    """The path from ``(0, 0)`` to ``(n - 1, m - 1)`` of least summed ``cost`` (finite, ``(n, m)``).
+
+    Steps ``(1, 1)``, ``(1, 0)``, ``(0, 1)``, each adding the cost of the cell it
+    enters: ``D[i, j] = cost[i, j] + min(D[i-1, j-1], D[i-1, j], D[i, j-1])``, ties
+    going to the diagonal, then up, then left. This is the symmetric DTW step of
+    :func:`mmalign.dtw_path_from_cost`, and gives the same path. Cells on one
+    anti-diagonal depend only on the two before it, so each anti-diagonal is one
+    vectorised step.
+
+    Returns
+    -------
+    path : np.ndarray [int64], shape (K, 2)
+    """
+    n, m = cost.shape
+    # One row and column of +inf in front; D[0, 0] = 0 makes the first cell its own cost.
+    D = np.full((n + 1, m + 1), np.inf)
+    D[0, 0] = 0.0
+    steps = np.zeros((n, m), np.uint8)
+    for k in range(n + m - 1):
+        i = np.arange(max(0, k - m + 1), min(k, n - 1) + 1)
+        j = k - i
+        c = cost[i, j]
+        best = D[i, j] + c
+        code = np.full(len(i), _DIAGONAL, np.uint8)
+        for candidate, step in ((D[i, j + 1] + c, _UP), (D[i + 1, j] + c, _LEFT)):
+            better = candidate < best
+            best = np.where(better, candidate, best)
+            code[better] = step
+        D[i + 1, j + 1] = best
+        steps[i, j] = code
+    path = [(n - 1, m - 1)]
+    i, j = n - 1, m - 1
+    while i or j:
+        step = steps[i, j]
+        if step != _LEFT:
+            i -= 1
+        if step != _UP:
+            j -= 1
+        path.append((i, j))
+    return np.array(path[::-1], dtype=np.int64)
 
 
 class Alignment:

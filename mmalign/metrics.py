@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .alignment import Alignment, _as_numpy
+from .utils.validation import check_int
 
 __all__ = [
     "deviations",
@@ -34,6 +35,8 @@ __all__ = [
     "precision_recall_links",
     "pointing_accuracy",
     "attention_mass_inside",
+    "span_masks",
+    "span_hit_rate",
     "transform_point_error",
 ]
 
@@ -646,6 +649,97 @@ def attention_mass_inside(weights: Any, masks: Any) -> float:
         raise ValueError("weights has a target step with zero total weight")
     inside = np.where(m, w, 0.0).sum(axis=1)
     return float(np.mean(inside[rows] / total[rows]))
+
+
+# --------------------------------------------------------------------------- word spans
+
+
+def _as_spans(spans: Any, name: str = "spans") -> np.ndarray:
+    if hasattr(spans, "detach") and hasattr(spans, "cpu"):
+        spans = spans.detach().cpu().numpy()
+    arr = np.asarray(spans)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer frame indices, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{name} must have shape (T_text, 2), got {arr.shape}")
+    return arr.astype(np.int64)
+
+
+def span_masks(spans: Any, n_frames: int) -> np.ndarray:
+    """Boolean masks of word spans over a stream's frames.
+
+    Parameters
+    ----------
+    spans : int array-like or torch.Tensor, shape (T_text, 2)
+        ``[start, end)`` frames per word; rows with ``end <= start`` (padding)
+        give empty masks.
+    n_frames : int >= 1
+        Frames of the stream.
+
+    Returns
+    -------
+    masks : np.ndarray [bool], shape (T_text, n_frames)
+        What :func:`pointing_accuracy` and :func:`attention_mass_inside` take.
+
+    Examples
+    --------
+    >>> from mmalign.metrics import span_masks
+    >>> span_masks([[0, 2], [3, 4]], 5).astype(int)
+    array([[1, 1, 0, 0, 0],
+           [0, 0, 0, 1, 0]])
+    """
+    arr = _as_spans(spans)
+    n_frames = check_int(n_frames, "n_frames", 1)
+    if (arr < 0).any() or (arr > n_frames).any():
+        raise ValueError(f"spans must lie in [0, n_frames = {n_frames}], got {arr.min()}..{arr.max()}")
+    frames = np.arange(n_frames)
+    return (frames[None, :] >= arr[:, :1]) & (frames[None, :] < arr[:, 1:])
+
+
+def span_hit_rate(weights: Any, spans: Any) -> float:
+    """Fraction of words whose crossmodal attention argmax lies inside the word's true span.
+
+    Parameters
+    ----------
+    weights : array-like, torch.Tensor or Alignment, shape (T_text, T_src) or (..., T_text, T_src)
+        Attention of each word (query, target side x) over the frames of one
+        stream (source side y) for ONE sample, without padding. Leading axes
+        (heads, layers) are averaged; an :class:`~mmalign.alignment.Alignment`
+        contributes its soft weights.
+    spans : int array-like, shape (T_text, 2)
+        True ``[start, end)`` frames per word, e.g. ``ds.audio_spans[i]``.
+        Rows with ``end <= start`` (padding) are skipped.
+
+    Returns
+    -------
+    rate : float in [0, 1]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmalign.metrics import span_hit_rate
+    >>> w = np.array([[0.1, 0.8, 0.1, 0.0], [0.6, 0.0, 0.1, 0.3]])
+    >>> span_hit_rate(w, [[0, 2], [2, 4]])
+    0.5
+    """
+    if isinstance(weights, Alignment):
+        if weights.weights is None:
+            raise ValueError("weights: the Alignment has no soft weights")
+        w = weights.matrix()
+    else:
+        if hasattr(weights, "detach") and hasattr(weights, "cpu"):
+            weights = weights.detach().cpu().numpy()
+        w = np.asarray(weights)
+        if w.dtype.kind not in "iuf":
+            raise ValueError(f"weights must hold real numbers, got dtype {w.dtype}")
+        if w.ndim < 2:
+            raise ValueError(f"weights must have shape (T_text, T_src), got {w.shape}")
+        if w.ndim > 2:
+            w = w.reshape((-1,) + w.shape[-2:]).mean(axis=0)
+    arr = _as_spans(spans)
+    if len(arr) != w.shape[0]:
+        raise ValueError(f"spans has {len(arr)} words but weights has {w.shape[0]} rows")
+    return pointing_accuracy(w, span_masks(arr, w.shape[1]))
 
 
 # --------------------------------------------------------------------------- geometric transforms

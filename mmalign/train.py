@@ -48,7 +48,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
-from .warping._validation import check_float, check_int
+from .utils.devices import resolve_device
+from .utils.validation import check_float, check_int
 
 __all__ = ["TrainConfig", "History", "check_fit_params", "resolve_device", "fit"]
 
@@ -188,58 +189,6 @@ def check_fit_params(model: Any) -> None:
     check_int(model.seed, "seed", 0)
     if not isinstance(model.device, (str, torch.device)):
         raise ValueError(f"device must be a str or torch.device, got {type(model.device).__name__}")
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Turn ``"auto"`` / ``"cpu"`` / ``"cuda"`` / ``"cuda:N"`` into a ``torch.device``.
-
-    Under an initialised ``torch.distributed`` process group, ``"auto"`` and
-    ``"cuda"`` map to ``cuda:$LOCAL_RANK``.
-
-    Parameters
-    ----------
-    device : str or torch.device
-
-    Returns
-    -------
-    torch.device
-
-    Raises
-    ------
-    ValueError
-        ``device`` is unknown, or names CUDA (or a CUDA index) that is not available.
-
-    Examples
-    --------
-    >>> from mmalign.train import resolve_device
-    >>> resolve_device("cpu")
-    device(type='cpu')
-    """
-    text = device if isinstance(device, torch.device) else str(device).strip().lower()
-    dev: torch.device | None = None
-    if text != "auto":
-        try:
-            dev = text if isinstance(text, torch.device) else torch.device(text)
-        except (RuntimeError, TypeError, ValueError) as exc:
-            raise ValueError(
-                f"device: unknown device {device!r} (use 'cpu', 'cuda', 'cuda:N' or 'auto')"
-            ) from exc
-    if dev is None:  # auto
-        if not torch.cuda.is_available():
-            return torch.device("cpu")
-        dev = torch.device("cuda")
-    if dev.type == "cpu":
-        return torch.device("cpu")
-    if dev.type != "cuda":
-        raise ValueError(f"device: unsupported device {device!r} (use 'cpu', 'cuda', 'cuda:N' or 'auto')")
-    if not torch.cuda.is_available():
-        raise ValueError(f"device: {device!r} requested but CUDA is not available")
-    index = dev.index
-    if index is None:
-        index = int(os.environ.get("LOCAL_RANK", 0)) if _distributed() else torch.cuda.current_device()
-    if not 0 <= index < torch.cuda.device_count():
-        raise ValueError(f"device: {device!r} but only {torch.cuda.device_count()} CUDA device(s) available")
-    return torch.device("cuda", index)
 
 
 def _as_dataset(data: Any, name: str) -> Dataset:

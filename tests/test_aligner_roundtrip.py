@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import inspect
 import json
+import pkgutil
 import re
 from typing import Any, Callable
 
@@ -26,6 +28,10 @@ from mmalign.alignment import Alignment
 
 
 def _discover() -> dict[str, type]:
+    # `import mmalign` is lazy: define every class first by importing every module
+    for info in pkgutil.walk_packages(mmalign.__path__, "mmalign."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
     found, todo = {}, [Aligner]
     while todo:
         for sub in todo.pop().__subclasses__():

@@ -4,13 +4,8 @@ import torch
 from sklearn.linear_model import Ridge
 
 from mmalign.alignment import Alignment
-from mmalign.datasets import (
-    STREAM_LEXICON,
-    collate_streams,
-    multimodal_streams,
-    span_hit_rate,
-    span_masks,
-)
+from mmalign.datasets import STREAM_LEXICON, collate_streams, multimodal_streams
+from mmalign.metrics import span_hit_rate, span_masks
 
 
 def fields(ds):

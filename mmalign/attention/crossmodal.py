@@ -72,8 +72,8 @@ from torch import nn
 from ..aligner import Aligner
 from ..alignment import Alignment
 from ..train import check_fit_params
-from ..utils.validation import as_float, as_tensor
-from ..warping._validation import check_choice, check_float, check_int
+from ..utils.tensors import as_float, as_tensor
+from ..utils.validation import check_choice, check_fitted, check_float, check_int
 from .functional import lengths_to_padding_mask
 from .layers import MultiHeadAttention
 from .positional import ModalityEmbedding, PositionalEncoding, sinusoidal_positions
@@ -678,10 +678,6 @@ class _FusionAligner(Aligner, nn.Module):
         return (*b.xs, *b.lengths, target)
 
     # ---- inference
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "history_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet; call fit first")
-
     @torch.no_grad()
     def predict(self, X: Any, lengths: Any = None) -> np.ndarray | torch.Tensor:
         """Task output.
@@ -698,7 +694,7 @@ class _FusionAligner(Aligner, nn.Module):
             sample); a tensor on the input's device when every input is a
             tensor, else a numpy array.
         """
-        self._check_fitted()
+        check_fitted(self, "history_")
         b = _prepare(X, lengths, self._names, self._dims, name="X")
         was = self.training
         self.eval()

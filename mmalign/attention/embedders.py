@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..warping._validation import check_int
+from ..utils.validation import check_int
 from .functional import lengths_to_padding_mask
 from .positional import sinusoidal_positions
 

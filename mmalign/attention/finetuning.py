@@ -37,8 +37,8 @@ from torch import nn
 from ..aligner import Aligner
 from ..alignment import Alignment
 from ..train import check_fit_params
-from ..utils.validation import as_float, as_tensor
-from ..warping._validation import check_choice, check_float, check_int
+from ..utils.tensors import as_float, as_tensor
+from ..utils.validation import check_bool, check_choice, check_fitted, check_float, check_int
 from .pretraining import JointEncoding, MultimodalPretrainer, _Inputs
 
 __all__ = [
@@ -601,8 +601,7 @@ class MultimodalFineTuner(Aligner, nn.Module):
         if self.head_dropout >= 1.0:
             raise ValueError(f"head_dropout must be < 1, got {self.head_dropout}")
         for p in ("freeze_backbone", "freeze_attention", "aligned_inputs"):
-            if not isinstance(getattr(self, p), (bool, np.bool_)):
-                raise ValueError(f"{p} must be a bool, got {getattr(self, p)!r}")
+            check_bool(getattr(self, p), p)
         n_layers = int(self.backbone.num_layers)
         if self.align_layer is not None and (
                 isinstance(self.align_layer, (bool, np.bool_)) or not isinstance(self.align_layer, (int, np.integer))
@@ -806,10 +805,6 @@ class MultimodalFineTuner(Aligner, nn.Module):
         return self
 
     # ------------------------------------------------------------------ inference
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "history_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet; call fit first")
-
     @torch.no_grad()
     def _outputs(self, X: Any, lengths: Any) -> tuple[list, _Inputs, list]:
         inp = self.encoder._prepare(X, lengths)
@@ -830,7 +825,7 @@ class MultimodalFineTuner(Aligner, nn.Module):
     def decision_function(self, X: Any, lengths: Any = None) -> np.ndarray | list:
         """Raw head outputs: logits / scores ``(N, k)``, a list of per-sample ``(T_i, k)`` logits
         (token task), or ``(N, 2, T)`` start / end logits padded with ``-inf`` (span task)."""
-        self._check_fitted()
+        check_fitted(self, "history_")
         outs, inp, seg_lens = self._outputs(X, lengths)
         if self.task in ("classification", "regression"):
             v = torch.cat(outs).cpu().numpy()
@@ -853,7 +848,7 @@ class MultimodalFineTuner(Aligner, nn.Module):
         span : np.ndarray [shape=(N, 2)] int, inclusive ``(start, end)``
         (one sample: the first entry alone)
         """
-        self._check_fitted()
+        check_fitted(self, "history_")
         outs, inp, seg_lens = self._outputs(X, lengths)
         if self.task == "classification":
             v = torch.cat(outs).argmax(1).cpu().numpy()

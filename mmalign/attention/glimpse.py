@@ -38,8 +38,8 @@ from torch.nn import functional as F
 
 from ..aligner import Aligner
 from ..alignment import Alignment
-from ..utils.validation import as_float, as_tensor
-from ..warping._validation import check_float
+from ..utils.tensors import as_float, as_tensor
+from ..utils.validation import check_bool, check_float, check_int
 from ._image_training import fit_epochs, labelled_images
 
 __all__ = ["retina", "GlimpseAttention"]
@@ -183,8 +183,7 @@ class GlimpseAttention(Aligner, nn.Module):
                                  ("n_scales", n_scales, 1), ("glimpse_hidden", glimpse_hidden, 1),
                                  ("location_hidden", location_hidden, 1),
                                  ("core_hidden", core_hidden, 1), ("n_rollouts", n_rollouts, 1)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            check_int(value, name, low)
         if len(tuple(image_size)) != 2 or min(int(s) for s in image_size) < 1:
             raise ValueError(f"image_size must be (H, W) with positive sizes, got {image_size}")
         if core not in ("rnn", "lstm"):
@@ -193,8 +192,7 @@ class GlimpseAttention(Aligner, nn.Module):
             raise ValueError(f"location_std must be > 0, got {location_std!r}")
         if first_glimpse not in ("random", "centre"):
             raise ValueError(f"first_glimpse must be 'random' or 'centre', got {first_glimpse!r}")
-        if not isinstance(reinforce_to_core, (bool, np.bool_)):
-            raise ValueError(f"reinforce_to_core must be True or False, got {reinforce_to_core!r}")
+        check_bool(reinforce_to_core, "reinforce_to_core")
         check_float(location_lr_scale, "location_lr_scale", 0.0, low_open=True)
         if policy not in ("learned", "random"):
             raise ValueError(f"policy must be 'learned' or 'random', got {policy!r}")

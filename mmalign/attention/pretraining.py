@@ -92,8 +92,8 @@ from torch import nn
 from ..aligner import Aligner
 from ..alignment import Alignment
 from ..train import check_fit_params
-from ..utils.validation import as_float, as_tensor
-from ..warping._validation import check_choice, check_float, check_int
+from ..utils.tensors import as_float, as_tensor
+from ..utils.validation import check_choice, check_float, check_int
 from .embedders import FrameEmbedding, PatchEmbedding, TokenEmbedding
 from .functional import lengths_to_padding_mask
 from .positional import ModalityEmbedding

@@ -84,7 +84,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..aligner import Aligner
 from ..alignment import Alignment
-from ..warping._validation import check_choice, check_float, check_int
+from ..utils.validation import check_bool, check_choice, check_fitted, check_float, check_int
 from .functional import lengths_to_padding_mask, masked_softmax
 from .layers import AdditiveAttention
 
@@ -454,8 +454,7 @@ class Seq2SeqAttention(Aligner, nn.Module):
         check_choice(self.init_state, "init_state", _INIT_STATES)
         check_choice(self.attention_state, "attention_state", _ATTENTION_STATES)
         for name in ("input_feeding", "coverage"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+            check_bool(getattr(self, name), name)
         check_float(self.coverage_penalty, "coverage_penalty", 0.0)
         check_float(self.lr, "lr", 0.0, low_open=True)
         if self.scheduler not in (None, "cosine", "plateau"):
@@ -700,10 +699,6 @@ class Seq2SeqAttention(Aligner, nn.Module):
         self.max_target_len_ = int((data[3] != _IGNORE).sum(1).max()) - 1
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "history_"):
-            raise ValueError("this Seq2SeqAttention is not fitted yet; call fit(sources, targets) first")
-
     def _sources(self, src: Any, src_lengths: Any, name: str = "src") -> tuple[torch.Tensor, torch.Tensor]:
         return _as_id_batch(src, src_lengths, name, int(self.src_vocab_size), pad_id=int(self.pad_id))
 
@@ -816,7 +811,7 @@ class Seq2SeqAttention(Aligner, nn.Module):
         >>> hyp.attention.shape[1], len(hyp.tokens) <= 4
         (3, True)
         """
-        self._check_fitted()
+        check_fitted(self, "history_", "fit(sources, targets)")
         beam_size = check_int(beam_size, "beam_size", 1, MAX_BEAM_SIZE)
         if max_len is not None:
             max_len = check_int(max_len, "max_len", 1, MAX_DECODE_LEN)
@@ -920,7 +915,7 @@ class Seq2SeqAttention(Aligner, nn.Module):
         >>> al.shape, al.extras["tokens"]
         ((2, 3), [5, 4])
         """
-        self._check_fitted()
+        check_fitted(self, "history_", "fit(sources, targets)")
         single = _is_single(src)
         if tgt is not None and _is_single(tgt) != single:
             raise ValueError("src and tgt must both be single sequences or both be collections")

@@ -118,8 +118,8 @@ from torch import nn
 
 from ..aligner import Aligner
 from ..alignment import Alignment
-from ..utils.validation import as_float, as_tensor
-from ..warping._validation import check_choice, check_float, check_int
+from ..utils.tensors import as_float, as_tensor
+from ..utils.validation import check_bool, check_choice, check_fitted, check_float, check_int
 from .layers import AdditiveAttention
 from .seq2seq import MAX_BEAM_SIZE, MAX_DECODE_LEN, Hypothesis, _as_id_batch, _beam_search_one, _int_array, _is_single
 
@@ -517,8 +517,7 @@ class ShowAttendTell(Aligner, nn.Module):
         check_int(self.in_channels, "in_channels", 1)
         check_choice(self.attention, "attention", _ATTENTIONS)
         check_choice(self.hard_inference, "hard_inference", _HARD_INFERENCE)
-        if not isinstance(self.coordinates, (bool, np.bool_)):
-            raise ValueError(f"coordinates must be a bool, got {self.coordinates!r}")
+        check_bool(self.coordinates, "coordinates")
         for name in ("embed_dim", "hidden_dim", "attention_dim", "max_epochs", "batch_size"):
             check_int(getattr(self, name), name, 1)
         if self.encoder_dim is not None:
@@ -1020,10 +1019,6 @@ class ShowAttendTell(Aligner, nn.Module):
         self.history_ = history
         self.max_caption_len_ = int(max_len)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "history_"):
-            raise ValueError("this ShowAttendTell is not fitted yet; call fit(images, captions) first")
-
     # ------------------------------------------------------------------ decoding
     def _default_max_len(self) -> int:
         return int(getattr(self, "max_caption_len_", 18)) + 2
@@ -1123,7 +1118,7 @@ class ShowAttendTell(Aligner, nn.Module):
         >>> hyp.attention.shape[1], len(hyp.tokens) <= 3       # 16 x 16: a 2 x 2 grid
         (4, True)
         """
-        self._check_fitted()
+        check_fitted(self, "history_", "fit(images, captions)")
         beam_size = check_int(beam_size, "beam_size", 1, MAX_BEAM_SIZE)
         max_len = self._default_max_len() if max_len is None else check_int(max_len, "max_len", 1, MAX_DECODE_LEN)
         length_penalty = check_float(length_penalty, "length_penalty", 0.0)
@@ -1177,7 +1172,7 @@ class ShowAttendTell(Aligner, nn.Module):
         ValueError
             Bad images or ids, mismatched counts, a decoded caption with no word.
         """
-        self._check_fitted()
+        check_fitted(self, "history_", "fit(images, captions)")
         x, single = self._check_images(image, "image")
         if caption is not None and single and not _is_single(caption):
             raise ValueError("caption must be one 1-d sequence of token ids for one image")

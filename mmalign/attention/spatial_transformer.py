@@ -37,8 +37,8 @@ from torch.nn import functional as F
 
 from ..aligner import Aligner
 from ..alignment import Alignment
-from ..utils.validation import as_float, as_tensor
-from ..warping._validation import check_float
+from ..utils.tensors import as_float, as_tensor
+from ..utils.validation import check_float, check_int
 from ._image_training import fit_epochs, labelled_images
 
 __all__ = [
@@ -231,8 +231,7 @@ class SpatialTransformer(Aligner, nn.Module):
         for name, value, low in (("in_channels", in_channels, 1), ("n_iterations", n_iterations, 1),
                                  ("tps_grid_size", tps_grid_size, 2),
                                  ("localization_features", localization_features, 1)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            check_int(value, name, low)
         if output_size is not None:
             if len(output_size) != 2 or min(int(s) for s in output_size) < 1:
                 raise ValueError(f"output_size must be (H, W) with positive sizes, got {output_size}")

@@ -6,8 +6,6 @@ from .multimodal_streams import (
     StreamBatch,
     collate_streams,
     multimodal_streams,
-    span_hit_rate,
-    span_masks,
 )
 from .sequence_tasks import (
     DATE_FORMATS,
@@ -47,7 +45,6 @@ __all__ = [
     "build_vocabularies", "date_task", "encode_batch", "gold_alignment", "reordering_task",
     "reversal_task",
     "STREAM_LEXICON", "MultimodalStreams", "StreamBatch", "collate_streams", "multimodal_streams",
-    "span_hit_rate", "span_masks",
     "MNIST_N_TEST", "MNIST_N_TRAIN", "load_mnist",
     "DISTORTION_KINDS", "DistortedDigits", "distorted_digits",
     "ClutteredDigits", "cluttered_digits", "translated_digits",

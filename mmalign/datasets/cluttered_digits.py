@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..warping._validation import check_int
+from ..utils.validation import check_int
 from ._digits import as_rng, check_digits, translate_and_clutter
 
 __all__ = ["ClutteredDigits", "translated_digits", "cluttered_digits"]

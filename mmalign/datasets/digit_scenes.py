@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ..warping._validation import check_int
+from ..utils.validation import check_bool, check_int
 from ._digits import as_rng, check_digits, check_range, ink_boxes, matrix_grid, paste, resample
 from .sequence_tasks import Vocabulary
 
@@ -246,8 +246,7 @@ def digit_scenes(
     s_lo, s_hi = check_range(scale, "scale", 1e-3, 8.0)
     if s_lo <= 0:
         raise ValueError(f"scale must be positive, got {scale!r}")
-    if not isinstance(spatial_words, (bool, np.bool_)):
-        raise ValueError(f"spatial_words must be a bool, got {spatial_words!r}")
+    check_bool(spatial_words, "spatial_words")
     max_tries = check_int(max_tries, "max_tries", 1)
     rng = as_rng(seed)
     n_src, h, w = images.shape

@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..warping._validation import check_choice, check_int
+from ..utils.validation import check_choice, check_int
 from ._digits import (
     apply_homography,
     as_rng,

@@ -22,7 +22,7 @@ import functools
 
 import numpy as np
 
-from ..warping._validation import check_choice, check_int
+from ..utils.validation import check_choice, check_int
 
 __all__ = ["load_mnist", "MNIST_N_TRAIN", "MNIST_N_TEST"]
 

@@ -6,7 +6,7 @@ words, an audio-like feature stream and a video-like feature stream, at
 different frame rates and with different start offsets; the label is a
 sentiment score in ``[-3, 3]``. Because every word's time span is known, the
 true span of each word in each stream is known exactly, so crossmodal attention
-can be scored against it (:func:`span_hit_rate`).
+can be scored against it (:func:`mmalign.metrics.span_hit_rate`).
 
 Generative story (per sample)
 -----------------------------
@@ -71,15 +71,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .sequence_tasks import Vocabulary, _as_rng, _check_int
+from ..utils.validation import check_int
+from .sequence_tasks import Vocabulary, _as_rng
 
 __all__ = [
     "MultimodalStreams",
     "StreamBatch",
     "multimodal_streams",
     "collate_streams",
-    "span_masks",
-    "span_hit_rate",
     "STREAM_LEXICON",
 ]
 
@@ -293,24 +292,24 @@ def multimodal_streams(
     >>> multimodal_streams(3, seed=0, aligned=True).audio[0].shape
     (6, 16)
     """
-    n = _check_int(n, "n", 1)
+    n = check_int(n, "n", 1)
     rng = _as_rng(seed)
     text_rate = _check_positive(text_rate, "text_rate")
     audio_rate = _check_positive(audio_rate, "audio_rate")
     video_rate = _check_positive(video_rate, "video_rate")
-    min_words = _check_int(min_words, "min_words", 1)
-    max_words = _check_int(max_words, "max_words", 1)
+    min_words = check_int(min_words, "min_words", 1)
+    max_words = check_int(max_words, "max_words", 1)
     vocab = _lexicon_vocab()
     n_lex = len(vocab) - len(Vocabulary.SPECIALS)
     if max_words < min_words:
         raise ValueError(f"max_words must be >= min_words = {min_words}, got {max_words}")
     if max_words > n_lex:
         raise ValueError(f"max_words must be <= {n_lex} (the lexicon size), got {max_words}")
-    d_audio = _check_int(d_audio, "d_audio", 3)
-    d_video = _check_int(d_video, "d_video", 2)
+    d_audio = check_int(d_audio, "d_audio", 3)
+    d_video = check_int(d_video, "d_video", 2)
     max_offset = _check_positive(max_offset, "max_offset", allow_zero=True)
     noise = _check_positive(noise, "noise", allow_zero=True)
-    lexicon_seed = _check_int(lexicon_seed, "lexicon_seed", 0)
+    lexicon_seed = check_int(lexicon_seed, "lexicon_seed", 0)
     contradiction = _check_positive(contradiction, "contradiction", allow_zero=True)
     if contradiction > 1:
         raise ValueError(f"contradiction must be a probability in [0, 1], got {contradiction}")
@@ -527,98 +526,3 @@ def collate_streams(samples: Sequence[dict]) -> StreamBatch:
         audio_spans=spans_a, video_spans=spans_v,
         labels=torch.tensor([float(s["label"]) for s in samples], dtype=torch.float32),
     )
-
-
-# --------------------------------------------------------------------------- scoring
-
-
-def _as_spans(spans: Any, name: str = "spans") -> np.ndarray:
-    if hasattr(spans, "detach") and hasattr(spans, "cpu"):
-        spans = spans.detach().cpu().numpy()
-    arr = np.asarray(spans)
-    if arr.dtype.kind not in "iu":
-        raise ValueError(f"{name} must hold integer frame indices, got dtype {arr.dtype}")
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"{name} must have shape (T_text, 2), got {arr.shape}")
-    return arr.astype(np.int64)
-
-
-def span_masks(spans: Any, n_frames: int) -> np.ndarray:
-    """Boolean masks of word spans over a stream's frames.
-
-    Parameters
-    ----------
-    spans : int array-like or torch.Tensor, shape (T_text, 2)
-        ``[start, end)`` frames per word; rows with ``end <= start`` (padding)
-        give empty masks.
-    n_frames : int >= 1
-        Frames of the stream.
-
-    Returns
-    -------
-    masks : np.ndarray [bool], shape (T_text, n_frames)
-        What :func:`mmalign.metrics.pointing_accuracy` and
-        :func:`mmalign.metrics.attention_mass_inside` take.
-
-    Examples
-    --------
-    >>> from mmalign.datasets import span_masks
-    >>> span_masks([[0, 2], [3, 4]], 5).astype(int)
-    array([[1, 1, 0, 0, 0],
-           [0, 0, 0, 1, 0]])
-    """
-    arr = _as_spans(spans)
-    n_frames = _check_int(n_frames, "n_frames", 1)
-    if (arr < 0).any() or (arr > n_frames).any():
-        raise ValueError(f"spans must lie in [0, n_frames = {n_frames}], got {arr.min()}..{arr.max()}")
-    frames = np.arange(n_frames)
-    return (frames[None, :] >= arr[:, :1]) & (frames[None, :] < arr[:, 1:])
-
-
-def span_hit_rate(weights: Any, spans: Any) -> float:
-    """Fraction of words whose crossmodal attention argmax lies inside the word's true span.
-
-    Parameters
-    ----------
-    weights : array-like, torch.Tensor or Alignment, shape (T_text, T_src) or (..., T_text, T_src)
-        Attention of each word (query, target side x) over the frames of one
-        stream (source side y) for ONE sample, without padding. Leading axes
-        (heads, layers) are averaged; an :class:`~mmalign.alignment.Alignment`
-        contributes its soft weights.
-    spans : int array-like, shape (T_text, 2)
-        True ``[start, end)`` frames per word, e.g. ``ds.audio_spans[i]``.
-        Rows with ``end <= start`` (padding) are skipped.
-
-    Returns
-    -------
-    rate : float in [0, 1]
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from mmalign.datasets import span_hit_rate
-    >>> w = np.array([[0.1, 0.8, 0.1, 0.0], [0.6, 0.0, 0.1, 0.3]])
-    >>> span_hit_rate(w, [[0, 2], [2, 4]])
-    0.5
-    """
-    from ..alignment import Alignment
-    from ..metrics import pointing_accuracy
-
-    if isinstance(weights, Alignment):
-        if weights.weights is None:
-            raise ValueError("weights: the Alignment has no soft weights")
-        w = weights.matrix()
-    else:
-        if hasattr(weights, "detach") and hasattr(weights, "cpu"):
-            weights = weights.detach().cpu().numpy()
-        w = np.asarray(weights)
-        if w.dtype.kind not in "iuf":
-            raise ValueError(f"weights must hold real numbers, got dtype {w.dtype}")
-        if w.ndim < 2:
-            raise ValueError(f"weights must have shape (T_text, T_src), got {w.shape}")
-        if w.ndim > 2:
-            w = w.reshape((-1,) + w.shape[-2:]).mean(axis=0)
-    arr = _as_spans(spans)
-    if len(arr) != w.shape[0]:
-        raise ValueError(f"spans has {len(arr)} words but weights has {w.shape[0]} rows")
-    return pointing_accuracy(w, span_masks(arr, w.shape[1]))

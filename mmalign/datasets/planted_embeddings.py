@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..evaluation.embeddings import EmbeddingTable
+from ..utils.embedding_table import EmbeddingTable
 
 __all__ = [
     "PlantedEmbeddings",

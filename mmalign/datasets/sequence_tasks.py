@@ -45,6 +45,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..utils.validation import check_int
+
 __all__ = [
     "Vocabulary",
     "Seq2SeqExample",
@@ -71,14 +73,6 @@ def _as_rng(seed: Any, name: str = "seed") -> np.random.Generator:
     if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)) and seed >= 0:
         return np.random.default_rng(int(seed))
     raise ValueError(f"{name} must be a non-negative integer or a numpy Generator, got {seed!r}")
-
-
-def _check_int(value: Any, name: str, minimum: int = 0) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------- vocabulary
@@ -345,12 +339,12 @@ def reversal_task(
     >>> sorted(ex.sure)
     [(0, 3), (1, 2), (2, 1), (3, 0)]
     """
-    n = _check_int(n, "n", 1)
-    min_len = _check_int(min_len, "min_len", 1)
-    max_len = _check_int(max_len, "max_len", 1)
+    n = check_int(n, "n", 1)
+    min_len = check_int(min_len, "min_len", 1)
+    max_len = check_int(max_len, "max_len", 1)
     if max_len < min_len:
         raise ValueError(f"max_len must be >= min_len = {min_len}, got {max_len}")
-    vocab_size = _check_int(vocab_size, "vocab_size", 1)
+    vocab_size = check_int(vocab_size, "vocab_size", 1)
     rng = _as_rng(seed)
     out = []
     for _ in range(n):
@@ -476,8 +470,8 @@ def reordering_task(
     >>> sorted(ex.possible - ex.sure)  # "ga" (2) to "a red book", "o" (4) to "the fire truck"
     [(2, 0), (2, 1), (2, 2), (3, 7), (4, 6), (4, 7), (4, 8), (6, 3)]
     """
-    n = _check_int(n, "n", 1)
-    max_adjectives = _check_int(max_adjectives, "max_adjectives", 0)
+    n = check_int(n, "n", 1)
+    max_adjectives = check_int(max_adjectives, "max_adjectives", 0)
     if max_adjectives > len(_ADJECTIVES):
         raise ValueError(f"max_adjectives must be <= {len(_ADJECTIVES)}, got {max_adjectives}")
     for name, p in (("p_negation", p_negation), ("p_compound", p_compound),
@@ -745,7 +739,7 @@ def date_task(
     """
     from babel.dates import format_date
 
-    n = _check_int(n, "n", 1)
+    n = check_int(n, "n", 1)
     rng = _as_rng(seed)
     locales = list(locales) if not isinstance(locales, str) else [locales]
     formats = list(formats) if not isinstance(formats, str) else [formats]
@@ -754,7 +748,7 @@ def date_task(
     if not formats:
         raise ValueError("formats must not be empty")
     try:
-        y0, y1 = (_check_int(v, "years", 1000) for v in years)
+        y0, y1 = (check_int(v, "years", 1000) for v in years)
     except TypeError:
         raise ValueError(f"years must be a pair (first, last), got {years!r}") from None
     if y1 < y0 or y1 > 9999:

@@ -33,7 +33,7 @@ from typing import Sequence
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from ..warping._validation import check_choice, check_float, check_int
+from ..utils.validation import check_bool, check_choice, check_float, check_int
 
 __all__ = [
     "LatentMap",
@@ -498,8 +498,7 @@ def warped_multimodal(
     noise = check_float(noise, "noise", 0.0)
     distractors = check_int(distractors, "distractors", 0)
     warp_strength = check_float(warp_strength, "warp_strength", 0.0, _MAX_STRENGTH)
-    if not isinstance(shared_map, (bool, np.bool_)):
-        raise ValueError(f"shared_map must be True or False, got {shared_map!r}")
+    check_bool(shared_map, "shared_map")
     if shared_map and len(set(dims)) > 1:
         raise ValueError(f"shared_map=True needs equal dims, got {dims}")
     seed = check_int(seed, "seed", 0)

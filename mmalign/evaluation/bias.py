@@ -30,8 +30,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .embeddings import (EmbeddingTable, Neighbors, _check_k, _to_numpy, _unit_rows, _word_tuples,
-                         as_table)
+from ..utils.validation import as_real_array
+from .embeddings import EmbeddingTable, Neighbors, _check_k, _unit_rows, _word_tuples, as_table
 
 __all__ = [
     "bias_direction",
@@ -53,7 +53,7 @@ _PERMUTATION_BLOCK = 8192
 
 
 def _unit_direction(direction: Any, dim: int, name: str = "direction") -> np.ndarray:
-    v = _to_numpy(direction, name)
+    v = as_real_array(direction, name)
     if v.ndim != 1:
         raise ValueError(f"{name} must be a vector of shape (d,), got shape {v.shape}")
     if v.shape[0] != dim:

@@ -46,7 +46,7 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 import torch
 
-from ..utils.validation import as_tensor, check_finite
+from ..utils.tensors import as_tensor, check_finite
 
 __all__ = ["RetrievalReport", "RetrievalScores", "component_correlations", "retrieval",
            "retrieval_from_model", "retrieval_ranks"]

@@ -22,13 +22,13 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 
-from .embeddings import _to_numpy
+from ..utils.validation import as_real_array
 
 __all__ = ["ProbeReport", "linear_probe"]
 
 
 def _features(x: Any, name: str) -> np.ndarray:
-    arr = _to_numpy(x, name)
+    arr = as_real_array(x, name)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..utils.validation import as_tensor, check_finite
+from ..utils.tensors import as_tensor, check_finite
 
 __all__ = ["as_real_tensor"]
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..aligner import Aligner
-from ..warping._validation import check_float, check_int
+from ..utils.validation import check_fitted, check_float, check_int
 from ._inputs import as_real_tensor
 
 # eigenvalues below this fraction of the largest are treated as no variance
@@ -309,8 +309,7 @@ class CCA(Aligner):
 
     def transform(self, X, Y=None):
         """Canonical variates of X (and of Y when given)."""
-        if not hasattr(self, "x_weights_"):
-            raise ValueError("this CCA is not fitted yet; call fit(X, Y) first")
+        check_fitted(self, "x_weights_", "fit(X, Y)")
         out = [self._project(X, self.x_weights_, self.x_mean_, "X")]
         if Y is not None:
             out.append(self._project(Y, self.y_weights_, self.y_mean_, "Y"))

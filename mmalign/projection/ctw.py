@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..alignment import Alignment
+from ..utils.validation import as_sequence, check_choice, check_float, check_int
 from ..warping import dtw_path
 from ..warping.aligner import StatelessAligner
-from ..warping._validation import as_sequence, check_choice, check_float, check_int
 from .cca import cca
 
 

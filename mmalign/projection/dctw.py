@@ -31,8 +31,9 @@ import torch
 
 from ..aligner import Aligner
 from ..alignment import Alignment
+from ..utils.validation import (as_sequence, check_bool, check_choice, check_fitted, check_float,
+                                check_int)
 from ..warping import dtw_path
-from ..warping._validation import as_sequence, check_choice, check_float, check_int
 from .ctw import CTW, path_objective, uniform_path
 from .deep_cca import OBJECTIVES, DeepCCA, DeepMCCA, _check_batch_size
 from .gctw import GCTW, MultiAlignment
@@ -221,8 +222,7 @@ class DCTW(Aligner):
         alignment : Alignment
             ``extras``: ``x_features`` (n_x, k), ``y_features`` (n_y, k), ``history``.
         """
-        if not hasattr(self, "model_"):
-            raise ValueError("this DCTW is not fitted yet; call fit(pairs) first")
+        check_fitted(self, "model_", "fit(pairs)")
         x = as_sequence(x, "x")
         y = as_sequence(y, "y")
         fx, fy = self.model_._transform(x, y, ("x", "y"))
@@ -296,8 +296,7 @@ class DCTW(Aligner):
             history.  ``multi_model_.transform(sequences)`` gives the canonical
             variates ``(n_j, n_components)``.
         """
-        if not isinstance(fit, (bool, np.bool_)):
-            raise ValueError(f"fit must be True or False, got {fit!r}")
+        check_bool(fit, "fit")
         seqs = self._check_group(sequences, "sequences")
         if fit:
             return self._fit_multi([seqs])[0]

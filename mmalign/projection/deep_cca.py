@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from ..aligner import Aligner
-from ..utils.validation import as_float
-from ..warping._validation import check_choice, check_float, check_int
+from ..utils.tensors import as_float
+from ..utils.validation import check_choice, check_fitted, check_float, check_int
 from ._inputs import as_real_tensor
 from .cca import cca, mcca
 
@@ -624,8 +624,7 @@ class DeepCCA(Aligner, torch.nn.Module):
 
     def _transform(self, X, Y, names: tuple[str, str]):
         """:meth:`transform`, with messages naming the inputs ``names``."""
-        if not hasattr(self, "x_weights_"):
-            raise ValueError("this DeepCCA is not fitted yet; call fit(X, Y) first")
+        check_fitted(self, "x_weights_", "fit(X, Y)")
         Xt = as_real_tensor(X, names[0])
         Yt = None if Y is None else as_real_tensor(Y, names[1])
         for T, name, d, enc in ((Xt, names[0], self.n_features_x_, self.encoder_x),
@@ -884,8 +883,7 @@ class DeepMCCA(Aligner, torch.nn.Module):
 
     def _transform(self, views, name: str) -> list:
         """:meth:`transform`, with messages naming the input ``name``."""
-        if not hasattr(self, "weights_"):
-            raise ValueError("this DeepMCCA is not fitted yet; call fit(views) first")
+        check_fitted(self, "weights_", "fit(views)")
         tensors = self._views(views, fitted=True, name=name)
         hs = self._encode_all(tensors, name)
         for j, (h, T) in enumerate(zip(hs, tensors)):

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..alignment import Alignment
+from ..utils.validation import as_sequence, check_int
 from ..warping import dtw_path
 from ..warping.aligner import StatelessAligner
-from ..warping._validation import as_sequence, check_int
 from .cca import mcca
 from .ctw import _pca_dtw_path, check_params, uniform_path
 

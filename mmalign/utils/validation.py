@@ -1,115 +1,246 @@
-"""Argument checks shared across layers: user data read as tensors of real, finite numbers.
+"""Argument checks shared by every layer: the one place for them (numpy only, no torch import).
 
 Every failure is a ``ValueError`` whose message starts with (or names) the argument.
+The torch tensor readers are in :mod:`mmalign.utils.tensors`.
 """
 
 from __future__ import annotations
 
-import warnings
-from typing import Any
+import numbers
+from typing import Any, Collection
 
 import numpy as np
-import torch
 
-__all__ = ["as_float", "as_tensor", "check_finite", "torch_readable"]
+__all__ = [
+    "as_real_array",
+    "as_sequence",
+    "check_bool",
+    "check_choice",
+    "check_fitted",
+    "check_float",
+    "check_int",
+    "check_same_features",
+    "check_sequence_shape",
+    "check_sequences",
+]
 
 
-def torch_readable(arr: np.ndarray) -> np.ndarray:
-    """``arr``, or a copy in native byte order with positive strides where torch needs one
-    (``torch.as_tensor`` refuses the others)."""
-    if not arr.dtype.isnative or any(stride < 0 for stride in arr.strides):
-        return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
-    return arr
+def as_real_array(x: Any, name: str) -> np.ndarray:
+    """``x`` (array, nested list or torch tensor, on any device) as a numpy array of real numbers.
 
-
-def as_tensor(value: Any, name: str) -> torch.Tensor:
-    """``value`` (tensor, array or nested list) as a detached tensor of real numbers.
-
-    Floating-point, signed integer and ``uint8`` data keep their dtype; no copy is
-    made where torch can read ``value`` as it is. Big-endian, negatively strided and
-    read-only arrays are read like any other; the caller's data is never modified.
-    Shapes and values are the caller's to check.
+    No copy is made where ``np.asarray`` makes none; shapes and values are the caller's
+    to check.
 
     Parameters
     ----------
-    value : torch.Tensor, np.ndarray or array-like
+    x : array-like or torch.Tensor
     name : str
-        How messages name the argument, e.g. ``"x"`` or ``"x['audio']"``.
+        How messages name the argument.
 
     Returns
     -------
-    tensor : torch.Tensor
+    arr : np.ndarray [integer or floating dtype]
 
     Raises
     ------
     ValueError
-        Naming ``name``: ``value`` cannot be read as a numeric array (None, strings,
-        objects, ragged lists), or holds booleans, complex or unsigned (other than
-        ``uint8``) numbers.
+        Naming ``name``: ``x`` cannot be read as a numeric array (ragged lists,
+        strings, objects), or holds booleans or complex numbers.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> as_tensor(np.arange(3, dtype=">f8"), "x")
-    tensor([0., 1., 2.], dtype=torch.float64)
-    >>> as_tensor(np.array(["a"]), "x")
+    >>> as_real_array([[1, 2], [3, 4]], "x").dtype
+    dtype('int64')
+    >>> as_real_array([True], "x")
     Traceback (most recent call last):
     ...
-    ValueError: x cannot be read as a numeric array: dtype <U1
+    ValueError: x must hold real numbers (int or float), got dtype bool
     """
-    if isinstance(value, torch.Tensor):
-        t = value.detach()
-    else:
-        try:
-            arr = np.asarray(value)
-        except (TypeError, ValueError) as err:  # ragged nested lists and the like
-            raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
-        if arr.dtype.kind not in "biufc":
-            raise ValueError(f"{name} cannot be read as a numeric array: dtype {arr.dtype}")
-        try:
-            with warnings.catch_warnings():  # read-only arrays: never written to here
-                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-                t = torch.as_tensor(torch_readable(arr))
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
-    if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype.is_signed
-                                                       or t.dtype == torch.uint8):
-        raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
-    return t
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as err:  # ragged nested lists and the like
+        raise ValueError(f"{name} cannot be read as a numeric array: {err}") from None
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
+        raise ValueError(f"{name} must hold real numbers (int or float), got dtype {arr.dtype}")
+    return arr
 
 
-def check_finite(t: torch.Tensor, name: str) -> None:
-    """Raise ``ValueError("<name> contains NaN or infinite values")`` unless ``t`` is finite."""
-    if (t.is_floating_point() or t.is_complex()) and not _all_finite(t):
+def as_sequence(x: Any, name: str) -> np.ndarray:
+    """``x`` as a C-contiguous float64 ``(n, d)`` array (a copy when needed).
+
+    Parameters
+    ----------
+    x : array-like or torch.Tensor, shape (n,) or (n, d)
+        Integer or floating values; ``(n,)`` is read as univariate ``(n, 1)``.
+    name : str
+        How messages name the argument.
+
+    Returns
+    -------
+    seq : np.ndarray [float64], shape (n, d), n >= 1, d >= 1
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``: not numeric, not 1-d or 2-d, empty, or NaN / infinite values.
+
+    Examples
+    --------
+    >>> as_sequence([1, 2, 3], "x").shape
+    (3, 1)
+    """
+    x = as_real_array(x, name)
+    if x.ndim == 1:
+        x = x[:, None]
+    check_sequence_shape(tuple(x.shape), name, "use cdist_dtw for collections of sequences")
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or infinite values")
+    return x
 
 
-def _all_finite(t: torch.Tensor) -> bool:
-    # One reduction instead of an elementwise mask: NaN and inf propagate into the sum, so a
-    # finite sum means a finite tensor; only an overflowing sum of finite values needs the mask.
-    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
+def check_sequence_shape(shape: tuple, name: str, hint: str) -> None:
+    """Refuse a sequence that is not ``(n, d)`` with ``n, d >= 1`` (1-d already lifted).
+
+    ``hint`` ends the message for a shape with the wrong number of axes.
+    """
+    if len(shape) == 0:
+        raise ValueError(f"{name} must be a sequence of shape (n,) or (n, d), got a 0-d scalar")
+    if len(shape) != 2:
+        raise ValueError(f"{name} must have shape (n,) or (n, d), got {len(shape)}-d shape "
+                         f"{shape}; {hint}")
+    if shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has no time steps")
+    if shape[1] == 0:
+        raise ValueError(f"{name} has no features: shape {shape}")
 
 
-def as_float(t: torch.Tensor, dtype: torch.dtype, name: str) -> torch.Tensor:
-    """``t`` in the floating-point ``dtype`` (a model's), checked on the way.
+def check_sequences(data: Any, name: str) -> None:
+    """Refuse ``data`` unless it is one sequence or a collection of sequences.
 
-    Raises
-    ------
-    ValueError
-        Naming ``name``: ``t`` holds NaN or infinite values, or finite values beyond
-        the range of ``dtype`` (values near 1e300 in float32), which would become inf.
+    A collection is a list, tuple or 3-d array of sequences, each read as
+    :func:`as_sequence` reads it; messages name ``name`` or ``name[k]``.
+    """
+    if data is None:
+        raise ValueError(f"{name} must be a sequence or a collection of sequences, got None")
+    if isinstance(data, (list, tuple)) and data and not all(
+            isinstance(v, numbers.Real) for v in data):
+        for k, seq in enumerate(data):
+            as_sequence(seq, f"{name}[{k}]")
+    elif getattr(data, "ndim", None) == 3:
+        for k in range(data.shape[0]):
+            as_sequence(data[k], f"{name}[{k}]")
+    else:
+        as_sequence(data, name)
+
+
+def check_same_features(x: np.ndarray, y: np.ndarray, xname: str = "x", yname: str = "y") -> None:
+    """Refuse two ``(n, d)`` sequences with different numbers of features ``d``."""
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"{xname} and {yname} have different numbers of features: "
+            f"{x.shape[1]} and {y.shape[1]}"
+        )
+
+
+def check_int(value: Any, name: str, minimum: int = 0, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[minimum, maximum]`` (booleans refused).
 
     Examples
     --------
-    >>> import torch
-    >>> as_float(torch.tensor([1e300], dtype=torch.float64), torch.float32, "x")
+    >>> check_int(3, "radius")
+    3
+    >>> check_int(True, "radius")
     Traceback (most recent call last):
     ...
-    ValueError: x has values too large for float32 (largest magnitude 1e+300); rescale it
+    ValueError: radius must be an integer, got True
     """
-    check_finite(t, name)
-    out = t.to(dtype)
-    if out.dtype != t.dtype and out.is_floating_point() and not _all_finite(out):
-        raise ValueError(f"{name} has values too large for {str(dtype).removeprefix('torch.')} "
-                         f"(largest magnitude {float(t.abs().max()):.3g}); rescale it")
-    return out
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_float(value: Any, name: str, low: float, high: float = np.inf, *,
+                low_open: bool = False) -> float:
+    """``value`` as a finite ``float`` in ``[low, high]`` (``(low, high]`` with ``low_open``).
+
+    Examples
+    --------
+    >>> check_float(0, "gamma", 0.0, low_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: gamma must lie in (0.0, inf), got 0.0
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < low or value > high or (low_open and value == low):
+        interval = f"{'(' if low_open else '['}{low}, {high}{']' if np.isfinite(high) else ')'}"
+        raise ValueError(f"{name} must lie in {interval}, got {value}")
+    return value
+
+
+def check_choice(value: Any, name: str, choices: Collection) -> Any:
+    """``value`` if it is one of ``choices``, else a ``ValueError`` listing them."""
+    try:
+        known = value in choices
+    except TypeError:  # an unhashable value, e.g. a list
+        known = False
+    if not known:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def check_bool(value: Any, name: str, *, allow_none: bool = False) -> bool | None:
+    """``value`` as a ``bool``: ``True`` or ``False`` (numpy booleans too), or ``None`` if allowed.
+
+    Integers such as 0 and 1, and strings such as ``"yes"``, are refused.
+
+    Examples
+    --------
+    >>> check_bool(True, "coverage")
+    True
+    >>> check_bool(1, "coverage")
+    Traceback (most recent call last):
+    ...
+    ValueError: coverage must be a bool (True or False), got 1
+    """
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        allowed = "a bool (True or False) or None" if allow_none else "a bool (True or False)"
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return bool(value)
+
+
+def check_fitted(estimator: Any, attribute: str, fit_call: str = "fit") -> None:
+    """Refuse an estimator that has no ``attribute`` yet (set by its ``fit``).
+
+    Parameters
+    ----------
+    estimator : object
+    attribute : str
+        A fitted attribute, e.g. ``"history_"``.
+    fit_call : str
+        How the message tells the user to fit, e.g. ``"fit(X, Y)"``.
+
+    Examples
+    --------
+    >>> class CCA: ...
+    >>> check_fitted(CCA(), "weights_", "fit(X, Y)")
+    Traceback (most recent call last):
+    ...
+    ValueError: this CCA is not fitted yet; call fit(X, Y) first
+    """
+    if not hasattr(estimator, attribute):
+        raise ValueError(f"this {type(estimator).__name__} is not fitted yet; "
+                         f"call {fit_call} first")

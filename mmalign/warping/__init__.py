@@ -21,20 +21,42 @@ Supported range of values (:mod:`mmalign.warping._extremes`):
   an Itakura slope of any size; dense window masks up to 2**31 cells.
 """
 
-from .aligner import DTW, SoftDTW
-from .barycenter import dba, soft_dtw_barycenter
-from .batch import batch_dtw
-from .cdist import cdist_dtw
+from typing import TYPE_CHECKING
+
+from ..utils.lazy import lazy_attributes
+# Eager: these names are also the name of their module (dtw.py), which would shadow the
+# function once imported by any other route. dtw.py needs numba, not torch or scikit-learn.
 from .dtw import dtw, dtw_from_cost, dtw_path, dtw_path_from_cost
-from .lower_bounds import envelope, lb_keogh, lb_kim
-from .neighbors import KNeighborsDTW
-from .soft import soft_dtw, soft_dtw_alignment
-from .soft_loss import SoftDTWLoss
-from .subsequence import SubsequenceMatch, subsequence_dtw
-from .windows import itakura_mask, window_mask
 
 __all__ = [
     "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw",
     "cdist_dtw", "dba", "dtw", "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "envelope", "itakura_mask", "lb_keogh", "lb_kim",
     "soft_dtw", "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw", "window_mask",
 ]
+
+# The others on first use: SoftDTWLoss and batch_dtw need torch, KNeighborsDTW scikit-learn.
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), {
+    "DTW": ".aligner", "SoftDTW": ".aligner",
+    "dba": ".barycenter", "soft_dtw_barycenter": ".barycenter",
+    "batch_dtw": ".batch",
+    "cdist_dtw": ".cdist",
+    "envelope": ".lower_bounds", "lb_keogh": ".lower_bounds", "lb_kim": ".lower_bounds",
+    "KNeighborsDTW": ".neighbors",
+    "soft_dtw": ".soft", "soft_dtw_alignment": ".soft",
+    "SoftDTWLoss": ".soft_loss",
+    "SubsequenceMatch": ".subsequence", "subsequence_dtw": ".subsequence",
+    "itakura_mask": ".windows", "window_mask": ".windows",
+})
+del lazy_attributes
+
+if TYPE_CHECKING:
+    from .aligner import DTW, SoftDTW
+    from .barycenter import dba, soft_dtw_barycenter
+    from .batch import batch_dtw
+    from .cdist import cdist_dtw
+    from .lower_bounds import envelope, lb_keogh, lb_kim
+    from .neighbors import KNeighborsDTW
+    from .soft import soft_dtw, soft_dtw_alignment
+    from .soft_loss import SoftDTWLoss
+    from .subsequence import SubsequenceMatch, subsequence_dtw
+    from .windows import itakura_mask, window_mask

@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from ._validation import check_int
+from ..utils.validation import check_int
 
 DEFAULT_BLOCK_SIZE = 256
 INSTALL_HINT = ("backend='dask' needs dask.distributed: pip install 'mmalign[dask]' "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..aligner import Aligner
 from ..alignment import Alignment
-from ._validation import check_choice, check_int, check_sequences
+from ..utils.validation import check_choice, check_int, check_sequences
 from .dtw import METRICS, STEP_PATTERNS, dtw_path
 from .soft import check_gamma, soft_dtw_alignment
 from .windows import resolve_radius, resolve_window

@@ -25,8 +25,8 @@ import numbers
 import numpy as np
 from scipy.optimize import minimize
 
+from ..utils.validation import as_sequence, check_int
 from . import _extremes as ext
-from ._validation import as_sequence, check_int
 from .cdist import cdist_dtw
 from .dtw import dtw_path
 from .soft import soft_dtw_alignment

@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..utils.validation import check_choice, check_sequence_shape
 from . import _extremes as ext
 from . import _kernels as K
 from . import _wavefront as W
-from ._validation import check_choice, check_sequence_shape
 from .windows import band_radius, resolve_radius
 
 # bytes of the accumulated-cost tensor R, B x (N + 2) x (M + 2) float64, per wavefront

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
+from ..utils.validation import as_sequence, check_choice, check_int
 from . import _extremes as ext
 from . import _kernels as K
 from ._threads import numba_threads
-from ._validation import as_sequence, check_choice, check_int
 from .dtw import METRICS, STEP_PATTERNS, Metric, _solve, finalize, general_solve, unit_rows
 from .windows import band_radius, resolve_radius, resolve_window
 

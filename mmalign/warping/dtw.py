@@ -33,9 +33,9 @@ import numpy as np
 from scipy.spatial.distance import cdist
 
 from ..alignment import Alignment
+from ..utils.validation import as_sequence, check_choice, check_same_features
 from . import _extremes as ext
 from . import _kernels as K
-from ._validation import as_sequence, check_choice, check_same_features
 from .windows import Window, resolve_window
 
 Metric = Union[str, Callable[[np.ndarray, np.ndarray], float]]

@@ -14,9 +14,9 @@ import numpy as np
 from numba import njit
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
+from ..utils.validation import as_sequence, check_int, check_same_features
 from . import _extremes as ext
 from . import _kernels as K
-from ._validation import as_sequence, check_int, check_same_features
 from .dtw import METRICS, finalize
 
 

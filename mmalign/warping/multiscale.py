@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..alignment import Alignment
+from ..utils.validation import check_int
 from . import _extremes as ext
-from ._validation import check_int
 from .dtw import METRICS, diagonal_solve, finalize, prepare_pair
 from .windows import Window, band_is_feasible, resolve_window
 

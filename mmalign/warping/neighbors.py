@@ -8,9 +8,9 @@ import numpy as np
 from numba import njit, prange
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from ..utils.validation import check_choice, check_fitted, check_int
 from . import _extremes as ext
 from . import _kernels as K
-from ._validation import check_choice, check_int
 from ._threads import numba_threads
 from .cdist import BACKENDS, _resolve_jobs, as_collection, cdist_dtw
 from .dtw import finalize
@@ -126,7 +126,7 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
         indices : np.ndarray [shape=(len(X), n_neighbors)]
             Indices into the training set.
         """
-        self._check_fitted()
+        check_fitted(self, "train_", "fit(X, y)")
         k = check_int(self.n_neighbors if n_neighbors is None else n_neighbors,
                       "n_neighbors", 1)
         if k > len(self.train_):
@@ -144,7 +144,7 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Majority label of the ``n_neighbors`` nearest training series."""
-        self._check_fitted()
+        check_fitted(self, "train_", "fit(X, y)")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def predict_proba(self, X) -> np.ndarray:
@@ -164,10 +164,6 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
                              for name, value in params.items()})
 
     # ------------------------------------------------------------------ internals
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "train_"):
-            raise ValueError("this KNeighborsDTW is not fitted yet; call fit(X, y) first")
 
     def _check_backend(self) -> None:
         check_choice(self.backend, "backend", BACKENDS)

@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..alignment import Alignment
+from ..utils.validation import check_choice, check_float
 from . import _extremes as ext
 from . import _soft_kernels as S
-from ._validation import check_choice, check_float
 from .dtw import METRICS, prepare_pair
 from .windows import resolve_radius, sakoe_chiba_bounds
 

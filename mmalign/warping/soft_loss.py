@@ -6,11 +6,11 @@ import numba
 import numpy as np
 import torch
 
+from ..utils.validation import check_bool, check_choice, check_int
 from . import _extremes as ext
 from . import _soft_kernels as S
 from . import _wavefront as W
 from ._threads import keep_torch_threads
-from ._validation import check_choice, check_int
 from .soft import check_gamma
 from .windows import band_radius
 
@@ -215,8 +215,7 @@ class SoftDTWLoss(torch.nn.Module):
         self.backend = check_choice(backend, "backend", {"auto", "numba", "torch", "triton"})
         if self.backend == "triton":
             _triton()  # fail at construction if triton cannot be imported
-        if checkpoint is not None and not isinstance(checkpoint, bool):
-            raise ValueError(f"checkpoint must be True, False or None, got {checkpoint!r}")
+        check_bool(checkpoint, "checkpoint", allow_none=True)
         self.checkpoint = checkpoint
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, x_lengths=None,

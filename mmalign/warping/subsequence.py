@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..alignment import Alignment
+from ..utils.validation import check_int
 from . import _extremes as ext
 from . import _kernels as K
-from ._validation import check_int
 from .dtw import METRICS, Metric, callable_costs, finalize, prepare_pair
 
 

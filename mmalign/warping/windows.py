@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ._validation import check_float, check_int
+from ..utils.validation import check_float, check_int
 
 # a dense (n, m) boolean mask beyond this many cells (2 GiB) is refused: bands never need one
 MAX_DENSE_CELLS = 2**31
