@@ -68,9 +68,10 @@ import time
 import numpy as np
 import torch
 
-from mmalign.attention import MultimodalFineTuner, MultimodalPretrainer, streams_inputs
+from mmalign.attention import MultimodalFineTuner, MultimodalPretrainer
 from mmalign.datasets import multimodal_streams
 from mmalign.metrics import span_hit_rate
+from mmalign.nn import streams_inputs
 
 from .common import machine_info, machine_markdown, markdown_table, write_report
 from .multimodal_alignment import sentiment_metrics

@@ -98,7 +98,7 @@ def _bleu(hyps: list[list[str]], refs: list[list[str]]) -> float:
 
 def _padding_mass(model, src_ids: list[list[int]], tgt_ids: list[list[int]]) -> tuple[float, int]:
     """Attention weight on padded source positions, summed over ragged test batches."""
-    from mmalign.attention.functional import lengths_to_padding_mask
+    from mmalign.nn.functional import lengths_to_padding_mask
 
     total, n_padded = 0.0, 0
     model.eval()

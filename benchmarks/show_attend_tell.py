@@ -39,7 +39,7 @@ scenes (4,000 per epoch, pointing / attention mass inside / normalised entropy
 on 200 test scenes, random-cell rate about 0.10; token error teacher-forced,
 – where not recorded), same hyper-parameters, measured while ``fit`` still
 restarted Adam at every regenerated epoch (it now runs one optimiser over
-the epochs, ``mmalign.train.fit(regenerate=...)``; the report's rows are from
+the epochs, ``mmalign.nn.train.fit(regenerate=...)``; the report's rows are from
 the current code):
 
 =======================================  ======  =========  ========  =====  =======

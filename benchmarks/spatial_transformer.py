@@ -37,7 +37,7 @@ Protocol (Jaderberg et al., NeurIPS 2015, Sect. 4.1, on a CPU budget):
   1.9 %, was not clearly below the CNN's, 13.0 ± 5.2 %, whose seeds spanned
   9–19 %), cross-entropy, one CPU thread per model (``workers``
   models train at once, in separate processes); the CNN is trained with
-  :func:`mmalign.train.fit`, the ST-CNN with ``SpatialTransformer.fit`` (which
+  :func:`mmalign.nn.train.fit`, the ST-CNN with ``SpatialTransformer.fit`` (which
   calls the same loop), one run whose training set is regenerated every
   epoch (``fit(..., regenerate=...)``: Adam's state carries over). No early
   stopping: the last weights are tested.
@@ -178,8 +178,8 @@ def _spatial_transformer(kind: str, transform: str, cfg: dict, loc_lr_scale: flo
 
 def _fit_cnn(model: nn.Module, regenerate, cfg: dict) -> list[float]:
     """Train the plain CNN like ``SpatialTransformer.fit`` trains the ST-CNN: one
-    :func:`mmalign.train.fit` run, a regenerated training set per epoch."""
-    from mmalign.train import TrainConfig, fit
+    :func:`mmalign.nn.train.fit` run, a regenerated training set per epoch."""
+    from mmalign.nn.train import TrainConfig, fit
 
     def loss_fn(m, batch):
         return F.cross_entropy(m(batch[0]), batch[1])

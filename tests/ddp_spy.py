@@ -23,11 +23,11 @@ class Spy(torch.nn.Module):
 
 
 def spy_on_training(monkeypatch) -> list:
-    """Make ``mmalign.train.fit`` hand the loss function a :class:`Spy` whose submodules may
+    """Make ``mmalign.nn.train.fit`` hand the loss function a :class:`Spy` whose submodules may
     only run inside its forward; returns the list the spies are appended to."""
-    import mmalign.train
+    import mmalign.nn.train
 
-    real_fit = mmalign.train.fit
+    real_fit = mmalign.nn.train.fit
     spies = []
 
     def fit(module, loss_fn, data, **kw):
@@ -43,5 +43,5 @@ def spy_on_training(monkeypatch) -> list:
             for h in hooks:
                 h.remove()
 
-    monkeypatch.setattr(mmalign.train, "fit", fit)
+    monkeypatch.setattr(mmalign.nn.train, "fit", fit)
     return spies

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from mmalign.attention import (
+from mmalign.nn import (
     AdditiveAttention,
     DecoderWeights,
     ModalityEmbedding,
@@ -28,7 +28,7 @@ from mmalign.attention import (
     masked_softmax,
     sinusoidal_positions,
 )
-from mmalign.attention import functional as AF
+from mmalign.nn import functional as AF
 
 D, H, FF = 8, 2, 16
 TOL = dict(atol=1e-10, rtol=1e-10)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmalign.attention import FrameEmbedding, PatchEmbedding, TokenEmbedding, audio_frames, frame_signal
-from mmalign.attention.positional import sinusoidal_positions
+from mmalign.nn import (FrameEmbedding, PatchEmbedding, TokenEmbedding, audio_frames, frame_signal,
+                        sinusoidal_positions)
 
 torch.set_num_threads(1)
 

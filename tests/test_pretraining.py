@@ -8,13 +8,11 @@ import torch
 
 from mmalign.aligner import Aligner
 from mmalign.alignment import Alignment
-from mmalign.attention import (MultimodalFineTuner, MultimodalPretrainer, decode_spans, finetune,
-                               mask_tokens, masked_frame_loss, masked_token_loss, pair_matching_loss,
-                               patch_mask, pretrain, shuffle_pairs, span_loss, span_mask, streams_inputs,
-                               token_classification_loss)
-from mmalign.attention.finetuning import (SequenceClassificationHead, StepFeatures, TokenClassificationHead,
-                                          attention_pooled_frames)
-from mmalign.attention.pretraining import JointEncoding
+from mmalign.attention import MultimodalFineTuner, MultimodalPretrainer, finetune, pretrain
+from mmalign.nn import (JointEncoding, SequenceClassificationHead, StepFeatures, TokenClassificationHead,
+                        attention_pooled_frames, decode_spans, mask_tokens, masked_frame_loss, masked_token_loss,
+                        pair_matching_loss, patch_mask, shuffle_pairs, span_loss, span_mask, streams_inputs,
+                        token_classification_loss)
 from mmalign.datasets import digit_scenes, multimodal_streams
 
 torch.set_num_threads(1)

@@ -251,7 +251,7 @@ def test_localization_learns_at_a_tenth_of_the_rate():
 
 
 def test_train_fit_param_groups():
-    from mmalign.train import TrainConfig, fit
+    from mmalign.nn.train import TrainConfig, fit
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 1))
     before = [p.detach().clone() for p in net.parameters()]

@@ -24,15 +24,15 @@ def labelled_images(images: torch.Tensor, labels: Any, n_classes: int) -> tuple[
 def fit_epochs(model: Any, loss_fn: Callable, error: Callable, data: tuple, *,
                val: tuple | None, regenerate: Callable[[int], tuple] | None,
                make_dataset: Callable[..., tuple], param_groups: Any = None) -> dict:
-    """Train ``model`` with :func:`mmalign.train.fit` using its ``max_epochs``,
+    """Train ``model`` with :func:`mmalign.nn.train.fit` using its ``max_epochs``,
     ``batch_size``, ``lr``, ``seed`` and ``device``; with ``regenerate``, epoch
     ``e >= 1`` trains on ``make_dataset(*regenerate(e))`` (one run: the
     optimiser's state carries over). ``param_groups`` is passed on to
-    :func:`mmalign.train.fit`.
+    :func:`mmalign.nn.train.fit`.
 
     Returns the history as ``{"train_loss": [...], "val_metric": [...]}``.
     """
-    from ..train import TrainConfig, fit as train_fit
+    from ..nn.train import TrainConfig, fit as train_fit
 
     metric = error if val is not None else None
     config = TrainConfig(max_epochs=int(model.max_epochs), batch_size=int(model.batch_size), lr=float(model.lr),

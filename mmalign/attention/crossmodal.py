@@ -2,7 +2,7 @@
 
 Three models share one interface (an :class:`~mmalign.aligner.Aligner` that is
 also a ``torch.nn.Module``): ``fit`` trains them on a per-sample regression
-task (sentiment in MulT's papers) with :func:`mmalign.train.fit`, ``predict``
+task (sentiment in MulT's papers) with :func:`mmalign.nn.train.fit`, ``predict``
 returns the task output, and ``align`` returns the attention between two
 modalities as an :class:`~mmalign.alignment.Alignment` (target on side x,
 source on side y, weights ``(layers, heads, T_target, T_source)``).
@@ -33,7 +33,7 @@ keys of ``input_dims`` when it is a dict; for a tuple they are
 ``("m0", "m1", ...)`` otherwise.
 
 Masking: every attention call gets a key-padding mask (``True`` = padded, see
-:mod:`mmalign.attention.functional`), so attention weights on padded keys are
+:mod:`mmalign.nn.functional`), so attention weights on padded keys are
 exactly 0. Inputs are zeroed at padded steps before the ``Conv1d``
 projections, so a ``conv_kernel > 1`` sees at a sequence's end the same zeros
 as its own ``padding`` would give: the outputs on the valid steps of a sample
@@ -52,7 +52,7 @@ step of each sample. Options the reference lacks: ``pooling="mean"`` /
 codes at each stream's relative time instead of its step index), a
 ``targets`` subset (MulT's single-target ablations).
 
-``fit`` uses :func:`mmalign.train.fit` (Adam, gradient clipping 0.8 as
+``fit`` uses :func:`mmalign.nn.train.fit` (Adam, gradient clipping 0.8 as
 MulT, optional validation MAE with best-epoch restore and early stopping);
 it re-initialises the weights from ``seed`` first.
 """
@@ -71,12 +71,12 @@ from torch import nn
 
 from ..aligner import Aligner
 from ..alignment import Alignment
-from ..train import check_fit_params
+from ..nn.functional import lengths_to_padding_mask
+from ..nn.layers import MultiHeadAttention
+from ..nn.positional import ModalityEmbedding, PositionalEncoding, sinusoidal_positions
+from ..nn.train import check_fit_params
 from ..utils.tensors import as_float, as_tensor
 from ..utils.validation import check_choice, check_fitted, check_float, check_int
-from .functional import lengths_to_padding_mask
-from .layers import MultiHeadAttention
-from .positional import ModalityEmbedding, PositionalEncoding, sinusoidal_positions
 
 __all__ = [
     "CrossmodalLayer",
@@ -597,7 +597,7 @@ class _FusionAligner(Aligner, nn.Module):
     # ---- training
     def fit(self, X: Any, y: Any = None, lengths: Any = None, *,
             validation: tuple | None = None) -> "_FusionAligner":
-        """Train on the task with :func:`mmalign.train.fit` (L1 loss by default, as MulT).
+        """Train on the task with :func:`mmalign.nn.train.fit` (L1 loss by default, as MulT).
 
         The weights are re-initialised from ``seed`` first, so ``fit`` always
         starts from scratch and two fits with the same ``seed`` give the same
@@ -618,7 +618,7 @@ class _FusionAligner(Aligner, nn.Module):
         -------
         self
         """
-        from mmalign.train import TrainConfig, fit as train_fit
+        from ..nn.train import TrainConfig, fit as train_fit
 
         self._init_common()  # fresh weights from `seed` (and re-validates the parameters)
         if y is None:
@@ -850,7 +850,7 @@ _COMMON_DOC = """
     loss : {"l1", "mse"}
         Training loss (MulT: L1).
     max_epochs, batch_size, lr, weight_decay, grad_clip, patience :
-        Passed to :class:`mmalign.train.TrainConfig` (Adam).
+        Passed to :class:`mmalign.nn.train.TrainConfig` (Adam).
     seed : int
         Seeds the weights (in ``__init__`` and again in ``fit``) and training.
     device : str
@@ -885,7 +885,7 @@ class CrossmodalTransformer(_FusionAligner):
     Attributes
     ----------
     history_ : dict
-        :func:`mmalign.train.fit` history (``train_loss``, ``val_metric``, ``best_epoch``, ...).
+        :func:`mmalign.nn.train.fit` history (``train_loss``, ``val_metric``, ``best_epoch``, ...).
     device_ : torch.device
 
     Examples
@@ -1028,7 +1028,7 @@ class JointSelfAttentionFusion(_FusionAligner):
 
     Each modality is projected (``Conv1d``), scaled by ``sqrt(d_model)``, given
     sinusoidal positions of its own time axis and a learned
-    :class:`~mmalign.attention.ModalityEmbedding`; the streams are concatenated
+    :class:`~mmalign.nn.ModalityEmbedding`; the streams are concatenated
     along time (padding masked) and go through ``num_layers`` pre-norm
     self-attention blocks; each modality's block of the output is pooled and
     the pooled vectors are concatenated into a residual MLP head.

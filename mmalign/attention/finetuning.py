@@ -1,34 +1,35 @@
-"""Fine-tuning heads on a (pre)trained :class:`~mmalign.attention.MultimodalPretrainer`.
-
-Three heads, BERT style, on the joint encoder's output
-(:class:`~mmalign.attention.pretraining.JointEncoding`):
-
-- :class:`SequenceClassificationHead` — one prediction per sample from the
-  ``[CLS]`` vector (or the mean / sum over one block's valid steps) through
-  a ``tanh`` pooler: classes (cross-entropy) or a regression score (L1 / MSE);
-- :class:`TokenClassificationHead` — one label per step of a block (words by
-  default; frames of a modality work the same way), cross-entropy ignoring
-  padding and positions labelled ``-100``;
-- :class:`SpanExtractionHead` — start and end logits over a block's steps;
-  the loss is the cross-entropy of the true start plus that of the true end
-  (:func:`span_loss`); decoding takes the span ``(s, e)`` with
-  ``s <= e < s + max_span_length`` of largest ``start[s] + end[e]``
-  (:func:`decode_spans`). Spans are inclusive ``[start, end]`` step indices
-  of the block.
+"""Fine-tuning a (pre)trained :class:`~mmalign.attention.MultimodalPretrainer` on labels.
 
 :class:`MultimodalFineTuner` is the entry point (an
 :class:`~mmalign.aligner.Aligner` and ``torch.nn.Module``): it copies the
 weights of a backbone ``MultimodalPretrainer`` (the backbone itself is never
 modified; an *unfitted* backbone gives training from scratch with the same
 architecture), adds the head of its ``task`` and trains both with
-:func:`mmalign.train.fit`. :func:`finetune` builds and fits one in a call.
+:func:`mmalign.nn.train.fit`. :func:`finetune` builds and fits one in a call.
 Inputs ``X`` / ``lengths`` are those of
 :class:`~mmalign.attention.MultimodalPretrainer`.
+
+The heads, BERT style, read the joint encoder's output
+(:class:`~mmalign.nn.packing.JointEncoding`) and live in :mod:`mmalign.nn.heads`:
+
+- :class:`~mmalign.nn.heads.SequenceClassificationHead` (``task="classification"``
+  / ``"regression"``) — one prediction per sample from the ``[CLS]`` vector
+  (or the mean / sum over one block's valid steps) through a ``tanh`` pooler:
+  classes (cross-entropy) or a regression score (L1 / MSE);
+- :class:`~mmalign.nn.heads.TokenClassificationHead` (``task="token"``) — one
+  label per step of a block (words by default; frames of a modality work the
+  same way), cross-entropy ignoring padding and positions labelled ``-100``;
+- :class:`~mmalign.nn.heads.SpanExtractionHead` (``task="span"``) — start and
+  end logits over a block's steps; the loss is the cross-entropy of the true
+  start plus that of the true end (:func:`~mmalign.nn.heads.span_loss`);
+  decoding takes the span ``(s, e)`` with ``s <= e < s + max_span_length`` of
+  largest ``start[s] + end[e]`` (:func:`~mmalign.nn.heads.decode_spans`).
+  Spans are inclusive ``[start, end]`` step indices of the block.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -36,414 +37,18 @@ from torch import nn
 
 from ..aligner import Aligner
 from ..alignment import Alignment
-from ..train import check_fit_params
+from ..nn.heads import (FUSIONS, IGNORE_INDEX, POOLINGS, SequenceClassificationHead, SpanExtractionHead,
+                        TokenClassificationHead, decode_spans, span_loss, token_classification_loss)
+from ..nn.packing import attention_pooled_frames
+from ..nn.train import check_fit_params
 from ..utils.tensors import as_float, as_tensor
 from ..utils.validation import check_bool, check_choice, check_fitted, check_float, check_int
-from .pretraining import JointEncoding, MultimodalPretrainer, _Inputs
+from .pretraining import MultimodalPretrainer, _Inputs
 
-__all__ = [
-    "SequenceClassificationHead",
-    "TokenClassificationHead",
-    "SpanExtractionHead",
-    "StepFeatures",
-    "span_loss",
-    "decode_spans",
-    "token_classification_loss",
-    "MultimodalFineTuner",
-    "attention_pooled_frames",
-    "finetune",
-    "IGNORE_INDEX",
-]
-
-IGNORE_INDEX = -100
-"""Token label that the per-token loss skips (as in torch's ``cross_entropy``)."""
+__all__ = ["MultimodalFineTuner", "finetune"]
 
 TASKS = ("classification", "regression", "token", "span")
-POOLINGS = ("cls", "mean", "sum")
 LOSSES = ("ce", "l1", "mse")
-FUSIONS = ("concat", "gated")
-
-
-# =========================================================================== heads
-
-def _check_extra(extra: torch.Tensor | None, extra_dim: int) -> None:
-    if extra is None:
-        if extra_dim:
-            raise ValueError(f"extra must be given: this head was built with extra_dim={extra_dim}")
-        return
-    if not isinstance(extra, torch.Tensor) or extra.ndim != 3 or extra.shape[-1] != extra_dim:
-        shape = tuple(extra.shape) if isinstance(extra, torch.Tensor) else type(extra).__name__
-        raise ValueError(f"extra must be a (B, T, {extra_dim}) tensor, got {shape}")
-
-
-def attention_pooled_frames(enc: JointEncoding, frames: Mapping[str, torch.Tensor], *,
-                            target: str = "text", layer: int | None = None) -> torch.Tensor:
-    """Each step of ``target`` gets every modality's input frames averaged under its joint attention.
-
-    The attention of ``layer`` (or the mean over layers), averaged over heads,
-    from ``target``'s steps (rows) over one modality's steps (columns) is
-    renormalised over that modality's valid steps and applied to the
-    modality's *input* frames: the frames each word attends to, averaged. With
-    the word-to-frame alignment a pretrained encoder learned, these are the
-    word-aligned features of the "aligned" protocol of multimodal sentiment
-    data (frames averaged over each word's forced-aligned span), with the
-    encoder's attention as the aligner.
-
-    Parameters
-    ----------
-    enc : JointEncoding
-        Encoded with ``need_weights=True``.
-    frames : dict name -> torch.Tensor [shape=(B, T_m, d_m)]
-        Input frames (or patch vectors) of each modality to pool, in any order;
-        each name must be a block of ``enc`` other than ``target``.
-    target : str
-        The block whose steps pool (``"text"``: the words).
-    layer : int or None
-        Layer whose attention is used (negative counts from the last); None:
-        the mean over layers (as :meth:`MultimodalPretrainer.align`).
-
-    Returns
-    -------
-    pooled : torch.Tensor [shape=(B, T_target, sum of d_m)]
-        The modalities' pooled frames side by side, in the order of ``frames``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from mmalign.attention.pretraining import JointEncoding
-    >>> w = torch.zeros(1, 1, 6, 6); w[0, 0, 1, 4] = 0.5; w[0, 0, 1, 3] = 0.5  # word 0 -> frames 0, 1
-    >>> w[0, 0, 2, 5] = 1.0                                                    # word 1 -> frame 2
-    >>> enc = JointEncoding(torch.zeros(1, 6, 4), torch.zeros(1, 6, dtype=torch.bool),
-    ...                     {"text": (1, 3), "audio": (3, 6)},
-    ...                     {"text": torch.tensor([2]), "audio": torch.tensor([3])}, [w])
-    >>> attention_pooled_frames(enc, {"audio": torch.tensor([[[1.0], [3.0], [7.0]]])})
-    tensor([[[2.],
-             [7.]]])
-    """
-    if not enc.weights:
-        raise ValueError("enc must hold attention weights (encode with need_weights=True)")
-    if target not in enc.segments:
-        raise ValueError(f"target must be one of {list(enc.segments)}, got {target!r}")
-    n_layers = len(enc.weights)
-    if layer is not None:
-        if isinstance(layer, bool) or not isinstance(layer, int) or not -n_layers <= layer < n_layers:
-            raise ValueError(f"layer must be None or an int in [{-n_layers}, {n_layers}), got {layer!r}")
-        w = enc.weights[layer]
-    else:
-        w = torch.stack(list(enc.weights)).mean(0)
-    w = w.mean(1)                                                   # (B, L, L), heads averaged
-    ta, tb = enc.segments[target]
-    pooled = []
-    for name, x in frames.items():
-        if name not in enc.segments or name == target:
-            raise ValueError(f"frames: {name!r} is not a modality block of enc other than {target!r}")
-        sa, sb = enc.segments[name]
-        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[:2] != (w.shape[0], sb - sa):
-            raise ValueError(f"frames[{name!r}] must have shape ({w.shape[0]}, {sb - sa}, d), got "
-                             f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
-        block = w[:, ta:tb, sa:sb].masked_fill(enc.segment_mask(name)[:, None, :], 0.0)
-        block = block / block.sum(-1, keepdim=True).clamp(min=torch.finfo(block.dtype).tiny)
-        pooled.append(block @ x.to(block.dtype))
-    if not pooled:
-        raise ValueError("frames must name at least one modality")
-    return torch.cat(pooled, dim=-1)
-
-
-class StepFeatures(nn.Module):
-    """A block's hidden vectors, fused with per-step ``extra`` features when the head has them.
-
-    ``fusion="concat"``: ``[h; x]``; ``"gated"``: ``[h; x; (W h) * x]`` -- a
-    multiplicative interaction (each step's own vector scales each of its
-    extra features), which a label that multiplies a word's meaning with its
-    frames (e.g. a word's valence with its tone of voice) needs and a
-    one-layer ``tanh`` pooler over ``[h; x]`` only approximates.
-
-    Parameters
-    ----------
-    d_model : int
-    extra_dim : int >= 0
-        Width of the extra features (0: none; the output is ``h``).
-    fusion : {"concat", "gated"}
-
-    Attributes
-    ----------
-    out_dim : int
-        ``d_model``, ``d_model + extra_dim`` or ``d_model + 2 * extra_dim``.
-    """
-
-    def __init__(self, d_model: int, extra_dim: int = 0, fusion: str = "concat") -> None:
-        super().__init__()
-        self.extra_dim = check_int(extra_dim, "extra_dim", 0)
-        self.fusion = check_choice(fusion, "fusion", FUSIONS)
-        d = int(d_model)
-        self.gate = nn.Linear(d, self.extra_dim) if self.extra_dim and fusion == "gated" else None
-        self.out_dim = d + self.extra_dim * (2 if self.gate is not None else 1)
-
-    def forward(self, enc: JointEncoding, segment: str, extra: torch.Tensor | None = None) -> torch.Tensor:
-        """``(B, T_segment, out_dim)``."""
-        _check_extra(extra, self.extra_dim)
-        h = enc.segment(segment)
-        if extra is None:
-            return h
-        if extra.shape[:2] != h.shape[:2]:
-            raise ValueError(f"extra must have shape {tuple(h.shape[:2])} + ({self.extra_dim},), got "
-                             f"{tuple(extra.shape)}")
-        x = extra.to(h.dtype)
-        parts = [h, x] if self.gate is None else [h, x, self.gate(h) * x]
-        return torch.cat(parts, dim=-1)
-
-
-def _pooled_features(enc: JointEncoding, pooler: nn.Module, pooling: str, segment: str,
-                     steps: StepFeatures, extra: torch.Tensor | None = None) -> torch.Tensor:
-    """``tanh(pooler(.))`` of ``[CLS]``, or of every valid step of ``segment`` then mean / sum."""
-    if pooling == "cls":
-        _check_extra(extra, 0)
-        return torch.tanh(pooler(enc.cls))
-    h = torch.tanh(pooler(steps(enc, segment, extra)))
-    valid = (~enc.segment_mask(segment)).to(h.dtype)[..., None]
-    total = (h * valid).sum(1)
-    if pooling == "sum":
-        return total
-    return total / valid.sum(1).clamp(min=1.0)
-
-
-class SequenceClassificationHead(nn.Module):
-    """Per-sample output from ``[CLS]`` (or a pooled block): ``Linear(Dropout(tanh(Linear(h))))``.
-
-    With ``pooling="cls"`` the ``tanh`` pooler (BERT's) reads the ``[CLS]``
-    vector; with ``"mean"`` / ``"sum"`` it is applied to every valid step of
-    ``segment`` and the results are averaged / summed (a per-step feature map
-    pooled afterwards, which suits labels that add up per-step evidence).
-
-    Parameters
-    ----------
-    d_model : int
-    num_outputs : int
-        Classes (logits) or regression outputs.
-    pooling : {"cls", "mean", "sum"}
-        The ``[CLS]`` vector, or the mean / sum over ``segment``'s valid steps.
-    segment : str
-        Block pooled by ``"mean"`` / ``"sum"``.
-    dropout : float in [0, 1)
-    extra_dim : int >= 0
-        Width of per-step features fused with ``segment``'s hidden vectors
-        before the pooler (``extra`` in ``forward``; e.g.
-        :func:`attention_pooled_frames`); needs ``"mean"`` / ``"sum"``.
-    fusion : {"concat", "gated"}
-        How the extra features join the hidden vectors (:class:`StepFeatures`).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from mmalign.attention.pretraining import JointEncoding
-    >>> enc = JointEncoding(torch.randn(2, 6, 8), torch.zeros(2, 6, dtype=torch.bool),
-    ...                     {"text": (1, 4)}, {"text": torch.tensor([3, 3])})
-    >>> SequenceClassificationHead(8, 3)(enc).shape
-    torch.Size([2, 3])
-    """
-
-    def __init__(self, d_model: int, num_outputs: int, pooling: str = "cls", segment: str = "text",
-                 dropout: float = 0.1, extra_dim: int = 0, fusion: str = "concat") -> None:
-        super().__init__()
-        check_choice(pooling, "pooling", POOLINGS)
-        extra_dim = check_int(extra_dim, "extra_dim", 0)
-        if extra_dim and pooling == "cls":
-            raise ValueError("extra_dim > 0 needs pooling='mean' or 'sum', not 'cls'")
-        self.pooling, self.segment = pooling, segment
-        self.steps = StepFeatures(d_model, extra_dim, fusion)
-        self.pooler = nn.Linear(self.steps.out_dim, int(d_model))
-        self.drop = nn.Dropout(float(dropout))
-        self.out = nn.Linear(int(d_model), check_int(num_outputs, "num_outputs", 1))
-
-    def forward(self, enc: JointEncoding, extra: torch.Tensor | None = None) -> torch.Tensor:
-        """``(B, num_outputs)`` logits or scores; ``extra`` ``(B, T_segment, extra_dim)`` or None."""
-        return self.out(self.drop(_pooled_features(enc, self.pooler, self.pooling, self.segment,
-                                                   self.steps, extra)))
-
-
-class TokenClassificationHead(nn.Module):
-    """Per-step labels of one block: ``Linear(Dropout(h))``.
-
-    Parameters
-    ----------
-    d_model, num_labels : int
-    segment : str
-        The block whose steps are labelled (``"text"``: the words).
-    dropout : float
-    extra_dim : int >= 0
-        Width of per-step features fused with the hidden vectors (``extra`` in ``forward``).
-    fusion : {"concat", "gated"}
-        See :class:`StepFeatures`.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from mmalign.attention.pretraining import JointEncoding
-    >>> enc = JointEncoding(torch.randn(2, 6, 8), torch.zeros(2, 6, dtype=torch.bool),
-    ...                     {"text": (1, 4)}, {"text": torch.tensor([3, 2])})
-    >>> TokenClassificationHead(8, 5)(enc).shape
-    torch.Size([2, 3, 5])
-    """
-
-    def __init__(self, d_model: int, num_labels: int, segment: str = "text", dropout: float = 0.1,
-                 extra_dim: int = 0, fusion: str = "concat") -> None:
-        super().__init__()
-        self.segment = segment
-        self.steps = StepFeatures(d_model, extra_dim, fusion)
-        self.drop = nn.Dropout(float(dropout))
-        self.out = nn.Linear(self.steps.out_dim, check_int(num_labels, "num_labels", 1))
-
-    def forward(self, enc: JointEncoding, extra: torch.Tensor | None = None) -> torch.Tensor:
-        """``(B, T_segment, num_labels)`` logits; ``extra`` ``(B, T_segment, extra_dim)`` or None."""
-        return self.out(self.drop(self.steps(enc, self.segment, extra)))
-
-
-class SpanExtractionHead(nn.Module):
-    """Start and end logits over one block's steps (``Linear(d_model, 2)``); padded steps get ``-inf``.
-
-    Parameters
-    ----------
-    d_model : int
-    segment : str
-    extra_dim : int >= 0
-        Width of per-step features fused with the hidden vectors (``extra`` in ``forward``).
-    fusion : {"concat", "gated"}
-        See :class:`StepFeatures`.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from mmalign.attention.pretraining import JointEncoding
-    >>> pad = torch.tensor([[False] * 6, [False] * 4 + [True] * 2])
-    >>> enc = JointEncoding(torch.randn(2, 6, 8), pad, {"text": (1, 5)}, {"text": torch.tensor([4, 3])})
-    >>> start, end = SpanExtractionHead(8)(enc)
-    >>> start.shape, bool(torch.isinf(start[1, 3]))
-    (torch.Size([2, 4]), True)
-    """
-
-    def __init__(self, d_model: int, segment: str = "text", extra_dim: int = 0, fusion: str = "concat") -> None:
-        super().__init__()
-        self.segment = segment
-        self.steps = StepFeatures(d_model, extra_dim, fusion)
-        self.out = nn.Linear(self.steps.out_dim, 2)
-
-    def forward(self, enc: JointEncoding, extra: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``start_logits, end_logits``, each ``(B, T_segment)``; ``extra`` as in the other heads."""
-        logits = self.out(self.steps(enc, self.segment, extra))
-        pad = enc.segment_mask(self.segment)
-        logits = logits.masked_fill(pad[..., None], float("-inf"))
-        return logits[..., 0], logits[..., 1]
-
-
-def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, starts: torch.Tensor,
-              ends: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the true start plus cross-entropy of the true end (means over the batch).
-
-    Parameters
-    ----------
-    start_logits, end_logits : torch.Tensor [shape=(B, T)]
-        ``-inf`` at padded steps is fine.
-    starts, ends : torch.LongTensor [shape=(B,)]
-        Inclusive span bounds.
-
-    Returns
-    -------
-    loss : torch.Tensor [shape=()]
-
-    Examples
-    --------
-    >>> import torch
-    >>> z = torch.zeros(1, 4)
-    >>> round(float(span_loss(z, z, torch.tensor([1]), torch.tensor([2]))), 4)  # 2 log 4
-    2.7726
-    """
-    if start_logits.ndim != 2 or start_logits.shape != end_logits.shape:
-        raise ValueError(f"start_logits and end_logits must both be (B, T), got "
-                         f"{tuple(start_logits.shape)} and {tuple(end_logits.shape)}")
-    b = start_logits.shape[0]
-    if tuple(starts.shape) != (b,) or tuple(ends.shape) != (b,):
-        raise ValueError(f"starts and ends must have shape ({b},)")
-    ce = nn.functional.cross_entropy
-    return ce(start_logits, starts.long()) + ce(end_logits, ends.long())
-
-
-def decode_spans(start_logits: torch.Tensor, end_logits: torch.Tensor,
-                 lengths: torch.Tensor | None = None, max_length: int = 30) -> torch.Tensor:
-    """Best span per sample: ``argmax start[s] + end[e]`` with ``s <= e < s + max_length``.
-
-    Parameters
-    ----------
-    start_logits, end_logits : torch.Tensor [shape=(B, T)]
-    lengths : torch.LongTensor [shape=(B,)] or None
-        Valid steps (the span lies inside them); None: all ``T``.
-    max_length : int >= 1
-        Longest span in steps.
-
-    Returns
-    -------
-    spans : torch.LongTensor [shape=(B, 2)]
-        Inclusive ``(start, end)``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> start = torch.tensor([[0.0, 5.0, 0.0, 0.0, 1.0]])
-    >>> end = torch.tensor([[0.0, 0.0, 0.5, 1.0, 0.0]])
-    >>> decode_spans(start, end, max_length=4).tolist()   # ends after its start
-    [[1, 3]]
-    >>> decode_spans(start, end, max_length=2).tolist()   # at most 2 steps long
-    [[1, 2]]
-    """
-    if start_logits.ndim != 2 or start_logits.shape != end_logits.shape:
-        raise ValueError(f"start_logits and end_logits must both be (B, T), got "
-                         f"{tuple(start_logits.shape)} and {tuple(end_logits.shape)}")
-    max_length = check_int(max_length, "max_length", 1)
-    b, t = start_logits.shape
-    dev = start_logits.device
-    if lengths is None:
-        lengths = torch.full((b,), t, dtype=torch.long, device=dev)
-    lengths = torch.as_tensor(lengths, device=dev).long()
-    if tuple(lengths.shape) != (b,) or (b and (int(lengths.min()) < 1 or int(lengths.max()) > t)):
-        raise ValueError(f"lengths must have shape ({b},) with values in [1, {t}]")
-    idx = torch.arange(t, device=dev)
-    valid = idx[None] < lengths[:, None]
-    neg = torch.finfo(torch.float32).min / 4
-    s = start_logits.float().masked_fill(~valid, neg)
-    e = end_logits.float().masked_fill(~valid, neg)
-    scores = s[:, :, None] + e[:, None, :]                      # (B, T_start, T_end)
-    ok = (idx[None, :] >= idx[:, None]) & (idx[None, :] < idx[:, None] + max_length)
-    scores = scores.masked_fill(~ok[None], float("-inf"))
-    flat = scores.reshape(b, -1).argmax(1)
-    return torch.stack([flat // t, flat % t], dim=1)
-
-
-def token_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over steps whose label is not :data:`IGNORE_INDEX` (padding included).
-
-    Parameters
-    ----------
-    logits : torch.Tensor [shape=(B, T, C)]
-    labels : torch.LongTensor [shape=(B, T)]
-
-    Returns
-    -------
-    loss : torch.Tensor [shape=()]
-        0 (with a gradient path) when every label is ignored.
-
-    Examples
-    --------
-    >>> import torch
-    >>> logits = torch.zeros(1, 3, 2)
-    >>> round(float(token_classification_loss(logits, torch.tensor([[0, -100, 1]]))), 4)
-    0.6931
-    """
-    if logits.ndim != 3 or tuple(labels.shape) != tuple(logits.shape[:2]):
-        raise ValueError(f"logits (B, T, C) and labels (B, T) disagree: {tuple(logits.shape)}, "
-                         f"{tuple(labels.shape)}")
-    keep = labels != IGNORE_INDEX
-    if not bool(keep.any()):
-        return logits.sum() * 0.0
-    return nn.functional.cross_entropy(logits[keep], labels[keep].long())
 
 
 # =========================================================================== fine-tuner
@@ -464,7 +69,7 @@ class MultimodalFineTuner(Aligner, nn.Module):
     task : {"classification", "regression", "token", "span"}
         ``y`` in ``fit``: class ids ``(N,)``; scores ``(N,)`` or
         ``(N, num_labels)``; per-step class ids of ``segment`` (a list of
-        ``(T_i,)`` arrays, or ``(N, T)`` with :data:`IGNORE_INDEX` where
+        ``(T_i,)`` arrays, or ``(N, T)`` with :data:`~mmalign.nn.heads.IGNORE_INDEX` where
         there is no label); inclusive ``(start, end)`` step indices of
         ``segment`` ``(N, 2)``.
     num_labels : int
@@ -489,7 +94,7 @@ class MultimodalFineTuner(Aligner, nn.Module):
     aligned_inputs : bool
         Give the head, beside each step of ``segment``, the *input* frames
         (patch vectors) of every other modality averaged under the encoder's
-        attention from that step (:func:`attention_pooled_frames`): the
+        attention from that step (:func:`~mmalign.nn.packing.attention_pooled_frames`): the
         frames each word attends to, as the "aligned" protocol averages each
         word's forced-aligned span. The head then reads a word's frames
         directly through the alignment the encoder learned, instead of only
@@ -501,9 +106,9 @@ class MultimodalFineTuner(Aligner, nn.Module):
         Layer whose attention ``aligned_inputs`` uses (None: mean over layers).
     fusion : {"concat", "gated"}
         How the head joins the aligned frames to each step's vector
-        (:class:`StepFeatures`); only with ``aligned_inputs``.
+        (:class:`~mmalign.nn.heads.StepFeatures`); only with ``aligned_inputs``.
     max_epochs, batch_size, lr, weight_decay, grad_clip, patience :
-        Passed to :class:`mmalign.train.TrainConfig` (AdamW); ``patience``
+        Passed to :class:`mmalign.nn.train.TrainConfig` (AdamW); ``patience``
         needs ``validation`` (lowest validation loss kept).
     seed : int
     device : str
@@ -511,13 +116,14 @@ class MultimodalFineTuner(Aligner, nn.Module):
     Attributes
     ----------
     history_ : dict
-        :func:`mmalign.train.fit` history.
+        :func:`mmalign.nn.train.fit` history.
     device_ : torch.device
 
     Examples
     --------
     >>> import numpy as np
-    >>> from mmalign.attention import MultimodalPretrainer, MultimodalFineTuner, streams_inputs
+    >>> from mmalign.attention import MultimodalPretrainer, MultimodalFineTuner
+    >>> from mmalign.nn import streams_inputs
     >>> from mmalign.datasets import multimodal_streams
     >>> ds = multimodal_streams(16, seed=0, audio_rate=10.0, video_rate=5.0)
     >>> X = streams_inputs(ds)
@@ -764,7 +370,7 @@ class MultimodalFineTuner(Aligner, nn.Module):
         -------
         self
         """
-        from ..train import TrainConfig, fit as train_fit
+        from ..nn.train import TrainConfig, fit as train_fit
 
         self._init_model()
         self.encoder.load_state_dict(self.backbone.state_dict())
@@ -885,7 +491,8 @@ def finetune(backbone: MultimodalPretrainer, X: Any, y: Any, *, lengths: Any = N
 
     Examples
     --------
-    >>> from mmalign.attention import MultimodalPretrainer, streams_inputs
+    >>> from mmalign.attention import MultimodalPretrainer
+    >>> from mmalign.nn import streams_inputs
     >>> from mmalign.datasets import multimodal_streams
     >>> ds = multimodal_streams(8, seed=0, audio_rate=10.0, video_rate=5.0)
     >>> backbone = MultimodalPretrainer(len(ds.vocab), d_model=8, num_heads=2, num_layers=1)

@@ -6,13 +6,13 @@ the style of UNITER / VL-BERT / VideoBERT. One sample becomes one sequence::
     [CLS] w_1 ... w_n [SEP] | f^1_1 ... f^1_T1 [SEP] | f^2_1 ... f^2_T2 [SEP] | ...
      --------- text --------   ---- modality 1 ----    ---- modality 2 ----
 
-- words through a :class:`~mmalign.attention.embedders.TokenEmbedding`
+- words through a :class:`~mmalign.nn.embedders.TokenEmbedding`
   (ids ``0 ... vocab_size - 1`` of a :class:`~mmalign.datasets.Vocabulary`;
   three extra ids are reserved after them: ``cls_id = vocab_size``,
   ``sep_id = vocab_size + 1``, ``mask_id = vocab_size + 2``);
 - every time-series modality (audio / video / sensor frames) through a
-  :class:`~mmalign.attention.embedders.FrameEmbedding`, every image modality
-  through a ViT-style :class:`~mmalign.attention.embedders.PatchEmbedding`
+  :class:`~mmalign.nn.embedders.FrameEmbedding`, every image modality
+  through a ViT-style :class:`~mmalign.nn.embedders.PatchEmbedding`
   (learned 2-D positions);
 - word vectors start at unit variance and projected frames / patches are
   layer-normalised, so that content and position codes have comparable
@@ -21,10 +21,10 @@ the style of UNITER / VL-BERT / VideoBERT. One sample becomes one sequence::
   ``positions="relative"`` its relative time, which puts streams of
   different rates on one time axis -- recommended for unaligned streams;
   ``[CLS]`` and ``[SEP]`` get none), plus a learned segment / modality embedding
-  (:class:`~mmalign.attention.ModalityEmbedding`; segment 0 is ``[CLS]`` +
+  (:class:`~mmalign.nn.ModalityEmbedding`; segment 0 is ``[CLS]`` +
   text + its ``[SEP]``, segment ``m + 1`` modality ``m`` + its ``[SEP]``);
 - a LayerNorm and dropout, then a pre-norm GELU
-  :class:`~mmalign.attention.TransformerEncoder` over the whole sequence
+  :class:`~mmalign.nn.TransformerEncoder` over the whole sequence
   with a key-padding mask (ragged samples are padded inside their own block,
   so the outputs on a sample's valid steps do not depend on the padding;
   attention weights on padded keys are exactly 0).
@@ -35,31 +35,32 @@ Objectives (each with its own weight; weight 0 switches it off)
 of each sample (at least one) are selected; 80 % of them become
 ``[MASK]``, 10 % a random word id (``>= 4``, i.e. not a
 :class:`~mmalign.datasets.Vocabulary` special), 10 % stay; cross-entropy of
-the original id **on the selected positions only** (:func:`mask_tokens`,
-:func:`masked_token_loss`).
+the original id **on the selected positions only** (:func:`~mmalign.nn.masking.mask_tokens`,
+:func:`~mmalign.nn.pretraining_losses.masked_token_loss`).
 
 *Masked frame / region modelling*: time series lose contiguous spans of
 ``frame_span`` frames (about ``frame_mask_prob`` of the valid frames, at
-least one span per sample, :func:`span_mask`); images lose whole patches, or
+least one span per sample, :func:`~mmalign.nn.masking.span_mask`); images lose whole patches, or
 whole objects (every patch an object's box overlaps) when ``boxes`` are
-given (:func:`patch_mask`). Masked frames / patches are zeroed at the input
+given (:func:`~mmalign.nn.masking.patch_mask`). Masked frames / patches are zeroed at the input
 and marked with a learned per-modality mask vector after the projection; a
 linear head reconstructs the original features (pixels for patches), mean
-squared error **on the masked frames only** (:func:`masked_frame_loss`),
+squared error **on the masked frames only**
+(:func:`~mmalign.nn.pretraining_losses.masked_frame_loss`),
 averaged over the modalities.
 
 *Pair matching*: each sample's non-text modalities are, with probability
 ``mismatch_prob``, replaced by those of another sample of the mini-batch (a
-derangement, :func:`shuffle_pairs`); a binary head on ``[CLS]`` says whether
-the pair is aligned (:func:`pair_matching_loss`). As in UNITER the masked
+derangement, :func:`~mmalign.nn.masking.shuffle_pairs`); a binary head on ``[CLS]`` says whether
+the pair is aligned (:func:`~mmalign.nn.pretraining_losses.pair_matching_loss`). As in UNITER the masked
 losses are computed on the aligned samples only.
 
 ``fit`` (or :func:`pretrain`) minimises the weighted sum with
-:func:`mmalign.train.fit` (AdamW); no labels are used. ``align`` returns the
+:func:`mmalign.nn.train.fit` (AdamW); no labels are used. ``align`` returns the
 joint attention between two blocks (default: text rows over the first
 modality's frames) as :class:`~mmalign.alignment.Alignment` s, like
-:class:`~mmalign.attention.JointSelfAttentionFusion`. Fine-tuning heads live
-in :mod:`mmalign.attention.finetuning`.
+:class:`~mmalign.attention.JointSelfAttentionFusion`. Fine-tuning is
+:mod:`mmalign.attention.finetuning` (its heads: :mod:`mmalign.nn.heads`).
 
 Inputs
 ------
@@ -74,8 +75,8 @@ Inputs
   ``C = 1``), a list of images, or one image.
 
 ``lengths`` is a dict with any of those keys (missing keys: every step valid).
-:func:`streams_inputs` turns :func:`~mmalign.datasets.multimodal_streams`
-data into this form.
+:func:`~mmalign.nn.packing.streams_inputs` turns
+:func:`~mmalign.datasets.multimodal_streams` data into this form.
 """
 
 from __future__ import annotations
@@ -91,380 +92,21 @@ from torch import nn
 
 from ..aligner import Aligner
 from ..alignment import Alignment
-from ..train import check_fit_params
+from ..nn.embedders import FrameEmbedding, PatchEmbedding, TokenEmbedding
+from ..nn.functional import lengths_to_padding_mask
+from ..nn.masking import mask_tokens, patch_mask, shuffle_pairs, span_mask
+from ..nn.packing import JointEncoding
+from ..nn.positional import ModalityEmbedding
+from ..nn.pretraining_losses import masked_frame_loss, masked_token_loss, pair_matching_loss
+from ..nn.train import check_fit_params
+from ..nn.transformer import TransformerEncoder, TransformerEncoderLayer
 from ..utils.tensors import as_float, as_tensor
 from ..utils.validation import check_choice, check_float, check_int
-from .embedders import FrameEmbedding, PatchEmbedding, TokenEmbedding
-from .functional import lengths_to_padding_mask
-from .positional import ModalityEmbedding
-from .transformer import TransformerEncoder, TransformerEncoderLayer
 
-__all__ = [
-    "MultimodalPretrainer",
-    "JointEncoding",
-    "pretrain",
-    "streams_inputs",
-    "mask_tokens",
-    "masked_token_loss",
-    "span_mask",
-    "patch_mask",
-    "masked_frame_loss",
-    "shuffle_pairs",
-    "pair_matching_loss",
-    "FIRST_WORD_ID",
-]
-
-FIRST_WORD_ID = 4
-"""First id of a real word (ids 0-3 are :class:`~mmalign.datasets.Vocabulary`'s
-``<pad>``, ``<bos>``, ``<eos>``, ``<unk>``): random replacements are drawn from
-``FIRST_WORD_ID ... vocab_size - 1``."""
+__all__ = ["MultimodalPretrainer", "pretrain"]
 
 POSITIONS = ("sinusoidal", "learned", "relative")
 _DEFAULT_MODALITIES = {"audio": 16, "video": 8}
-
-
-# =========================================================================== objectives
-
-def _rand(shape: Sequence[int], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """Uniform [0, 1) numbers drawn on the generator's device (CPU by default), moved to ``device``.
-
-    Drawing on the CPU makes the masks identical on CPU and CUDA for a given seed.
-    """
-    gdev = generator.device if generator is not None else torch.device("cpu")
-    return torch.rand(tuple(shape), generator=generator, device=gdev).to(device)
-
-
-def _as_lengths_tensor(lengths: Any, batch: int, max_len: int, name: str,
-                       device: torch.device) -> torch.Tensor:
-    t = torch.as_tensor(lengths, device=device)
-    if t.ndim != 1 or t.shape[0] != batch or t.is_floating_point():
-        raise ValueError(f"{name} must be an integer tensor of shape ({batch},), got "
-                         f"{t.dtype} {tuple(t.shape)}")
-    if batch and (int(t.min()) < 0 or int(t.max()) > max_len):
-        raise ValueError(f"{name} must lie in [0, {max_len}], got {int(t.min())}..{int(t.max())}")
-    return t.long()
-
-
-def mask_tokens(words: torch.Tensor, lengths: torch.Tensor, *, mask_id: int, vocab_size: int,
-                mask_prob: float = 0.15, first_word_id: int = FIRST_WORD_ID,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT's token corruption: select ~``mask_prob`` of the valid tokens, 80 / 10 / 10.
-
-    Each valid token is selected with probability ``mask_prob``; a sample with
-    valid tokens but no selection gets one selected at random. Of the selected
-    tokens 80 % become ``mask_id``, 10 % a uniform random id in
-    ``[first_word_id, vocab_size)`` and 10 % keep their id.
-
-    Parameters
-    ----------
-    words : torch.LongTensor [shape=(B, T)]
-    lengths : torch.LongTensor [shape=(B,)]
-        Valid tokens per sample (the rest is padding, never selected).
-    mask_id : int
-        Id written at the masked positions.
-    vocab_size : int
-        Random replacements are ``< vocab_size``.
-    mask_prob : float in (0, 1]
-    first_word_id : int
-        Smallest random replacement (skips special ids).
-    generator : torch.Generator or None
-        Source of randomness (CPU); None: torch's global generator.
-
-    Returns
-    -------
-    corrupted : torch.LongTensor [shape=(B, T)]
-        A new tensor; ``words`` is not modified.
-    selected : torch.BoolTensor [shape=(B, T)]
-        Positions whose original id the loss predicts.
-
-    Examples
-    --------
-    >>> import torch
-    >>> g = torch.Generator().manual_seed(0)
-    >>> words = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])
-    >>> out, sel = mask_tokens(words, torch.tensor([4, 2]), mask_id=99, vocab_size=20, generator=g)
-    >>> bool((sel.sum(1) >= 1).all()), bool(sel[1, 2:].any())  # >= 1 per sample, never padding
-    (True, False)
-    >>> bool((out[~sel] == words[~sel]).all())
-    True
-    """
-    if not isinstance(words, torch.Tensor) or words.ndim != 2 or words.is_floating_point():
-        raise ValueError("words must be an integer tensor of shape (B, T)")
-    b, t = words.shape
-    lengths = _as_lengths_tensor(lengths, b, t, "lengths", words.device)
-    check_float(mask_prob, "mask_prob", 0.0, 1.0, low_open=True)
-    vocab_size = check_int(vocab_size, "vocab_size", 1)
-    first = check_int(first_word_id, "first_word_id", 0)
-    if first >= vocab_size:
-        first = 0
-    dev = words.device
-    valid = torch.arange(t, device=dev)[None] < lengths[:, None]
-    selected = (_rand((b, t), generator, dev) < mask_prob) & valid
-    empty = (~selected.any(1)) & (lengths > 0)
-    pick = (_rand((b,), generator, dev) * lengths.clamp(min=1)).long().clamp(max=max(t - 1, 0))
-    forced = torch.zeros_like(selected)
-    if t:
-        forced[torch.arange(b, device=dev), pick] = True
-    selected = selected | (forced & empty[:, None])
-    r = _rand((b, t), generator, dev)
-    random_ids = first + (_rand((b, t), generator, dev) * (vocab_size - first)).long().clamp(
-        max=vocab_size - first - 1)
-    out = words.clone()
-    out = torch.where(selected & (r < 0.8), torch.full_like(out, int(mask_id)), out)
-    out = torch.where(selected & (r >= 0.8) & (r < 0.9), random_ids, out)
-    return out, selected
-
-
-def masked_token_loss(logits: torch.Tensor, targets: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of ``targets`` under ``logits`` on the ``selected`` positions only.
-
-    Parameters
-    ----------
-    logits : torch.Tensor [shape=(B, T, V)]
-    targets : torch.LongTensor [shape=(B, T)]
-        Original ids.
-    selected : torch.BoolTensor [shape=(B, T)]
-
-    Returns
-    -------
-    loss : torch.Tensor [shape=()]
-        Mean over the selected positions; 0 (with a gradient path) when none is.
-
-    Examples
-    --------
-    >>> import torch
-    >>> logits = torch.zeros(1, 3, 4)
-    >>> sel = torch.tensor([[True, False, False]])
-    >>> round(float(masked_token_loss(logits, torch.tensor([[1, 2, 3]]), sel)), 4)  # log 4
-    1.3863
-    """
-    if logits.ndim != 3 or tuple(targets.shape) != tuple(logits.shape[:2]) \
-            or tuple(selected.shape) != tuple(logits.shape[:2]):
-        raise ValueError(f"logits (B, T, V), targets and selected (B, T) disagree: "
-                         f"{tuple(logits.shape)}, {tuple(targets.shape)}, {tuple(selected.shape)}")
-    if not bool(selected.any()):
-        return logits.sum() * 0.0
-    return nn.functional.cross_entropy(logits[selected], targets[selected])
-
-
-def span_mask(lengths: torch.Tensor, max_len: int, *, mask_prob: float = 0.15, span_length: int = 3,
-              generator: torch.Generator | None = None) -> torch.Tensor:
-    """Contiguous spans of masked frames for time series.
-
-    Sample ``i`` with ``L_i`` valid frames gets ``max(1, round(mask_prob * L_i /
-    span_length))`` spans of ``span_length`` frames, each starting uniformly in
-    ``[0, L_i - span_length]`` (spans may overlap, so slightly less than
-    ``mask_prob`` of the frames are masked on average; a stream shorter than a
-    span is masked entirely).
-
-    Parameters
-    ----------
-    lengths : torch.LongTensor [shape=(B,)]
-    max_len : int
-        Padded length ``T``.
-    mask_prob : float in (0, 1]
-    span_length : int >= 1
-    generator : torch.Generator or None
-
-    Returns
-    -------
-    masked : torch.BoolTensor [shape=(B, T)]
-        On ``lengths``' device; never ``True`` on padding.
-
-    Examples
-    --------
-    >>> import torch
-    >>> m = span_mask(torch.tensor([20, 5]), 20, mask_prob=0.3, span_length=4,
-    ...               generator=torch.Generator().manual_seed(0))
-    >>> for row in m.int().tolist():
-    ...     print("".join(map(str, row)))
-    00000000111101111000
-    11110000000000000000
-    """
-    max_len = check_int(max_len, "max_len", 0)
-    lengths = torch.as_tensor(lengths)
-    if lengths.ndim != 1:
-        raise ValueError(f"lengths must have shape (B,), got {tuple(lengths.shape)}")
-    lengths = _as_lengths_tensor(lengths, lengths.shape[0], max_len, "lengths", lengths.device)
-    check_float(mask_prob, "mask_prob", 0.0, 1.0, low_open=True)
-    span = check_int(span_length, "span_length", 1)
-    b, dev = lengths.shape[0], lengths.device
-    n_spans = torch.clamp(torch.round(mask_prob * lengths.double() / span), min=1).long()
-    n_spans = torch.where(lengths > 0, n_spans, torch.zeros_like(n_spans))
-    s_max = int(n_spans.max()) if b else 0
-    if s_max == 0 or max_len == 0:
-        return torch.zeros((b, max_len), dtype=torch.bool, device=dev)
-    room = (lengths - span).clamp(min=0) + 1                              # number of start choices
-    starts = (_rand((b, s_max), generator, dev) * room[:, None]).long()
-    starts = torch.minimum(starts, (room - 1)[:, None])
-    active = torch.arange(s_max, device=dev)[None] < n_spans[:, None]     # (B, S)
-    steps = torch.arange(max_len, device=dev)[None, None]                  # (1, 1, T)
-    inside = (steps >= starts[..., None]) & (steps < starts[..., None] + span) & active[..., None]
-    valid = torch.arange(max_len, device=dev)[None] < lengths[:, None]
-    return inside.any(1) & valid
-
-
-def patch_mask(batch: int, n_patches: int, *, mask_prob: float = 0.15,
-               objects: torch.Tensor | None = None, n_objects: torch.Tensor | None = None,
-               generator: torch.Generator | None = None,
-               device: torch.device | str | None = None) -> torch.Tensor:
-    """Masked patches of images: random whole patches, or whole objects.
-
-    Without ``objects`` each patch is masked with probability ``mask_prob``
-    (at least one per image). With ``objects`` each of a sample's
-    ``n_objects`` objects is chosen with probability ``mask_prob`` (at least
-    one) and every patch a chosen object covers is masked; samples with no
-    object fall back to random patches.
-
-    Parameters
-    ----------
-    batch, n_patches : int
-    mask_prob : float in (0, 1]
-    objects : torch.BoolTensor [shape=(B, K, n_patches)] or None
-        Patches covered by object ``k`` of each sample (see
-        :meth:`PatchEmbedding.patches_in_boxes`); rows ``k >= n_objects`` are ignored.
-    n_objects : torch.LongTensor [shape=(B,)] or None
-        Objects per sample (default: ``K`` for all).
-    generator : torch.Generator or None
-    device : torch.device or None
-        Of the result (default: that of ``objects``, else CPU).
-
-    Returns
-    -------
-    masked : torch.BoolTensor [shape=(B, n_patches)]
-
-    Examples
-    --------
-    >>> import torch
-    >>> objects = torch.zeros(1, 2, 6, dtype=torch.bool)
-    >>> objects[0, 0, [0, 1]] = True; objects[0, 1, [4, 5]] = True
-    >>> m = patch_mask(1, 6, mask_prob=0.01, objects=objects, generator=torch.Generator().manual_seed(1))
-    >>> m.int().tolist()  # one whole object
-    [[1, 1, 0, 0, 0, 0]]
-    """
-    batch = check_int(batch, "batch", 0)
-    n_patches = check_int(n_patches, "n_patches", 1)
-    check_float(mask_prob, "mask_prob", 0.0, 1.0, low_open=True)
-    dev = torch.device(device) if device is not None else (
-        objects.device if objects is not None else torch.device("cpu"))
-    rnd = _rand((batch, n_patches), generator, dev) < mask_prob
-    pick = (_rand((batch,), generator, dev) * n_patches).long().clamp(max=n_patches - 1)
-    forced = torch.zeros((batch, n_patches), dtype=torch.bool, device=dev)
-    forced[torch.arange(batch, device=dev), pick] = True
-    rnd = torch.where(rnd.any(1, keepdim=True), rnd, forced)
-    if objects is None:
-        return rnd
-    objects = objects.to(dev)
-    if objects.ndim != 3 or objects.shape[0] != batch or objects.shape[2] != n_patches:
-        raise ValueError(f"objects must have shape ({batch}, K, {n_patches}), got {tuple(objects.shape)}")
-    k = objects.shape[1]
-    n_obj = (torch.full((batch,), k, dtype=torch.long, device=dev) if n_objects is None
-             else _as_lengths_tensor(n_objects, batch, k, "n_objects", dev))
-    if k == 0:
-        return rnd
-    real = torch.arange(k, device=dev)[None] < n_obj[:, None]
-    chosen = (_rand((batch, k), generator, dev) < mask_prob) & real
-    opick = (_rand((batch,), generator, dev) * n_obj.clamp(min=1)).long().clamp(max=k - 1)
-    oforced = torch.zeros((batch, k), dtype=torch.bool, device=dev)
-    oforced[torch.arange(batch, device=dev), opick] = True
-    chosen = torch.where(chosen.any(1, keepdim=True), chosen, oforced & real)
-    by_object = (chosen[..., None] & objects.bool()).any(1)
-    use_objects = (n_obj > 0) & by_object.any(1)
-    return torch.where(use_objects[:, None], by_object, rnd)
-
-
-def masked_frame_loss(prediction: torch.Tensor, target: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
-    """Mean squared error on the ``masked`` frames only (averaged over their features).
-
-    Parameters
-    ----------
-    prediction, target : torch.Tensor [shape=(B, T, d)]
-    masked : torch.BoolTensor [shape=(B, T)]
-
-    Returns
-    -------
-    loss : torch.Tensor [shape=()]
-        0 (with a gradient path) when nothing is masked.
-
-    Examples
-    --------
-    >>> import torch
-    >>> pred, target = torch.zeros(1, 3, 2), torch.tensor([[[1.0, 1.0], [5.0, 5.0], [2.0, 0.0]]])
-    >>> float(masked_frame_loss(pred, target, torch.tensor([[True, False, True]])))
-    1.5
-    """
-    if prediction.shape != target.shape or prediction.ndim != 3 \
-            or tuple(masked.shape) != tuple(prediction.shape[:2]):
-        raise ValueError(f"prediction, target (B, T, d) and masked (B, T) disagree: "
-                         f"{tuple(prediction.shape)}, {tuple(target.shape)}, {tuple(masked.shape)}")
-    if not bool(masked.any()):
-        return prediction.sum() * 0.0
-    return nn.functional.mse_loss(prediction[masked], target[masked].to(prediction.dtype))
-
-
-def shuffle_pairs(batch: int, *, mismatch_prob: float = 0.5,
-                  generator: torch.Generator | None = None,
-                  device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Donor samples for pair matching: each sample keeps its own other modalities, or (with
-    probability ``mismatch_prob``) takes those of a different sample of the batch.
-
-    The donors follow a random cyclic derangement (``donor[i] != i``), so a
-    mismatched sample never gets its own streams back.
-
-    Parameters
-    ----------
-    batch : int >= 2
-    mismatch_prob : float in [0, 1]
-    generator : torch.Generator or None
-    device : torch.device or None
-
-    Returns
-    -------
-    donor : torch.LongTensor [shape=(B,)]
-        Index of the sample whose non-text modalities sample ``i`` gets.
-    aligned : torch.BoolTensor [shape=(B,)]
-        ``donor == arange(B)``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> donor, aligned = shuffle_pairs(6, mismatch_prob=1.0, generator=torch.Generator().manual_seed(0))
-    >>> bool((donor != torch.arange(6)).all()), aligned.tolist()
-    (True, [False, False, False, False, False, False])
-    """
-    batch = check_int(batch, "batch", 2)
-    check_float(mismatch_prob, "mismatch_prob", 0.0, 1.0)
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    perm = torch.argsort(_rand((batch,), generator, torch.device("cpu")))
-    derange = torch.empty(batch, dtype=torch.long)
-    derange[perm] = perm.roll(-1)
-    swap = _rand((batch,), generator, torch.device("cpu")) < mismatch_prob
-    donor = torch.where(swap, derange, torch.arange(batch))
-    return donor.to(dev), (~swap).to(dev)
-
-
-def pair_matching_loss(logits: torch.Tensor, aligned: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of "aligned" from one logit per pair.
-
-    Parameters
-    ----------
-    logits : torch.Tensor [shape=(B,)]
-    aligned : torch.BoolTensor [shape=(B,)]
-
-    Returns
-    -------
-    loss : torch.Tensor [shape=()]
-
-    Examples
-    --------
-    >>> import torch
-    >>> round(float(pair_matching_loss(torch.zeros(2), torch.tensor([True, False]))), 4)
-    0.6931
-    """
-    if logits.ndim != 1 or tuple(aligned.shape) != tuple(logits.shape):
-        raise ValueError(f"logits and aligned must both have shape (B,), got "
-                         f"{tuple(logits.shape)} and {tuple(aligned.shape)}")
-    return nn.functional.binary_cross_entropy_with_logits(logits, aligned.to(logits.dtype))
 
 
 # =========================================================================== inputs
@@ -531,48 +173,6 @@ def _lengths_from(lengths: Any, key: str, n: int, max_len: int, lname: str) -> t
 
 # =========================================================================== model
 
-@dataclasses.dataclass
-class JointEncoding:
-    """Output of :meth:`MultimodalPretrainer.forward`.
-
-    Attributes
-    ----------
-    hidden : torch.Tensor [shape=(B, L, d_model)]
-        Encoder output over the whole sequence (``[CLS]`` at column 0).
-    padding_mask : torch.BoolTensor [shape=(B, L)]
-        ``True`` at padded columns.
-    segments : dict name -> (start, stop)
-        Columns of each block's steps (``"text"`` first; ``[CLS]`` / ``[SEP]`` excluded).
-    lengths : dict name -> torch.LongTensor [shape=(B,)]
-        Valid steps per block.
-    weights : list of torch.Tensor [shape=(B, heads, L, L)] or None
-        Joint attention per layer (when asked for).
-    """
-
-    hidden: torch.Tensor
-    padding_mask: torch.Tensor
-    segments: dict
-    lengths: dict
-    weights: list | None = None
-
-    @property
-    def cls(self) -> torch.Tensor:
-        """``[CLS]`` vectors ``(B, d_model)``."""
-        return self.hidden[:, 0]
-
-    def segment(self, name: str) -> torch.Tensor:
-        """Hidden vectors of one block's steps, ``(B, T_name, d_model)``."""
-        if name not in self.segments:
-            raise ValueError(f"name must be one of {list(self.segments)}, got {name!r}")
-        a, b = self.segments[name]
-        return self.hidden[:, a:b]
-
-    def segment_mask(self, name: str) -> torch.Tensor:
-        """Padding mask of one block's steps, ``(B, T_name)`` (``True`` = padded)."""
-        a, b = self.segments[name]
-        return self.padding_mask[:, a:b]
-
-
 class MultimodalPretrainer(Aligner, nn.Module):
     """Joint self-attention encoder over ``[CLS] text [SEP] frames [SEP] ...`` with masked pretraining.
 
@@ -623,7 +223,7 @@ class MultimodalPretrainer(Aligner, nn.Module):
     mismatch_prob : float in [0, 1]
         Fraction of samples whose other modalities are shuffled for pair matching.
     max_epochs, batch_size, lr, weight_decay, grad_clip, patience :
-        Passed to :class:`mmalign.train.TrainConfig` (AdamW).
+        Passed to :class:`mmalign.nn.train.TrainConfig` (AdamW).
     seed : int
         Seeds the weights (in ``__init__`` and again in ``fit``), the masks and the data order.
     device : str
@@ -632,7 +232,7 @@ class MultimodalPretrainer(Aligner, nn.Module):
     Attributes
     ----------
     history_ : dict
-        :func:`mmalign.train.fit` history plus ``"objectives"``: the mean of
+        :func:`mmalign.nn.train.fit` history plus ``"objectives"``: the mean of
         each objective's loss per epoch.
     device_ : torch.device
 
@@ -640,7 +240,7 @@ class MultimodalPretrainer(Aligner, nn.Module):
     --------
     >>> import numpy as np
     >>> from mmalign.attention import MultimodalPretrainer
-    >>> from mmalign.attention.pretraining import streams_inputs
+    >>> from mmalign.nn import streams_inputs
     >>> from mmalign.datasets import multimodal_streams
     >>> ds = multimodal_streams(16, seed=0, audio_rate=10.0, video_rate=5.0)
     >>> X = streams_inputs(ds)
@@ -1165,7 +765,7 @@ class MultimodalPretrainer(Aligner, nn.Module):
     # ------------------------------------------------------------------ training
     def fit(self, X: Any, y: Any = None, lengths: Any = None, *, boxes: Any = None,
             validation: Any = None) -> "MultimodalPretrainer":
-        """Pretrain on unlabelled samples with :func:`mmalign.train.fit`.
+        """Pretrain on unlabelled samples with :func:`mmalign.nn.train.fit`.
 
         The weights are re-initialised from ``seed`` first, so two fits with the
         same ``seed`` give the same model (on CPU).
@@ -1187,7 +787,7 @@ class MultimodalPretrainer(Aligner, nn.Module):
         -------
         self
         """
-        from ..train import TrainConfig, fit as train_fit
+        from ..nn.train import TrainConfig, fit as train_fit
 
         self._init_model()
         weights = (self.masked_token_weight, self.masked_frame_weight, self.pair_matching_weight)
@@ -1431,36 +1031,6 @@ def _pool_encoding(enc: JointEncoding, pooling: str) -> torch.Tensor:
     return (h * valid[..., None]).sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
 
 
-# =========================================================================== helpers
-
-def streams_inputs(ds: Any, indices: Sequence[int] | None = None) -> dict:
-    """The ``X`` dict of :func:`~mmalign.datasets.multimodal_streams` data (ragged lists).
-
-    Parameters
-    ----------
-    ds : MultimodalStreams
-    indices : sequence of int or None
-        A subset of the samples (all when None).
-
-    Returns
-    -------
-    X : dict with ``"text"`` (word ids), ``"audio"``, ``"video"`` lists (views, not copies)
-
-    Examples
-    --------
-    >>> from mmalign.datasets import multimodal_streams
-    >>> X = streams_inputs(multimodal_streams(3, seed=0), [0, 2])
-    >>> sorted(X), len(X["text"])
-    (['audio', 'text', 'video'], 2)
-    """
-    for attr in ("words", "audio", "video"):
-        if not hasattr(ds, attr):
-            raise ValueError(f"ds must be a MultimodalStreams (no attribute {attr!r})")
-    idx = range(len(ds.words)) if indices is None else [int(i) for i in indices]
-    return {"text": [ds.words[i] for i in idx], "audio": [ds.audio[i] for i in idx],
-            "video": [ds.video[i] for i in idx]}
-
-
 def pretrain(X: Any, lengths: Any = None, *, boxes: Any = None, validation: Any = None,
              **params: Any) -> MultimodalPretrainer:
     """Build a :class:`MultimodalPretrainer` from ``params`` and pretrain it on ``X``.
@@ -1480,6 +1050,7 @@ def pretrain(X: Any, lengths: Any = None, *, boxes: Any = None, validation: Any 
     Examples
     --------
     >>> from mmalign.datasets import multimodal_streams
+    >>> from mmalign.nn import streams_inputs
     >>> ds = multimodal_streams(8, seed=0, audio_rate=10.0, video_rate=5.0)
     >>> model = pretrain(streams_inputs(ds), vocab_size=len(ds.vocab), d_model=8, num_heads=2,
     ...                  num_layers=1, max_epochs=1, batch_size=4)

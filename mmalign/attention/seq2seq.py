@@ -20,7 +20,7 @@ Model (the paper's "RNNsearch", with GRUs)
   the default, as in the paper):
   ``e_ij = vᵀ tanh(W s_{i-1} + U h_j)``, ``α_ij = softmax_j(e_ij)`` over the
   real source positions (exactly 0 on padding), context ``c_i = Σ_j α_ij h_j``
-  (:class:`~mmalign.attention.layers.AdditiveAttention`).
+  (:class:`~mmalign.nn.layers.AdditiveAttention`).
 - **Decoder GRU**: ``s_i = GRU([E y_{i-1}; c_i], s_{i-1})``.
 - With ``attention_state="current"`` (Luong et al. 2015's order) the decoder
   first reads the previous token, ``s_i = GRU(E y_{i-1}, s_{i-1})``, and then
@@ -73,9 +73,7 @@ match drops slightly (1.0 -> 0.996), so the default stays the paper's model.
 from __future__ import annotations
 
 import dataclasses
-import numbers
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -84,231 +82,18 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..aligner import Aligner
 from ..alignment import Alignment
+from ..nn.decoding import (MAX_BEAM_SIZE, MAX_DECODE_LEN, Hypothesis, beam_search, greedy_decode,
+                           length_normalised_score)
+from ..nn.functional import lengths_to_padding_mask, masked_softmax
+from ..nn.layers import AdditiveAttention
+from ..utils.token_ids import as_id_batch, as_int_array, is_single_sequence
 from ..utils.validation import check_bool, check_choice, check_fitted, check_float, check_int
-from .functional import lengths_to_padding_mask, masked_softmax
-from .layers import AdditiveAttention
 
-__all__ = ["Seq2SeqAttention", "Hypothesis"]
+__all__ = ["Seq2SeqAttention"]
 
 _IGNORE = -100  # cross-entropy ignore index at padded target positions
-# A model that never emits EOS decodes max_len steps: a bound keeps a typo from hanging the call.
-MAX_DECODE_LEN = 10_000
-# Live hypotheses grow up to the beam size (times the vocabulary per step): bounded for the same reason.
-MAX_BEAM_SIZE = 1_024
 _INIT_STATES = ("backward", "mean")
 _ATTENTION_STATES = ("previous", "current")
-
-
-# --------------------------------------------------------------------------- input checks
-def _is_single(x: Any) -> bool:
-    """Whether ``x`` is one sequence (1-d) rather than a collection of sequences."""
-    if isinstance(x, (torch.Tensor, np.ndarray)):
-        return x.ndim <= 1
-    if isinstance(x, (list, tuple)):
-        return len(x) > 0 and all(
-            isinstance(v, (numbers.Number, np.generic)) or (isinstance(v, (np.ndarray, torch.Tensor)) and v.ndim == 0)
-            for v in x)
-    return False
-
-
-def _int_array(x: Any, name: str) -> np.ndarray:
-    """``x`` as an int64 numpy array (a copy), rejecting non-integer dtypes."""
-    if isinstance(x, torch.Tensor):
-        if x.dtype == torch.bool or x.is_floating_point() or x.is_complex():
-            raise ValueError(f"{name} must hold integer token ids, got dtype {x.dtype}")
-        return x.detach().cpu().numpy().astype(np.int64)
-    try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} cannot be read as integer token ids: {err}") from None
-    if arr.dtype == object:
-        raise ValueError(f"{name} cannot be read as integer token ids (ragged or non-numeric)")
-    if arr.size and (arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer)):
-        raise ValueError(f"{name} must hold integer token ids, got dtype {arr.dtype}")
-    return arr.astype(np.int64)
-
-
-def _check_ids(ids: np.ndarray, name: str, vocab_size: int, reserved: Sequence[int] = ()) -> None:
-    if ids.size == 0:
-        return
-    low, high = int(ids.min()), int(ids.max())
-    if low < 0:
-        raise ValueError(f"{name} contains a negative token id ({low})")
-    if high >= vocab_size:
-        raise ValueError(f"{name} contains token id {high}, outside the vocabulary of size {vocab_size}")
-    bad = [r for r in reserved if (ids == r).any()]
-    if bad:
-        raise ValueError(f"{name} contains the reserved id(s) {bad} (pad / bos / eos); give targets "
-                         "without BOS/EOS: the model adds them")
-
-
-def _as_id_batch(seqs: Any, lengths: Any, name: str, vocab_size: int,
-                 reserved: Sequence[int] = (), pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A collection of id sequences as ``(padded (B, S) int64, lengths (B,) int64)`` on the CPU.
-
-    ``seqs`` is a list / tuple of 1-d sequences, or a ``(B, S)`` tensor / array
-    with optional ``lengths`` (default: every row has length ``S``). Never
-    modifies its inputs.
-    """
-    lname = f"{name.rstrip('s')}_lengths" if name.endswith("s") else f"{name}_lengths"
-    if isinstance(seqs, (torch.Tensor, np.ndarray)):
-        arr = _int_array(seqs, name)
-        if arr.ndim != 2:
-            raise ValueError(f"{name} must be a list of sequences or a (batch, steps) array, got shape {arr.shape}")
-        B, S = arr.shape
-        if B == 0:
-            raise ValueError(f"{name} is empty: no sequences")
-        if S == 0:
-            raise ValueError(f"{name} has an empty sequence (0 steps)")
-        if lengths is None:
-            lens = np.full(B, S, dtype=np.int64)
-        else:
-            lens = _int_array(lengths, lname)
-            if lens.shape != (B,):
-                raise ValueError(f"{lname} must have shape ({B},) to match {name}, got {lens.shape}")
-            if (lens < 1).any():
-                raise ValueError(f"{name} has an empty sequence ({lname} contains {int(lens.min())})")
-            if (lens > S).any():
-                raise ValueError(f"{lname} contains {int(lens.max())}, more than the {S} steps of {name}")
-        valid = np.arange(S)[None, :] < lens[:, None]
-        _check_ids(arr[valid], name, vocab_size, reserved)
-        padded = np.where(valid, arr, pad_id)
-        return torch.from_numpy(padded), torch.from_numpy(lens)
-    if not isinstance(seqs, (list, tuple)):
-        raise ValueError(f"{name} must be a list of id sequences or a (batch, steps) integer tensor, "
-                         f"got {type(seqs).__name__}")
-    if len(seqs) == 0:
-        raise ValueError(f"{name} is empty: no sequences")
-    rows = []
-    for k, s in enumerate(seqs):
-        a = _int_array(s, f"{name}[{k}]")
-        if a.ndim != 1:
-            raise ValueError(f"{name}[{k}] must be a 1-d sequence of token ids, got shape {a.shape}")
-        if a.size == 0:
-            raise ValueError(f"{name}[{k}] is an empty sequence")
-        _check_ids(a, f"{name}[{k}]", vocab_size, reserved)
-        rows.append(a)
-    lens = np.array([len(r) for r in rows], dtype=np.int64)
-    if lengths is not None:
-        given = _int_array(lengths, lname)
-        if given.shape != lens.shape or not np.array_equal(given, lens):
-            raise ValueError(f"{lname} does not match the lengths of the sequences in {name}")
-    padded = np.full((len(rows), int(lens.max())), pad_id, dtype=np.int64)
-    for k, r in enumerate(rows):
-        padded[k, :len(r)] = r
-    return torch.from_numpy(padded), torch.from_numpy(lens)
-
-
-# --------------------------------------------------------------------------- results
-@dataclass
-class Hypothesis:
-    """One decoded output and the attention that produced it.
-
-    Attributes
-    ----------
-    tokens : list of int
-        Output ids, without BOS and EOS.
-    attention : np.ndarray [shape=(len(tokens), n_source)]
-        Attention of the step that emitted each token (row-stochastic).
-    eos_attention : np.ndarray [shape=(n_source,)] or None
-        Attention of the step that emitted EOS; None when decoding stopped at
-        ``max_len`` without EOS.
-    log_prob : float
-        ``Σ log p(y_i | y_<i, x)`` over the tokens and, when finished, EOS.
-    score : float
-        ``log_prob / n ** length_penalty``, ``n = len(tokens) + finished``:
-        what beam search ranks by.
-    finished : bool
-        Whether EOS was emitted.
-    """
-
-    tokens: list[int]
-    attention: np.ndarray
-    eos_attention: np.ndarray | None
-    log_prob: float
-    score: float
-    finished: bool
-
-
-def _length_norm(log_prob: float, n: int, alpha: float) -> float:
-    return log_prob / (max(n, 1) ** alpha) if alpha else log_prob
-
-
-def _take(state: Any, idx: torch.Tensor) -> Any:
-    """Rows ``idx`` of a decoder state (a tensor or a tuple of them, batch first)."""
-    if isinstance(state, tuple):
-        return tuple(part[idx] for part in state)
-    return state[idx]
-
-
-def _beam_search_one(step: Callable[[torch.Tensor, Any], tuple[torch.Tensor, torch.Tensor, Any]],
-                     state: Any, *, n_keys: int, dtype: torch.dtype, device: torch.device,
-                     bos: int, eos: int, beam_size: int, max_len: int,
-                     length_penalty: float) -> Hypothesis:
-    """Beam search for one input, the live hypotheses as the batch.
-
-    ``step(prev_tokens (n,), state)`` returns ``(log_probs (n, V) float64,
-    attention (n, n_keys), new_state)``. Each step expands every live
-    hypothesis by its ``2k`` best tokens and keeps the ``k`` best non-EOS
-    extensions by total log-probability; extensions ending in EOS join the
-    finished list, ranked by ``log_prob / n ** length_penalty``. Each
-    hypothesis carries its own attention history (re-indexed with its parent
-    at every step). Search stops when no live hypothesis can still beat the
-    best finished one (log-probabilities only fall, so a live one's score is
-    bounded by its log-prob over ``max_len ** length_penalty``), or at
-    ``max_len``, where unfinished hypotheses compete too.
-    """
-    k, lpen = int(beam_size), float(length_penalty)
-    tokens = torch.zeros((1, 0), dtype=torch.long, device=device)
-    history = torch.zeros((1, 0, n_keys), dtype=dtype, device=device)
-    scores = torch.zeros(1, dtype=torch.float64, device=device)
-    prev = torch.full((1,), int(bos), dtype=torch.long, device=device)
-    finished: list[Hypothesis] = []
-    for _ in range(max_len):
-        logp, alpha, new_state = step(prev, state)
-        width = min(2 * k, logp.shape[1])
-        top_lp, top_tok = logp.topk(width, dim=-1)           # (n, width)
-        cand = (scores[:, None] + top_lp).reshape(-1)
-        order = torch.argsort(cand, descending=True, stable=True)
-        parent = torch.div(order, width, rounding_mode="floor")
-        tok = top_tok.reshape(-1)[order]
-        keep_p, keep_t, keep_s = [], [], []
-        for j in range(order.numel()):
-            p, t, sc = int(parent[j]), int(tok[j]), float(cand[order[j]])
-            if t == eos:
-                finished.append(Hypothesis(
-                    tokens=tokens[p].tolist(), attention=history[p].double().cpu().numpy().copy(),
-                    eos_attention=alpha[p].double().cpu().numpy().copy(), log_prob=sc,
-                    score=_length_norm(sc, tokens.shape[1] + 1, lpen), finished=True))
-            else:
-                keep_p.append(p)
-                keep_t.append(t)
-                keep_s.append(sc)
-                if len(keep_p) == k:
-                    break
-        if not keep_p:
-            break
-        idx = torch.tensor(keep_p, device=device)
-        tokens = torch.cat([tokens[idx], torch.tensor(keep_t, device=device)[:, None]], 1)
-        history = torch.cat([history[idx], alpha[idx][:, None]], 1)
-        state = _take(new_state, idx)
-        scores = torch.tensor(keep_s, dtype=torch.float64, device=device)
-        prev = tokens[:, -1]
-        if finished:
-            best = max(h.score for h in finished)
-            # scores are negative and only fall: a live hypothesis ends at best
-            # at its current log-prob, divided by at most max_len ** length_penalty
-            if best >= float(scores.max()) / (max_len ** lpen):
-                break
-    else:
-        hist = history.double().cpu().numpy()
-        for j in range(tokens.shape[0]):
-            sc = float(scores[j])
-            finished.append(Hypothesis(tokens=tokens[j].tolist(), attention=hist[j].copy(),
-                                       eos_attention=None, log_prob=sc,
-                                       score=_length_norm(sc, tokens.shape[1], lpen), finished=False))
-    best_i = max(range(len(finished)), key=lambda i: (finished[i].score, -i))
-    return finished[best_i]
 
 
 # --------------------------------------------------------------------------- model
@@ -353,11 +138,11 @@ class Seq2SeqAttention(Aligner, nn.Module):
         coverage_penalty=3.0`` is what the benchmark uses: it keeps target
         words without a source word (case markers) inside their phrase.
     max_epochs, batch_size : int >= 1
-        Passed to :func:`mmalign.train.fit`.
+        Passed to :func:`mmalign.nn.train.fit`.
     lr : float > 0
         Adam learning rate.
     scheduler : {"cosine", "plateau", None}
-        Learning-rate schedule of :class:`mmalign.train.TrainConfig`; cosine
+        Learning-rate schedule of :class:`mmalign.nn.train.TrainConfig`; cosine
         annealing over ``max_epochs`` (default) settles the attention sharply.
     grad_clip : float > 0 or None
         Maximum global gradient norm.
@@ -375,7 +160,7 @@ class Seq2SeqAttention(Aligner, nn.Module):
     Attributes
     ----------
     history_ : dict
-        The :func:`mmalign.train.fit` history (``train_loss``, ``val_metric``, ...).
+        The :func:`mmalign.nn.train.fit` history (``train_loss``, ``val_metric``, ...).
     n_train_ : int
         Number of training pairs.
     max_target_len_ : int
@@ -620,10 +405,10 @@ class Seq2SeqAttention(Aligner, nn.Module):
 
     def _pairs(self, sources: Any, targets: Any, source_lengths: Any, target_lengths: Any,
                names: tuple[str, str] = ("sources", "targets")) -> tuple[torch.Tensor, ...]:
-        src, src_len = _as_id_batch(sources, source_lengths, names[0], int(self.src_vocab_size),
-                                    pad_id=int(self.pad_id))
-        tgt, tgt_len = _as_id_batch(targets, target_lengths, names[1], int(self.tgt_vocab_size),
-                                    reserved=(self.pad_id, self.bos_id, self.eos_id), pad_id=int(self.pad_id))
+        src, src_len = as_id_batch(sources, source_lengths, names[0], int(self.src_vocab_size),
+                                   pad_id=int(self.pad_id))
+        tgt, tgt_len = as_id_batch(targets, target_lengths, names[1], int(self.tgt_vocab_size),
+                                   reserved=(self.pad_id, self.bos_id, self.eos_id), pad_id=int(self.pad_id))
         if src.shape[0] != tgt.shape[0]:
             raise ValueError(f"{names[0]} and {names[1]} must hold the same number of sequences, "
                              f"got {src.shape[0]} and {tgt.shape[0]}")
@@ -655,7 +440,7 @@ class Seq2SeqAttention(Aligner, nn.Module):
         """Train on (source, target) pairs with teacher forcing and cross-entropy.
 
         Re-initialises the weights (seeded by ``seed``) and trains them with
-        :func:`mmalign.train.fit` (Adam, ``max_epochs``, ``batch_size``,
+        :func:`mmalign.nn.train.fit` (Adam, ``max_epochs``, ``batch_size``,
         ``lr``, ``scheduler``, ``grad_clip``); with validation data, keeps
         the weights of the epoch with the lowest validation loss and stops
         early after ``patience`` epochs without improvement.
@@ -675,7 +460,7 @@ class Seq2SeqAttention(Aligner, nn.Module):
         -------
         self : Seq2SeqAttention
         """
-        from ..train import TrainConfig, fit as train_fit
+        from ..nn.train import TrainConfig, fit as train_fit
 
         if targets is None:
             raise ValueError("targets is required: fit(sources, targets)")
@@ -700,56 +485,45 @@ class Seq2SeqAttention(Aligner, nn.Module):
         return self
 
     def _sources(self, src: Any, src_lengths: Any, name: str = "src") -> tuple[torch.Tensor, torch.Tensor]:
-        return _as_id_batch(src, src_lengths, name, int(self.src_vocab_size), pad_id=int(self.pad_id))
+        return as_id_batch(src, src_lengths, name, int(self.src_vocab_size), pad_id=int(self.pad_id))
 
     # ------------------------------------------------------------------ decoding
     def _default_max_len(self, n_source: int) -> int:
         return max(2 * n_source, getattr(self, "max_target_len_", 0)) + 2
 
+    def _decoder_step(self, annotations: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor,
+                      expand: bool = False) -> Callable:
+        """The decoding step (:mod:`mmalign.nn.decoding`) over encoded sources.
+
+        With ``expand``, one source (a batch of 1) serves every live hypothesis (beam search).
+        """
+        def step(prev: torch.Tensor, s: tuple) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+            ann, k, m = annotations, keys, mask
+            if expand:
+                n = s[0].shape[0]
+                ann, k, m = ann.expand(n, -1, -1), k.expand(n, -1, -1), m.expand(n, -1)
+            logits, s_new, alpha = self._step(self.tgt_embed(prev), s, ann, k, m)
+            return torch.log_softmax(logits, -1), alpha, s_new
+        return step
+
     @torch.no_grad()
     def _greedy(self, src: torch.Tensor, lens: torch.Tensor, max_len: int | None) -> list[Hypothesis]:
+        """Greedy decoding (:func:`~mmalign.nn.decoding.greedy_decode`) of a padded batch."""
         dev = self._device()
         src, lens = src.to(dev), lens.to(dev)
         annotations, mask, s0 = self.encode(src, lens)
         keys = self.attention.project_keys(annotations)
-        s = self._initial_state(s0, src.shape[1])
-        B = src.shape[0]
-        lens_cpu = lens.cpu()
-        limits = [self._default_max_len(int(L)) if max_len is None else max_len for L in lens_cpu]
-        limit_t = torch.tensor(limits, device=dev)
-        tok = torch.full((B,), int(self.bos_id), dtype=torch.long, device=dev)
-        done = torch.zeros(B, dtype=torch.bool, device=dev)
-        toks, alphas, lps = [], [], []
-        for step in range(max(limits)):
-            logits, s, alpha = self._step(self.tgt_embed(tok), s, annotations, keys, mask)
-            logp = torch.log_softmax(logits, -1)
-            lp, tok = logp.max(-1)
-            toks.append(tok)
-            alphas.append(alpha)
-            lps.append(torch.where(done, torch.zeros_like(lp), lp))
-            done = done | (tok == int(self.eos_id)) | (limit_t <= step + 1)
-            if bool(done.all()):
-                break
-        toks_np = torch.stack(toks, 1).cpu().numpy()
-        alpha_np = torch.stack(alphas, 1).double().cpu().numpy()
-        lp_np = torch.stack(lps, 1).double().cpu().numpy()
-        out = []
-        for b in range(B):
-            row = toks_np[b, :limits[b]]
-            ends = np.flatnonzero(row == int(self.eos_id))
-            finished = ends.size > 0
-            n = int(ends[0]) if finished else len(row)
-            L = int(lens_cpu[b])
-            log_prob = float(lp_np[b, :n + finished].sum())
-            out.append(Hypothesis(tokens=row[:n].tolist(), attention=alpha_np[b, :n, :L].copy(),
-                                  eos_attention=alpha_np[b, n, :L].copy() if finished else None,
-                                  log_prob=log_prob, score=log_prob, finished=finished))
-        return out
+        lens_cpu = [int(L) for L in lens.cpu()]
+        limits = [self._default_max_len(L) if max_len is None else max_len for L in lens_cpu]
+        return greedy_decode(self._decoder_step(annotations, keys, mask),
+                             self._initial_state(s0, src.shape[1]), batch_size=src.shape[0],
+                             bos=int(self.bos_id), eos=int(self.eos_id), max_len=limits, device=dev,
+                             n_keys=lens_cpu)
 
     @torch.no_grad()
     def _beam_search(self, src: torch.Tensor, lens: torch.Tensor, beam_size: int, max_len: int | None,
                      length_penalty: float = 0.0) -> list[Hypothesis]:
-        """Beam search (:func:`_beam_search_one`), one sequence at a time."""
+        """Beam search (:func:`~mmalign.nn.decoding.beam_search`), one sequence at a time."""
         dev = self._device()
         src, lens = src.to(dev), lens.to(dev)
         annotations_all, mask_all, s_all = self.encode(src, lens)
@@ -758,18 +532,10 @@ class Seq2SeqAttention(Aligner, nn.Module):
         for b in range(src.shape[0]):
             L = int(lens[b])
             ann, keys, mask = annotations_all[b:b + 1, :L], keys_all[b:b + 1, :L], mask_all[b:b + 1, :L]
-
-            def step(prev, s, ann=ann, keys=keys, mask=mask):
-                n = s[0].shape[0]
-                logits, s_new, alpha = self._step(self.tgt_embed(prev), s, ann.expand(n, -1, -1),
-                                                  keys.expand(n, -1, -1), mask.expand(n, -1))
-                return torch.log_softmax(logits, -1).double(), alpha, s_new
-
-            results.append(_beam_search_one(
-                step, self._initial_state(s_all[b:b + 1], L), n_keys=L, dtype=ann.dtype, device=dev,
-                bos=int(self.bos_id),
-                eos=int(self.eos_id), beam_size=beam_size,
-                max_len=self._default_max_len(L) if max_len is None else max_len,
+            results.append(beam_search(
+                self._decoder_step(ann, keys, mask, expand=True), self._initial_state(s_all[b:b + 1], L),
+                n_keys=L, dtype=ann.dtype, device=dev, bos=int(self.bos_id), eos=int(self.eos_id),
+                beam_size=beam_size, max_len=self._default_max_len(L) if max_len is None else max_len,
                 length_penalty=length_penalty))
         return results
 
@@ -816,11 +582,11 @@ class Seq2SeqAttention(Aligner, nn.Module):
         if max_len is not None:
             max_len = check_int(max_len, "max_len", 1, MAX_DECODE_LEN)
         length_penalty = check_float(length_penalty, "length_penalty", 0.0)
-        single = _is_single(src)
+        single = is_single_sequence(src)
         if single:
             src = [src]
             if src_lengths is not None:
-                src_lengths = _int_array(src_lengths, "src_lengths").reshape(-1)
+                src_lengths = as_int_array(src_lengths, "src_lengths").reshape(-1)
         padded, lens = self._sources(src, src_lengths)
         was_training = self.training
         self.eval()
@@ -837,7 +603,7 @@ class Seq2SeqAttention(Aligner, nn.Module):
                     # beam search can prune the greedy path; the greedy output competes too,
                     # so the result is never worse (by score) than greedy decoding
                     for h, g in zip(beams, self._greedy(chunk, clen, max_len)):
-                        g.score = _length_norm(g.log_prob, len(g.tokens) + g.finished, length_penalty)
+                        g.score = length_normalised_score(g.log_prob, len(g.tokens) + g.finished, length_penalty)
                         outs.append(g if g.score > h.score else h)
         finally:
             self.train(was_training)
@@ -916,12 +682,12 @@ class Seq2SeqAttention(Aligner, nn.Module):
         ((2, 3), [5, 4])
         """
         check_fitted(self, "history_", "fit(sources, targets)")
-        single = _is_single(src)
-        if tgt is not None and _is_single(tgt) != single:
+        single = is_single_sequence(src)
+        if tgt is not None and is_single_sequence(tgt) != single:
             raise ValueError("src and tgt must both be single sequences or both be collections")
         srcs = [src] if single else src
         if single and src_lengths is not None:
-            src_lengths = _int_array(src_lengths, "src_lengths").reshape(-1)
+            src_lengths = as_int_array(src_lengths, "src_lengths").reshape(-1)
         if tgt is None:
             padded, lens = self._sources(srcs, src_lengths)
             hyps = self.translate(padded, beam_size=beam_size, max_len=max_len, src_lengths=lens)
@@ -941,7 +707,7 @@ class Seq2SeqAttention(Aligner, nn.Module):
             return out[0] if single else out
         tgts = [tgt] if single else tgt
         if single and tgt_lengths is not None:
-            tgt_lengths = _int_array(tgt_lengths, "tgt_lengths").reshape(-1)
+            tgt_lengths = as_int_array(tgt_lengths, "tgt_lengths").reshape(-1)
         src_p, src_l, tgt_in, tgt_out = self._pairs(srcs, tgts, src_lengths, tgt_lengths, ("src", "tgt"))
         was_training = self.training
         self.eval()

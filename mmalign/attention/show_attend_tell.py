@@ -25,7 +25,7 @@ Model
 - **Initial state**: ``h_0 = tanh(f_init,h(ā))``, ``c_0 = tanh(f_init,c(ā))``
   from the mean annotation ``ā``.
 - **Attention** from the previous state: ``e_ti = f_att(a_i, h_{t-1})``
-  (additive, :class:`~mmalign.attention.layers.AdditiveAttention`),
+  (additive, :class:`~mmalign.nn.layers.AdditiveAttention`),
   ``α_t = softmax_i(e_t)``.
 - **Context**: soft attention takes the expectation ``Σ_i α_ti a_i``; hard
   attention a sampled location ``a_{s_t}``, ``s_t ~ Categorical(α_t)``. The
@@ -118,10 +118,11 @@ from torch import nn
 
 from ..aligner import Aligner
 from ..alignment import Alignment
+from ..nn.decoding import MAX_BEAM_SIZE, MAX_DECODE_LEN, Hypothesis, beam_search, greedy_decode
+from ..nn.layers import AdditiveAttention
 from ..utils.tensors import as_float, as_tensor
+from ..utils.token_ids import as_id_batch, as_int_array, is_single_sequence
 from ..utils.validation import check_bool, check_choice, check_fitted, check_float, check_int
-from .layers import AdditiveAttention
-from .seq2seq import MAX_BEAM_SIZE, MAX_DECODE_LEN, Hypothesis, _as_id_batch, _beam_search_one, _int_array, _is_single
 
 __all__ = ["ShowAttendTell", "SmallConvEncoder", "torchvision_encoder", "cell_positions", "grid_cell_masks",
            "word_box_masks"]
@@ -625,8 +626,8 @@ class ShowAttendTell(Aligner, nn.Module):
         """``(captions_in (N, T+1), targets (N, T+1))``: BOS + y, and y + EOS (ignore index beyond)."""
         if captions is None:
             raise ValueError(f"{name} is required")
-        tgt, lens = _as_id_batch(captions, lengths, name, int(self.vocab_size), reserved=(_PAD, _BOS, _EOS),
-                                 pad_id=_PAD)
+        tgt, lens = as_id_batch(captions, lengths, name, int(self.vocab_size), reserved=(_PAD, _BOS, _EOS),
+                                pad_id=_PAD)
         B, T = tgt.shape
         cap_in = torch.full((B, T + 1), _PAD, dtype=torch.long)
         cap_in[:, 0] = _BOS
@@ -907,7 +908,8 @@ class ShowAttendTell(Aligner, nn.Module):
     def _dataset(self, images: Any, captions: Any, lengths: Any = None, names: tuple[str, str] = ("images", "captions")
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, _ = self._check_images(images, names[0])
-        if isinstance(captions, (list, tuple)) and len(captions) > 0 and _is_single(captions) and x.shape[0] == 1:
+        if (isinstance(captions, (list, tuple)) and len(captions) > 0 and is_single_sequence(captions)
+                and x.shape[0] == 1):
             captions = [captions]
         cap_in, targets = self._captions(captions, lengths, names[1])
         if cap_in.shape[0] != x.shape[0]:
@@ -943,7 +945,7 @@ class ShowAttendTell(Aligner, nn.Module):
 
     def fit(self, images: Any, captions: Any = None, *, lengths: Any = None, val_data: tuple | None = None,
             regenerate: Callable[[int], tuple] | None = None) -> "ShowAttendTell":
-        """Train on (image, caption) pairs with :func:`mmalign.train.fit`.
+        """Train on (image, caption) pairs with :func:`mmalign.nn.train.fit`.
 
         Re-initialises the weights (seeded by ``seed``; a user-given encoder
         module is kept), then trains with Adam for ``max_epochs``.
@@ -961,14 +963,14 @@ class ShowAttendTell(Aligner, nn.Module):
         regenerate : callable(epoch) -> (images, captions), or None
             Fresh training pairs for each epoch after the first (e.g. new
             scenes from the training digits, ``seed=epoch``), in one
-            :func:`mmalign.train.fit` run (``regenerate``): Adam's state and
+            :func:`mmalign.nn.train.fit` run (``regenerate``): Adam's state and
             the cosine schedule run on over the epochs.
 
         Returns
         -------
         self : ShowAttendTell
         """
-        from ..train import TrainConfig
+        from ..nn.train import TrainConfig
 
         if captions is None:
             raise ValueError("captions is required: fit(images, captions)")
@@ -994,9 +996,9 @@ class ShowAttendTell(Aligner, nn.Module):
 
     def _fit_epochs(self, data: tuple, val: tuple | None, metric: Callable | None,
                     regenerate: Callable[[int], tuple] | None, config: Any) -> None:
-        """The epochs of :meth:`fit` (one :func:`mmalign.train.fit` run); sets ``history_`` and
+        """The epochs of :meth:`fit` (one :func:`mmalign.nn.train.fit` run); sets ``history_`` and
         ``max_caption_len_``."""
-        from ..train import fit as train_fit
+        from ..nn.train import fit as train_fit
 
         max_len = int((data[2] != _IGNORE).sum(1).max()) - 1
         fresh = None
@@ -1031,44 +1033,34 @@ class ShowAttendTell(Aligner, nn.Module):
         logp[..., _BOS] = -math.inf
         return logp
 
+    def _decoder_step(self, ann: torch.Tensor, keys: torch.Tensor, mode: str,
+                      expand: bool = False) -> Callable:
+        """The decoding step (:mod:`mmalign.nn.decoding`) over encoded images.
+
+        With ``expand``, one image (a batch of 1) serves every live hypothesis (beam search).
+        """
+        def step(prev: torch.Tensor, state: tuple) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+            a, k = ann, keys
+            if expand:
+                n = prev.shape[0]
+                a, k = a.expand(n, -1, -1), k.expand(n, -1, -1)
+            o = self._step(prev, state, a, k, mode)
+            return self._decoding_log_probs(o["logits"]), o["alpha"], o["state"]
+        return step
+
     @torch.no_grad()
     def _greedy(self, images: torch.Tensor, max_len: int) -> list[Hypothesis]:
+        """Greedy decoding (:func:`~mmalign.nn.decoding.greedy_decode`) of a batch of images."""
         ann, _ = self.encode(images)
         keys = self.attend.project_keys(ann)
-        state = self._init_state(ann)
-        B, dev = images.shape[0], images.device
-        tok = torch.full((B,), _BOS, dtype=torch.long, device=dev)
-        done = torch.zeros(B, dtype=torch.bool, device=dev)
-        toks, alphas, lps = [], [], []
-        mode = self._inference_mode()
-        for _ in range(max_len):
-            o = self._step(tok, state, ann, keys, mode)
-            state = o["state"]
-            lp, tok = self._decoding_log_probs(o["logits"]).max(-1)
-            toks.append(tok)
-            alphas.append(o["alpha"])
-            lps.append(torch.where(done, torch.zeros_like(lp), lp))
-            done = done | (tok == _EOS)
-            if bool(done.all()):
-                break
-        toks_np = torch.stack(toks, 1).cpu().numpy()
-        alpha_np = torch.stack(alphas, 1).double().cpu().numpy()
-        lp_np = torch.stack(lps, 1).double().cpu().numpy()
-        out = []
-        for b in range(B):
-            ends = np.flatnonzero(toks_np[b] == _EOS)
-            finished = ends.size > 0
-            n = int(ends[0]) if finished else toks_np.shape[1]
-            log_prob = float(lp_np[b, :n + finished].sum())
-            out.append(Hypothesis(tokens=toks_np[b, :n].tolist(), attention=alpha_np[b, :n].copy(),
-                                  eos_attention=alpha_np[b, n].copy() if finished else None,
-                                  log_prob=log_prob, score=log_prob, finished=finished))
-        return out
+        return greedy_decode(self._decoder_step(ann, keys, self._inference_mode()), self._init_state(ann),
+                             batch_size=images.shape[0], bos=_BOS, eos=_EOS, max_len=max_len,
+                             device=images.device)
 
     @torch.no_grad()
     def _beam_search(self, images: torch.Tensor, beam_size: int, max_len: int,
                      length_penalty: float) -> list[Hypothesis]:
-        """Beam search (:func:`mmalign.attention.seq2seq._beam_search_one`), one image at a time."""
+        """Beam search (:func:`~mmalign.nn.decoding.beam_search`), one image at a time."""
         ann_all, _ = self.encode(images)
         keys_all = self.attend.project_keys(ann_all)
         h_all, c_all = self._init_state(ann_all)
@@ -1076,16 +1068,10 @@ class ShowAttendTell(Aligner, nn.Module):
         results = []
         for b in range(images.shape[0]):
             ann, keys = ann_all[b:b + 1], keys_all[b:b + 1]
-
-            def step(prev, state, ann=ann, keys=keys):
-                n = prev.shape[0]
-                o = self._step(prev, state, ann.expand(n, -1, -1), keys.expand(n, -1, -1), mode)
-                return self._decoding_log_probs(o["logits"]).double(), o["alpha"], o["state"]
-
-            results.append(_beam_search_one(
-                step, (h_all[b:b + 1], c_all[b:b + 1]), n_keys=ann_all.shape[1], dtype=ann.dtype,
-                device=images.device, bos=_BOS, eos=_EOS, beam_size=beam_size, max_len=max_len,
-                length_penalty=length_penalty))
+            results.append(beam_search(
+                self._decoder_step(ann, keys, mode, expand=True), (h_all[b:b + 1], c_all[b:b + 1]),
+                n_keys=ann_all.shape[1], dtype=ann.dtype, device=images.device, bos=_BOS, eos=_EOS,
+                beam_size=beam_size, max_len=max_len, length_penalty=length_penalty))
         return results
 
     def caption(self, images: Any, beam_size: int = 1, max_len: int | None = None, *,
@@ -1107,7 +1093,7 @@ class ShowAttendTell(Aligner, nn.Module):
         hypothesis : Hypothesis, or list of Hypothesis for a batch
             ``tokens`` (no BOS / EOS; the pad and BOS ids are never emitted), ``attention`` ``(len(tokens), L)``
             over the row-major grid, ``eos_attention``, ``log_prob``, ``score``,
-            ``finished`` (see :class:`mmalign.attention.Hypothesis`).
+            ``finished`` (see :class:`mmalign.nn.Hypothesis`).
 
         Examples
         --------
@@ -1174,9 +1160,9 @@ class ShowAttendTell(Aligner, nn.Module):
         """
         check_fitted(self, "history_", "fit(images, captions)")
         x, single = self._check_images(image, "image")
-        if caption is not None and single and not _is_single(caption):
+        if caption is not None and single and not is_single_sequence(caption):
             raise ValueError("caption must be one 1-d sequence of token ids for one image")
-        if caption is not None and not single and _is_single(caption):
+        if caption is not None and not single and is_single_sequence(caption):
             raise ValueError("caption must be a list of sequences (or a padded array) for a batch of images")
         image_size = (int(x.shape[2]), int(x.shape[3]))
         was = self.training
@@ -1199,7 +1185,7 @@ class ShowAttendTell(Aligner, nn.Module):
                 else:
                     caps = [caption] if single else caption
                     if single and lengths is not None:
-                        lengths = _int_array(lengths, "lengths").reshape(-1)
+                        lengths = as_int_array(lengths, "lengths").reshape(-1)
                     cap_in, targets = self._captions(caps, lengths, "caption")
                     if cap_in.shape[0] != x.shape[0]:
                         raise ValueError(f"image and caption must hold the same number of items, "

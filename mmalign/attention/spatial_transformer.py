@@ -189,7 +189,7 @@ class SpatialTransformer(Aligner, nn.Module):
     n_classes : int or None
         Builds the :func:`digit_cnn` head used by :meth:`fit` / :meth:`predict`.
     max_epochs, batch_size, lr, seed, device :
-        Training settings of :meth:`fit` (see :class:`mmalign.train.TrainConfig`).
+        Training settings of :meth:`fit` (see :class:`mmalign.nn.train.TrainConfig`).
     localization_lr_scale : float > 0
         Learning rate of the localisation network (``loc_net`` and
         ``loc_head``) in :meth:`fit`, relative to ``lr``; 1 trains everything
@@ -387,7 +387,7 @@ class SpatialTransformer(Aligner, nn.Module):
         """Optimiser parameter groups of :meth:`fit`: the localisation network
         (``loc_net``, ``loc_head``) at ``localization_lr_scale`` times the base
         learning rate, everything else at the base rate (the ``lr_scale``
-        key of :func:`mmalign.train.fit`'s ``param_groups``)."""
+        key of :func:`mmalign.nn.train.fit`'s ``param_groups``)."""
         loc = [p for m in (self.loc_net, self.loc_head) for p in m.parameters() if p.requires_grad]
         ids = {id(p) for p in loc}
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in ids]

@@ -1,5 +1,5 @@
 """Attention as plain functions on tensors (the ``torch.nn.functional`` of
-:mod:`mmalign.attention`).
+:mod:`mmalign.nn`).
 
 Mask convention (the one ``torch.nn.MultiheadAttention`` uses): a boolean mask
 is ``True`` where attention is **not allowed** — padded keys in a

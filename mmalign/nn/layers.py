@@ -1,7 +1,7 @@
 """Attention layers that return their weights: additive (Bahdanau),
 multiplicative (Luong), scaled dot-product and multi-head attention.
 
-Shapes are batch-first. Masks follow :mod:`mmalign.attention.functional`:
+Shapes are batch-first. Masks follow :mod:`mmalign.nn.functional`:
 ``True`` marks what may **not** be attended to. Each layer returns
 ``(output, weights)``; the weights ``(..., n_queries, n_keys)`` are what
 :meth:`~mmalign.alignment.Alignment` stores, with queries (the target) as
@@ -154,7 +154,7 @@ class MultiplicativeAttention(nn.Module):
 
 
 class ScaledDotProductAttention(nn.Module):
-    """Module form of :func:`~mmalign.attention.functional.scaled_dot_product_attention`.
+    """Module form of :func:`~mmalign.nn.functional.scaled_dot_product_attention`.
 
     Parameters
     ----------

@@ -5,17 +5,17 @@ The layers compute the same functions as ``torch.nn.TransformerEncoderLayer``,
 ``torch.nn.TransformerDecoder`` and ``torch.nn.Transformer`` with
 ``batch_first=True`` (each has a ``load_torch_weights`` method that copies the
 weights of its torch counterpart), built on
-:class:`~mmalign.attention.layers.MultiHeadAttention` so that every layer can
+:class:`~mmalign.nn.layers.MultiHeadAttention` so that every layer can
 hand back its per-head attention weights — in mmalign the weights are the
 alignment.
 
 Conventions
 -----------
 - Batch-first: sequences are ``(B, T, d_model)``.
-- Masks follow :mod:`mmalign.attention.functional` (and torch): a boolean mask
+- Masks follow :mod:`mmalign.nn.functional` (and torch): a boolean mask
   is ``True`` where attention is **not** allowed; a float mask is added to the
   scores. ``*_key_padding_mask`` is a bool ``(B, S)`` tensor, ``True`` at padded
-  steps (see :func:`~mmalign.attention.functional.lengths_to_padding_mask`).
+  steps (see :func:`~mmalign.nn.functional.lengths_to_padding_mask`).
 - ``causal=True`` adds the causal mask (query ``i`` may not see keys ``j > i``)
   to the self-attention, merged with any ``mask`` / ``tgt_mask`` given. Unlike
   torch's ``is_causal`` it is not a hint: it builds the mask.
@@ -552,7 +552,7 @@ class Transformer(nn.Module):
     As in torch, both stacks end with a layer norm, parameters with more than
     one axis get Xavier-uniform initialisation, and no embedding, positional
     encoding or output projection is included (add a
-    :class:`~mmalign.attention.positional.PositionalEncoding` to both inputs).
+    :class:`~mmalign.nn.positional.PositionalEncoding` to both inputs).
 
     Parameters
     ----------
