@@ -70,6 +70,8 @@ REG_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 SPLIT_SEED = 0          # random filters, random projections
 WINDOW = 20             # BasicMotions window, frames (2 s)
 DIGIT_SEEDS = {"train": 1, "test": 2, "validation": 3}
+# deep CCA: the model's hyper-parameters (hidden, reg) and its training settings (max_epochs, lr,
+# batch_size: DeepCCA's ``train``; batch_size default the whole training set), one dict per data set
 BM_DCCA = dict(hidden=(256, 256), reg=0.1, max_epochs=200, lr=1e-3)
 DIGITS_DCCA = dict(hidden=(256,), reg=0.1, max_epochs=100, lr=1e-3, batch_size=1000)
 
@@ -249,7 +251,9 @@ def _evaluate(train: tuple, test: tuple, k: int, seeds: list, dcca: dict, *,
             t0 = time.perf_counter()
             params = dict(dcca)
             params.setdefault("batch_size", len(A))
-            model = mmalign.DeepCCA(n_components=k, seed=seed, **params).fit(A, B)
+            train = {name: params.pop(name) for name in ("max_epochs", "batch_size", "lr")}
+            model = mmalign.DeepCCA(n_components=k, train={**train, "seed": seed},
+                                    **params).fit(A, B)
             seconds += time.perf_counter() - t0
             reports.append(retrieval(*model.transform(At, Bt), ks=KS))
         hidden = "×".join(str(h) for h in dcca["hidden"])

@@ -16,7 +16,7 @@ from .utils.lazy import lazy_attributes
 __all__ = [
     "Seq2SeqAttention",
     "ShowAttendTell",
-    "Aligner", "Alignment", "SpatialTransformer", "GlimpseAttention", "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion", "CCA", "CTW", "DCTW", "DeepCCA", "GCTW", "cca", "mcca", "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw", "cdist_dtw", "dba", "dtw",
+    "Aligner", "Alignment", "Estimator", "SpatialTransformer", "GlimpseAttention", "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion", "CCA", "CTW", "DCTW", "DeepCCA", "GCTW", "cca", "mcca", "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw", "cdist_dtw", "dba", "dtw",
     "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "evaluation", "metrics", "soft_dtw",
     "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
     "window_mask",
@@ -32,6 +32,7 @@ _WARPING = ("DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch"
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
     "Aligner": ".aligner",
+    "Estimator": ".aligner",
     "Alignment": ".alignment",
     "evaluation": "",
     "metrics": "",
@@ -43,7 +44,7 @@ del lazy_attributes
 
 if TYPE_CHECKING:  # the names as type checkers and IDEs should see them
     from . import evaluation, metrics
-    from .aligner import Aligner
+    from .aligner import Aligner, Estimator
     from .alignment import Alignment
     from .attention import (BimodalTransformer, CrossmodalTransformer, GlimpseAttention,
                             JointSelfAttentionFusion, Seq2SeqAttention, ShowAttendTell,

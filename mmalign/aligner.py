@@ -1,4 +1,9 @@
-"""The one interface every aligner implements: :class:`Aligner`."""
+"""The one estimator base of mmalign (:class:`Estimator`), the one interface every aligner
+implements (:class:`Aligner`), the transformer mixin (:class:`TransformerMixin`), and save / load.
+
+torch is not imported here: a value can only be a tensor or a torch module once torch is loaded,
+so the checks below look for it in ``sys.modules`` (``import mmalign; mmalign.DTW`` stays light).
+"""
 
 from __future__ import annotations
 
@@ -9,33 +14,37 @@ import json
 import math
 import os
 import struct
+import sys
 import warnings
 import zipfile
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from ._version import __version__
 from .alignment import Alignment
 from .utils.devices import resolve_device
 
-__all__ = ["Aligner"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Aligner", "Estimator", "TransformerMixin"]
 
 _FORMAT = "mmalign.aligner"
 # 2: every array's shape and dtype in the metadata; nested aligners with fitted state and weights.
 # 1 (still read): no array declarations; nested aligners held hyper-parameters only.
 _FORMAT_VERSION = 2
 _META_KEY = "__meta__"
-# Fitted attributes that describe where the aligner runs rather than what it learned.
+# Fitted attributes that describe where the estimator runs rather than what it learned.
 _NOT_SAVED = ("device_",)
 # Largest metadata member read (a JSON string; 4 bytes per character in the .npy).
 _MAX_META_BYTES = 256 << 20
-# The modules that define mmalign's own aligners: load() may import these (and only these)
+# The modules that define mmalign's own estimators: load() may import these (and only these)
 # to find a class that is not registered yet. tests/test_aligner_roundtrip.py keeps it complete.
 _MMALIGN_ALIGNER_MODULES = (
     "mmalign.warping.aligner",
+    "mmalign.warping.neighbors",
     "mmalign.projection.cca",
     "mmalign.projection.ctw",
     "mmalign.projection.gctw",
@@ -59,23 +68,32 @@ class _Unserialisable(Exception):
     """Raised by _Writer.encode for a value save() cannot store."""
 
 
-def _tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
+def _torch() -> Any:
+    """The torch module if it is loaded, else None (no tensor or module can exist before)."""
+    return sys.modules.get("torch")
+
+
+def _is_tensor(value: Any) -> bool:
+    torch = _torch()
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def _is_module(value: Any) -> bool:
+    torch = _torch()
+    return torch is not None and isinstance(value, torch.nn.Module)
+
+
+def _tensor_to_numpy(tensor: "torch.Tensor") -> np.ndarray:
+    import torch
+
     t = tensor.detach().cpu()
     if t.dtype == torch.bfloat16:  # numpy has no bfloat16; float32 holds it exactly
         t = t.float()
     return t.numpy()
 
 
-def _module_error(key: str, value: torch.nn.Module) -> ValueError:
-    return ValueError(
-        f"cannot save {key!r}: a {type(value).__name__} (torch.nn.Module) that is not an mmalign "
-        "Aligner; its architecture cannot be stored without pickle. Use the built-in networks, "
-        "or save its state_dict() yourself and rebuild the model around it"
-    )
-
-
 class _Writer:
-    """Encodes aligners for :meth:`Aligner.save`: JSON-able metadata plus named arrays."""
+    """Encodes estimators for :meth:`Estimator.save`: JSON-able metadata plus named arrays."""
 
     def __init__(self) -> None:
         self.arrays: dict[str, np.ndarray] = {}
@@ -87,7 +105,7 @@ class _Writer:
         ``covered`` holds the ids of the modules whose weights an enclosing
         ``state_dict`` already stores. Raises _Unserialisable for a value that
         cannot be stored, and ValueError for a torch module that is not an
-        aligner (nothing could rebuild it on load).
+        estimator (nothing could rebuild it on load).
         """
         if value is None or isinstance(value, (bool, str)):
             return value
@@ -95,7 +113,7 @@ class _Writer:
             return value.item()
         if isinstance(value, (int, float)):
             return value
-        if isinstance(value, torch.Tensor):
+        if _is_tensor(value):
             self.arrays[key] = _tensor_to_numpy(value)
             return {"__tensor__": key, "dtype": str(value.dtype).removeprefix("torch.")}
         if isinstance(value, np.ndarray):
@@ -111,42 +129,59 @@ class _Writer:
             if not all(isinstance(k, str) for k in value):
                 raise _Unserialisable(f"dict with non-string keys at {key}")
             return {"__dict__": {k: self.encode(v, f"{key}/{k}", covered) for k, v in value.items()}}
-        if isinstance(value, Aligner):
+        if isinstance(value, Estimator):
             return {"__aligner__": self.aligner(value, f"{key}/", covered)}
-        if isinstance(value, torch.nn.Module):
+        if _is_module(value):
             raise ValueError(
                 f"cannot save {key!r}: a {type(value).__name__} (torch.nn.Module) that is not an "
-                "mmalign Aligner; its architecture cannot be stored without pickle. Use the "
+                "mmalign estimator; its architecture cannot be stored without pickle. Use the "
                 "built-in networks, or save its state_dict() yourself and rebuild the model around it"
             )
         raise _Unserialisable(f"{type(value).__name__} at {key}")
 
-    def aligner(self, obj: "Aligner", prefix: str, covered: set[int]) -> dict[str, Any]:
+    def _state(self, module: "torch.nn.Module", prefix: str) -> list[str]:
+        keys = []
+        for name, tensor in module.state_dict().items():
+            self.arrays[f"{prefix}state/{name}"] = _tensor_to_numpy(tensor)
+            keys.append(name)
+        return keys
+
+    def aligner(self, obj: "Estimator", prefix: str, covered: set[int]) -> dict[str, Any]:
         """Class, hyper-parameters, fitted attributes and weights of ``obj``; its arrays are
         stored under ``prefix``.
 
         Hyper-parameters that cannot be stored go to ``skipped`` (they take their default
         on load); a fitted attribute that cannot be stored raises ValueError, as the loaded
-        aligner would lack it.
+        estimator would lack it. The network of an estimator that owns one (the fitted
+        attribute named by ``_STATE_ATTRIBUTE``, e.g. ``module_``) is stored as its
+        ``state_dict`` and rebuilt by the class on load.
         """
         state_keys: list[str] | None = []
-        if isinstance(obj, torch.nn.Module):
-            if id(obj) in covered:  # the enclosing aligner's state_dict holds the weights
+        extra: dict[str, Any] = {}
+        holder = obj._STATE_ATTRIBUTE
+        network = getattr(obj, holder, None) if holder is not None else None
+        if _is_module(obj):  # an estimator that is itself a torch module
+            if id(obj) in covered:  # the enclosing estimator's state_dict holds the weights
                 state_keys = None
             else:
-                for name, tensor in obj.state_dict().items():
-                    self.arrays[f"{prefix}state/{name}"] = _tensor_to_numpy(tensor)
-                    state_keys.append(name)
+                state_keys = self._state(obj, prefix)
                 covered = covered | {id(m) for m in obj.modules()}
+        elif network is not None:
+            if not _is_module(network):
+                raise ValueError(f"cannot save {prefix}{holder}: a {type(network).__name__}, "
+                                 "not a torch.nn.Module")
+            state_keys = self._state(network, prefix)
+            covered = covered | {id(m) for m in network.modules()}
+            extra["state_attribute"] = holder
         params = {}
-        for name, value in obj.get_params(deep=False).items():
+        for name, value in obj._params_to_save().items():
             try:
                 params[name] = self.encode(value, f"{prefix}param/{name}", covered)
             except _Unserialisable:
                 self.skipped.append(f"{prefix}{name}")
         fitted = {}
         for name, value in sorted(vars(obj).items()):
-            if not _is_fitted_name(name) or name in _NOT_SAVED:
+            if not _is_fitted_name(name) or name in _NOT_SAVED or name == holder:
                 continue
             try:
                 fitted[name] = self.encode(value, f"{prefix}fitted/{name}", covered)
@@ -154,7 +189,7 @@ class _Writer:
                 raise ValueError(f"cannot save fitted attribute {prefix}{name}: {err} cannot be "
                                  "stored (not JSON, array, tensor or aligner)") from None
         return {"class": _class_ref(type(obj)), "params": params, "fitted": fitted,
-                "state_dict": state_keys, "prefix": prefix}
+                "state_dict": state_keys, "prefix": prefix, **extra}
 
 
 def _class_ref(cls: type) -> dict[str, str]:
@@ -173,16 +208,16 @@ def _all_subclasses(cls: type) -> list[type]:
 
 def _registered(module: str, qualname: str) -> type | None:
     # The most recently created match: a class redefined (doctests, reloads) shadows the old one.
-    matches = [sub for sub in _all_subclasses(Aligner)
+    matches = [sub for sub in _all_subclasses(Estimator)
                if sub.__module__ == module and sub.__qualname__ == qualname]
     return matches[-1] if matches else None
 
 
 def _resolve_class(ref: Any) -> type:
-    """The registered Aligner subclass named by ``ref``; never imports a module the file names.
+    """The registered Estimator subclass named by ``ref``; never imports a module the file names.
 
     A class not registered yet is looked for again after importing the module of
-    mmalign's own aligners that ``ref`` names, if it is one of them; any other
+    mmalign's own estimators that ``ref`` names, if it is one of them; any other
     class must have been defined (imported) by the loading program.
     """
     if not (isinstance(ref, dict) and isinstance(ref.get("module"), str)
@@ -194,8 +229,9 @@ def _resolve_class(ref: Any) -> type:
         importlib.import_module(module)  # one of the constant names above
         cls = _registered(module, qualname)
     if cls is None:
-        raise ValueError(f"{module}.{qualname} is not a subclass of mmalign's Aligner known to this "
-                         "program (a class defined outside mmalign must be imported before loading)")
+        raise ValueError(f"{module}.{qualname} is not a subclass of mmalign's Estimator known to "
+                         "this program (a class defined outside mmalign must be imported before "
+                         "loading)")
     if inspect.isabstract(cls):
         raise ValueError(f"{module}.{qualname} is abstract and cannot be loaded")
     return cls
@@ -210,7 +246,7 @@ def _describe(path: Any) -> str:
 
 
 class _Reader:
-    """Reads one aligner file: metadata first, then only the arrays it refers to."""
+    """Reads one estimator file: metadata first, then only the arrays it refers to."""
 
     def __init__(self, zf: zipfile.ZipFile):
         self.zf = zf
@@ -314,6 +350,8 @@ class _Reader:
         if "__ndarray__" in value:
             return self.array(value["__ndarray__"])
         if "__tensor__" in value:
+            import torch
+
             dtype = getattr(torch, str(value.get("dtype")), None)
             if not isinstance(dtype, torch.dtype):
                 raise ValueError(f"unknown tensor dtype {value.get('dtype')!r} in saved metadata")
@@ -327,40 +365,55 @@ class _Reader:
             if self.version == 1:  # class reference and hyper-parameters only
                 spec = {"class": spec, "params": value.get("params", {}), "fitted": {},
                         "state_dict": []}
-            return self.build(_typed(spec, dict, "__aligner__"), Aligner, nested=True)
+            return self.build(_typed(spec, dict, "__aligner__"), Estimator, nested=True)
         raise ValueError(f"unrecognised entry in saved metadata: {sorted(value)}")
 
-    def build(self, spec: dict, want: type, nested: bool) -> "Aligner":
-        """A new aligner from ``spec`` (class, params, fitted, state_dict)."""
+    def build(self, spec: dict, want: type, nested: bool) -> "Estimator":
+        """A new estimator from ``spec`` (class, params, fitted, state_dict)."""
         if "class" not in spec:
             raise ValueError("the saved class is missing from the metadata")
         cls = _resolve_class(spec["class"])
         if not issubclass(cls, want):
-            raise ValueError(f"holds a {cls.__qualname__}, which is not a {want.__qualname__}")
+            raise ValueError(f"holds a {cls.__qualname__}, which is not a subclass of "
+                             f"{want.__qualname__}")
         params = _typed(spec.get("params", {}), dict, "params")
         fitted = _typed(spec.get("fitted", {}), dict, "fitted")
         state = spec.get("state_dict", [])
         if not (isinstance(state, list) and all(isinstance(k, str) for k in state)
                 or state is None and nested):
             raise ValueError(f"'state_dict' must be a list of names, got {state!r}")
-        unknown = sorted(set(params) - set(cls._param_names()))
+        holder = spec.get("state_attribute")
+        if holder is not None and (holder != cls._STATE_ATTRIBUTE or state is None):
+            raise ValueError(f"a {cls.__qualname__} keeps no network in {holder!r}")
+        unknown = sorted(set(params) - set(cls._param_names()) - set(cls._legacy_param_names()))
         if unknown:
             raise ValueError(f"unknown hyper-parameter(s) {unknown} for {cls.__qualname__}")
-        obj = cls(**{name: self.decode(v) for name, v in params.items()})
-        obj._check_params()
+        decoded = cls._upgrade_params({name: self.decode(v) for name, v in params.items()})
+        obj = cls(**decoded)
+        obj._validate_params()
         for name, value in fitted.items():
-            if not _is_fitted_name(name):
+            if not _is_fitted_name(name) or name == cls._STATE_ATTRIBUTE:
                 raise ValueError(f"{name!r} is not a fitted attribute name")
             setattr(obj, name, self.decode(value))
-        if isinstance(obj, torch.nn.Module):
+        prefix = _typed(spec.get("prefix", ""), str, "prefix")
+        if _is_module(obj):
             obj._before_load_state_dict()
-            if state is not None:  # None: the enclosing aligner's state_dict holds the weights
-                prefix = _typed(spec.get("prefix", ""), str, "prefix")
-                obj.load_state_dict(
-                    {k: torch.from_numpy(self.array(f"{prefix}state/{k}")) for k in state})
-        elif state:
-            raise ValueError(f"a {cls.__qualname__} has no state_dict")
+            if state is not None:  # None: the enclosing estimator's state_dict holds the weights
+                obj.load_state_dict(self._state(prefix, state))
+        elif holder is not None or state:
+            if cls._STATE_ATTRIBUTE is None:
+                raise ValueError(f"a {cls.__qualname__} has no state_dict")
+            # holder None: written when the estimator was itself the torch module (its keys then
+            # may differ from the network's: the class translates them)
+            rename = (lambda key: key) if holder is not None else cls._upgrade_state_key
+            network = obj._rebuild_network()
+            network.load_state_dict({rename(k): v for k, v in self._state(prefix, state).items()})
         return obj
+
+    def _state(self, prefix: str, keys: list[str]) -> dict[str, "torch.Tensor"]:
+        import torch
+
+        return {k: torch.from_numpy(self.array(f"{prefix}state/{k}")) for k in keys}
 
 
 def _typed(value: Any, kind: type, name: str) -> Any:
@@ -370,46 +423,65 @@ def _typed(value: Any, kind: type, name: str) -> Any:
     return value
 
 
-class Aligner(abc.ABC):
-    """Base class of all aligners: scikit-learn estimator contract plus save/load.
+def _has_no_init(cls: type) -> bool:
+    """Whether ``cls`` takes its ``__init__`` from ``object`` or ``torch.nn.Module`` (no params)."""
+    init = cls.__init__
+    if init is object.__init__:
+        return True
+    torch = _torch()
+    return torch is not None and init is torch.nn.Module.__init__
 
-    Hyper-parameters are the ``__init__`` arguments (no ``*args``), stored
-    under the same names and not touched in ``__init__``; learned state lives
-    in public attributes ending in ``_``. Subclasses implement :meth:`align`
-    and, when they learn something, :meth:`fit`.
 
-    Implicit (neural) aligners also inherit ``torch.nn.Module``; list
-    ``Aligner`` first (``class MyAligner(Aligner, torch.nn.Module)``) so that
-    :meth:`to` and ``__repr__`` come from here, and call ``super().__init__()``
-    before setting attributes. Their submodules must be created in
-    ``__init__`` (or in :meth:`_before_load_state_dict`) for :meth:`load` to
-    restore their weights.
+class Estimator(abc.ABC):
+    """The one estimator base of mmalign: scikit-learn's ``BaseEstimator`` contract plus save/load.
+
+    Aligners (:class:`Aligner`), transformers of representations
+    (:class:`TransformerMixin`: CCA, deep CCA), the neural estimators
+    (:class:`mmalign.nn.estimator.TorchEstimator`) and the DTW classifier
+    (:class:`~mmalign.KNeighborsDTW`) all derive from it.
+
+    The contract (scikit-learn's): hyper-parameters are the ``__init__``
+    arguments (no ``*args``), stored under the same names and not touched in
+    ``__init__`` (no validation, no network, no work); validation happens in
+    ``fit`` (:meth:`_check_params`); learned state lives in public attributes
+    ending in ``_``. :meth:`get_params` / :meth:`set_params` (``name__param``
+    reaches a nested estimator's parameters), ``__repr__`` (the non-default
+    parameters) and ``sklearn.base.clone`` work on every estimator.
+
+    Why not ``sklearn.base.BaseEstimator`` itself: a base class is imported with
+    every estimator, and importing scikit-learn costs about a second, which
+    ``import mmalign; mmalign.DTW`` should not pay. This class implements the
+    same contract (``clone`` and scikit-learn's meta-estimators work on it;
+    ``__sklearn_tags__`` imports scikit-learn only when scikit-learn asks).
 
     Examples
     --------
     >>> import numpy as np
-    >>> from mmalign.aligner import Aligner
-    >>> from mmalign.alignment import Alignment
-    >>> class Diagonal(Aligner):
+    >>> from mmalign.aligner import Estimator
+    >>> class Centre(Estimator):
     ...     def __init__(self, scale=1.0):
     ...         self.scale = scale
-    ...     def align(self, x, y):
-    ...         n = min(len(x), len(y))
-    ...         return Alignment(np.stack([np.arange(n)] * 2, axis=1), shape=(len(x), len(y)))
-    >>> Diagonal(scale=2.0)
-    Diagonal(scale=2.0)
-    >>> Diagonal().align(np.zeros((3, 1)), np.zeros((3, 1))).path().tolist()
-    [[0, 0], [1, 1], [2, 2]]
+    ...     def fit(self, X, Y=None):
+    ...         self.mean_ = np.mean(X, axis=0)
+    ...         return self
+    >>> Centre(scale=2.0)
+    Centre(scale=2.0)
+    >>> Centre().set_params(scale=3.0).get_params()
+    {'scale': 3.0}
     """
+
+    # A fitted attribute that holds a torch.nn.Module the estimator builds (``module_`` of the
+    # neural estimators): save() stores its state_dict, load() has the class rebuild it
+    # (:meth:`_rebuild_network`) and loads the weights. None: no such attribute.
+    _STATE_ATTRIBUTE: ClassVar[str | None] = None
 
     # ---------------------------------------------------------- params (sklearn)
     @classmethod
     def _param_names(cls) -> list[str]:
-        init = cls.__init__
-        if init in (object.__init__, torch.nn.Module.__init__):
+        if _has_no_init(cls):
             return []
         names = []
-        for p in inspect.signature(init).parameters.values():
+        for p in inspect.signature(cls.__init__).parameters.values():
             if p.name == "self" or p.kind == p.VAR_KEYWORD:
                 continue
             if p.kind == p.VAR_POSITIONAL:
@@ -418,8 +490,13 @@ class Aligner(abc.ABC):
         return sorted(names)
 
     @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """scikit-learn's name for :meth:`_param_names` (its utilities call it)."""
+        return cls._param_names()
+
+    @classmethod
     def _param_defaults(cls) -> dict[str, Any]:
-        if cls.__init__ in (object.__init__, torch.nn.Module.__init__):
+        if _has_no_init(cls):
             return {}
         return {
             p.name: p.default
@@ -428,7 +505,7 @@ class Aligner(abc.ABC):
         }
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyper-parameters of this aligner.
+        """Hyper-parameters of this estimator.
 
         Parameters
         ----------
@@ -464,8 +541,10 @@ class Aligner(abc.ABC):
                     params[f"{name}__{sub}"] = sub_value
         return params
 
-    def set_params(self, **params: Any) -> "Aligner":
+    def set_params(self, **params: Any) -> "Estimator":
         """Set hyper-parameters (``name__param`` reaches nested estimators).
+
+        As in scikit-learn, plain names are set first, then the nested ones.
 
         Parameters
         ----------
@@ -474,7 +553,7 @@ class Aligner(abc.ABC):
 
         Returns
         -------
-        self : Aligner
+        self : Estimator
 
         Examples
         --------
@@ -514,6 +593,253 @@ class Aligner(abc.ABC):
             shown.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(shown)})"
 
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's estimator tags (scikit-learn >= 1.6 calls this; the defaults of
+        ``BaseEstimator``, which its mixins such as ``ClassifierMixin`` extend)."""
+        from sklearn.utils import Tags, TargetTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    transformer_tags=None, regressor_tags=None, classifier_tags=None)
+
+    # ---------------------------------------------------------------- validation
+    def _check_params(self) -> None:
+        """Validate the hyper-parameters; raise ValueError naming the bad one.
+
+        The checks ``fit`` (or, for aligners with nothing to fit, ``align``)
+        applies to the hyper-parameters. The base version checks nothing.
+        """
+
+    def _validate_params(self) -> None:
+        """Every check of the hyper-parameters :meth:`load` runs on what it builds (so that a
+        tampered file fails there rather than later): :meth:`_check_params`, plus what a base
+        validates for its subclasses (the training configuration of the neural estimators)."""
+        self._check_params()
+
+    # ---------------------------------------------------------------- save/load
+    def _params_to_save(self) -> dict[str, Any]:
+        """The hyper-parameters :meth:`save` stores (``get_params(deep=False)``; a base may
+        put a value in a form the file can hold and :meth:`_upgrade_params` reads back)."""
+        return self.get_params(deep=False)
+
+    @classmethod
+    def _legacy_param_names(cls) -> set[str]:
+        """Hyper-parameter names of files from earlier versions that :meth:`_upgrade_params`
+        turns into current ones (accepted by :meth:`load`, refused by ``__init__``)."""
+        return set()
+
+    @classmethod
+    def _upgrade_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """The ``__init__`` arguments from the decoded hyper-parameters of a file (the inverse
+        of :meth:`_params_to_save`, and the translation of :meth:`_legacy_param_names`)."""
+        return params
+
+    @classmethod
+    def _upgrade_state_key(cls, key: str) -> str:
+        """The key of the network's state_dict for ``key`` of a file written when the
+        estimator was itself the torch module (before it owned ``_STATE_ATTRIBUTE``)."""
+        return key
+
+    def _rebuild_network(self) -> "torch.nn.Module":
+        """Rebuild the network held in ``_STATE_ATTRIBUTE`` from the hyper-parameters and
+        the fitted attributes :meth:`load` has restored; :meth:`load` then loads its weights.
+        Implemented by the bases that set ``_STATE_ATTRIBUTE``."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no network to rebuild")
+
+    def _before_load_state_dict(self) -> None:
+        """Hook for :meth:`load` of an estimator that is itself a ``torch.nn.Module``: runs
+        after fitted attributes are restored and before ``load_state_dict``. Override to
+        build submodules that ``fit`` creates from fitted state (e.g. sized by
+        ``n_features_in_``)."""
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save hyper-parameters and fitted state to one ``.npz`` file.
+
+        The file holds a JSON metadata string (class, mmalign version,
+        hyper-parameters, small fitted attributes, and the shape and dtype of
+        every array), numpy arrays for array and tensor values, and the
+        ``state_dict()`` entries of the network a neural estimator owns
+        (``module_``; or of the estimator itself where it is a
+        ``torch.nn.Module``). Estimators held in hyper-parameters or fitted
+        attributes (e.g. the deep CCA of a fitted :class:`~mmalign.DCTW`) are
+        stored the same way, with their own fitted state and weights. It is read
+        without pickle. Hyper-parameters that cannot be stored (callables,
+        arbitrary objects) are skipped with a warning and take their default on
+        :meth:`load`.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or binary file object
+            Destination; written exactly there (no ``.npz`` suffix is added).
+
+        Raises
+        ------
+        ValueError
+            For state that could not be loaded back, before anything is
+            written: a ``torch.nn.Module`` that is not an :class:`Estimator` (in
+            a hyper-parameter or a fitted attribute: its architecture cannot be
+            stored without pickle), or a fitted attribute that is not JSON, an
+            array, a tensor or an estimator.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from mmalign.aligner import Aligner
+        >>> class Mean(Aligner):
+        ...     def __init__(self, shift=0.0):
+        ...         self.shift = shift
+        ...     def fit(self, X, Y=None):
+        ...         self.mean_ = np.mean(X, axis=0)
+        ...         return self
+        ...     def align(self, x, y): ...
+        >>> fname = os.path.join(tempfile.mkdtemp(), "mean.npz")
+        >>> Mean(shift=1.0).fit(np.ones((4, 2))).save(fname)
+        >>> Aligner.load(fname).mean_
+        array([1., 1.])
+        """
+        writer = _Writer()
+        try:
+            spec = writer.aligner(self, "", set())
+        except ValueError as err:
+            raise ValueError(f"{type(self).__name__}.save: {err}") from None
+        if writer.skipped:
+            warnings.warn(
+                f"{type(self).__name__}.save: cannot store {writer.skipped} (not JSON, array, "
+                "tensor or estimator); they are not saved and take their default on load",
+                UserWarning,
+                stacklevel=2,
+            )
+        arrays = writer.arrays
+        meta = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "class": spec["class"],
+            "mmalign_version": __version__,
+            "params": spec["params"],
+            "fitted": spec["fitted"],
+            "state_dict": spec["state_dict"],
+            **({"state_attribute": spec["state_attribute"]} if "state_attribute" in spec else {}),
+            "arrays": {key: {"shape": list(a.shape), "dtype": a.dtype.str}
+                       for key, a in arrays.items()},
+        }
+        arrays[_META_KEY] = np.array(json.dumps(meta))
+        if hasattr(path, "write"):
+            np.savez(path, **arrays)
+        else:
+            with open(os.fspath(path), "wb") as f:
+                np.savez(f, **arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Estimator":
+        """Load an estimator written by :meth:`save`.
+
+        Nothing is imported by a name the file gives, and nothing but
+        :class:`Estimator` subclasses is instantiated: the saved class must be
+        one of mmalign's estimators or a subclass the loading program has
+        defined (imported). Only the arrays the metadata refers to are read,
+        each checked against its declared shape and dtype before it is
+        decompressed; the hyper-parameters are validated as ``fit`` validates
+        them; a neural estimator's network is rebuilt by its class from the
+        hyper-parameters and fitted attributes, then given the saved weights.
+        Files of format version 1 (before array declarations) are still read,
+        provided their arrays are stored uncompressed, as ``save`` wrote them, so
+        that memory stays bounded by the file's size.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or binary file object
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        estimator : Estimator
+            A new instance of the saved class, on the CPU, with the saved
+            hyper-parameters, fitted attributes and network weights.
+
+        Raises
+        ------
+        ValueError
+            ``"<path>: ..."``: if the file is not a readable mmalign estimator
+            file (damaged, truncated, tampered with, of an unknown class, with
+            invalid hyper-parameters), or when called on a subclass, if the
+            saved class is not that subclass (or one of its subclasses):
+            ``Aligner.load`` loads aligners only, ``Estimator.load`` any estimator.
+        FileNotFoundError
+            If ``path`` does not exist.
+        """
+        where = _describe(path)
+        own = not hasattr(path, "read")
+        f = open(os.fspath(path), "rb") if own else path
+        try:
+            with zipfile.ZipFile(f) as zf:
+                reader = _Reader(zf)
+                return reader.build(reader.meta, cls, nested=False)
+        except _LOAD_ERRORS as err:
+            detail = str(err) if type(err) is ValueError else f"{type(err).__name__}: {err}"
+            if isinstance(err, zipfile.BadZipFile):
+                detail = f"not an mmalign aligner file ({err})"
+            raise ValueError(f"{where}: {detail}") from err
+        finally:
+            if own:
+                f.close()
+
+
+class TransformerMixin:
+    """Transformers of representations (CCA, deep CCA): ``fit`` -> self, ``transform``,
+    ``fit_transform``; scikit-learn's ``TransformerMixin`` semantics for one or more views.
+
+    List it before :class:`Estimator` (``class CCA(TransformerMixin, Estimator)``).
+    ``fit_transform(*views)`` is ``fit(*views).transform(*views)``: the variates of every
+    view given, not only of the first (scikit-learn's version returns ``transform(X)``).
+    """
+
+    def fit_transform(self, X: Any, Y: Any = None, **fit_params: Any) -> Any:
+        """``fit(X, Y, **fit_params).transform(X, Y)`` (``Y`` left out where it is None)."""
+        views = (X,) if Y is None else (X, Y)
+        return self.fit(*views, **fit_params).transform(*views)
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import TransformerTags
+
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.transformer_tags = TransformerTags()
+        return tags
+
+
+class Aligner(Estimator):
+    """Base class of all aligners: the :class:`Estimator` contract plus :meth:`align`.
+
+    Hyper-parameters are the ``__init__`` arguments (no ``*args``), stored
+    under the same names and not touched in ``__init__``; learned state lives
+    in public attributes ending in ``_``. Subclasses implement :meth:`align`
+    and, when they learn something, :meth:`fit`.
+
+    Neural aligners own their network (``module_``, built in ``fit``): derive
+    them from :class:`mmalign.nn.estimator.TorchAligner`. Aligners that are
+    themselves a ``torch.nn.Module`` (the older form, still supported while the
+    attention models move) list ``Aligner`` first (``class MyAligner(Aligner,
+    torch.nn.Module)``) so that :meth:`to` and ``__repr__`` come from here, call
+    ``super().__init__()`` before setting attributes, and create their
+    submodules in ``__init__`` (or in :meth:`_before_load_state_dict`) for
+    :meth:`load` to restore their weights.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmalign.aligner import Aligner
+    >>> from mmalign.alignment import Alignment
+    >>> class Diagonal(Aligner):
+    ...     def __init__(self, scale=1.0):
+    ...         self.scale = scale
+    ...     def align(self, x, y):
+    ...         n = min(len(x), len(y))
+    ...         return Alignment(np.stack([np.arange(n)] * 2, axis=1), shape=(len(x), len(y)))
+    >>> Diagonal(scale=2.0)
+    Diagonal(scale=2.0)
+    >>> Diagonal().align(np.zeros((3, 1)), np.zeros((3, 1))).path().tolist()
+    [[0, 0], [1, 1], [2, 2]]
+    """
+
     # ------------------------------------------------------------- the contract
     def fit(self, X: Any, Y: Any = None, **kwargs: Any) -> "Aligner":
         """Learn what the aligner learns; the base version has nothing to learn.
@@ -547,7 +873,7 @@ class Aligner(abc.ABC):
         alignment : Alignment
         """
 
-    def to(self, device: str | torch.device) -> "Aligner":
+    def to(self, device: "str | torch.device") -> "Aligner":
         """Run on ``device`` (CPU or CUDA); same code path either way.
 
         Stores ``self.device_`` as a ``torch.device``. A ``torch.nn.Module``
@@ -577,155 +903,21 @@ class Aligner(abc.ABC):
         >>> Toy().to("cpu").device_
         device(type='cpu')
         """
+        import torch
+
         dev = resolve_device(device)
         if isinstance(self, torch.nn.Module):
             torch.nn.Module.to(self, dev)
-        for name, value in list(vars(self).items()):
-            if _is_fitted_name(name) and isinstance(value, torch.Tensor):
-                setattr(self, name, value.to(dev))
+        _move_fitted_tensors(self, dev)
         self.device_ = dev
         return self
 
-    # ---------------------------------------------------------------- save/load
-    def _check_params(self) -> None:
-        """Validate the hyper-parameters; raise ValueError naming the bad one.
 
-        The checks ``fit`` (or, for aligners with nothing to fit, ``align``)
-        applies to the hyper-parameters. :meth:`load` calls it on every aligner
-        it builds, so that a tampered file fails there rather than later. The
-        base version checks nothing.
-        """
-
-    def _before_load_state_dict(self) -> None:
-        """Hook for :meth:`load`: runs after fitted attributes are restored and
-        before ``load_state_dict``. Override to build submodules that ``fit``
-        creates from fitted state (e.g. sized by ``n_features_in_``)."""
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Save hyper-parameters and fitted state to one ``.npz`` file.
-
-        The file holds a JSON metadata string (class, mmalign version,
-        hyper-parameters, small fitted attributes, and the shape and dtype of
-        every array), numpy arrays for array and tensor values, and, for
-        ``torch.nn.Module`` aligners, the ``state_dict()`` entries. Aligners
-        held in hyper-parameters or fitted attributes (e.g. the deep CCA of a
-        fitted :class:`~mmalign.DCTW`) are stored the same way, with their own
-        fitted state and weights. It is read without pickle. Hyper-parameters
-        that cannot be stored (callables, arbitrary objects) are skipped with a
-        warning and take their default on :meth:`load`.
-
-        Parameters
-        ----------
-        path : str, os.PathLike or binary file object
-            Destination; written exactly there (no ``.npz`` suffix is added).
-
-        Raises
-        ------
-        ValueError
-            For state that could not be loaded back, before anything is
-            written: a ``torch.nn.Module`` that is not an :class:`Aligner` (in
-            a hyper-parameter or a fitted attribute: its architecture cannot be
-            stored without pickle), or a fitted attribute that is not JSON, an
-            array, a tensor or an aligner.
-
-        Examples
-        --------
-        >>> import os, tempfile
-        >>> import numpy as np
-        >>> from mmalign.aligner import Aligner
-        >>> class Mean(Aligner):
-        ...     def __init__(self, shift=0.0):
-        ...         self.shift = shift
-        ...     def fit(self, X, Y=None):
-        ...         self.mean_ = np.mean(X, axis=0)
-        ...         return self
-        ...     def align(self, x, y): ...
-        >>> fname = os.path.join(tempfile.mkdtemp(), "mean.npz")
-        >>> Mean(shift=1.0).fit(np.ones((4, 2))).save(fname)
-        >>> Aligner.load(fname).mean_
-        array([1., 1.])
-        """
-        writer = _Writer()
-        try:
-            spec = writer.aligner(self, "", set())
-        except ValueError as err:
-            raise ValueError(f"{type(self).__name__}.save: {err}") from None
-        if writer.skipped:
-            warnings.warn(
-                f"{type(self).__name__}.save: cannot store {writer.skipped} (not JSON, array, "
-                "tensor or aligner); they are not saved and take their default on load",
-                UserWarning,
-                stacklevel=2,
-            )
-        arrays = writer.arrays
-        meta = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "class": spec["class"],
-            "mmalign_version": __version__,
-            "params": spec["params"],
-            "fitted": spec["fitted"],
-            "state_dict": spec["state_dict"],
-            "arrays": {key: {"shape": list(a.shape), "dtype": a.dtype.str}
-                       for key, a in arrays.items()},
-        }
-        arrays[_META_KEY] = np.array(json.dumps(meta))
-        if hasattr(path, "write"):
-            np.savez(path, **arrays)
-        else:
-            with open(os.fspath(path), "wb") as f:
-                np.savez(f, **arrays)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "Aligner":
-        """Load an aligner written by :meth:`save`.
-
-        Nothing is imported by a name the file gives, and nothing but
-        :class:`Aligner` subclasses is instantiated: the saved class must be
-        one of mmalign's aligners or a subclass the loading program has
-        defined (imported). Only the arrays the metadata refers to are read,
-        each checked against its declared shape and dtype before it is
-        decompressed; the hyper-parameters are validated as ``fit`` validates
-        them. Files of format version 1 (before array declarations) are still
-        read, provided their arrays are stored uncompressed, as ``save`` wrote
-        them, so that memory stays bounded by the file's size.
-
-        Parameters
-        ----------
-        path : str, os.PathLike or binary file object
-            A file written by :meth:`save`.
-
-        Returns
-        -------
-        aligner : Aligner
-            A new instance of the saved class, on the CPU, with the saved
-            hyper-parameters, fitted attributes and module weights.
-
-        Raises
-        ------
-        ValueError
-            ``"<path>: ..."``: if the file is not a readable mmalign aligner
-            file (damaged, truncated, tampered with, of an unknown class, with
-            invalid hyper-parameters), or when called on a subclass, if the
-            saved class is not that subclass (or one of its subclasses).
-        FileNotFoundError
-            If ``path`` does not exist.
-        """
-        where = _describe(path)
-        own = not hasattr(path, "read")
-        f = open(os.fspath(path), "rb") if own else path
-        try:
-            with zipfile.ZipFile(f) as zf:
-                reader = _Reader(zf)
-                return reader.build(reader.meta, cls, nested=False)
-        except _LOAD_ERRORS as err:
-            detail = str(err) if type(err) is ValueError else f"{type(err).__name__}: {err}"
-            if isinstance(err, zipfile.BadZipFile):
-                detail = f"not an mmalign aligner file ({err})"
-            raise ValueError(f"{where}: {detail}") from err
-        finally:
-            if own:
-                f.close()
+def _move_fitted_tensors(obj: Any, device: "torch.device") -> None:
+    """Move the tensor-valued fitted attributes (names ending in ``_``) of ``obj`` to ``device``."""
+    for name, value in list(vars(obj).items()):
+        if _is_fitted_name(name) and _is_tensor(value):
+            setattr(obj, name, value.to(device))
 
 
 def _is_fitted_name(name: str) -> bool:

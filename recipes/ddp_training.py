@@ -11,7 +11,7 @@ What the script does, and what any mmalign training script needs under DDP:
 1. ``torch.distributed.init_process_group`` (``"nccl"`` on CUDA, ``"gloo"`` on CPU)
    with the environment ``torchrun`` sets (``RANK``, ``WORLD_SIZE``, ``MASTER_*``).
 2. The usual ``fit`` call.  Every deep aligner of mmalign trains through
-   :func:`mmalign.train.fit`, which sees the initialised process group and wraps
+   :func:`mmalign.nn.train.fit`, which sees the initialised process group and wraps
    the model in ``DistributedDataParallel``: each rank reads its share of the
    data through a ``DistributedSampler``, gradients are averaged across ranks
    after every step, the replicas start from rank 0's weights and stay identical.
@@ -32,7 +32,7 @@ is *not* one process with batch ``W x b`` (unlike a mean-over-samples loss such 
 MSE / cross-entropy, where it is).  It is exactly one process with batch ``W x b``
 whose loss is the mean of the per-rank losses on the rank sub-batches (rank ``r``
 gets rows ``r, r + W, ...`` of each global batch).  After the DDP run, rank 0
-retrains that single-process equivalent with :func:`mmalign.train.fit` and reports
+retrains that single-process equivalent with :func:`mmalign.nn.train.fit` and reports
 the largest weight difference (float64: rounding only).  Keep ``batch_size`` per
 rank large enough for stable covariances (a few times the encoder's output size
 at least).
@@ -53,8 +53,8 @@ import torch
 import torch.distributed as dist
 
 import mmalign
-from mmalign.projection.deep_cca import cca_loss
-from mmalign.train import TrainConfig, fit
+from mmalign.projection.deep_cca import DeepCCAModule, cca_loss, mlp_encoder
+from mmalign.nn.train import TrainConfig, fit
 
 
 def two_views(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,17 +77,23 @@ def correlations(a: np.ndarray, b: np.ndarray) -> list[float]:
 
 
 def make_model(args, d_x: int, d_y: int) -> mmalign.DeepCCA:
-    """The same initial weights on every call (the MLPs are seeded), in float64."""
-    model = mmalign.DeepCCA(n_components=2, hidden=(32, 32), x_dim=d_x, y_dim=d_y,
-                            max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                            seed=0, device=args.device)
-    return model.double()
+    """The same initial weights on every call, in float64: the two MLPs DeepCCA would build
+    (seeds 0 and 1), given as its encoders after ``.double()``."""
+    encoders = []
+    for seed, dim in ((0, d_x), (1, d_y)):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            encoders.append(mlp_encoder(dim, 2, hidden=(32, 32)).double())
+    return mmalign.DeepCCA(*encoders, n_components=2, x_dim=d_x, y_dim=d_y,
+                           train={"max_epochs": args.epochs, "batch_size": args.batch_size,
+                                  "lr": args.lr, "seed": 0, "device": args.device})
 
 
-def single_process_equivalent(args, X: np.ndarray, Y: np.ndarray, world: int) -> mmalign.DeepCCA:
+def single_process_equivalent(args, X: np.ndarray, Y: np.ndarray, world: int) -> torch.nn.Module:
     """What ``world`` DDP ranks compute, in one process: global batch ``world x b``, the
     loss the mean of the deep CCA losses of the ``world`` interleaved rank sub-batches."""
-    model = make_model(args, X.shape[1], Y.shape[1])
+    estimator = make_model(args, X.shape[1], Y.shape[1])
+    model = DeepCCAModule(estimator.encoder_x, estimator.encoder_y)  # the network DeepCCA trains
 
     def loss_fn(m, batch):
         hx, hy = m(*batch)
@@ -95,7 +101,7 @@ def single_process_equivalent(args, X: np.ndarray, Y: np.ndarray, world: int) ->
         return torch.stack([cca_loss(hx[r::world], hy[r::world], n_components=k)
                             for r in range(world)]).mean()
 
-    # the TrainConfig DeepCCA.fit builds, with the global batch (no short batch:
+    # the TrainConfig DeepCCA.fit uses, with the global batch (no short batch:
     # the number of rows is a multiple of world x batch_size)
     config = TrainConfig(max_epochs=args.epochs, batch_size=world * args.batch_size, lr=args.lr,
                          seed=0, device=args.device, progress=False, drop_last=False)
@@ -140,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     X, Y = two_views(n_train + 1000, seed=0)
     Xtr, Ytr, Xte, Yte = X[:n_train], Y[:n_train], X[n_train:], Y[n_train:]
 
-    # 2. the usual fit: DDP inside mmalign.train.fit
+    # 2. the usual fit: DDP inside mmalign.nn.train.fit
     t0 = time.perf_counter()
     model = make_model(args, X.shape[1], Y.shape[1]).fit(Xtr, Ytr)
     train_s = time.perf_counter() - t0
@@ -148,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     # every replica holds the same weights
     identical = True
     if distributed:
-        mine = flat_weights(model).to("cuda" if cuda else "cpu")
+        mine = flat_weights(model.module_).to("cuda" if cuda else "cpu")
         gathered = [torch.empty_like(mine) for _ in range(world)]
         dist.all_gather(gathered, mine)
         identical = all(torch.equal(g, gathered[0]) for g in gathered)
@@ -164,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     equivalence = None
     if world > 1 and not args.no_check:
         reference = single_process_equivalent(args, Xtr, Ytr, world)
-        diff = float((flat_weights(reference) - flat_weights(model)).abs().max())
+        diff = float((flat_weights(reference) - flat_weights(model.module_)).abs().max())
         equivalence = {"reference": f"1 process, batch {world * args.batch_size}, mean of "
                                     f"{world} sub-batch losses",
                        "max_abs_weight_difference": diff}

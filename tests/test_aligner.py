@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmalign.aligner import Aligner
+from mmalign.aligner import Aligner, Estimator
 from mmalign.alignment import Alignment
 
 
@@ -496,8 +496,13 @@ def test_load_validates_hyper_parameters_like_fit(tmp_path):
     assert "step_pattern" in _load_error(path)
     path = tmp_path / "dcca.npz"
     mmalign.DeepCCA(x_dim=2, y_dim=2).save(path)
-    _rewrite(path, lambda m: m["params"].update(lr=-1.0))
-    assert "lr" in _load_error(path)
+    _rewrite(path, lambda m: m["params"].update(train={"__dict__": {"lr": -1.0}}))
+    assert "train.lr" in _load_error(path, Estimator)
+    _rewrite(path, lambda m: m["params"].update(train={"__dict__": {"lr": 0.1, "nope": 1}}))
+    assert "nope" in _load_error(path, Estimator)
+    _rewrite(path, lambda m: m["params"].update(train=None, lr=-1.0))  # an earlier file's flat lr
+    assert "train.lr" in _load_error(path, Estimator)
+    assert "not a subclass of Aligner" in _load_error(path)  # a transformer, not an aligner
 
 
 # ------------------------------------------------------- save/load: nested aligners and modules

@@ -1,7 +1,8 @@
-"""Every mmalign Aligner, fitted on a tiny case, survives save -> load with identical output.
+"""Every mmalign estimator (aligners, transformers such as CCA and deep CCA, the DTW
+classifier), fitted on a tiny case, survives save -> load with identical output.
 
-The classes are discovered (every concrete ``Aligner`` subclass defined in mmalign), so a new
-aligner without a tiny case below fails ``test_every_aligner_has_a_tiny_case``. Each case
+The classes are discovered (every concrete ``Estimator`` subclass defined in mmalign), so a new
+estimator without a tiny case below fails ``test_every_aligner_has_a_tiny_case``. Each case
 (:class:`TinyCase`: the fitted aligner and its calls, arguments by name) is fitted once per
 test session and shared with tests/test_aligner_sweep.py. Files with tampered
 hyper-parameters are refused on load, naming the file and the parameter.
@@ -23,7 +24,7 @@ import pytest
 import torch
 
 import mmalign
-from mmalign.aligner import Aligner
+from mmalign.aligner import Aligner, Estimator, TransformerMixin
 from mmalign.alignment import Alignment
 
 
@@ -32,7 +33,7 @@ def _discover() -> dict[str, type]:
     for info in pkgutil.walk_packages(mmalign.__path__, "mmalign."):
         if not info.name.endswith("__main__"):
             importlib.import_module(info.name)
-    found, todo = {}, [Aligner]
+    found, todo = {}, [Estimator]
     while todo:
         for sub in todo.pop().__subclasses__():
             todo.append(sub)
@@ -112,7 +113,7 @@ def _dctw():
 
 def _deep_cca():
     x, y = _pair(n=16, m=16)
-    model = mmalign.DeepCCA(hidden=(4,), max_epochs=1).fit(x, y)
+    model = mmalign.DeepCCA(hidden=(4,), train={"max_epochs": 1}).fit(x, y)
     return TinyCase(model, (Call("transform", {"X": x, "Y": y}),))
 
 
@@ -121,8 +122,15 @@ def _deep_mcca():
 
     x, y = _pair(n=16, m=16)
     views = [x, y, x[:, :1] * y[:, :1]]
-    model = DeepMCCA(n_components=1, hidden=(4,), max_epochs=1).fit(views)
+    model = DeepMCCA(n_components=1, hidden=(4,), train={"max_epochs": 1}).fit(views)
     return TinyCase(model, (Call("transform", {"views": views}),))
+
+
+def _kneighbors_dtw():
+    x, y = _pair(dx=2, dy=2)
+    X = [x, x[::-1], y, y[::2]]
+    model = mmalign.KNeighborsDTW(radius=3).fit(X, ["a", "a", "b", "b"])
+    return TinyCase(model, (Call("predict", {"X": X}), Call("kneighbors", {"X": X})))
 
 
 def _images(n=8, size=8, seed=0):
@@ -189,7 +197,7 @@ def _fusion(name):
 
 
 def _streams():
-    from mmalign.attention import streams_inputs
+    from mmalign.nn import streams_inputs
     from mmalign.datasets import multimodal_streams
 
     ds = multimodal_streams(4, seed=0, audio_rate=10.0, video_rate=5.0)
@@ -223,6 +231,7 @@ def _fine_tuner():
 CASES: dict[str, Callable[[], TinyCase]] = {
     "mmalign.warping.aligner.DTW": _dtw,
     "mmalign.warping.aligner.SoftDTW": _soft_dtw,
+    "mmalign.warping.neighbors.KNeighborsDTW": _kneighbors_dtw,
     "mmalign.projection.cca.CCA": _cca,
     "mmalign.projection.ctw.CTW": _ctw,
     "mmalign.projection.gctw.GCTW": _gctw,
@@ -296,24 +305,36 @@ def _assert_same(a: Any, b: Any, where: str = "output", *, rtol: float = 0.0,
 
 
 # ----------------------------------------------------------------------------- tests
-ALIGNERS = _discover()
+ESTIMATORS = _discover()
+# aligners and transformers: what tests/test_aligner_sweep.py sweeps
+ALIGNERS = {name: cls for name, cls in ESTIMATORS.items()
+            if issubclass(cls, (Aligner, TransformerMixin))}
 
 
 def test_every_aligner_has_a_tiny_case():
-    missing = sorted(set(ALIGNERS) - set(CASES))
+    missing = sorted(set(ESTIMATORS) - set(CASES))
     assert not missing, f"add a tiny save/load case to tests/test_aligner_roundtrip.py for {missing}"
-    assert not set(CASES) - set(ALIGNERS), "a case names an aligner that no longer exists"
+    assert not set(CASES) - set(ESTIMATORS), "a case names an estimator that no longer exists"
 
 
-@pytest.mark.parametrize("name", sorted(ALIGNERS))
+def test_transformers_are_not_aligners():
+    for name in ("mmalign.projection.cca.CCA", "mmalign.projection.deep_cca.DeepCCA",
+                 "mmalign.projection.deep_cca.DeepMCCA"):
+        cls = ESTIMATORS[name]
+        assert issubclass(cls, TransformerMixin) and not issubclass(cls, Aligner), name
+        assert not hasattr(cls, "align") and hasattr(cls, "fit_transform"), name
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
 def test_fitted_aligner_round_trips(name, tmp_path):
     case = tiny_case(name)
     model = case.aligner
-    assert type(model) is ALIGNERS[name]
+    assert type(model) is ESTIMATORS[name]
     expected = case.output()
     path = tmp_path / "model.npz"
     model.save(path)
-    for loader in (Aligner.load, type(model).load):
+    base = Aligner if isinstance(model, Aligner) else Estimator
+    for loader in (base.load, Estimator.load, type(model).load):
         loaded = loader(path)
         assert type(loaded) is type(model)
         assert repr(loaded) == repr(model)
@@ -321,10 +342,36 @@ def test_fitted_aligner_round_trips(name, tmp_path):
     _assert_same(case.output(), expected)  # saving changed nothing
 
 
+# Estimators whose __init__ still does work (issue 20: fixed as each model becomes a TorchAligner;
+# strict: delete the entry when its clone passes).
+KNOWN_CLONE_FAILURES = {
+    "mmalign.attention.glimpse.GlimpseAttention": "__init__ stores image_size converted",
+    "mmalign.attention.show_attend_tell.ShowAttendTell": "__init__ sets annotation_dim_",
+}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.xfail(reason=KNOWN_CLONE_FAILURES[name], strict=True))
+    if name in KNOWN_CLONE_FAILURES else name for name in sorted(ESTIMATORS)])
+def test_clone_gives_an_unfitted_copy_with_the_same_params(name):
+    """sklearn.base.clone: same class and hyper-parameters, no fitted state (__init__ did no
+    work), and the hyper-parameters stored as given (clone checks they are the same objects)."""
+    from sklearn.base import clone
+
+    model = tiny_case(name).aligner
+    copy = clone(model)
+    assert type(copy) is type(model) and copy is not model
+    assert repr(copy) == repr(model)
+    assert copy.get_params(deep=False).keys() == model.get_params(deep=False).keys()
+    fitted = [k for k in vars(copy) if k.endswith("_") and not k.startswith("_")]
+    assert not fitted, f"clone of {name} holds fitted state {fitted}"
+    assert repr(type(model)(**copy.get_params(deep=False))) == repr(model)
+
+
 def test_load_can_find_every_mmalign_aligner_module():
     from mmalign.aligner import _MMALIGN_ALIGNER_MODULES
 
-    missing = {cls.__module__ for cls in ALIGNERS.values()} - set(_MMALIGN_ALIGNER_MODULES)
+    missing = {cls.__module__ for cls in ESTIMATORS.values()} - set(_MMALIGN_ALIGNER_MODULES)
     assert not missing, f"add {sorted(missing)} to mmalign.aligner._MMALIGN_ALIGNER_MODULES"
 
 
@@ -365,7 +412,7 @@ def test_load_refuses_a_tampered_hyper_parameter_naming_file_and_parameter(name,
     tiny_case(name).aligner.save(path)
     _rewrite_params(path, **{param: value})
     with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: .*\b{param}\b"):
-        Aligner.load(path)
+        Estimator.load(path)
 
 
 @pytest.mark.parametrize("name,param,value", TAMPERED,

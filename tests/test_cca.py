@@ -64,14 +64,19 @@ def test_estimator_and_torch_tensors(tmp_path):
     np.testing.assert_allclose(np.corrcoef(u[:, 0], v[:, 0])[0, 1], model.correlations_[0],
                                rtol=1e-10)
     model.save(tmp_path / "cca.npz")
-    loaded = mmalign.Aligner.load(tmp_path / "cca.npz")
+    loaded = mmalign.CCA.load(tmp_path / "cca.npz")
     np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+    with pytest.raises(ValueError, match="not a subclass of Aligner"):  # a transformer, not an aligner
+        mmalign.Aligner.load(tmp_path / "cca.npz")
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
     wx, wy, rho, mx, my = cca(Xt, Yt, 2)
     assert isinstance(rho, torch.Tensor)
     np.testing.assert_allclose(rho.numpy(), model.correlations_, rtol=1e-10)
-    with pytest.raises(TypeError, match="CTW"):
-        model.align(X, Y)
+    # a scikit-learn transformer, not an aligner
+    assert not isinstance(model, mmalign.Aligner) and not hasattr(model, "align")
+    u2, v2 = mmalign.CCA(n_components=2).fit_transform(X, Y)
+    np.testing.assert_array_equal(u2, u)
+    np.testing.assert_array_equal(v2, v)
 
 
 def test_mcca_reduces_to_cca_for_two_views_and_finds_shared_directions():
@@ -119,7 +124,7 @@ def test_big_endian_views_give_the_native_answer():
     np.testing.assert_array_equal(model.transform(big_x), model.transform(X))
     _, scores, _ = mcca([big_x, Y.astype(">i8")], 1)
     np.testing.assert_array_equal(scores, mcca([X, Y.astype(np.int64)], 1)[1])
-    deep = mmalign.DeepCCA(n_components=1, hidden=(4,), max_epochs=1, batch_size=60)
+    deep = mmalign.DeepCCA(n_components=1, hidden=(4,), train={"max_epochs": 1, "batch_size": 60})
     assert deep.fit(big_x, big_y).transform(big_x).shape == (60, 1)
 
 

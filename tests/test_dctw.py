@@ -144,13 +144,13 @@ def test_deep_mcca_fit_transform_save_load(tmp_path):
     rng = np.random.default_rng(0)
     z = rng.standard_normal((150, 2))
     views = [z @ rng.standard_normal((2, 4)), np.tanh(z) @ rng.standard_normal((2, 3)), z ** 3]
-    model = DeepMCCA(n_components=2, hidden=(16,), max_epochs=15).fit(views)
+    model = DeepMCCA(n_components=2, hidden=(16,), train={"max_epochs": 15}).fit(views)
     out = model.transform(views)
     assert [v.shape for v in out] == [(150, 2)] * 3
     np.testing.assert_allclose([v.std(axis=0, ddof=1) for v in out], 1.0, atol=1e-6)
     assert model.scores_.shape == (2,) and np.all(model.scores_ <= 3 + 1e-9)
     model.save(tmp_path / "m.npz")
-    loaded = mmalign.Aligner.load(tmp_path / "m.npz")
+    loaded = DeepMCCA.load(tmp_path / "m.npz")
     for a, b in zip(out, loaded.transform(views)):
         np.testing.assert_allclose(a, b, atol=1e-10)
     with pytest.raises(ValueError, match="views holds 2 views"):

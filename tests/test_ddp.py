@@ -1,4 +1,4 @@
-"""mmalign.train.fit under DistributedDataParallel: 2 CPU processes (gloo) train the same
+"""mmalign.nn.train.fit under DistributedDataParallel: 2 CPU processes (gloo) train the same
 model as 1 process with the same global batch; the DDP recipe runs under torchrun."""
 
 import os
@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from mmalign.train import TrainConfig, fit
+from mmalign.nn.train import TrainConfig, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 GLOBAL_BATCH = 16
@@ -59,16 +59,24 @@ def cca_views() -> tuple[np.ndarray, np.ndarray]:
 
 
 def deep_cca():
+    """DeepCCA with the MLPs it would build itself (seeds 0 and 1), in float64."""
     from mmalign import DeepCCA
+    from mmalign.projection.deep_cca import mlp_encoder
 
-    return DeepCCA(n_components=2, hidden=(8,), x_dim=5, y_dim=4, max_epochs=3,
-                   batch_size=GLOBAL_BATCH // 2, lr=1e-2, device="cpu").double()
+    encoders = []
+    for seed, dim in ((0, 5), (1, 4)):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            encoders.append(mlp_encoder(dim, 2, hidden=(8,)).double())
+    return DeepCCA(*encoders, n_components=2, x_dim=5, y_dim=4,
+                   train={"max_epochs": 3, "batch_size": GLOBAL_BATCH // 2, "lr": 1e-2,
+                          "device": "cpu"})
 
 
 def train_deep_cca() -> dict:
     """DeepCCA.fit under DDP (2 ranks x GLOBAL_BATCH / 2 rows per step)."""
     model = deep_cca().fit(*cca_views())
-    return {"state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+    return {"state": {k: v.detach().clone() for k, v in model.module_.state_dict().items()},
             "correlations": np.asarray(model.correlations_)}
 
 
@@ -76,9 +84,10 @@ def deep_cca_single_process_equivalent() -> dict:
     """Deep CCA's loss is a batch statistic (covariances): 2 ranks x b rows are one process
     with batch 2b whose loss is the mean of the losses of the two rank sub-batches
     (rank r gets rows r, r + 2, ... of each global batch)."""
-    from mmalign.projection.deep_cca import cca_loss
+    from mmalign.projection.deep_cca import DeepCCAModule, cca_loss
 
-    model = deep_cca()
+    estimator = deep_cca()
+    model = DeepCCAModule(estimator.encoder_x, estimator.encoder_y)  # the network it trains
 
     def loss_fn(m, batch):
         hx, hy = m(*batch)

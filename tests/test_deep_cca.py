@@ -6,12 +6,13 @@ import pytest
 import torch
 
 import mmalign
-from mmalign.projection.deep_cca import (DeepCCA, cca_loss, cnn_encoder, gru_encoder,
+from mmalign.nn.estimator import TorchEstimator
+from mmalign.projection.deep_cca import (DeepCCA, DeepCCAModule, cca_loss, cnn_encoder, gru_encoder,
                                          mlp_encoder)
 
 
 def _needs_train():
-    pytest.importorskip("mmalign.train")
+    pytest.importorskip("mmalign.nn.train")
 
 
 def _exact_views(rho, B=40, seed=0):
@@ -127,8 +128,8 @@ def test_linear_encoders_reach_linear_cca():
     torch.manual_seed(0)
     ex = torch.nn.Linear(5, 2, bias=False, dtype=torch.float64)
     ey = torch.nn.Linear(4, 2, bias=False, dtype=torch.float64)
-    model = DeepCCA(ex, ey, n_components=2, reg=0.0, max_epochs=400, batch_size=400,
-                    lr=3e-2).fit(X, Y)
+    model = DeepCCA(ex, ey, n_components=2, reg=0.0,
+                    train={"max_epochs": 400, "batch_size": 400, "lr": 3e-2}).fit(X, Y)
     assert model.correlations_.sum() == pytest.approx(rho.sum(), abs=1e-3)
     zx, zy = model.transform(X, Y)
     assert isinstance(zx, np.ndarray) and zx.shape == (400, 2)
@@ -155,8 +156,9 @@ def test_nonlinear_beats_linear_cca_on_held_out():
     lin = mmalign.CCA(n_components=1).fit(X[tr], Y[tr])
     a, b = lin.transform(X[te], Y[te])
     rho_lin = abs(np.corrcoef(a[:, 0], b[:, 0])[0, 1])
-    model = DeepCCA(n_components=1, hidden=(32, 32), max_epochs=300, batch_size=800,
-                    lr=1e-2, seed=0).fit(X[tr], Y[tr])
+    model = DeepCCA(n_components=1, hidden=(32, 32),
+                    train={"max_epochs": 300, "batch_size": 800, "lr": 1e-2, "seed": 0}
+                    ).fit(X[tr], Y[tr])
     zx, zy = model.transform(X[te], Y[te])
     rho_deep = abs(np.corrcoef(zx[:, 0], zy[:, 0])[0, 1])
     assert rho_deep > rho_lin + 0.3, (rho_deep, rho_lin)
@@ -170,7 +172,7 @@ def test_sequence_encoders_fit():
     Y = X[:, ::-1, :2] * 2 + 0.1 * rng.standard_normal((40, 6, 2)).astype(np.float32)
     torch.manual_seed(0)
     model = DeepCCA(cnn_encoder(3, 2, hidden=8), gru_encoder(2, 2, hidden=8),
-                    max_epochs=3, batch_size=16).fit(X, Y)
+                    train={"max_epochs": 3, "batch_size": 16}).fit(X, Y)
     zx, zy = model.transform(X, Y)
     assert zx.shape == zy.shape == (40, 2)
     assert np.isfinite(zx).all() and np.isfinite(zy).all()
@@ -178,17 +180,20 @@ def test_sequence_encoders_fit():
 
 def test_model_contract_and_bad_input():
     model = DeepCCA(x_dim=3, y_dim=2, n_components=1, hidden=(4,))
-    hx, hy = model(torch.zeros(5, 3), torch.zeros(5, 2))
-    assert hx.shape == hy.shape == (5, 1)
-    assert "mlp_x" in dict(model.named_children())
-    assert isinstance(model, torch.nn.Module) and isinstance(model, mmalign.aligner.Aligner)
+    # an estimator that owns a network, a transformer, not an aligner; __init__ builds nothing
+    assert not isinstance(model, torch.nn.Module)
+    assert not isinstance(model, mmalign.aligner.Aligner) and not hasattr(model, "align")
+    assert isinstance(model, TorchEstimator) and isinstance(model, mmalign.aligner.TransformerMixin)
+    assert not hasattr(model, "module_")
     assert model.get_params()["n_components"] == 1
-    with pytest.raises(TypeError, match="DCTW"):
-        model.align(np.zeros((5, 3)), np.zeros((5, 2)))
     with pytest.raises(ValueError, match="not fitted"):
         model.transform(np.zeros((5, 3)))
+    net = model._build_module()
+    assert isinstance(net, DeepCCAModule) and model.module_ is net
+    hx, hy = net(torch.zeros(5, 3), torch.zeros(5, 2))
+    assert hx.shape == hy.shape == (5, 1)
     with pytest.raises(ValueError, match="no encoder for X"):
-        DeepCCA()(torch.zeros(2, 3), torch.zeros(2, 3))
+        DeepCCA()._build_module()
     X, Y = np.zeros((10, 3)), np.zeros((10, 2))
     _needs_train()
     with pytest.raises(ValueError, match="rows"):
@@ -212,7 +217,7 @@ def test_model_contract_and_bad_input():
 def test_save_load_roundtrip(tmp_path):
     _needs_train()
     X, Y = _linear_views(60, 4)
-    model = DeepCCA(n_components=2, hidden=(8,), max_epochs=3).fit(X, Y)
+    model = DeepCCA(n_components=2, hidden=(8,), train={"max_epochs": 3}).fit(X, Y)
     path = tmp_path / "dcca.npz"
     model.save(path)
     loaded = DeepCCA.load(path)
@@ -220,15 +225,15 @@ def test_save_load_roundtrip(tmp_path):
     assert loaded.history_["train_loss"] == model.history_["train_loss"]
 
 
-@pytest.mark.parametrize("make", [lambda **kw: DeepCCA(hidden=(4,), max_epochs=2, **kw),
-                                  lambda **kw: mmalign.projection.DeepMCCA(hidden=(4,), max_epochs=2,
-                                                                           **kw)])
+@pytest.mark.parametrize("make", [lambda **kw: DeepCCA(hidden=(4,), train={"max_epochs": 2, **kw}),
+                                  lambda **kw: mmalign.projection.DeepMCCA(
+                                      hidden=(4,), train={"max_epochs": 2, **kw})])
 def test_batch_size_one_and_divergence_messages(make):
     _needs_train()
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((40, 3)), rng.standard_normal((40, 2))
     fit = (lambda m: m.fit(X, Y)) if isinstance(make(), DeepCCA) else (lambda m: m.fit([X, Y]))
-    with pytest.raises(ValueError, match=r"^batch_size must be >= 2") as info:
+    with pytest.raises(ValueError, match=r"^train.batch_size must be >= 2") as info:
         fit(make(batch_size=1))
     assert "hx" not in str(info.value) and "hs[0]" not in str(info.value)
     with pytest.raises(ValueError, match=r"training diverged.*lower lr \(got lr=1") as info:

@@ -439,8 +439,8 @@ def test_retrieval_from_multiview_model_picks_two_views():
     rng = np.random.default_rng(16)
     z = rng.standard_normal((150, 2))
     views = [z @ rng.standard_normal((2, 4)), np.tanh(z) @ rng.standard_normal((2, 3)), z ** 3]
-    model = mmalign.projection.DeepMCCA(n_components=2, hidden=(8,), max_epochs=3,
-                                        batch_size=150).fit(views)
+    model = mmalign.projection.DeepMCCA(n_components=2, hidden=(8,),
+                                        train={"max_epochs": 3, "batch_size": 150}).fit(views)
     out = model.transform(views)
     report = retrieval_from_model(model, views, views=(0, 2))
     assert report.as_dict() == retrieval(out[0], out[2]).as_dict()

@@ -1,4 +1,4 @@
-"""Tests for mmalign.train: the shared training loop."""
+"""Tests for mmalign.nn.train: the shared training loop."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from mmalign.train import History, TrainConfig, fit, resolve_device
+from mmalign.nn.train import History, TrainConfig, fit, resolve_device
 
 W_TRUE = torch.tensor([[1.5], [-2.0], [0.5]])
 

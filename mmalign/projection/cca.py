@@ -28,7 +28,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
-from ..aligner import Aligner
+from ..aligner import Estimator, TransformerMixin
 from ..utils.validation import check_fitted, check_float, check_int
 from ._inputs import as_real_tensor
 
@@ -259,13 +259,15 @@ def _like(t: torch.Tensor, reference):
     return t if isinstance(reference, torch.Tensor) else t.cpu().numpy()
 
 
-class CCA(Aligner):
-    """Canonical correlation analysis, closed form (scikit-learn style estimator).
+class CCA(TransformerMixin, Estimator):
+    """Canonical correlation analysis, closed form: a scikit-learn style transformer.
 
-    Unlike scikit-learn's iterative NIPALS ``CCA``, the solution is exact, the
+    ``fit(X, Y)`` / ``transform(X[, Y])`` / ``fit_transform(X, Y)``. Unlike
+    scikit-learn's iterative NIPALS ``CCA``, the solution is exact, the
     components come ordered by correlation, the variates have unit variance,
-    and rank-deficient views (``d > n``) are handled.  ``align`` is not offered:
-    CCA alone relates features, not time steps; see :class:`~mmalign.CTW`.
+    and rank-deficient views (``d > n``) are handled. CCA is not an aligner: it
+    relates features, not time steps; :class:`~mmalign.CTW` aligns sequences
+    with it.
 
     Parameters
     ----------
@@ -302,6 +304,7 @@ class CCA(Aligner):
         check_float(self.reg, "reg", 0.0, np.inf)
 
     def fit(self, X, Y) -> "CCA":
+        """Fit on paired rows ``X`` (n, d_x) and ``Y`` (n, d_y); returns ``self``."""
         self._check_params()
         (self.x_weights_, self.y_weights_, self.correlations_, self.x_mean_,
          self.y_mean_) = cca(X, Y, self.n_components, reg=self.reg)
@@ -316,11 +319,8 @@ class CCA(Aligner):
         return out[0] if Y is None else tuple(out)
 
     def fit_transform(self, X, Y):
+        """``fit(X, Y).transform(X, Y)``: the canonical variates of both views."""
         return self.fit(X, Y).transform(X, Y)
-
-    def align(self, x, y):
-        raise TypeError("CCA relates features, not time steps: use mmalign.CTW to align "
-                        "sequences, or fit/transform for the projections")
 
     @staticmethod
     def _project(X, weights, mean, name):

@@ -62,8 +62,10 @@ class DCTW(Aligner):
     epochs_per_step : int
         Deep CCA epochs per alternation.
     batch_size, lr, seed, device
-        Training settings (:mod:`mmalign.train`) of the deep CCA steps;
-        ``batch_size >= 2`` (each batch estimates covariances).
+        Training settings of the deep CCA steps (the ``train`` of their
+        :class:`~mmalign.DeepCCA` / :class:`~mmalign.projection.DeepMCCA`, with
+        ``max_epochs=epochs_per_step``); ``batch_size >= 2`` (each batch
+        estimates covariances).
     init : {"ctw", "uniform", "gctw"}
         Start paths: :class:`~mmalign.CTW` (multi-set: CTW of the longest
         sequence with each other one), the uniform diagonal, or (multi-set only)
@@ -146,8 +148,7 @@ class DCTW(Aligner):
         self.model_ = DeepCCA(n_components=k, objective=self.objective,
                               reg=self.reg, x_dim=pairs[0][0].shape[1],
                               y_dim=pairs[0][1].shape[1], hidden=self.hidden,
-                              max_epochs=self.epochs_per_step, batch_size=self.batch_size,
-                              lr=self.lr, seed=self.seed, device=self.device)
+                              train=self._deep_cca_training())
         self.history_ = []
         for _ in range(n_outer):
             X = np.concatenate([x[p[:, 0]] for (x, _), p in zip(pairs, paths)])
@@ -165,6 +166,12 @@ class DCTW(Aligner):
             if stable:
                 break
         return self
+
+    def _deep_cca_training(self) -> dict:
+        """The ``train`` of the deep (M)CCA of each alternation: ``epochs_per_step`` epochs
+        (continuing from the current weights), DCTW's batch size, lr, seed and device."""
+        return {"max_epochs": self.epochs_per_step, "batch_size": self.batch_size, "lr": self.lr,
+                "seed": self.seed, "device": self.device}
 
     def _check_params(self) -> None:
         if self.n_components is not None:
@@ -369,8 +376,7 @@ class DCTW(Aligner):
                 warps.append([Alignment(uniform_path(L, len(s)), shape=(L, len(s)))
                               for s in seqs])
         model = DeepMCCA(n_components=k, reg=self.reg, dims=dims, hidden=self.hidden,
-                         max_epochs=self.epochs_per_step, batch_size=self.batch_size,
-                         lr=self.lr, seed=self.seed, device=self.device)
+                         train=self._deep_cca_training())
         history = []
         for _ in range(n_outer):
             views = [np.concatenate([w[j].warp(seqs[j], source="y")

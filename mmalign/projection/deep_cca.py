@@ -32,14 +32,15 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..aligner import Aligner
+from ..aligner import TransformerMixin
+from ..nn.estimator import TorchEstimator
 from ..utils.tensors import as_float
-from ..utils.validation import check_choice, check_fitted, check_float, check_int
+from ..utils.validation import check_choice, check_float, check_int
 from ._inputs import as_real_tensor
 from .cca import cca, mcca
 
-__all__ = ["DeepCCA", "DeepMCCA", "cca_loss", "mcca_loss", "mlp_encoder", "cnn_encoder",
-           "gru_encoder"]
+__all__ = ["DeepCCA", "DeepCCAModule", "DeepMCCA", "DeepMCCAModule", "cca_loss", "mcca_loss",
+           "mlp_encoder", "cnn_encoder", "gru_encoder"]
 
 OBJECTIVES = ("trace", "sum_sq", "frobenius")
 
@@ -357,35 +358,36 @@ def gru_encoder(in_dim: int, out_dim: int, hidden: int = 64) -> torch.nn.Module:
 
 
 # -------------------------------------------------------------------------- model
-def _check_batch_size(batch_size) -> int:
+def _check_batch_size(batch_size, name: str = "batch_size") -> int:
     if isinstance(batch_size, numbers.Integral) and not isinstance(batch_size, (bool, np.bool_)) \
             and batch_size < 2:
-        raise ValueError(f"batch_size must be >= 2 (each batch estimates covariances), "
+        raise ValueError(f"{name} must be >= 2 (each batch estimates covariances), "
                          f"got {batch_size}")
-    return check_int(batch_size, "batch_size", 2)
+    return check_int(batch_size, name, 2)
 
 
-def _diverged(model: torch.nn.Module) -> ValueError:
+def _diverged(model: object, lr: float) -> ValueError:
     return ValueError(f"{type(model).__name__} training diverged (the encoder outputs became NaN, "
-                      f"infinite or too large for the loss); use a lower lr (got lr={model.lr!r})")
+                      f"infinite or too large for the loss); use a lower lr (got lr={lr!r})")
 
 
-def _check_finite(model: torch.nn.Module, outputs) -> None:
+def _check_finite(model: object, lr: float, outputs) -> None:
     """Raise the divergence error when encoder outputs hold NaN or infinite values."""
     for h in outputs:
         finite = torch.isfinite(h).all() if isinstance(h, torch.Tensor) else np.isfinite(h).all()
         if not bool(finite):
-            raise _diverged(model)
+            raise _diverged(model, lr)
 
 
-def _guarded_loss(model: torch.nn.Module, outputs, loss: Callable[[], torch.Tensor]) -> torch.Tensor:
+def _guarded_loss(model: object, lr: float, outputs,
+                  loss: Callable[[], torch.Tensor]) -> torch.Tensor:
     """``loss()`` of a batch's encoder ``outputs``, reporting a diverged training as such
     rather than as bad input or a failed eigen-decomposition."""
-    _check_finite(model, outputs)
+    _check_finite(model, lr, outputs)
     try:
         return loss()
     except torch.linalg.LinAlgError as err:  # outputs finite but far too large
-        raise _diverged(model) from err
+        raise _diverged(model, lr) from err
 
 
 @torch.no_grad()
@@ -405,21 +407,84 @@ def _check_encoded(h: np.ndarray, T: torch.Tensor, name: str) -> None:
                          f"this model (largest magnitude {float(T.abs().max()):.3g}); rescale it")
 
 
-class DeepCCA(Aligner, torch.nn.Module):
+def _first_param(module: torch.nn.Module) -> torch.Tensor | None:
+    return next(iter(module.parameters()), None)
+
+
+def _encode_all(module: torch.nn.Module, encoders, tensors, names, chunk: int = 4096) -> list:
+    """Each encoder's output on its tensor (None stays None), in eval mode, as float64 numpy."""
+    was_training = module.training
+    module.eval()
+    try:
+        return [None if T is None else _encode(enc, T, name, chunk)
+                for enc, T, name in zip(encoders, tensors, names)]
+    finally:
+        module.train(was_training)
+
+
+# Deep CCA's training defaults (TorchEstimator.TRAIN_DEFAULTS), those of the flat arguments
+# the models took before: 200 epochs, batches of 256, Adam at 1e-3, seed 0, on the CPU.
+_DEEP_CCA_TRAINING = {"max_epochs": 200, "batch_size": 256, "lr": 1e-3, "seed": 0, "device": "cpu"}
+
+
+class DeepCCAModule(torch.nn.Module):
+    """The network of :class:`DeepCCA`: two encoders side by side.
+
+    ``forward(x, y) -> (encoder_x(x), encoder_y(y))``, shapes ``(B, k_x)``, ``(B, k_y)``.
+    Public so that it can sit inside other models; train it with :func:`cca_loss`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.projection.deep_cca import DeepCCAModule, mlp_encoder
+    >>> net = DeepCCAModule(mlp_encoder(3, 2, hidden=(4,)), mlp_encoder(5, 2, hidden=(4,)))
+    >>> [tuple(h.shape) for h in net(torch.zeros(7, 3), torch.zeros(7, 5))]
+    [(7, 2), (7, 2)]
+    """
+
+    def __init__(self, encoder_x: torch.nn.Module, encoder_y: torch.nn.Module):
+        super().__init__()
+        self.encoder_x = encoder_x
+        self.encoder_y = encoder_y
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder_x(x), self.encoder_y(y)
+
+
+class DeepMCCAModule(torch.nn.Module):
+    """The network of :class:`DeepMCCA`: one encoder per view.
+
+    ``forward(*views) -> [encoders[j](views[j]) ...]``, one ``(B, k_j)`` tensor per view;
+    train it with :func:`mcca_loss`.
+    """
+
+    def __init__(self, encoders: Sequence[torch.nn.Module]):
+        super().__init__()
+        self.encoders = torch.nn.ModuleList(encoders)
+
+    def forward(self, *views: torch.Tensor) -> list[torch.Tensor]:
+        return [enc(v) for enc, v in zip(self.encoders, views)]
+
+
+class DeepCCA(TransformerMixin, TorchEstimator):
     """Deep CCA: two encoders trained for maximal correlation, then linear CCA.
 
-    ``fit`` trains the encoders with :func:`mmalign.train.fit` on
+    A transformer (``fit`` / ``transform`` / ``fit_transform``), not an aligner:
+    it relates features, not time steps (:class:`~mmalign.DCTW` aligns
+    sequences with it). ``fit`` builds the network (:class:`DeepCCAModule`,
+    ``module_``), trains it with :func:`mmalign.nn.train.fit` on
     :func:`cca_loss`, then fits a closed-form CCA on the encoder outputs of the
     training data, so that :meth:`transform` returns unit-variance,
-    decorrelated canonical variates ordered by correlation.  ``align`` is not
-    offered: DeepCCA relates features, not time steps; see DCTW.
+    decorrelated canonical variates ordered by correlation. Calling ``fit``
+    again continues from the current weights.
 
     Parameters
     ----------
     encoder_x, encoder_y : torch.nn.Module or None
-        Maps ``(B, ...) -> (B, k)``.  None: an MLP (:func:`mlp_encoder`) with
-        ``hidden`` layers and ``n_components`` outputs, built from ``x_dim`` /
-        ``y_dim`` when given, otherwise from the data's feature count at ``fit``.
+        Maps ``(B, ...) -> (B, k)`` (trained in place). None: an MLP
+        (:func:`mlp_encoder`) with ``hidden`` layers and ``n_components``
+        outputs, for the data's feature count, initialised from the training
+        seed (X) and the seed + 1 (Y).
     n_components : int >= 1
         Canonical components kept (and the MLPs' output size).
     objective : {"trace", "sum_sq", "frobenius"}
@@ -427,21 +492,20 @@ class DeepCCA(Aligner, torch.nn.Module):
     reg : float >= 0
         Absolute ridge on each covariance in the loss.
     x_dim, y_dim : int or None
+        Expected feature counts (checked at ``fit``).
     hidden : sequence of int
-    max_epochs : int >= 1
-    batch_size : int >= 2
-        Each batch estimates covariances; ``batch_size >= n``: full-batch
-        training (best for CCA's covariance estimates).
-    lr : float > 0
-        A training that diverges (NaN or infinite encoder outputs) raises
-        ValueError: lower ``lr``.
-    seed : int
-        Seeds the MLPs' initialisation and the training loop.
-    device : str
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
+    train : None, mapping or TrainConfig
+        Training settings (:class:`~mmalign.nn.estimator.TorchEstimator`); the
+        defaults: ``max_epochs=200``, ``batch_size=256``, ``lr=1e-3``, ``seed=0``,
+        ``device="cpu"``. ``batch_size >= 2`` (each batch estimates covariances;
+        ``batch_size >= n``: full-batch training, best for CCA's covariance
+        estimates). A training that diverges (NaN or infinite encoder outputs)
+        raises ValueError: lower ``lr``.
 
     Attributes
     ----------
+    module_ : DeepCCAModule
+        The two encoders.
     x_weights_, y_weights_ : np.ndarray [shape=(k_x, n_components)], [shape=(k_y, n_components)]
         Linear CCA on the encoder outputs.
     x_mean_, y_mean_ : np.ndarray
@@ -451,7 +515,7 @@ class DeepCCA(Aligner, torch.nn.Module):
     n_features_x_, n_features_y_ : int
         Trailing feature size of the training inputs.
     history_ : dict
-        The :func:`mmalign.train.fit` history as a dict (``train_loss`` per epoch, ...).
+        The :func:`mmalign.nn.train.fit` history as a dict (``train_loss`` per epoch, ...).
 
     Examples
     --------
@@ -460,18 +524,17 @@ class DeepCCA(Aligner, torch.nn.Module):
     >>> rng = np.random.default_rng(0)
     >>> z = rng.standard_normal((200, 2))
     >>> X, Y = z @ rng.standard_normal((2, 5)), np.tanh(z) @ rng.standard_normal((2, 3))
-    >>> model = DeepCCA(n_components=2, hidden=(16,), max_epochs=20).fit(X, Y)
+    >>> model = DeepCCA(n_components=2, hidden=(16,), train={"max_epochs": 20}).fit(X, Y)
     >>> model.transform(X).shape
     (200, 2)
     """
 
+    TRAIN_DEFAULTS = _DEEP_CCA_TRAINING
+
     def __init__(self, encoder_x: torch.nn.Module | None = None,
                  encoder_y: torch.nn.Module | None = None, n_components: int = 2,
                  objective: str = "trace", reg: float = 1e-4, x_dim: int | None = None,
-                 y_dim: int | None = None, hidden: Sequence[int] = (64, 64),
-                 max_epochs: int = 200, batch_size: int = 256, lr: float = 1e-3,
-                 seed: int = 0, device: str = "cpu"):
-        torch.nn.Module.__init__(self)
+                 y_dim: int | None = None, hidden: Sequence[int] = (64, 64), train=None):
         self.encoder_x = encoder_x
         self.encoder_y = encoder_y
         self.n_components = n_components
@@ -480,48 +543,13 @@ class DeepCCA(Aligner, torch.nn.Module):
         self.x_dim = x_dim
         self.y_dim = y_dim
         self.hidden = hidden
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.seed = seed
-        self.device = device
-        # default MLPs are submodules, built here when their input size is known
-        self._build_mlps(x_dim, y_dim)
+        self.train = train
 
-    # ----------------------------------------------------------------- helpers
-    def _build_mlps(self, dx: int | None, dy: int | None) -> None:
-        k = self.n_components
-        for side, enc, dim in (("x", self.encoder_x, dx), ("y", self.encoder_y, dy)):
-            name = f"mlp_{side}"
-            if enc is not None or dim is None or name in self._modules:
-                continue
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(self.seed) + (side == "y"))
-                self.add_module(name, mlp_encoder(dim, k, tuple(self.hidden)))
-
-    def _encoder(self, side: str) -> torch.nn.Module:
-        enc = self.encoder_x if side == "x" else self.encoder_y
-        if enc is None:
-            enc = self._modules.get(f"mlp_{side}")
-        if enc is None:
-            raise ValueError(f"DeepCCA has no encoder for {side.upper()} yet: pass "
-                             f"encoder_{side} or {side}_dim, or call fit first")
-        return enc
-
-    def _before_load_state_dict(self) -> None:
-        self._build_mlps(getattr(self, "n_features_x_", None), getattr(self, "n_features_y_", None))
-
-    def _param_like(self, side: str) -> torch.Tensor | None:
-        return next(iter(self._encoder(side).parameters()), None)
-
+    # ----------------------------------------------------------------- estimator hooks
     def _check_params(self) -> None:
         check_int(self.n_components, "n_components", 1)
         check_choice(self.objective, "objective", OBJECTIVES)
         check_float(self.reg, "reg", 0.0)
-        check_int(self.max_epochs, "max_epochs", 1)
-        _check_batch_size(self.batch_size)
-        check_float(self.lr, "lr", 0.0, low_open=True)
-        check_int(self.seed, "seed", 0)
         for name in ("x_dim", "y_dim"):
             if getattr(self, name) is not None:
                 check_int(getattr(self, name), name, 1)
@@ -531,13 +559,38 @@ class DeepCCA(Aligner, torch.nn.Module):
                 raise ValueError(f"{name} must be a torch.nn.Module or None, "
                                  f"got {type(value).__name__}")
 
-    # --------------------------------------------------------------- interface
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Encoder outputs ``(hx, hy)`` of a batch, shapes ``(B, k_x)``, ``(B, k_y)``."""
-        return self._encoder("x")(x), self._encoder("y")(y)
+    def train_config(self):
+        config = super().train_config()
+        _check_batch_size(config.batch_size, "train.batch_size")
+        return config
 
+    def _make_module(self) -> DeepCCAModule:
+        encoders = []
+        for side, enc in ((0, self.encoder_x), (1, self.encoder_y)):
+            if enc is None:
+                name = "xy"[side]
+                dim = getattr(self, f"n_features_{name}_", getattr(self, f"{name}_dim"))
+                if dim is None:
+                    raise ValueError(f"DeepCCA has no encoder for {name.upper()} yet: pass "
+                                     f"encoder_{name} or {name}_dim, or call fit first")
+                with self._seeded(side):  # X's MLP from the seed, Y's from the seed + 1
+                    enc = mlp_encoder(dim, self.n_components, tuple(self.hidden))
+            encoders.append(enc)
+        return DeepCCAModule(*encoders)
+
+    @classmethod
+    def _upgrade_state_key(cls, key: str) -> str:
+        # files of DeepCCA as a torch module: its default MLPs were mlp_x / mlp_y
+        for side in "xy":
+            if key.startswith(f"mlp_{side}."):
+                return f"encoder_{side}." + key[len(f"mlp_{side}."):]
+        return key
+
+    # --------------------------------------------------------------- interface
     def fit(self, X, Y) -> "DeepCCA":
         """Train the encoders on paired rows, then fit linear CCA on their outputs.
+
+        Calling ``fit`` again continues from the current encoder weights.
 
         Parameters
         ----------
@@ -549,9 +602,8 @@ class DeepCCA(Aligner, torch.nn.Module):
         -------
         self : DeepCCA
         """
-        from mmalign.train import TrainConfig, fit as train_fit
-
         self._check_params()
+        config = self.train_config()
         Xt, Yt = as_real_tensor(X, "X"), as_real_tensor(Y, "Y")
         n = Xt.shape[0]
         if Yt.shape[0] != n:
@@ -568,43 +620,35 @@ class DeepCCA(Aligner, torch.nn.Module):
                                  f"got {tuple(T.shape)}")
         self.n_features_x_ = int(Xt.shape[-1])
         self.n_features_y_ = int(Yt.shape[-1])
-        self._build_mlps(self.n_features_x_, self.n_features_y_)
-        px, py = self._param_like("x"), self._param_like("y")
+        module = self._ensure_module()
+        px, py = _first_param(module.encoder_x), _first_param(module.encoder_y)
         Xt = as_float(Xt, px.dtype if px is not None else torch.get_default_dtype(), "X")
         Yt = as_float(Yt, py.dtype if py is not None else torch.get_default_dtype(), "Y")
 
-        bs = min(int(self.batch_size), n)
+        bs = min(int(config.batch_size), n)
         rest = n % bs
-        k, objective, reg = int(self.n_components), self.objective, float(self.reg)
+        k, objective, reg, lr = int(self.n_components), self.objective, float(self.reg), config.lr
 
         def loss_fn(model, batch):
             hx, hy = model(*batch)
             m = min(k, hx.shape[1], hy.shape[1])
-            return _guarded_loss(self, (hx, hy), lambda: cca_loss(hx, hy, n_components=m,
-                                                                  objective=objective, reg=reg))
+            return _guarded_loss(self, lr, (hx, hy), lambda: cca_loss(hx, hy, n_components=m,
+                                                                      objective=objective, reg=reg))
 
-        config = TrainConfig(max_epochs=int(self.max_epochs), batch_size=bs, lr=float(self.lr),
-                             seed=int(self.seed), device=self.device, progress=False,
-                             drop_last=0 < rest < max(2, bs // 2))
-        history = train_fit(self, loss_fn, (Xt, Yt), config=config)
-        # a plain dict, so that save() stores it
-        self.history_ = dataclasses.asdict(history) if dataclasses.is_dataclass(history) else history
+        # full batches where a short last batch would give poor covariance estimates
+        self._fit_module(loss_fn, (Xt, Yt), config=dataclasses.replace(
+            config, batch_size=bs, drop_last=config.drop_last or 0 < rest < max(2, bs // 2)))
 
         hx, hy = self._encode_all(Xt, Yt)
-        _check_finite(self, [hx, hy])
+        _check_finite(self, lr, [hx, hy])
         (self.x_weights_, self.y_weights_, self.correlations_, self.x_mean_,
          self.y_mean_) = cca(hx, hy, k)
         return self
 
     def _encode_all(self, Xt: torch.Tensor | None, Yt: torch.Tensor | None,
-                    names: tuple[str, str] = ("X", "Y"), chunk: int = 4096):
-        was_training = self.training
-        self.eval()
-        try:
-            return [None if T is None else _encode(self._encoder(side), T, name, chunk)
-                    for T, side, name in ((Xt, "x", names[0]), (Yt, "y", names[1]))]
-        finally:
-            self.train(was_training)
+                    names: tuple[str, str] = ("X", "Y")):
+        module = self.module_
+        return _encode_all(module, (module.encoder_x, module.encoder_y), (Xt, Yt), names)
 
     def transform(self, X, Y=None):
         """Canonical variates of X (and of Y when given).
@@ -624,7 +668,7 @@ class DeepCCA(Aligner, torch.nn.Module):
 
     def _transform(self, X, Y, names: tuple[str, str]):
         """:meth:`transform`, with messages naming the inputs ``names``."""
-        check_fitted(self, "x_weights_", "fit(X, Y)")
+        self._check_fitted("x_weights_", "fit(X, Y)")
         Xt = as_real_tensor(X, names[0])
         Yt = None if Y is None else as_real_tensor(Y, names[1])
         for T, name, d, enc in ((Xt, names[0], self.n_features_x_, self.encoder_x),
@@ -648,52 +692,49 @@ class DeepCCA(Aligner, torch.nn.Module):
         return out[0] if Y is None else tuple(out)
 
     def fit_transform(self, X, Y):
+        """``fit(X, Y).transform(X, Y)``: the canonical variates of both views."""
         return self.fit(X, Y).transform(X, Y)
 
-    def align(self, x, y):
-        raise TypeError("DeepCCA relates features, not time steps: use DCTW (deep canonical "
-                        "time warping) to align sequences, or fit/transform for the projections")
 
-
-class DeepMCCA(Aligner, torch.nn.Module):
+class DeepMCCA(TransformerMixin, TorchEstimator):
     """Deep multi-set CCA: one encoder per view, trained for a shared space, then MCCA.
 
-    The N >= 2 encoders are trained with :func:`mmalign.train.fit` on
-    :func:`mcca_loss` (MAXVAR, deep generalised CCA of Benton et al. 2019);
-    a closed-form multi-set CCA (:func:`mmalign.projection.mcca`) on the
-    encoder outputs of the training data then gives each view unit-variance
-    canonical variates in one shared ``n_components``-dimensional space.
-    With two views it is the deep CCA of :class:`DeepCCA` with the MAXVAR
-    loss (``cca_loss(objective="trace") - m`` when ``reg = 0``).  ``align``
-    is not offered: see :meth:`mmalign.DCTW.align_all`.
+    A transformer (``fit`` / ``transform`` / ``fit_transform``) of N >= 2 views:
+    the encoders (:class:`DeepMCCAModule`, ``module_``) are trained with
+    :func:`mmalign.nn.train.fit` on :func:`mcca_loss` (MAXVAR, deep generalised
+    CCA of Benton et al. 2019); a closed-form multi-set CCA
+    (:func:`mmalign.projection.mcca`) on the encoder outputs of the training
+    data then gives each view unit-variance canonical variates in one shared
+    ``n_components``-dimensional space. With two views it is the deep CCA of
+    :class:`DeepCCA` with the MAXVAR loss (``cca_loss(objective="trace") - m``
+    when ``reg = 0``). To warp several sequences with it, see
+    :meth:`mmalign.DCTW.align_all`.
 
     Parameters
     ----------
     encoders : sequence of torch.nn.Module or None
-        One encoder per view, ``(B, ...) -> (B, k_j)``.  None: an MLP per view
-        (:func:`mlp_encoder`, ``hidden`` layers, ``n_components`` outputs),
-        built from ``dims`` when given, otherwise from the data at ``fit``.
+        One encoder per view, ``(B, ...) -> (B, k_j)`` (trained in place). None:
+        an MLP per view (:func:`mlp_encoder`, ``hidden`` layers, ``n_components``
+        outputs) for the data's feature counts; view ``j``'s is initialised from
+        the training seed + ``j`` (for two views the same start as
+        :class:`DeepCCA`'s two MLPs).
     n_components : int >= 1
         Canonical components kept (and the MLPs' output size).
     reg : float >= 0
         Absolute ridge on each covariance, in the loss and in the final MCCA.
     dims : sequence of int or None
-        Input feature size of each view (for the default MLPs).
+        Expected feature size of each view (checked at ``fit``).
     hidden : sequence of int
-    max_epochs : int >= 1
-    batch_size : int >= 2
-        Each batch estimates covariances; ``batch_size >= n``: full-batch training.
-    lr : float > 0
-        A training that diverges (NaN or infinite encoder outputs) raises
-        ValueError: lower ``lr``.
-    seed : int
-        View ``j``'s MLP is initialised from ``seed + j`` (for two views the same
-        start as :class:`DeepCCA`'s two MLPs); the training loop from ``seed``.
-    device : str
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
+    train : None, mapping or TrainConfig
+        Training settings (:class:`~mmalign.nn.estimator.TorchEstimator`); the
+        defaults: ``max_epochs=200``, ``batch_size=256``, ``lr=1e-3``, ``seed=0``,
+        ``device="cpu"``. ``batch_size >= 2`` (each batch estimates covariances;
+        ``batch_size >= n``: full-batch training). A training that diverges (NaN
+        or infinite encoder outputs) raises ValueError: lower ``lr``.
 
     Attributes
     ----------
+    module_ : DeepMCCAModule
     weights_ : list of np.ndarray [shape=(k_j, n_components)]
         Linear MCCA on each view's encoder outputs.
     means_ : list of np.ndarray [shape=(k_j,)]
@@ -703,7 +744,7 @@ class DeepMCCA(Aligner, torch.nn.Module):
     n_features_ : tuple of int
         Trailing feature size of each training view.
     history_ : dict
-        The :func:`mmalign.train.fit` history.
+        The :func:`mmalign.nn.train.fit` history.
 
     Examples
     --------
@@ -712,68 +753,73 @@ class DeepMCCA(Aligner, torch.nn.Module):
     >>> rng = np.random.default_rng(0)
     >>> z = rng.standard_normal((200, 2))
     >>> views = [z @ rng.standard_normal((2, 4)), np.tanh(z) @ rng.standard_normal((2, 3)), z ** 3]
-    >>> model = DeepMCCA(n_components=2, hidden=(16,), max_epochs=20).fit(views)
+    >>> model = DeepMCCA(n_components=2, hidden=(16,), train={"max_epochs": 20}).fit(views)
     >>> [v.shape for v in model.transform(views)]
     [(200, 2), (200, 2), (200, 2)]
     """
 
+    TRAIN_DEFAULTS = _DEEP_CCA_TRAINING
+
     def __init__(self, encoders: Sequence[torch.nn.Module] | None = None, n_components: int = 2,
                  reg: float = 1e-4, dims: Sequence[int] | None = None,
-                 hidden: Sequence[int] = (64, 64), max_epochs: int = 200, batch_size: int = 256,
-                 lr: float = 1e-3, seed: int = 0, device: str = "cpu"):
-        torch.nn.Module.__init__(self)
+                 hidden: Sequence[int] = (64, 64), train=None):
         self.encoders = encoders
         self.n_components = n_components
         self.reg = reg
         self.dims = dims
         self.hidden = hidden
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.seed = seed
-        self.device = device
-        if encoders is not None:
-            for j, enc in enumerate(encoders):
-                if not isinstance(enc, torch.nn.Module):
-                    raise ValueError(f"encoders[{j}] must be a torch.nn.Module, "
-                                     f"got {type(enc).__name__}")
-                self.add_module(f"encoder_{j}", enc)
-        self._build_mlps(dims)
+        self.train = train
 
-    # ----------------------------------------------------------------- helpers
-    def _n_encoders(self) -> int | None:
-        if self.encoders is not None:
-            return len(self.encoders)
-        n = sum(1 for name in self._modules if name.startswith("mlp_"))
-        return n or None
-
-    def _build_mlps(self, dims: Sequence[int] | None) -> None:
-        if self.encoders is not None or dims is None or self._n_encoders():
-            return
-        k = int(self.n_components)
-        for j, d in enumerate(dims):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(self.seed) + j)
-                self.add_module(f"mlp_{j}", mlp_encoder(int(d), k, tuple(self.hidden)))
-
-    def _encoder(self, j: int) -> torch.nn.Module:
-        return self._modules[f"encoder_{j}" if self.encoders is not None else f"mlp_{j}"]
-
-    def _before_load_state_dict(self) -> None:
-        self._build_mlps(getattr(self, "n_features_", None))
-
+    # ----------------------------------------------------------------- estimator hooks
     def _check_params(self) -> None:
         check_int(self.n_components, "n_components", 1)
         check_float(self.reg, "reg", 0.0)
-        check_int(self.max_epochs, "max_epochs", 1)
-        _check_batch_size(self.batch_size)
-        check_float(self.lr, "lr", 0.0, low_open=True)
-        check_int(self.seed, "seed", 0)
-        if self.encoders is not None and len(self.encoders) < 2:
-            raise ValueError(f"encoders must hold at least 2 encoders, got {len(self.encoders)}")
+        if self.encoders is not None:
+            if isinstance(self.encoders, torch.nn.Module) or not isinstance(self.encoders, Sequence):
+                raise ValueError(f"encoders must be a list of torch.nn.Module, got "
+                                 f"{type(self.encoders).__name__}")
+            for j, enc in enumerate(self.encoders):
+                if not isinstance(enc, torch.nn.Module):
+                    raise ValueError(f"encoders[{j}] must be a torch.nn.Module, "
+                                     f"got {type(enc).__name__}")
+            if len(self.encoders) < 2:
+                raise ValueError(f"encoders must hold at least 2 encoders, got {len(self.encoders)}")
         if self.dims is not None:
             for j, d in enumerate(self.dims):
                 check_int(d, f"dims[{j}]", 1)
+
+    def train_config(self):
+        config = super().train_config()
+        _check_batch_size(config.batch_size, "train.batch_size")
+        return config
+
+    def _make_module(self) -> DeepMCCAModule:
+        if self.encoders is not None:
+            return DeepMCCAModule(self.encoders)
+        dims = getattr(self, "n_features_", self.dims)
+        if dims is None:
+            raise ValueError("DeepMCCA has no encoders yet: pass encoders or dims, or call fit first")
+        encoders = []
+        for j, d in enumerate(dims):
+            with self._seeded(j):  # view j's MLP from the seed + j
+                encoders.append(mlp_encoder(int(d), int(self.n_components), tuple(self.hidden)))
+        return DeepMCCAModule(encoders)
+
+    @classmethod
+    def _upgrade_state_key(cls, key: str) -> str:
+        # files of DeepMCCA as a torch module: its default MLPs were mlp_0, mlp_1, ...
+        head, _, rest = key.partition(".")
+        if head.startswith("mlp_") and head[4:].isdigit():
+            return f"encoders.{head[4:]}.{rest}"
+        return key
+
+    def _n_encoders(self) -> int | None:
+        if self.encoders is not None:
+            return len(self.encoders)
+        module = getattr(self, "module_", None)
+        if module is not None:
+            return len(module.encoders)
+        return len(self.dims) if self.dims is not None else None
 
     def _views(self, views, fitted: bool, name: str = "views") -> list[torch.Tensor]:
         if isinstance(views, (np.ndarray, torch.Tensor)) or not isinstance(views, Sequence):
@@ -796,10 +842,6 @@ class DeepMCCA(Aligner, torch.nn.Module):
         return tensors
 
     # --------------------------------------------------------------- interface
-    def forward(self, *views: torch.Tensor) -> list[torch.Tensor]:
-        """Encoder outputs of a batch, one ``(B, k_j)`` tensor per view."""
-        return [self._encoder(j)(v) for j, v in enumerate(views)]
-
     def fit(self, views, Y=None) -> "DeepMCCA":
         """Train the encoders on paired rows of all views, then fit MCCA on their outputs.
 
@@ -814,11 +856,10 @@ class DeepMCCA(Aligner, torch.nn.Module):
         -------
         self : DeepMCCA
         """
-        from mmalign.train import TrainConfig, fit as train_fit
-
         if Y is not None:
             raise ValueError("DeepMCCA.fit takes one list of views; pass fit([X, Y, ...])")
         self._check_params()
+        config = self.train_config()
         tensors = self._views(views, fitted=False)
         n = tensors[0].shape[0]
         for j, T in enumerate(tensors):
@@ -827,44 +868,36 @@ class DeepMCCA(Aligner, torch.nn.Module):
                                  f"(paired observations): {n} and {T.shape[0]}")
         if n < 2:
             raise ValueError(f"views[0] needs at least 2 rows, got {n}")
-        self._build_mlps([int(T.shape[-1]) for T in tensors])
+        self.n_features_ = tuple(int(T.shape[-1]) for T in tensors)
+        module = self._ensure_module()
         cast = []
-        for j, T in enumerate(tensors):
-            p = next(iter(self._encoder(j).parameters()), None)
+        for j, (T, enc) in enumerate(zip(tensors, module.encoders)):
+            p = _first_param(enc)
             cast.append(as_float(T, p.dtype if p is not None else torch.get_default_dtype(),
-                              f"views[{j}]"))
+                                 f"views[{j}]"))
 
-        bs = min(int(self.batch_size), n)
+        bs = min(int(config.batch_size), n)
         rest = n % bs
-        k, reg = int(self.n_components), float(self.reg)
+        k, reg, lr = int(self.n_components), float(self.reg), config.lr
 
         def loss_fn(model, batch):
             hs = model(*batch)
             m = min([k] + [h.shape[1] for h in hs])
-            return _guarded_loss(self, hs, lambda: mcca_loss(hs, n_components=m, reg=reg))
+            return _guarded_loss(self, lr, hs, lambda: mcca_loss(hs, n_components=m, reg=reg))
 
-        config = TrainConfig(max_epochs=int(self.max_epochs), batch_size=bs, lr=float(self.lr),
-                             seed=int(self.seed), device=self.device, progress=False,
-                             drop_last=0 < rest < max(2, bs // 2))
-        history = train_fit(self, loss_fn, tuple(cast), config=config)
-        self.history_ = dataclasses.asdict(history) if dataclasses.is_dataclass(history) else history
-        self.n_features_ = tuple(int(T.shape[-1]) for T in tensors)
+        self._fit_module(loss_fn, tuple(cast), config=dataclasses.replace(
+            config, batch_size=bs, drop_last=config.drop_last or 0 < rest < max(2, bs // 2)))
 
         hs = self._encode_all(cast)
-        _check_finite(self, hs)
+        _check_finite(self, lr, hs)
         m = min([k] + [h.shape[1] for h in hs])
         self.weights_, self.scores_, self.means_ = mcca(hs, m, reg=reg)
         return self
 
-    def _encode_all(self, tensors: list[torch.Tensor], name: str = "views",
-                    chunk: int = 4096) -> list[np.ndarray]:
-        was_training = self.training
-        self.eval()
-        try:
-            return [_encode(self._encoder(j), T, f"{name}[{j}]", chunk)
-                    for j, T in enumerate(tensors)]
-        finally:
-            self.train(was_training)
+    def _encode_all(self, tensors: list[torch.Tensor], name: str = "views") -> list[np.ndarray]:
+        module = self.module_
+        return _encode_all(module, module.encoders, tensors,
+                           [f"{name}[{j}]" for j in range(len(tensors))])
 
     def transform(self, views) -> list:
         """Canonical variates of every view.
@@ -883,7 +916,7 @@ class DeepMCCA(Aligner, torch.nn.Module):
 
     def _transform(self, views, name: str) -> list:
         """:meth:`transform`, with messages naming the input ``name``."""
-        check_fitted(self, "weights_", "fit(views)")
+        self._check_fitted("weights_", "fit(views)")
         tensors = self._views(views, fitted=True, name=name)
         hs = self._encode_all(tensors, name)
         for j, (h, T) in enumerate(zip(hs, tensors)):
@@ -894,9 +927,6 @@ class DeepMCCA(Aligner, torch.nn.Module):
             out.append(torch.from_numpy(z).to(V.device) if isinstance(V, torch.Tensor) else z)
         return out
 
-    def fit_transform(self, views) -> list:
-        return self.fit(views).transform(views)
-
-    def align(self, x, y):
-        raise TypeError("DeepMCCA relates features, not time steps: use DCTW.align_all to warp "
-                        "several sequences, or fit/transform for the projections")
+    def fit_transform(self, views, Y=None) -> list:
+        """``fit(views).transform(views)``."""
+        return self.fit(views, Y).transform(views)

@@ -2,6 +2,7 @@
 
 - :mod:`~mmalign.utils.validation`: the argument checks (numpy only);
 - :mod:`~mmalign.utils.tensors`: user data read as torch tensors;
+- :mod:`~mmalign.utils.token_ids`: token-id sequences read as padded int64 batches;
 - :mod:`~mmalign.utils.devices`: the device argument;
 - :mod:`~mmalign.utils.files`: output files written safely;
 - :mod:`~mmalign.utils.embedding_table`: the word-vector table data sets build and evaluations read;

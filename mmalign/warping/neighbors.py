@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit, prange
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import ClassifierMixin
 
+from ..aligner import Estimator
 from ..utils.validation import check_choice, check_fitted, check_int
 from . import _extremes as ext
 from . import _kernels as K
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # the dask backend is optional
 SLACK = 1e-12
 
 
-class KNeighborsDTW(ClassifierMixin, BaseEstimator):
+class KNeighborsDTW(ClassifierMixin, Estimator):
     """k-nearest-neighbour classifier under DTW, exact and fast.
 
     Candidates are visited in order of LB_Kim and pruned by LB_Kim, LB_Keogh of
@@ -67,6 +68,10 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : np.ndarray
+    y_encoded_ : np.ndarray [shape=(N,)]
+        Each training series' label as an index into ``classes_``.
+    train_ : list of np.ndarray
+        The training series.
     n_dtw_computed_ : int
         DTW distances that the last ``kneighbors`` call could not prune.
 
@@ -104,15 +109,13 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y) -> "KNeighborsDTW":
         """Store the training series ``X`` (``(N, n[, d])`` or a list) and labels ``y`` (N,)."""
-        check_int(self.n_neighbors, "n_neighbors", 1)
-        _metric_code(self.metric)
-        self._check_backend()
+        self._check_params()
         self.train_ = as_collection(X, "X")
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(self.train_):
             raise ValueError(f"y must have one label per series of X ({len(self.train_)}), "
                              f"got shape {y.shape}")
-        self.classes_, self._y_encoded = np.unique(y, return_inverse=True)
+        self.classes_, self.y_encoded_ = np.unique(y, return_inverse=True)
         self.n_features_in_ = self.train_[0].shape[1]
         return self
 
@@ -150,7 +153,7 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """Fraction of the neighbours in each class, ``(len(X), n_classes)``."""
         ind = self.kneighbors(X, return_distance=False)
-        votes = self._y_encoded[ind]
+        votes = self.y_encoded_[ind]
         counts = np.zeros((len(ind), len(self.classes_)))
         np.add.at(counts, (np.arange(len(ind))[:, None], votes), 1.0)
         return counts / ind.shape[1]
@@ -164,6 +167,11 @@ class KNeighborsDTW(ClassifierMixin, BaseEstimator):
                              for name, value in params.items()})
 
     # ------------------------------------------------------------------ internals
+
+    def _check_params(self) -> None:
+        check_int(self.n_neighbors, "n_neighbors", 1)
+        _metric_code(self.metric)
+        self._check_backend()
 
     def _check_backend(self) -> None:
         check_choice(self.backend, "backend", BACKENDS)

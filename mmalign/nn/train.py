@@ -24,7 +24,7 @@ Conventions
 Examples
 --------
 >>> import torch
->>> from mmalign.train import TrainConfig, fit
+>>> from mmalign.nn.train import TrainConfig, fit
 >>> _ = torch.manual_seed(0)
 >>> x = torch.randn(256, 3)
 >>> y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import os
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -48,17 +48,17 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
-from .utils.devices import resolve_device
-from .utils.validation import check_float, check_int
+from ..utils.devices import resolve_device
+from ..utils.validation import check_float, check_int
 
-__all__ = ["TrainConfig", "History", "check_fit_params", "resolve_device", "fit"]
+__all__ = ["TrainConfig", "History", "check_config", "check_fit_params", "resolve_device", "fit"]
 
 LossFn = Callable[[torch.nn.Module, tuple], torch.Tensor]
 MetricFn = Callable[[torch.nn.Module, tuple], float]
 
 _OPTIMIZERS = ("adam", "adamw", "sgd")
 _SCHEDULERS = (None, "cosine", "plateau")
-_CKPT_FORMAT = "mmalign.train"
+_CKPT_FORMAT = "mmalign.train"  # the tag saved in checkpoints: kept from the loop's old module name
 
 
 @dataclass
@@ -104,11 +104,19 @@ class TrainConfig:
     drop_last : bool
         Drop the last incomplete batch.
 
+    It follows scikit-learn's estimator protocol (:meth:`get_params`,
+    :meth:`set_params`), so that a neural estimator's ``train`` hyper-parameter
+    is cloned by ``sklearn.base.clone`` and reached by
+    ``set_params(train__lr=...)`` and grid searches. The values are checked by
+    :func:`check_config` (which :func:`fit` calls), not here.
+
     Examples
     --------
-    >>> from mmalign.train import TrainConfig
+    >>> from mmalign.nn.train import TrainConfig
     >>> TrainConfig(max_epochs=5, optimizer="sgd").lr
     0.001
+    >>> TrainConfig().set_params(lr=0.01, max_epochs=3).get_params()["lr"]
+    0.01
     """
 
     max_epochs: int = 100
@@ -126,6 +134,26 @@ class TrainConfig:
     progress: bool = False
     shuffle: bool = True
     drop_last: bool = False
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The fields, name -> value (scikit-learn's ``get_params``; nothing is nested)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def set_params(self, **params: Any) -> "TrainConfig":
+        """Set fields by name (scikit-learn's ``set_params``); returns ``self``.
+
+        Raises
+        ------
+        ValueError
+            For a name that is not a field.
+        """
+        valid = [f.name for f in fields(self)]
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"invalid parameter {name!r} for TrainConfig; valid "
+                                 f"parameters: {valid}")
+            setattr(self, name, value)
+        return self
 
 
 @dataclass
@@ -147,7 +175,7 @@ class History:
 
     Examples
     --------
-    >>> from mmalign.train import History
+    >>> from mmalign.nn.train import History
     >>> History([0.5, 0.25], [], 1, 2, False).as_dict()["best_epoch"]
     1
     """
@@ -229,33 +257,60 @@ def _to_device(batch: Any, device: torch.device) -> tuple:
     return tuple(b.to(device, non_blocking=True) if isinstance(b, torch.Tensor) else b for b in batch)
 
 
-def _check_config(config: TrainConfig) -> None:
+def check_config(config: TrainConfig, prefix: str = "") -> None:
+    """The one validation of a :class:`TrainConfig` (:func:`fit` and every neural estimator
+    call it); a ``ValueError`` naming the first bad field, as ``<prefix><field>: ...``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    prefix : str
+        Put before the field's name in messages, e.g. ``"train."`` for an estimator's
+        ``train`` hyper-parameter.
+
+    Examples
+    --------
+    >>> from mmalign.nn.train import TrainConfig, check_config
+    >>> check_config(TrainConfig(lr=0.0), prefix="train.")
+    Traceback (most recent call last):
+    ...
+    ValueError: train.lr: expected a positive finite number, got 0.0
+    """
     if not isinstance(config, TrainConfig):
-        raise ValueError(f"config: expected a TrainConfig, got {type(config).__name__}")
+        raise ValueError(f"{prefix or 'config: '}expected a TrainConfig, got {type(config).__name__}")
 
     def _int(name: str, minimum: int) -> None:
         v = getattr(config, name)
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-            raise ValueError(f"{name}: expected an integer >= {minimum}, got {v!r}")
+            raise ValueError(f"{prefix}{name}: expected an integer >= {minimum}, got {v!r}")
+
+    def _real(v: Any) -> bool:
+        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
     _int("max_epochs", 1)
     _int("batch_size", 1)
-    if not isinstance(config.lr, (int, float)) or not math.isfinite(config.lr) or config.lr <= 0:
-        raise ValueError(f"lr: expected a positive finite number, got {config.lr!r}")
-    if not isinstance(config.weight_decay, (int, float)) or not config.weight_decay >= 0:
-        raise ValueError(f"weight_decay: expected a number >= 0, got {config.weight_decay!r}")
-    if config.optimizer not in _OPTIMIZERS:
-        raise ValueError(f"optimizer: unknown {config.optimizer!r}; expected one of {_OPTIMIZERS}")
-    if config.scheduler not in _SCHEDULERS:
-        raise ValueError(f"scheduler: unknown {config.scheduler!r}; expected one of {_SCHEDULERS}")
-    if config.grad_clip is not None and (
-        not isinstance(config.grad_clip, (int, float)) or not config.grad_clip > 0
-    ):
-        raise ValueError(f"grad_clip: expected a positive number or None, got {config.grad_clip!r}")
+    if not _real(config.lr) or not math.isfinite(config.lr) or config.lr <= 0:
+        raise ValueError(f"{prefix}lr: expected a positive finite number, got {config.lr!r}")
+    if not _real(config.weight_decay) or not config.weight_decay >= 0:
+        raise ValueError(f"{prefix}weight_decay: expected a number >= 0, got {config.weight_decay!r}")
+    if not isinstance(config.optimizer, str) or config.optimizer not in _OPTIMIZERS:
+        raise ValueError(f"{prefix}optimizer: unknown {config.optimizer!r}; expected one of {_OPTIMIZERS}")
+    if not (config.scheduler is None or isinstance(config.scheduler, str)) \
+            or config.scheduler not in _SCHEDULERS:
+        raise ValueError(f"{prefix}scheduler: unknown {config.scheduler!r}; expected one of {_SCHEDULERS}")
+    if config.grad_clip is not None and (not _real(config.grad_clip) or not config.grad_clip > 0):
+        raise ValueError(f"{prefix}grad_clip: expected a positive number or None, got {config.grad_clip!r}")
+    if not isinstance(config.device, (str, torch.device)):
+        raise ValueError(f"{prefix}device: expected a str or torch.device, got {type(config.device).__name__}")
     if config.patience is not None:
         _int("patience", 0)
     if config.seed is not None and (isinstance(config.seed, bool) or not isinstance(config.seed, (int, np.integer))):
-        raise ValueError(f"seed: expected an integer or None, got {config.seed!r}")
+        raise ValueError(f"{prefix}seed: expected an integer or None, got {config.seed!r}")
+    if config.checkpoint is not None and not isinstance(config.checkpoint, (str, os.PathLike)):
+        raise ValueError(f"{prefix}checkpoint: expected a path or None, got {config.checkpoint!r}")
+    for name in ("resume", "progress", "shuffle", "drop_last"):
+        if not isinstance(getattr(config, name), (bool, np.bool_)):
+            raise ValueError(f"{prefix}{name}: expected True or False, got {getattr(config, name)!r}")
 
 
 def _param_groups(model: torch.nn.Module, params: list, spec: Any, lr: float) -> list[dict]:
@@ -426,7 +481,7 @@ def fit(
     Examples
     --------
     >>> import torch
-    >>> from mmalign.train import TrainConfig, fit
+    >>> from mmalign.nn.train import TrainConfig, fit
     >>> _ = torch.manual_seed(0)
     >>> x = torch.randn(128, 2)
     >>> y = x.sum(1, keepdim=True)
@@ -443,7 +498,7 @@ def fit(
         raise ValueError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     if not callable(loss_fn):
         raise ValueError("loss_fn: expected a callable (model, batch) -> scalar tensor")
-    _check_config(config)
+    check_config(config)
     dataset = _as_dataset(data, "data")
     val_set = _as_dataset(val_data, "val_data") if val_data is not None else None
     if val_metric is not None and not callable(val_metric):
