@@ -204,9 +204,11 @@ class Alignment:
     - *Soft weights* have shape ``(n_x, n_y)``, or ``(*leading, n_x, n_y)`` with
       the leading axes named in ``weight_axes`` (e.g. ``("layer", "head")``);
       :meth:`matrix` and :meth:`path` average over the leading axes.
-      They are usually row-stochastic. Attention aligners put the **target**
-      sequence on side x and the **source** on side y, so that :meth:`matrix`
-      is ``(n_target, n_source)``.
+      Where they are a distribution over one side (attention: for every
+      element of one side, weights over the other that sum to one),
+      ``distribution_over`` names that side, and the argmax :meth:`path`
+      picks, for every element of the other side, its most attended element.
+      The first argument of every aligner's ``align(a, b)`` is side x.
 
     Every stored array is a private read-only copy; inputs are never modified.
 
@@ -225,6 +227,12 @@ class Alignment:
         Names of the leading axes of ``weights`` (e.g. ``("layer", "head")``);
         ``weights`` must have ``2 + len(weight_axes)`` axes. Default: none,
         so ``weights`` is ``(n_x, n_y)``.
+    distribution_over : {"x", "y"} or None
+        The side the soft weights are a distribution over: ``"x"`` when
+        ``weights[..., :, j]`` sums to one for every ``j`` (e.g. each target
+        token's attention over source positions, the source on side x), ``"y"``
+        when ``weights[..., i, :]`` does for every ``i``. None: neither is
+        claimed (a soft-DTW expected alignment). Needs ``weights``.
     monotonic : bool
         True for a monotone warping (DTW family), False otherwise (attention,
         hard attention paths). With True a given ``path`` must be monotone:
@@ -246,6 +254,7 @@ class Alignment:
     n_x, n_y : int
     weights : np.ndarray (read-only), shape (*leading, n_x, n_y), or None
     weight_axes : tuple of str
+    distribution_over : {"x", "y"} or None
     monotonic : bool
     frame_rate : float, tuple (rate_x, rate_y), or None
     extras : dict
@@ -271,6 +280,7 @@ class Alignment:
         shape: tuple[int, int] | None = None,
         weights: Any = None,
         weight_axes: tuple[str, ...] = (),
+        distribution_over: str | None = None,
         monotonic: bool = True,
         frame_rate: float | tuple[float, float] | None = None,
         extras: dict | None = None,
@@ -284,6 +294,11 @@ class Alignment:
         if weights is None and self.weight_axes:
             raise ValueError("weight_axes names axes of weights, but no weights were given")
         self.weights = None if weights is None else _validate_weights(weights, self.weight_axes)
+        if distribution_over not in (None, "x", "y"):
+            raise ValueError(f"distribution_over must be 'x', 'y' or None, got {distribution_over!r}")
+        if distribution_over is not None and weights is None:
+            raise ValueError("distribution_over describes weights, but no weights were given")
+        self.distribution_over = distribution_over
 
         if shape is not None:
             shape = _validate_shape(shape)
@@ -336,6 +351,8 @@ class Alignment:
             parts.append(f"weights={self.weights.shape}{axes}")
         if self.cost is not None:
             parts.append(f"cost={self.cost:.6g}")
+        if self.distribution_over is not None:
+            parts.append(f"distribution_over={self.distribution_over!r}")
         parts.append(f"monotonic={self.monotonic}")
         if self.frame_rate is not None:
             parts.append(f"frame_rate={self.frame_rate}")
@@ -361,7 +378,9 @@ class Alignment:
             method = "monotone" if self.monotonic else "argmax"
         if method not in self._derived_paths:
             w = self._mean_weights()
-            if method == "argmax":
+            if method == "argmax" and self.distribution_over == "x":
+                p = np.stack([np.argmax(w, axis=0), np.arange(self.n_y)], axis=1).astype(np.int64)
+            elif method == "argmax":
                 p = np.stack([np.arange(self.n_x), np.argmax(w, axis=1)], axis=1).astype(np.int64)
             else:
                 p = _monotone_path(w)
@@ -384,7 +403,8 @@ class Alignment:
         method : {"argmax", "monotone"} or None
             How to derive a path from the soft weights (averaged over leading
             axes). ``"argmax"``: ``(i, argmax_j w[i, j])`` for every row ``i``
-            (K = n_x). ``"monotone"``: the monotone continuous path from
+            (K = n_x), or ``(argmax_i w[i, j], j)`` for every column ``j``
+            (K = n_y) when the weights are a distribution over x. ``"monotone"``: the monotone continuous path from
             ``(0, 0)`` to ``(n_x - 1, n_y - 1)`` maximising the sum of
             ``log(w + 1e-12)``. None: the stored hard path if there is one,
             otherwise ``"monotone"`` if ``self.monotonic`` else ``"argmax"``.
@@ -416,6 +436,36 @@ class Alignment:
     def index_y(self) -> np.ndarray:
         """Frame indices on side y along the path, shape (K,)."""
         return self.path()[:, 1]
+
+    def transpose(self) -> "Alignment":
+        """The same alignment with the sides swapped: side x becomes side y.
+
+        Paths swap their columns, weights their last two axes; shape, frame
+        rates and ``distribution_over`` follow; cost and extras are kept.
+
+        Returns
+        -------
+        alignment : Alignment
+
+        Examples
+        --------
+        >>> from mmalign.alignment import Alignment
+        >>> import numpy as np
+        >>> a = Alignment(weights=np.array([[0.2, 0.9], [0.8, 0.1]]), distribution_over="x",
+        ...               monotonic=False)
+        >>> a.path().tolist(), a.transpose().path().tolist()
+        ([[1, 0], [0, 1]], [[0, 1], [1, 0]])
+        """
+        rate = self.frame_rate
+        if isinstance(rate, tuple):
+            rate = (rate[1], rate[0])
+        swap = {"x": "y", "y": "x", None: None}
+        return Alignment(
+            None if self._path is None else self._path[:, ::-1],
+            cost=self.cost, shape=(self.n_y, self.n_x),
+            weights=None if self.weights is None else np.swapaxes(self.weights, -1, -2),
+            weight_axes=self.weight_axes, distribution_over=swap[self.distribution_over],
+            monotonic=self.monotonic, frame_rate=rate, extras=self.extras)
 
     def matrix(self, dense: bool = True) -> np.ndarray | scipy.sparse.csr_matrix:
         """Correspondence matrix between x (rows) and y (columns).

@@ -314,3 +314,35 @@ def test_derived_path_fits_every_conversion():
     W_x, _ = a.warping_matrices()
     assert W_x.shape == (3, 3)
     assert list(itertools.chain.from_iterable(a.path().tolist())) == [0, 0, 1, 1, 2, 2]
+
+
+# ------------------------------------------------------- distribution_over, transpose
+def test_argmax_path_of_a_distribution_over_x_picks_a_row_per_column():
+    w = np.array([[0.1, 0.7, 0.0], [0.9, 0.3, 1.0]])  # every column sums to one
+    a = Alignment(weights=w, distribution_over="x", monotonic=False)
+    assert a.path().tolist() == [[1, 0], [0, 1], [1, 2]]
+    assert Alignment(weights=w, monotonic=False).path().tolist() == [[0, 1], [1, 2]]
+    assert "distribution_over='x'" in repr(a)
+
+
+@pytest.mark.parametrize("value", ["z", 0, "rows"])
+def test_distribution_over_names_a_side(value):
+    with pytest.raises(ValueError, match="distribution_over"):
+        Alignment(weights=np.eye(2), distribution_over=value)
+
+
+def test_distribution_over_needs_weights():
+    with pytest.raises(ValueError, match="distribution_over"):
+        Alignment([[0, 0]], distribution_over="x")
+
+
+def test_transpose_swaps_every_side_dependent_part():
+    w = np.random.default_rng(0).random((2, 3, 4))
+    a = Alignment([[0, 0], [1, 1], [2, 3]], weights=w, weight_axes=("head",), distribution_over="y",
+                  frame_rate=(10.0, 20.0), cost=2.5, extras={"k": 1})
+    t = a.transpose()
+    assert t.shape == (4, 3) and t.path().tolist() == [[0, 0], [1, 1], [3, 2]]
+    np.testing.assert_array_equal(t.weights, np.swapaxes(w, -1, -2))
+    assert (t.distribution_over, t.frame_rate, t.cost, t.extras) == ("x", (20.0, 10.0), 2.5, {"k": 1})
+    np.testing.assert_array_equal(t.matrix(), a.matrix().T)
+    np.testing.assert_array_equal(t.transpose().path(), a.path())
