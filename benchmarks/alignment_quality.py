@@ -73,7 +73,7 @@ def _methods(seed: int) -> dict[str, Callable[[np.ndarray, np.ndarray], object]]
         "soft-DTW, gamma 1": lambda x, y: mmalign.SoftDTW(gamma=1.0).align(x, y).path("monotone"),
         "CTW": lambda x, y: mmalign.CTW().align(x, y),
         "GCTW": lambda x, y: mmalign.GCTW().align(x, y),
-        "DCTW": lambda x, y: mmalign.DCTW(n_outer=4, epochs_per_step=30, seed=seed).fit(x, y).align(x, y),
+        "DCTW": lambda x, y: mmalign.DCTW(n_outer=4, epochs_per_step=30, train={"seed": seed}).fit(x, y).align(x, y),
     }
 
 

@@ -59,7 +59,7 @@ import numpy as np
 import torch
 
 from .common import RESULTS_DIR, clearly_lower, device_text, machine_info, machine_markdown, markdown_table, \
-    mean_sd, mean_sd_text, mistakes, mistakes_array, to_cpu, write_report
+    mean_sd, mean_sd_text, mistakes, mistakes_array, write_report
 
 NAME = "glimpse_attention"
 PAPER = {  # Mnih et al. 2014, Table 1 (b) and (c), 60,000 training digits: error % by glimpses
@@ -128,7 +128,7 @@ def _figure(model, test, name: str, path, n: int = 8) -> None:
     from mmalign.plot import plot_glimpses
 
     x = test.images[:n, None]
-    alignments = model.align(x)
+    alignments = model.align_batch(x)
     fig = Figure(figsize=(12, 6.4))
     FigureCanvasAgg(fig)
     for k in range(n):
@@ -152,14 +152,15 @@ def _run_one(name: str, n_glimpses: int, policy: str, seed: int, cfg: dict, trai
         return d.images[:, None], d.labels
 
     model = GlimpseAttention(image_size=(60, 60), n_classes=10, n_glimpses=n_glimpses, policy=policy,
-                             core=cfg["core"], location_std=cfg["location_std"], max_epochs=cfg["epochs"],
-                             batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed, device=cfg["device"],
+                             core=cfg["core"], location_std=cfg["location_std"],
+                             train={"max_epochs": cfg["epochs"], "batch_size": cfg["batch_size"],
+                                    "lr": cfg["lr"], "seed": seed, "device": cfg["device"]},
                              **dict(MODEL, **cfg.get("options", {})))
     t0 = time.perf_counter()
     x0, y0 = regenerate(0)
     model.fit(x0, y0, regenerate=regenerate)
     seconds = time.perf_counter() - t0
-    to_cpu(model)
+    model.to("cpu")
     x_test = test.images[:, None]
     out = {"data": name, "n_glimpses": n_glimpses, "policy": policy, "seed": seed, "train_seconds": seconds,
            "train_loss": model.history_["train_loss"]}
@@ -167,15 +168,16 @@ def _run_one(name: str, n_glimpses: int, policy: str, seed: int, cfg: dict, trai
         predicted = model.predict(x_test, n_samples=m, seed=0)
         out[f"error_M{m}"] = float((predicted != test.labels).mean())
         out[f"wrong_M{m}"] = mistakes(predicted, test.labels)
+    network = model.module_                 # the trained GlimpseAttentionModule
     with torch.no_grad():
-        model.eval()
+        network.eval()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)            # the random control draws its glimpses
-            _, info = model(torch.as_tensor(x_test), sample=False)
+            _, info = network(torch.as_tensor(x_test), sample=False)
         locations = info["locations"].numpy()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            _, info_s = model(torch.as_tensor(x_test), sample=True)
+            _, info_s = network(torch.as_tensor(x_test), sample=True)
     out["hit_rate"] = hit_rate(locations, test.boxes, (60, 60))
     out["hit_rate_sampled"] = hit_rate(info_s["locations"].numpy(), test.boxes, (60, 60))
     out["hit_rate_per_step"] = [hit_rate(locations[:, [0, t]], test.boxes, (60, 60))

@@ -74,10 +74,12 @@ from .common import RESULTS_DIR, machine_info, machine_markdown, markdown_table,
 RATES = dict(audio_rate=20.0, video_rate=10.0)
 FULL = dict(n_train=3000, n_val=300, n_test=300, max_epochs=30, n_baseline=150, extra_seeds=(1, 2))
 QUICK = dict(n_train=300, n_val=60, n_test=60, max_epochs=2, n_baseline=30, extra_seeds=(1,))
-MODEL_PARAMS = dict(d_model=30, num_heads=1, num_layers=1, batch_size=16, lr=3e-3, grad_clip=None,
+MODEL_PARAMS = dict(d_model=30, num_heads=1, num_layers=1,
                     pooling={"text": "sum", "audio": "mean", "video": "mean"},
                     attn_dropout=0.0, relu_dropout=0.0, res_dropout=0.0, embed_dropout=0.0,
-                    out_dropout=0.0, seed=0, device="cpu")
+                    out_dropout=0.0)
+# the models' ``train`` settings (``max_epochs`` and ``seed`` are set per run)
+TRAIN = dict(batch_size=16, lr=3e-3, grad_clip=None, seed=0, device="cpu")
 SCORED = "MulT (text target)"
 MODELS = {
     SCORED: (CrossmodalTransformer, dict(self_layers=0, targets=["text"])),
@@ -138,13 +140,16 @@ def _hits(weights: np.ndarray, spans: np.ndarray) -> np.ndarray:
 
 
 def _attention_scores(model, X: dict, ds) -> dict:
-    """Span hit / mass of the layer- and head-averaged attention (``Alignment.matrix()``)."""
+    """Span hit / mass of the layer- and head-averaged attention (``Alignment.matrix()``).
+
+    The models' alignments put the source stream on side x and the text (the target) on
+    side y; transposed, each row is one word's attention over the stream's frames."""
     out: dict[str, list] = {}
     kinds = _word_kinds(ds)
     for stream in ("audio", "video"):
-        als = model.align(X, target="text", source=stream)
+        als = model.align_batch(X, target="text", source=stream)
         for i, a in enumerate(als):
-            w = a.matrix()
+            w = a.transpose().matrix()  # (T_text, T_stream)
             spans = ds.true_spans(stream)[i]
             hit = _hits(w, spans)
             out.setdefault(f"text<-{stream}", []).extend(hit)
@@ -153,13 +158,13 @@ def _attention_scores(model, X: dict, ds) -> dict:
             out.setdefault(f"mass text<-{stream}", []).append(
                 attention_mass_inside(w, span_masks(spans, w.shape[1])))
     try:
-        als = model.align(X, target="audio", source="video")
+        als = model.align_batch(X, target="audio", source="video")
     except ValueError:  # no audio <- video attention in this model
         als = None
     if als is not None:
         for i, a in enumerate(als):
             out.setdefault("audio->video", []).extend(
-                _hits(_word_rows(a.matrix(), ds.audio_spans[i]), ds.video_spans[i]))
+                _hits(_word_rows(a.transpose().matrix(), ds.audio_spans[i]), ds.video_spans[i]))
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
@@ -247,7 +252,7 @@ def _heatmap(model, X: dict, ds, path, i: int = 0) -> None:
     from mmalign.plot import save_attention_heatmap
 
     sample = {k: v[i] for k, v in X.items()}
-    a = model.align(sample, target="text", source="audio")
+    a = model.align(sample, target="text", source="audio").transpose()  # words on side x
     spans = ds.audio_spans[i]
     words = [ds.vocab.itos[w] for w in ds.words[i]]
     save_attention_heatmap(a.matrix(), path, x_labels=words, sure=span_masks(spans, a.shape[1]),
@@ -275,7 +280,7 @@ def run(quick: bool = False) -> str:
 
     task_rows, align_rows = [], []
     results = {"config": {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},
-                          **RATES, **MODEL_PARAMS,
+                          **RATES, **MODEL_PARAMS, **TRAIN,
                           "models": {k: v[1] for k, v in MODELS.items()},
                           "scored_attention": "Alignment.matrix(): mean over layers and heads"}}
     y_test = np.asarray(test_u.labels, dtype=np.float64)
@@ -294,8 +299,9 @@ def run(quick: bool = False) -> str:
         cls, own = MODELS[name]
         train, val, test = data[variant]
         (Xtr, ytr), (Xva, yva), (Xte, yte) = _inputs(train), _inputs(val), _inputs(test)
-        params = {**MODEL_PARAMS, **own, "seed": seed, "max_epochs": cfg["max_epochs"]}
-        model = cls((len(train.vocab), train.audio[0].shape[1], train.video[0].shape[1]), **params)
+        model = cls((len(train.vocab), train.audio[0].shape[1], train.video[0].shape[1]),
+                    **MODEL_PARAMS, **own,
+                    train={**TRAIN, "seed": seed, "max_epochs": cfg["max_epochs"]})
         t0 = time.perf_counter()
         model.fit(Xtr, ytr, validation=(Xva, yva))
         seconds = time.perf_counter() - t0
@@ -353,7 +359,7 @@ def run(quick: bool = False) -> str:
         f"- Models: d_model {MODEL_PARAMS['d_model']}, {MODEL_PARAMS['num_heads']} head, "
         f"{MODEL_PARAMS['num_layers']} block per stack, no MulT self-attention stack "
         f"(`self_layers=0`), no dropout; {cfg['max_epochs']} epochs, batch "
-        f"{MODEL_PARAMS['batch_size']}, Adam lr {MODEL_PARAMS['lr']:g}, no gradient clipping, L1 "
+        f"{TRAIN['batch_size']}, Adam lr {TRAIN['lr']:g}, no gradient clipping, L1 "
         "loss, text summed / audio and video averaged, CPU, 1 thread, model seed 0; "
         "best-validation-MAE epoch kept.",
         f"- Total time {total:.0f} s.{' **--quick: smoke test, numbers not meaningful.**' if quick else ''}",

@@ -26,9 +26,10 @@ Protocol:
    word tokens, per-word ``tanh`` features summed -- the label is a sum over
    words -- L1 loss as MulT) copies the pretrained encoder and trains on a
    random 10 % of the training samples.
-3. *Scratch, same 10 %*: the same fine-tuner on an *unfitted* backbone --
-   the same architecture (initialised from the fine-tuning seed), the same
-   labelled samples, epochs and optimiser.
+3. *Scratch, same 10 %*: the same fine-tuner on an *untrained* backbone
+   (``MultimodalPretrainer.initialize()``) -- the same architecture
+   (initialised from the fine-tuning seed), the same labelled samples, epochs
+   and optimiser.
 4. *100 % of the labels*, from scratch (the ceiling) and from the pretrained
    encoder, with a shorter schedule.
 5. Steps 2-4 again with the *aligned head* (``ALIGNED``): beside each word's
@@ -96,6 +97,14 @@ FINETUNE = dict(task="regression", num_labels=1, pooling="sum", loss="l1", head_
 # with its tone and expression (frames)
 ALIGNED = dict(FINETUNE, aligned_inputs=True, fusion="gated", align_layer=0, freeze_attention=True)
 METRICS = ("acc2_with_zeros", "acc2_non_zero", "f1_non_zero", "acc7", "mae", "corr")
+# the entries of PRETRAIN / FINETUNE / ALIGNED that are training settings (the estimators' ``train``)
+TRAIN_FIELDS = ("batch_size", "lr", "weight_decay", "grad_clip")
+
+
+def _split(params: dict, **train) -> dict:
+    """``params`` with its training settings (and ``train``) moved into the ``train`` mapping."""
+    model = {k: v for k, v in params.items() if k not in TRAIN_FIELDS}
+    return {**model, "train": {**{k: v for k, v in params.items() if k in TRAIN_FIELDS}, **train}}
 
 
 def _data_args() -> dict:
@@ -113,12 +122,14 @@ def _pm(values) -> str:
     return f"{v.mean():.3f} ± {v.std():.3f}" if len(v) > 1 else f"{v.mean():.3f}"
 
 
-def _hit_rates(model: MultimodalPretrainer, ds, n: int) -> dict:
+def _hit_rates(model, ds, n: int) -> dict:
+    """Span hit rates of the joint attention of a MultimodalPretrainer or a MultimodalFineTuner's
+    fine-tuned encoder (alignments: the stream's frames on side x, the words on side y)."""
     idx = list(range(min(n, len(ds))))
     X = streams_inputs(ds, idx)
     out = {}
     for stream in ("audio", "video"):
-        als = model.align(X, target="text", source=stream)
+        als = model.align_batch(X, target="text", source=stream)
         spans = ds.true_spans(stream)
         hits = [span_hit_rate(a, spans[i]) * len(spans[i]) for i, a in zip(idx, als)]
         out[f"text<-{stream}"] = float(np.sum(hits) / sum(len(spans[i]) for i in idx))
@@ -164,9 +175,10 @@ def run(quick: bool = False) -> str:
                  **{k: [] for k in conditions if "10 %" in k}}
     # ---- 1. pretraining on every training sample, no labels
     backbone = MultimodalPretrainer(vocab, {"audio": data_args["d_audio"], "video": data_args["d_video"]},
-                                    **ARCH, **PRETRAIN, max_epochs=cfg["pretrain_epochs"],
-                                    seed=cfg["pretrain_seed"], device="cpu")
-    same_init = MultimodalPretrainer(**backbone.get_params())  # the pretraining run's starting point
+                                    **ARCH, **_split(PRETRAIN, max_epochs=cfg["pretrain_epochs"],
+                                                     seed=cfg["pretrain_seed"], device="cpu"))
+    # the pretraining run's starting point
+    same_init = MultimodalPretrainer(**backbone.get_params(deep=False)).initialize()
     before = same_init.evaluate(X_test, seed=0)
     t0 = time.perf_counter()
     backbone.fit(X_all)
@@ -177,7 +189,9 @@ def run(quick: bool = False) -> str:
                               "seconds": pre_seconds, "objectives": backbone.history_["objectives"]}
     for seed in cfg["seeds"]:
         run_res: dict = {}
-        untrained = MultimodalPretrainer(**{**backbone.get_params(), "seed": seed})
+        params = backbone.get_params(deep=False)
+        # the architecture untrained, initialised from the fine-tuning seed
+        untrained = MultimodalPretrainer(**{**params, "train": {**params["train"], "seed": seed}}).initialize()
         attention["untrained"].append(_hit_rates(untrained, test, cfg["n_attention"]))
         # ---- 2.-4. fine-tuning
         labelled = np.sort(np.random.default_rng(seed).choice(cfg["n_train"], n_labelled, replace=False))
@@ -187,7 +201,7 @@ def run(quick: bool = False) -> str:
             X, y, epochs = ((X_lab, y_lab, cfg["finetune_epochs"]) if "10 %" in name
                             else (X_all, y_all, cfg["full_epochs"]))
             head = ALIGNED if name.endswith("aligned head") else FINETUNE
-            model = MultimodalFineTuner(bb, **head, max_epochs=epochs, seed=seed, device="cpu")
+            model = MultimodalFineTuner(bb, **_split(head, max_epochs=epochs, seed=seed, device="cpu"))
             t0 = time.perf_counter()
             model.fit(X, y)
             secs = time.perf_counter() - t0
@@ -197,7 +211,7 @@ def run(quick: bool = False) -> str:
             run_res[name] = {"metrics": m, "fit_seconds": secs, "n_labelled": len(y),
                              "train_loss": model.history_["train_loss"]}
             if name in attention:
-                attention[name].append(_hit_rates(model.encoder, test, cfg["n_attention"]))
+                attention[name].append(_hit_rates(model, test, cfg["n_attention"]))
         results["runs"][str(seed)] = run_res
 
     # ---- tables

@@ -128,7 +128,7 @@ def _deep(quick: bool):
         errors["DTW"].append(mad(mmalign.dtw_path(x, y), ref))
         errors["mmalign CTW"].append(mad(mmalign.CTW().align(x, y), ref))
         t0 = time.perf_counter()
-        model = mmalign.DCTW(n_outer=4, epochs_per_step=30, seed=seed).fit([(x, y)])
+        model = mmalign.DCTW(n_outer=4, epochs_per_step=30, train={"seed": seed}).fit([(x, y)])
         errors["mmalign DCTW"].append(mad(model.align(x, y), ref))
         t_dctw += time.perf_counter() - t0
     real = {"mmalign CTW": [], "mmalign DCTW": []}
@@ -136,7 +136,7 @@ def _deep(quick: bool):
         pair = basic_motions_warped(index=index, seed=index)
         ref = pair.reference()
         real["mmalign CTW"].append(mad(mmalign.CTW().align(pair.x, pair.y), ref))
-        model = mmalign.DCTW(n_outer=3, epochs_per_step=30, seed=index).fit(pair.x, pair.y)
+        model = mmalign.DCTW(n_outer=3, epochs_per_step=30, train={"seed": index}).fit(pair.x, pair.y)
         real["mmalign DCTW"].append(mad(model.align(pair.x, pair.y), ref))
     rows = [[name, float(np.mean(e)), float(np.median(e))] for name, e in errors.items()]
     rows += [[f"BasicMotions: {name}", float(np.mean(e)), float(np.median(e))]
@@ -158,7 +158,7 @@ def _deep_multiset(quick: bool):
         seqs = data.sequences
         gctw = mmalign.GCTW().align_all(seqs)
         t0 = time.perf_counter()
-        multi = mmalign.DCTW(n_outer=4, epochs_per_step=30, seed=seed).align_all(seqs)
+        multi = mmalign.DCTW(n_outer=4, epochs_per_step=30, train={"seed": seed}).align_all(seqs)
         t_multi += time.perf_counter() - t0
         for a, b in ((0, 1), (0, 2), (1, 2)):
             ref = data.reference(a, b)

@@ -53,6 +53,8 @@ ATTENTION = dict(attention_state="current", coverage_penalty=3.0)
 # the paper's (Bahdanau et al.): from the previous state s_{i-1}, no penalty (the reference row)
 PAPER_ATTENTION = dict(attention_state="previous", coverage_penalty=0.0)
 _SMALL = dict(embed_dim=32, hidden_dim=64, attention_dim=64, batch_size=64, lr=3e-3)
+# the entries of a task's "model" settings that go to the estimator's ``train`` configuration
+TRAIN_KEYS = ("max_epochs", "batch_size", "lr")
 
 # per task: data sizes and the model's hyper-parameters (full run; --quick shrinks them)
 TASKS = {
@@ -101,11 +103,12 @@ def _padding_mass(model, src_ids: list[list[int]], tgt_ids: list[list[int]]) -> 
     from mmalign.nn.functional import lengths_to_padding_mask
 
     total, n_padded = 0.0, 0
-    model.eval()
+    net = model.module_  # the Seq2SeqAttentionModule: (B, T, S) attention of padded batches
+    net.eval()
     with torch.no_grad():
         for i in range(0, len(src_ids), 64):
             src, src_len, tgt_in, _ = model._pairs(src_ids[i:i + 64], tgt_ids[i:i + 64], None, None)
-            _, att = model(src, src_len, tgt_in)
+            _, att = net(src, src_len, tgt_in)
             pad = lengths_to_padding_mask(src_len, src.shape[1])
             total += float(att.masked_select(pad[:, None, :].expand_as(att)).sum())
             n_padded += int(pad.sum())
@@ -131,7 +134,10 @@ def _run_task(task: str, quick: bool, seed: int = 0) -> dict:
     tr_src, tr_tgt = enc(train, "source", src_vocab), enc(train, "target", tgt_vocab)
     te_src, te_tgt = enc(test, "source", src_vocab), enc(test, "target", tgt_vocab)
 
-    model = mmalign.Seq2SeqAttention(len(src_vocab), len(tgt_vocab), seed=seed, device="cpu", **params)
+    train_cfg = {k: params[k] for k in TRAIN_KEYS if k in params}
+    model = mmalign.Seq2SeqAttention(len(src_vocab), len(tgt_vocab),
+                                     **{k: v for k, v in params.items() if k not in TRAIN_KEYS},
+                                     train=dict(train_cfg, seed=seed, device="cpu"))
     t0 = time.perf_counter()
     model.fit(tr_src, tr_tgt)
     train_s = time.perf_counter() - t0
@@ -151,7 +157,8 @@ def _run_task(task: str, quick: bool, seed: int = 0) -> dict:
     beam_not_worse = float(np.mean([b.log_prob >= g.log_prob - 1e-6 for b, g in zip(beam, greedy[:n_beam])]))
     bleu = _bleu(hyp_tokens, refs)
 
-    alignments = model.align(te_src, te_tgt)  # teacher-forced on the gold targets
+    # teacher-forced on the gold targets: source on side x, target on side y, links (s, t)
+    alignments = model.align_batch(te_src, te_tgt)
     ignore = task.startswith("dates")
     aer = corpus_alignment_error_rate(alignments, [ex.sure for ex in test], [ex.possible for ex in test],
                                       ignore_unlinked_targets=ignore)
@@ -160,13 +167,13 @@ def _run_task(task: str, quick: bool, seed: int = 0) -> dict:
     # of unrendered fields) against the others
     miss = {"with a sure link": [0, 0], "without a sure link": [0, 0]}
     for al, ex in zip(alignments, test):
-        sure_rows = {t for t, _ in ex.sure}
-        linked_rows = {t for t, _ in ex.possible}
-        for t, s in al.path():
-            if ignore and t not in linked_rows:
+        sure_targets = {t for _, t in ex.sure}
+        linked_targets = {t for _, t in ex.possible}
+        for s, t in al.path():  # one (argmax source, target) link per target token
+            if ignore and t not in linked_targets:
                 continue
-            key = "with a sure link" if t in sure_rows else "without a sure link"
-            miss[key][0] += (int(t), int(s)) not in ex.possible
+            key = "with a sure link" if t in sure_targets else "without a sure link"
+            miss[key][0] += (int(s), int(t)) not in ex.possible
             miss[key][1] += 1
     miss_rate = {k: (v[0] / v[1] if v[1] else None) for k, v in miss.items()}
 
@@ -178,8 +185,9 @@ def _run_task(task: str, quick: bool, seed: int = 0) -> dict:
     png = RESULTS_DIR / f"{NAME}_{STEMS[task]}.png"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     if seed == 0:
-        save_attention_heatmap(alignments[k], png, x_labels=test[k].target, y_labels=test[k].source,
-                               sure=sure, possible=possible,
+        # drawn as Bahdanau et al.'s Fig. 3: target tokens down the rows, source tokens across
+        save_attention_heatmap(alignments[k].transpose(), png, x_labels=test[k].target,
+                               y_labels=test[k].source, sure=sure.T, possible=possible.T,
                                title=f"{task}, seed 0 (test AER {100 * aer:.1f}%)")
     return {
         "task": task, "seed": seed, "n_train": n_train, "n_test": n_test, "params": params,

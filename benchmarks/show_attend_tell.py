@@ -92,7 +92,7 @@ import time
 import numpy as np
 import torch
 
-from .common import RESULTS_DIR, device_text, machine_info, machine_markdown, markdown_table, to_cpu, write_report
+from .common import RESULTS_DIR, device_text, machine_info, machine_markdown, markdown_table, write_report
 
 NAME = "show_attend_tell"
 TEST_SEED = 1_000_003
@@ -104,6 +104,8 @@ QUICK = dict(n_train=1000, n_test=100, n_beam=50, device="cpu",
 HARD_MIX_WARMUP = 8           # epochs of expected-context warm-up of the hard model trained from scratch
 MODEL = dict(embed_dim=64, hidden_dim=128, attention_dim=64, alpha_c=0.0, entropy_weight=0.01,
              baseline_decay=0.9, hard_mix=0.5, batch_size=32, lr=2e-3, seed=0, device="cpu")
+# the entries of MODEL (and max_epochs) that go to the estimator's ``train`` configuration
+TRAIN_KEYS = ("max_epochs", "batch_size", "lr", "seed", "device")
 MODEL_ENCODER_DIM = 64        # the default SmallConvEncoder's channels
 N_OVERLAYS = 3
 
@@ -150,12 +152,13 @@ def _run_model(attention: str, label: str, cfg: dict, train_digits, test, vocab,
 
     epochs = cfg["epochs"][label]
     extra = {} if encoder is None else {"encoder": copy.deepcopy(encoder), "encoder_dim": MODEL_ENCODER_DIM}
-    model = mmalign.ShowAttendTell(len(vocab), attention=attention, max_epochs=epochs,
-                                   **dict(MODEL, device=cfg["device"]), **extra, **options)
+    settings = dict(MODEL, device=cfg["device"], max_epochs=epochs)
+    train = {k: settings.pop(k) for k in TRAIN_KEYS}
+    model = mmalign.ShowAttendTell(len(vocab), attention=attention, **settings, **extra, **options, train=train)
     t0 = time.perf_counter()
     model.fit(first.images, _ids(first), regenerate=regenerate)
     train_s = time.perf_counter() - t0
-    to_cpu(model)
+    model.to("cpu")                                            # tested on the CPU
 
     refs = test.captions
     t0 = time.perf_counter()
@@ -170,7 +173,8 @@ def _run_model(attention: str, label: str, cfg: dict, train_digits, test, vocab,
     exact_beam = float(np.mean([vocab.decode(h.tokens) == r for h, r in zip(beam, refs[:n_beam])]))
     exact_greedy_subset = float(np.mean([w == r for w, r in zip(words[:n_beam], refs[:n_beam])]))
 
-    alignments = model.align(test.images, _ids(test))          # teacher forced on the gold captions
+    # teacher forced on the gold captions: grid cells on side x, words on side y
+    alignments = model.align_batch(test.images, _ids(test))
     loc = _localisation(alignments, test)
 
     overlays = []
@@ -186,7 +190,7 @@ def _run_model(attention: str, label: str, cfg: dict, train_digits, test, vocab,
             "train_loss": model.history_["train_loss"], "exact_match": exact, "bleu4": _bleu(words, refs),
             "exact_match_beam3": exact_beam, "exact_match_greedy_same_subset": exact_greedy_subset,
             "n_beam": n_beam, **loc, "overlays": overlays, "options": options,
-            "baseline": float(model.baseline_) if attention == "hard" else None}
+            "baseline": float(model.module_.baseline_) if attention == "hard" else None}
 
 
 def run(quick: bool = False, **overrides) -> str:
@@ -202,7 +206,7 @@ def run(quick: bool = False, **overrides) -> str:
         test = _scenes(xte, yte, cfg["n_test"], seed=TEST_SEED)
         vocab = scene_vocabulary()
         soft, r_soft = _run_model("soft", "soft", cfg, train_digits, test, vocab)
-        _, r_hard = _run_model("hard", "hard", cfg, train_digits, test, vocab, encoder=soft.cnn)
+        _, r_hard = _run_model("hard", "hard", cfg, train_digits, test, vocab, encoder=soft.module_.cnn)
         _, r_warm = _run_model("hard", "hard_scratch_warmup", cfg, train_digits, test, vocab,
                                hard_mix_warmup=min(HARD_MIX_WARMUP, cfg["epochs"]["hard_scratch_warmup"]))
         _, r_scratch = _run_model("hard", "hard_scratch", cfg, train_digits, test, vocab)

@@ -14,8 +14,8 @@ Protocol (Jaderberg et al., NeurIPS 2015, Sect. 4.1, on a CPU budget):
 - **models**: the plain CNN is :func:`~mmalign.attention.spatial_transformer.digit_cnn`
   (two 5 × 5 conv-pool blocks, ``width`` channels, pooled to 4 × 4, two linear
   layers) on the distorted image; the ST-CNN is a ``SpatialTransformer``
-  whose head is the **same** CNN with the **same initial weights** (same
-  seed), reading the transformer's output. The transformer's output is
+  whose head (``classifier=``) is the **same** CNN with the **same initial
+  weights** (same seed), reading the transformer's output. The transformer's output is
   28 × 28 — the digit frame — for every kind (so it must zoom in on RTS and
   TC, where the CNN reads the whole 42 × 42 / 60 × 60 image). Its
   localisation net reads the input average-pooled 2× (14 and 21 pixels):
@@ -43,8 +43,8 @@ Protocol (Jaderberg et al., NeurIPS 2015, Sect. 4.1, on a CPU budget):
   stopping: the last weights are tested.
 - **error %** on the fixed test set. For RTS and TC, where the transformer
   also shrinks the input to 28 × 28, a control row trains the ST-CNN with
-  its transform frozen at the identity (the CNN on the whole input resampled
-  to 28 × 28), which separates the gain of resampling from that of the
+  its transform frozen at the identity (``localization_lr_scale=0``: the CNN
+  on the whole input resampled to 28 × 28), which separates the gain of resampling from that of the
   learned transform.
 - **localisation learning rate**: the localisation net trains at 0.3 times
   the base rate (``loc_lr_scale = 0.3``, ``SpatialTransformer``'s default
@@ -165,15 +165,15 @@ def _spatial_transformer(kind: str, transform: str, cfg: dict, loc_lr_scale: flo
     with torch.random.fork_rng(devices=[]):   # the same initial weights whatever ran before in the process
         torch.manual_seed(int(cfg["seed"]))
         localization = _localization(kind)
-    st = SpatialTransformer(localization=localization, localization_features=32,
-                            transform=transform, output_size=OUTPUT_SIZE, n_classes=10,
-                            max_epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]),
-                            lr=float(cfg["lr"]), seed=int(cfg["seed"]), device=cfg["device"],
-                            localization_lr_scale=scale,
-                            initial_scale=INITIAL_SCALE.get(kind, 1.0) if initial_scale is None
-                            else initial_scale)
-    st.classifier = _classifier(cfg)          # the plain CNN's architecture and initial weights
-    return st
+    return SpatialTransformer(localization=localization, localization_features=32,
+                              transform=transform, output_size=OUTPUT_SIZE, n_classes=10,
+                              classifier=_classifier(cfg),   # the plain CNN's architecture and weights
+                              localization_lr_scale=scale,
+                              initial_scale=INITIAL_SCALE.get(kind, 1.0) if initial_scale is None
+                              else initial_scale,
+                              train={"max_epochs": int(cfg["epochs"]), "batch_size": int(cfg["batch_size"]),
+                                     "lr": float(cfg["lr"]), "seed": int(cfg["seed"]),
+                                     "device": cfg["device"]})
 
 
 def _fit_cnn(model: nn.Module, regenerate, cfg: dict) -> list[float]:
@@ -286,17 +286,19 @@ def pose_error(pred: dict, d) -> dict:
 
 @torch.no_grad()
 def predicted_transforms(st, x: np.ndarray) -> dict:
-    """The ST's transforms on ``x`` in the form :func:`_map_points` takes (float64)."""
-    was = st.training
-    st.eval()
+    """The ST's transforms on ``x`` in the form :func:`_map_points` takes (float64), from
+    its trained layer (``st.module_.layer``, a :class:`SpatialTransformerLayer`)."""
+    layer = st.module_.layer
+    was = layer.training
+    layer.eval()
     try:
-        locs = [st.localize(torch.as_tensor(x[i:i + 500])) for i in range(0, len(x), 500)]
+        locs = [layer.localize(torch.as_tensor(x[i:i + 500])) for i in range(0, len(x), 500)]
     finally:
-        st.train(was)
-    if st.transform == "tps":
+        layer.train(was)
+    if layer.transform == "tps":
         params = torch.cat([lo["params"][:, -1] for lo in locs]).double()
-        return {"source": params.view(params.shape[0], -1, 2), "control": st.tps_control.double(),
-                "inverse": st.tps_inverse.double()}
+        return {"source": params.view(params.shape[0], -1, 2), "control": layer.tps_control.double(),
+                "inverse": layer.tps_inverse.double()}
     return {"matrix": torch.cat([lo["matrix"] for lo in locs]).double()}
 
 
@@ -313,11 +315,9 @@ def _figure(st, test, kind: str, path, n: int = 8) -> None:
     from mmalign.plot import plot_spatial_transform
 
     x = test.images[:n, None]
-    alignments = st.align(x)
-    with torch.no_grad():
-        st.eval()
-        warped = st(torch.as_tensor(x)).numpy()
-        pred = st.predict(x)
+    alignments = st.align_batch(x)
+    warped = st.warp(x)
+    pred = st.predict(x)
     fig = Figure(figsize=(12, 3.4))
     FigureCanvasAgg(fig)
     for k in range(n):
@@ -361,14 +361,13 @@ def _job(args) -> dict:
         out["cnn_wrong"] = mistakes(predicted, test.labels)
         error = out["cnn_error"]
     elif model == "resampled":
-        # control: the ST-CNN with its transform frozen at the identity, i.e. the CNN on the
-        # input bilinearly resampled to 28 x 28: what the ST gains by resampling alone
-        st = _spatial_transformer(kind, "affine", cfg, initial_scale=1.0)
-        for p in list(st.loc_net.parameters()) + list(st.loc_head.parameters()):
-            p.requires_grad_(False)
+        # control: the ST-CNN with its transform frozen at the identity (localization_lr_scale=0),
+        # i.e. the CNN on the input bilinearly resampled to 28 x 28: what the ST gains by
+        # resampling alone
+        st = _spatial_transformer(kind, "affine", cfg, loc_lr_scale=0.0, initial_scale=1.0)
         x0, y0 = regenerate(0)
         st.fit(x0, y0, regenerate=regenerate)
-        to_cpu(st)
+        st.to("cpu")
         predicted = st.predict(x_test)
         out = {"resampled_seconds": time.perf_counter() - t0,
                "resampled_error": float((predicted != test.labels).mean()),
@@ -380,7 +379,7 @@ def _job(args) -> dict:
                                   cfg["alt_loc_lr_scale"] if alt else None)
         x0, y0 = regenerate(0)
         st.fit(x0, y0, regenerate=regenerate)
-        to_cpu(st)
+        st.to("cpu")
         key = f"st_{model}"
         predicted = st.predict(x_test)
         out = {f"{key}_seconds": time.perf_counter() - t0, f"{key}_loss": st.history_["train_loss"],

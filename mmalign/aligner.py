@@ -160,13 +160,11 @@ class _Writer:
         extra: dict[str, Any] = {}
         holder = obj._STATE_ATTRIBUTE
         network = getattr(obj, holder, None) if holder is not None else None
-        if _is_module(obj):  # an estimator that is itself a torch module
-            if id(obj) in covered:  # the enclosing estimator's state_dict holds the weights
-                state_keys = None
-            else:
-                state_keys = self._state(obj, prefix)
-                covered = covered | {id(m) for m in obj.modules()}
-        elif network is not None:
+        if _is_module(obj):
+            raise ValueError(f"cannot save a {type(obj).__name__}: an estimator that is itself a "
+                             "torch.nn.Module; derive it from mmalign.nn.estimator.TorchAligner, "
+                             "which owns its network in module_")
+        if network is not None:
             if not _is_module(network):
                 raise ValueError(f"cannot save {prefix}{holder}: a {type(network).__name__}, "
                                  "not a torch.nn.Module")
@@ -396,11 +394,7 @@ class _Reader:
                 raise ValueError(f"{name!r} is not a fitted attribute name")
             setattr(obj, name, self.decode(value))
         prefix = _typed(spec.get("prefix", ""), str, "prefix")
-        if _is_module(obj):
-            obj._before_load_state_dict()
-            if state is not None:  # None: the enclosing estimator's state_dict holds the weights
-                obj.load_state_dict(self._state(prefix, state))
-        elif holder is not None or state:
+        if holder is not None or state:
             if cls._STATE_ATTRIBUTE is None:
                 raise ValueError(f"a {cls.__qualname__} has no state_dict")
             # holder None: written when the estimator was itself the torch module (its keys then
@@ -430,6 +424,37 @@ def _has_no_init(cls: type) -> bool:
         return True
     torch = _torch()
     return torch is not None and init is torch.nn.Module.__init__
+
+
+def _batch_members(values: Any, lengths: Any, name: str, lengths_name: str) -> list:
+    """The members of a batch (:meth:`Aligner.align_batch`): a list / tuple of sequences, or
+    the rows of a padded array / tensor cut to ``lengths``."""
+    if isinstance(values, (list, tuple)):
+        members = list(values)
+    elif isinstance(values, np.ndarray) or _is_tensor(values):
+        if values.ndim < 2:
+            raise ValueError(f"{name} must be a list of sequences or a (batch, n_timesteps, ...) array, "
+                             f"got shape {tuple(values.shape)}")
+        members = [values[i] for i in range(values.shape[0])]
+    else:
+        raise TypeError(f"{name} must be a list of sequences or a (batch, n_timesteps, ...) array, "
+                        f"got {type(values).__name__}")
+    if not members:
+        raise ValueError(f"{name} is empty: no sequences")
+    if lengths is None:
+        return members
+    try:
+        lens = np.asarray(lengths)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{lengths_name} cannot be read as integers: {err}") from None
+    if lens.shape != (len(members),) or lens.dtype == np.bool_ or not np.issubdtype(lens.dtype, np.integer):
+        raise ValueError(f"{lengths_name} must be {len(members)} integers (one per sequence of {name}), "
+                         f"got {lens.dtype} of shape {lens.shape}")
+    for i, (member, n) in enumerate(zip(members, lens.tolist())):
+        if not 1 <= n <= len(member):
+            raise ValueError(f"{lengths_name}[{i}] = {n} must lie in [1, {len(member)}] "
+                             f"(the steps of {name}[{i}])")
+    return [member[:n] for member, n in zip(members, lens.tolist())]
 
 
 class Estimator(abc.ABC):
@@ -645,12 +670,6 @@ class Estimator(abc.ABC):
         Implemented by the bases that set ``_STATE_ATTRIBUTE``."""
         raise NotImplementedError(f"{type(self).__name__} keeps no network to rebuild")
 
-    def _before_load_state_dict(self) -> None:
-        """Hook for :meth:`load` of an estimator that is itself a ``torch.nn.Module``: runs
-        after fitted attributes are restored and before ``load_state_dict``. Override to
-        build submodules that ``fit`` creates from fitted state (e.g. sized by
-        ``n_features_in_``)."""
-
     def save(self, path: str | os.PathLike) -> None:
         """Save hyper-parameters and fitted state to one ``.npz`` file.
 
@@ -684,18 +703,14 @@ class Estimator(abc.ABC):
         --------
         >>> import os, tempfile
         >>> import numpy as np
-        >>> from mmalign.aligner import Aligner
-        >>> class Mean(Aligner):
-        ...     def __init__(self, shift=0.0):
-        ...         self.shift = shift
-        ...     def fit(self, X, Y=None):
-        ...         self.mean_ = np.mean(X, axis=0)
-        ...         return self
-        ...     def align(self, x, y): ...
-        >>> fname = os.path.join(tempfile.mkdtemp(), "mean.npz")
-        >>> Mean(shift=1.0).fit(np.ones((4, 2))).save(fname)
-        >>> Aligner.load(fname).mean_
-        array([1., 1.])
+        >>> from mmalign import KNeighborsDTW
+        >>> from mmalign.aligner import Estimator
+        >>> X = [np.zeros((5, 1)), np.ones((4, 1))]
+        >>> fname = os.path.join(tempfile.mkdtemp(), "knn.npz")
+        >>> KNeighborsDTW(radius=2).fit(X, ["rest", "move"]).save(fname)
+        >>> loaded = Estimator.load(fname)
+        >>> loaded, loaded.predict([np.ones((3, 1))]).tolist()
+        (KNeighborsDTW(radius=2), ['move'])
         """
         writer = _Writer()
         try:
@@ -814,14 +829,16 @@ class Aligner(Estimator):
     in public attributes ending in ``_``. Subclasses implement :meth:`align`
     and, when they learn something, :meth:`fit`.
 
-    Neural aligners own their network (``module_``, built in ``fit``): derive
-    them from :class:`mmalign.nn.estimator.TorchAligner`. Aligners that are
-    themselves a ``torch.nn.Module`` (the older form, still supported while the
-    attention models move) list ``Aligner`` first (``class MyAligner(Aligner,
-    torch.nn.Module)``) so that :meth:`to` and ``__repr__`` come from here, call
-    ``super().__init__()`` before setting attributes, and create their
-    submodules in ``__init__`` (or in :meth:`_before_load_state_dict`) for
-    :meth:`load` to restore their weights.
+    Neural aligners own their network (``module_``, a plain ``torch.nn.Module``
+    built in ``fit``) and are not networks themselves: derive them from
+    :class:`mmalign.nn.estimator.TorchAligner`.
+
+    The contract: ``align(a, b)`` takes one pair and returns one
+    :class:`~mmalign.alignment.Alignment` whose side x indexes ``a`` and side
+    y indexes ``b``; :meth:`align_batch` aligns many pairs, the same as pair
+    by pair. An aligner whose other side is internal (a spatial
+    transformer's output frame, a glimpse sequence) documents what side y is
+    and refuses a second argument.
 
     Examples
     --------
@@ -872,6 +889,41 @@ class Aligner(Estimator):
         -------
         alignment : Alignment
         """
+
+    def align_batch(self, A: Any, B: Any, *, x_lengths: Any = None, y_lengths: Any = None,
+                    **kwargs: Any) -> list[Alignment]:
+        """Align many pairs: ``[align(A[i], B[i], **kwargs) for i ...]``.
+
+        Aligners with a faster batched path override this; the result is the
+        same as aligning pair by pair.
+
+        Parameters
+        ----------
+        A, B : sequences of sequences, or arrays [shape=(batch, n, n_features)]
+            The pairs' first (side x) and second (side y) members, as many of each.
+        x_lengths, y_lengths : int array [shape=(batch,)] or None
+            For padded arrays: valid steps of each row (default: all of them).
+        **kwargs
+            Passed to :meth:`align`.
+
+        Returns
+        -------
+        alignments : list of Alignment
+            One per pair, in order.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mmalign import DTW
+        >>> A = np.zeros((2, 5, 1)); B = np.zeros((2, 4, 1))
+        >>> [al.shape for al in DTW().align_batch(A, B, y_lengths=[4, 2])]
+        [(5, 4), (5, 2)]
+        """
+        A = _batch_members(A, x_lengths, "A", "x_lengths")
+        B = _batch_members(B, y_lengths, "B", "y_lengths")
+        if len(A) != len(B):
+            raise ValueError(f"A and B must hold the same number of sequences, got {len(A)} and {len(B)}")
+        return [self.align(a, b, **kwargs) for a, b in zip(A, B)]
 
     def to(self, device: "str | torch.device") -> "Aligner":
         """Run on ``device`` (CPU or CUDA); same code path either way.

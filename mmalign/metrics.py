@@ -347,12 +347,13 @@ def normalized_area_between_paths(p: Alignment | Any, q: Alignment | Any) -> flo
 
 
 # --------------------------------------------------------------------------- word alignments
-# Links are (t, s) pairs: target position t (side x, rows), source position s
-# (side y, columns), the orientation of attention alignments.
+# Links are (s, t) pairs: source position s (side x, rows), target position t (side y,
+# columns), the orientation of attention alignments (align(source, target): each target
+# token's weights are a distribution over the source, distribution_over="x").
 
 
 def _link_set(value: Any, name: str) -> tuple[set, tuple[int, int] | None]:
-    """(set of (t, s) int pairs, matrix shape or None) from links, a boolean matrix or an Alignment."""
+    """(set of (s, t) int pairs, matrix shape or None) from links, a boolean matrix or an Alignment."""
     if isinstance(value, Alignment):
         path = value.path("argmax") if value.weights is not None else value.path()
         return {(int(t), int(s)) for t, s in path}, value.shape
@@ -361,21 +362,22 @@ def _link_set(value: Any, name: str) -> tuple[set, tuple[int, int] | None]:
     arr = _as_numpy(value, name)
     if arr.dtype == np.bool_:
         if arr.ndim != 2:
-            raise ValueError(f"{name} as a boolean matrix must have shape (n_target, n_source), "
+            raise ValueError(f"{name} as a boolean matrix must have shape (n_source, n_target), "
                              f"got {arr.shape}")
-        return {(int(t), int(s)) for t, s in np.argwhere(arr)}, (int(arr.shape[0]), int(arr.shape[1]))
+        return {(int(s), int(t)) for s, t in np.argwhere(arr)}, (int(arr.shape[0]), int(arr.shape[1]))
     if arr.size == 0:
         return set(), None
     if arr.dtype.kind not in "iu":
-        hint = (" (for attention weights pass Alignment(weights=w, monotonic=False): "
-                "its per-row argmax is used)" if arr.dtype.kind == "f" else "")
-        raise ValueError(f"{name} must be a set of (t, s) integer links, a boolean "
-                         f"(n_target, n_source) matrix or an Alignment, got dtype {arr.dtype}{hint}")
+        hint = (" (for attention weights w of shape (n_source, n_target) pass "
+                "Alignment(weights=w, distribution_over='x', monotonic=False): the argmax over the "
+                "source of each target position is used)" if arr.dtype.kind == "f" else "")
+        raise ValueError(f"{name} must be a set of (s, t) integer links, a boolean "
+                         f"(n_source, n_target) matrix or an Alignment, got dtype {arr.dtype}{hint}")
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise ValueError(f"{name} as links must have shape (K, 2), got {arr.shape}")
     if (arr < 0).any():
         raise ValueError(f"{name} must hold non-negative positions")
-    return {(int(t), int(s)) for t, s in arr}, None
+    return {(int(s), int(t)) for s, t in arr}, None
 
 
 def _aer_sets(predicted: Any, sure: Any, possible: Any, ignore_unlinked_targets: bool
@@ -392,8 +394,8 @@ def _aer_sets(predicted: Any, sure: Any, possible: Any, ignore_unlinked_targets:
         raise ValueError(f"predicted, sure and possible have different shapes: {shapes}")
     p |= s  # S ⊆ P
     if ignore_unlinked_targets:
-        rows = {t for t, _ in p}
-        a = {link for link in a if link[0] in rows}
+        linked = {t for _, t in p}
+        a = {link for link in a if link[1] in linked}
     return a, s, p
 
 
@@ -411,20 +413,25 @@ def alignment_error_rate(
 
     Parameters
     ----------
-    predicted : set of (t, s), int array (K, 2), bool array (T, S) or Alignment
-        Predicted links, target position first. An :class:`Alignment` with
-        soft weights (attention, target on side x) gives one link per target
-        row, ``(t, argmax_s w[t, s])`` (weights averaged over heads); one
-        without weights gives its hard path.
-    sure : set of (t, s), int array (K, 2) or bool array (T, S)
-        Sure gold links.
+    predicted : set of (s, t), int array (K, 2), bool array (S, T) or Alignment
+        Predicted links ``(s, t)``: source position ``s`` (side x), target
+        position ``t`` (side y), the orientation of the attention aligners'
+        ``align(source, target)``. An :class:`Alignment` with soft weights
+        gives the links of its argmax :meth:`~mmalign.alignment.Alignment.path`
+        (weights averaged over heads): with ``distribution_over="x"``
+        (attention: each target position's weights over the source) one link
+        per target position, ``(argmax_s w[s, t], t)``; one without weights
+        gives its hard path.
+    sure : set of (s, t), int array (K, 2) or bool array (S, T)
+        Sure gold links, in the same orientation (e.g.
+        :attr:`mmalign.datasets.Seq2SeqExample.sure`).
     possible : same forms as ``sure``, or None
         Possible gold links. Sure links are always counted as possible
         (``P := P ∪ S``). None means ``P = S``.
     ignore_unlinked_targets : bool
-        Drop predicted links on target positions that have no gold link at
-        all (no possible link), e.g. the ``-`` of an ISO date or padding rows,
-        which an argmax of attention always links somewhere.
+        Drop predicted links on target positions (side y) that have no gold
+        link at all (no possible link), e.g. the ``-`` of an ISO date or
+        padding steps, which an argmax of attention always links somewhere.
 
     Returns
     -------
@@ -444,14 +451,19 @@ def alignment_error_rate(
     Examples
     --------
     >>> from mmalign.metrics import alignment_error_rate
-    >>> sure = {(0, 0), (1, 2)}
+    >>> sure = {(0, 0), (2, 1)}
     >>> possible = {(1, 1)}
-    >>> alignment_error_rate({(0, 0), (1, 2)}, sure, possible)
+    >>> alignment_error_rate({(0, 0), (2, 1)}, sure, possible)
     0.0
     >>> alignment_error_rate({(0, 0), (1, 1)}, sure, possible)  # 1 - (1 + 2) / (2 + 2)
     0.25
     >>> alignment_error_rate(set(), sure)
     1.0
+    >>> import numpy as np
+    >>> from mmalign.alignment import Alignment
+    >>> w = np.array([[0.9, 0.1], [0.1, 0.2], [0.0, 0.7]])   # 3 source x 2 target positions
+    >>> alignment_error_rate(Alignment(weights=w, distribution_over="x", monotonic=False), sure)
+    0.0
     """
     a, s, p = _aer_sets(predicted, sure, possible, ignore_unlinked_targets)
     if len(a) + len(s) == 0:
@@ -486,7 +498,7 @@ def corpus_alignment_error_rate(
     Examples
     --------
     >>> from mmalign.metrics import corpus_alignment_error_rate
-    >>> corpus_alignment_error_rate([{(0, 0)}, {(0, 1)}], [{(0, 0)}, {(0, 0)}])
+    >>> corpus_alignment_error_rate([{(0, 0)}, {(1, 0)}], [{(0, 0)}, {(0, 0)}])
     0.5
     """
     predicted, sure = _sentences(predicted, "predicted"), _sentences(sure, "sure")
@@ -545,7 +557,7 @@ def precision_recall_links(
     Examples
     --------
     >>> from mmalign.metrics import precision_recall_links
-    >>> precision_recall_links({(0, 0), (1, 1), (2, 0)}, {(0, 0), (1, 2)}, {(1, 1)})
+    >>> precision_recall_links({(0, 0), (1, 1), (0, 2)}, {(0, 0), (2, 1)}, {(1, 1)})
     (0.6666666666666666, 0.5)
     """
     a, s, p = _aer_sets(predicted, sure, possible, ignore_unlinked_targets)
@@ -557,8 +569,21 @@ def precision_recall_links(
 # --------------------------------------------------------------------------- pointing
 
 
+def _per_step_weights(weights: Any) -> Any:
+    """An Alignment's soft weights with one row per target step (the side that attends): its
+    columns when it records ``distribution_over="x"`` (the attention aligners' convention),
+    else its rows; arrays and tensors pass through."""
+    if not isinstance(weights, Alignment):
+        return weights
+    if weights.weights is None:
+        raise ValueError("weights: the Alignment has no soft weights")
+    w = weights.matrix()
+    return w.T if weights.distribution_over == "x" else w
+
+
 def _weights_and_masks(weights: Any, masks: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(weights (T, N) float64, masks (T, N) bool, rows with a non-empty mask) validated."""
+    weights = _per_step_weights(weights)
     w = _as_numpy(weights, "weights")
     if w.dtype.kind not in "iuf":
         raise ValueError(f"weights must hold real numbers, got dtype {w.dtype}")
@@ -590,10 +615,15 @@ def pointing_accuracy(weights: Any, masks: Any) -> float:
 
     Parameters
     ----------
-    weights : array-like or torch.Tensor, shape (T, ...)
+    weights : array-like, torch.Tensor or Alignment, shape (T, ...)
         Attention of each target step over source positions (any trailing
-        shape, e.g. ``(n,)`` or ``(H, W)``). Average heads beforehand.
-    masks : bool array-like, same shape as ``weights``
+        shape, e.g. ``(n,)`` or ``(H, W)``), one row per step. Average heads
+        beforehand. An :class:`~mmalign.alignment.Alignment` gives its
+        :meth:`~mmalign.alignment.Alignment.matrix` with one row per step:
+        transposed when it records ``distribution_over="x"`` (the attention
+        aligners' order, source positions / grid cells on side x, target
+        steps on side y), as it is otherwise.
+    masks : bool array-like, shape (T, ...) like the per-step weights
         Gold region of each target step. Steps whose mask is empty (no gold
         region) are skipped.
 
@@ -622,9 +652,10 @@ def attention_mass_inside(weights: Any, masks: Any) -> float:
 
     Parameters
     ----------
-    weights : array-like or torch.Tensor, shape (T, ...)
-        Non-negative attention weights; each row is normalised by its sum.
-    masks : bool array-like, same shape as ``weights``
+    weights : array-like, torch.Tensor or Alignment, shape (T, ...)
+        Non-negative attention weights, one row per target step; each row is
+        normalised by its sum. An Alignment is read as in :func:`pointing_accuracy`.
+    masks : bool array-like, shape (T, ...) like the per-step weights
         Gold region of each target step; steps with an empty mask are skipped.
 
     Returns
@@ -702,10 +733,15 @@ def span_hit_rate(weights: Any, spans: Any) -> float:
     Parameters
     ----------
     weights : array-like, torch.Tensor or Alignment, shape (T_text, T_src) or (..., T_text, T_src)
-        Attention of each word (query, target side x) over the frames of one
-        stream (source side y) for ONE sample, without padding. Leading axes
-        (heads, layers) are averaged; an :class:`~mmalign.alignment.Alignment`
-        contributes its soft weights.
+        Attention of each word (query) over the frames of one stream (keys)
+        for ONE sample, without padding: one row per word. Leading axes
+        (heads, layers) are averaged. An :class:`~mmalign.alignment.Alignment`
+        contributes its soft weights (:meth:`~mmalign.alignment.Alignment.matrix`),
+        oriented by its ``distribution_over``: with ``"x"`` (the attention
+        aligners' convention: the stream's frames on side x, the words on side
+        y, each word's weights a distribution over x) the words are its
+        columns, so it is transposed; otherwise (``"y"`` or None) the words are
+        its rows (side x).
     spans : int array-like, shape (T_text, 2)
         True ``[start, end)`` frames per word, e.g. ``ds.audio_spans[i]``.
         Rows with ``end <= start`` (padding) are skipped.
@@ -721,11 +757,16 @@ def span_hit_rate(weights: Any, spans: Any) -> float:
     >>> w = np.array([[0.1, 0.8, 0.1, 0.0], [0.6, 0.0, 0.1, 0.3]])
     >>> span_hit_rate(w, [[0, 2], [2, 4]])
     0.5
+    >>> from mmalign.alignment import Alignment
+    >>> span_hit_rate(Alignment(weights=w.T, distribution_over="x"), [[0, 2], [2, 4]])
+    0.5
     """
     if isinstance(weights, Alignment):
         if weights.weights is None:
             raise ValueError("weights: the Alignment has no soft weights")
         w = weights.matrix()
+        if weights.distribution_over == "x":  # words on side y: one column per word
+            w = w.T
     else:
         if hasattr(weights, "detach") and hasattr(weights, "cpu"):
             weights = weights.detach().cpu().numpy()

@@ -504,9 +504,10 @@ def plot_spatial_transform(image, alignment, warped, ax=None, *, title: str | No
     >>> from matplotlib.figure import Figure
     >>> from mmalign.attention.spatial_transformer import SpatialTransformer
     >>> from mmalign.plot import plot_spatial_transform
-    >>> st = SpatialTransformer(output_size=(8, 8))
-    >>> x = np.random.default_rng(0).random((12, 12)).astype("float32")
-    >>> ax = plot_spatial_transform(x, st.align(x), st(x[None, None])[0, 0], ax=Figure().add_subplot())
+    >>> x = np.random.default_rng(0).random((4, 12, 12)).astype("float32")
+    >>> st = SpatialTransformer(output_size=(8, 8), n_classes=2, train={"max_epochs": 1})
+    >>> st = st.fit(x, [0, 1, 0, 1])
+    >>> ax = plot_spatial_transform(x[0], st.align(x[0]), st.warp(x[:1])[0, 0], ax=Figure().add_subplot())
     >>> len(ax.images)
     2
     """
@@ -585,6 +586,13 @@ def _upsample_grid(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return weights(h, grid.shape[-2]) @ grid @ weights(w, grid.shape[-1]).T
 
 
+def _per_word_matrix(alignment) -> np.ndarray:
+    """An alignment's weights with one row per word: ShowAttendTell's alignments hold the grid
+    cells on side x and the words on side y (each word's weights a distribution over x)."""
+    m = alignment.matrix()
+    return m.T if getattr(alignment, "distribution_over", None) == "x" else m
+
+
 def attention_overlay(image, weights, grid_shape=None, tokens=None, *, boxes=None, axes=None,
                       alpha: float = 0.55, cmap: str = "jet", mark_argmax: bool = True,
                       title: str | None = None):
@@ -599,9 +607,11 @@ def attention_overlay(image, weights, grid_shape=None, tokens=None, *, boxes=Non
     ----------
     image : array-like or torch.Tensor [shape=(h, w), (1, h, w) or (3, h, w)]
     weights : mmalign.Alignment, or array [shape=(T, H * W) or (T, H, W)]
-        An alignment from :meth:`mmalign.ShowAttendTell.align` (its
-        ``extras["grid_shape"]`` and ``extras["tokens"]`` fill in the
-        defaults), or the weights themselves, rows over the row-major grid.
+        An alignment from :meth:`mmalign.ShowAttendTell.align` (grid cells on
+        side x, words on side y, ``distribution_over="x"``: drawn one panel per
+        word; its ``extras["grid_shape"]`` and ``extras["tokens"]`` fill in the
+        defaults), or the weights themselves, one row per word over the
+        row-major grid.
     grid_shape : (H, W) or None
         Needed for ``(T, H * W)`` arrays.
     tokens : sequence of str, length T, or None
@@ -649,7 +659,7 @@ def attention_overlay(image, weights, grid_shape=None, tokens=None, *, boxes=Non
     extras = {}
     if hasattr(weights, "matrix") and hasattr(weights, "extras") and not hasattr(weights, "ndim"):
         extras = weights.extras or {}
-        weights = weights.matrix()
+        weights = _per_word_matrix(weights)
         grid_shape = extras.get("grid_shape") if grid_shape is None else grid_shape
         if tokens is None and extras.get("tokens") is not None:
             tokens = [str(t) for t in extras["tokens"]]
@@ -748,7 +758,7 @@ def save_attention_overlay(image, weights, path: str | os.PathLike, *, dpi: int 
     if "axes" in kwargs:
         raise ValueError("save_attention_overlay draws its own axes; do not pass axes")
     if hasattr(weights, "matrix") and hasattr(weights, "extras") and not hasattr(weights, "ndim"):
-        n_words = int(np.shape(weights.matrix())[0])
+        n_words = int(np.shape(_per_word_matrix(weights))[0])
     else:
         n_words = int(np.shape(weights)[0]) if np.ndim(weights) >= 2 else 0
     if n_words < 1:

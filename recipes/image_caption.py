@@ -10,10 +10,10 @@ digits only.
 
 Model: :class:`mmalign.ShowAttendTell` with soft attention (the default small
 CNN, an 8 x 8 grid of annotations, LSTM decoder).  After training,
-``model.align(images, captions)`` returns, for every test scene, an
-:class:`mmalign.Alignment` whose ``weights`` are ``(n_words, 64)``: row ``t``
-is word ``t``'s attention over the grid cells (row-major).  They are scored
-against the recorded boxes:
+``model.align_batch(images, captions)`` returns, for every test scene, an
+:class:`mmalign.Alignment` whose ``weights`` are ``(64, n_words)``: the grid
+cells (row-major, side x) by the words (side y); column ``t`` is word ``t``'s
+attention over the cells.  They are scored against the recorded boxes:
 
 - **pointing accuracy**: the most attended cell overlaps the word's digit
   (:func:`mmalign.metrics.pointing_accuracy`);
@@ -57,6 +57,8 @@ TEST_SEED = 1_000_003
 FULL = dict(n_train=4000, n_test=500, epochs=12)
 QUICK = dict(n_train=2000, n_test=150, epochs=4)
 MODEL = dict(embed_dim=64, hidden_dim=128, attention_dim=64, batch_size=32, lr=2e-3, seed=0)
+# the entries of MODEL that configure training (ShowAttendTell's ``train``)
+TRAIN_KEYS = ("batch_size", "lr", "seed")
 N_OVERLAYS = 3
 
 
@@ -80,8 +82,9 @@ def train(train_digits: tuple[np.ndarray, np.ndarray], *, n_train: int, epochs: 
         s = scenes(x, y, n_train, seed=epoch)
         return s.images, token_ids(s)
 
-    model = mmalign.ShowAttendTell(len(scene_vocabulary()), attention="soft", max_epochs=epochs,
-                                   device=device, **MODEL)
+    params = {k: v for k, v in MODEL.items() if k not in TRAIN_KEYS}
+    train = dict({k: MODEL[k] for k in TRAIN_KEYS}, max_epochs=epochs, device=device)
+    model = mmalign.ShowAttendTell(len(scene_vocabulary()), attention="soft", **params, train=train)
     return model.fit(first.images, token_ids(first), regenerate=regenerate)
 
 
@@ -139,8 +142,9 @@ def main(argv: list[str] | None = None) -> dict:
         model = train(train_digits, n_train=cfg["n_train"], epochs=cfg["epochs"], device=args.device)
         train_s = time.perf_counter() - t0
 
-        # per-word attention of the gold captions (teacher forced), one Alignment per scene
-        alignments = model.align(test.images, token_ids(test))
+        # per-word attention of the gold captions (teacher forced), one Alignment per scene:
+        # grid cells on side x, words on side y
+        alignments = model.align_batch(test.images, token_ids(test))
         scores = score(alignments, test)
         predicted = [vocab.decode(h.tokens) for h in model.caption(test.images)]
         exact = float(np.mean([p == r for p, r in zip(predicted, test.captions)]))

@@ -338,10 +338,10 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     if args.quick:
         indices, seeds = (0, 10, 20, 30), range(2)
-        dctw = dict(n_outer=2, epochs_per_step=15, seed=0)
+        dctw = dict(n_outer=2, epochs_per_step=15, train={"seed": 0})
     else:   # 5 recordings of each activity: standing, running, walking, badminton
         indices, seeds = tuple(c * 10 + k for c in range(4) for k in range(5)), range(10)
-        dctw = dict(n_outer=3, epochs_per_step=30, seed=0)
+        dctw = dict(n_outer=3, epochs_per_step=30, train={"seed": 0})
     bm_errors, bm_example = basic_motions_setting(indices, dctw)
     backbone = resnet18_backbone()
     video_errors, video_example = video_setting(seeds, backbone, dctw)

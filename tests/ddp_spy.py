@@ -1,6 +1,8 @@
 """A stand-in for DistributedDataParallel that checks a model's training loss runs only
-through the wrapper's forward (what DDP needs to synchronise gradients)."""
+through the wrapper's forward (what DDP needs to synchronise gradients), and a two-process
+gloo run of a model's real DDP training."""
 
+import pytest
 import torch
 
 
@@ -23,8 +25,10 @@ class Spy(torch.nn.Module):
 
 
 def spy_on_training(monkeypatch) -> list:
-    """Make ``mmalign.nn.train.fit`` hand the loss function a :class:`Spy` whose submodules may
-    only run inside its forward; returns the list the spies are appended to."""
+    """Make ``mmalign.nn.train.fit`` (also as the neural estimators' base calls it) hand the loss
+    function a :class:`Spy` whose submodules may only run inside its forward; returns the list the
+    spies are appended to."""
+    import mmalign.nn.estimator
     import mmalign.nn.train
 
     real_fit = mmalign.nn.train.fit
@@ -44,4 +48,31 @@ def spy_on_training(monkeypatch) -> list:
                 h.remove()
 
     monkeypatch.setattr(mmalign.nn.train, "fit", fit)
+    monkeypatch.setattr(mmalign.nn.estimator, "train_fit", fit)  # TorchEstimator._fit_module's
     return spies
+
+
+# a two-process run needs the gloo backend
+needs_gloo = pytest.mark.skipif(not (torch.distributed.is_available()
+                                     and torch.distributed.is_gloo_available()), reason="no gloo")
+
+
+def _rank(rank: int, world: int, train, rendezvous: str, out: str) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
+    try:
+        torch.save(train(), f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def run_two_ranks(train, tmp_path) -> tuple[dict, dict]:
+    """Run ``train()`` (a module-level function returning a dict of tensors: it trains a model,
+    each rank on its half of the data) in two gloo processes; returns the two dicts."""
+    import torch.multiprocessing as mp
+
+    out = str(tmp_path / "weights")
+    mp.spawn(_rank, args=(2, train, str(tmp_path / "rendezvous"), out), nprocs=2, join=True)
+    return tuple(torch.load(f"{out}.{r}", weights_only=True) for r in (0, 1))

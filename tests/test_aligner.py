@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mmalign.aligner import Aligner, Estimator
+from mmalign.nn.estimator import TorchAligner
 from mmalign.alignment import Alignment
 
 
@@ -50,22 +51,39 @@ class OtherAligner(Aligner):
         return Alignment([[0, 0]])
 
 
-class LinearAligner(Aligner, torch.nn.Module):
-    def __init__(self, n_in=4, n_out=2, dropout=0.1):
-        super().__init__()
+class LinearAligner(TorchAligner):
+    """A neural aligner: owns its network (``module_``, with a float64 buffer)."""
+
+    def __init__(self, n_in=4, n_out=2, dropout=0.1, train=None):
         self.n_in = n_in
         self.n_out = n_out
         self.dropout = dropout
-        self.proj = torch.nn.Linear(n_in, n_out)
-        self.register_buffer("running", torch.zeros(n_out, dtype=torch.float64))
+        self.train = train
+
+    def _make_module(self):
+        net = torch.nn.Linear(self.n_in, self.n_out)
+        net.register_buffer("running", torch.zeros(self.n_out, dtype=torch.float64))
+        return net
 
     def fit(self, X, Y=None):
+        self._ensure_module()
         self.n_iter_ = 7
         return self
 
     def align(self, x, y):
-        w = torch.softmax(self.proj(x) @ self.proj(y).T, dim=1)
+        w = torch.softmax(self.module_(x) @ self.module_(y).T, dim=1)
         return Alignment(weights=w.detach(), monotonic=False)
+
+
+class ModuleAligner(Aligner, torch.nn.Module):
+    """The older form (an aligner that is itself a network): save refuses it."""
+
+    def __init__(self, n_in=2):
+        super().__init__()
+        self.n_in = n_in
+        self.proj = torch.nn.Linear(n_in, 1)
+
+    def align(self, x, y): ...
 
 
 # ----------------------------------------------------------------- params
@@ -118,8 +136,8 @@ def test_to_cpu():
     a = ToyAligner().fit(np.ones((3, 2)))
     assert a.to("cpu") is a
     assert a.device_ == torch.device("cpu")
-    m = LinearAligner().to(torch.device("cpu"))
-    assert m.device_.type == "cpu" and m.proj.weight.device.type == "cpu"
+    m = LinearAligner().fit(None).to(torch.device("cpu"))
+    assert m.device_.type == "cpu" and m.module_.weight.device.type == "cpu"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
@@ -131,8 +149,8 @@ def test_to_cuda_without_cuda(device):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_to_cuda_moves_module_and_fitted_tensors():
-    m = LinearAligner().to("cuda")
-    assert m.proj.weight.is_cuda and m.device_.type == "cuda"
+    m = LinearAligner().fit(None).to("cuda")
+    assert m.module_.weight.is_cuda and m.device_.type == "cuda"
     a = ToyAligner().fit(np.ones((3, 2))).to("cuda")
     assert a.centre_.is_cuda
 
@@ -189,15 +207,15 @@ def test_torch_module_round_trips_weights_exactly(tmp_path):
     torch.manual_seed(0)
     a = LinearAligner(n_in=5, n_out=3, dropout=0.25).fit(None)
     with torch.no_grad():
-        a.running += torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+        a.module_.running += torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
     path = tmp_path / "lin.npz"
     a.save(path)
     b = LinearAligner.load(path)
-    assert isinstance(b, LinearAligner) and isinstance(b, torch.nn.Module)
+    assert isinstance(b, LinearAligner) and not isinstance(b, torch.nn.Module)
     assert (b.n_in, b.n_out, b.dropout, b.n_iter_) == (5, 3, 0.25, 7)
-    for key, value in a.state_dict().items():
-        assert torch.equal(b.state_dict()[key], value), key
-        assert b.state_dict()[key].dtype == value.dtype
+    for key, value in a.module_.state_dict().items():
+        assert torch.equal(b.module_.state_dict()[key], value), key
+        assert b.module_.state_dict()[key].dtype == value.dtype
     x, y = torch.randn(4, 5), torch.randn(6, 5)
     np.testing.assert_array_equal(a.align(x, y).matrix(), b.align(x, y).matrix())
 
@@ -531,8 +549,8 @@ def test_nested_aligners_round_trip_with_fitted_state_and_weights(tmp_path):
     b = Holder.load(path)
     assert b.inner.n_iter_ == 7 and b.model_.n_iter_ == 7
     for mine, theirs in ((a.inner, b.inner), (a.model_, b.model_)):
-        for key, value in mine.state_dict().items():
-            assert torch.equal(theirs.state_dict()[key], value), key
+        for key, value in mine.module_.state_dict().items():
+            assert torch.equal(theirs.module_.state_dict()[key], value), key
     np.testing.assert_array_equal(b.models_[0].mean_, [1.0, 1.0])
     x = torch.randn(3, 2)
     np.testing.assert_array_equal(a.align(x, x).matrix(), b.align(x, x).matrix())
@@ -551,6 +569,8 @@ class ModuleHolder(Aligner):
 
 def test_save_refuses_modules_it_cannot_rebuild(tmp_path):
     path = tmp_path / "m.npz"
+    with pytest.raises(ValueError, match="itself a torch.nn.Module.*TorchAligner"):
+        ModuleAligner().save(path)
     with pytest.raises(ValueError, match="net_"):
         ModuleHolder().fit(None).save(path)
     with pytest.raises(ValueError, match="net"):

@@ -20,7 +20,7 @@ def test_dctw_beats_ctw_which_beats_dtw_on_nonlinear_maps_over_10_seeds():
         reference = data.reference(0, 1)
         errors["dtw"].append(mad(mmalign.dtw_path(x, y), reference))
         errors["ctw"].append(mad(mmalign.CTW().align(x, y), reference))
-        model = mmalign.DCTW(n_outer=4, epochs_per_step=30, seed=seed).fit([(x, y)])
+        model = mmalign.DCTW(n_outer=4, epochs_per_step=30, train={"seed": seed}).fit([(x, y)])
         errors["dctw"].append(mad(model.align(x, y), reference))
     mean = {k: np.mean(v) for k, v in errors.items()}
     assert mean["dctw"] < mean["ctw"] < mean["dtw"], mean
@@ -32,14 +32,14 @@ def test_dctw_on_a_real_pair_with_a_known_warp():
         pair = basic_motions_warped(index=index, seed=index)
         reference = pair.reference()
         ctw.append(mad(mmalign.CTW().align(pair.x, pair.y), reference))
-        model = mmalign.DCTW(n_outer=3, epochs_per_step=30, seed=index).fit(pair.x, pair.y)
+        model = mmalign.DCTW(n_outer=3, epochs_per_step=30, train={"seed": index}).fit(pair.x, pair.y)
         dctw.append(mad(model.align(pair.x, pair.y), reference))
     assert np.mean(dctw) <= np.mean(ctw), (dctw, ctw)
 
 
 def test_seeded_dctw_is_reproducible_on_cpu():
     data = warped_multimodal(2, lengths=(50, 40), dims=(2, 3), map="nonlinear", seed=2)
-    paths = [mmalign.DCTW(n_outer=2, epochs_per_step=3, seed=5).fit([data.sequences])
+    paths = [mmalign.DCTW(n_outer=2, epochs_per_step=3, train={"seed": 5}).fit([data.sequences])
              .align(*data.sequences).path() for _ in range(2)]
     np.testing.assert_array_equal(paths[0], paths[1])
 
@@ -62,6 +62,19 @@ def test_dctw_api_and_errors():
         mmalign.DCTW(init="random").fit([(x, y)])
     with pytest.raises(ValueError, match="no sequence pairs"):
         mmalign.DCTW().fit([])
+
+
+def test_dctw_fit_takes_paired_collections_or_pairs():
+    """fit(X, Y) with X, Y paired lists is fit([(x, y), ...]) (and fit(x, y) one pair)."""
+    data = warped_multimodal(2, lengths=(30, 25), dims=(2, 3), map="nonlinear", seed=2)
+    x, y = data.sequences
+    kw = dict(n_outer=1, epochs_per_step=1, hidden=(4,), init="uniform")
+    by_lists = mmalign.DCTW(**kw).fit([x, x[::2]], [y, y[::2]]).align(x, y)
+    by_pairs = mmalign.DCTW(**kw).fit([(x, y), (x[::2], y[::2])]).align(x, y)
+    np.testing.assert_array_equal(by_lists.path(), by_pairs.path())
+    assert by_lists.cost == by_pairs.cost
+    one = mmalign.DCTW(**kw).fit(x, y).align(x, y)
+    np.testing.assert_array_equal(one.path(), mmalign.DCTW(**kw).fit([(x, y)]).align(x, y).path())
 
 
 # ------------------------------------------------------------ multi-set deep CCA loss
@@ -175,7 +188,7 @@ def test_multiset_dctw_beats_pairwise_dtw_on_nonlinear_maps():
         data = warped_multimodal(3, lengths=(100, 80, 120), dims=3, noise=0.05,
                                  map="nonlinear", seed=seed)
         seqs = data.sequences
-        result = _small_dctw(seed=seed).align_all(seqs)
+        result = _small_dctw(train={"seed": seed}).align_all(seqs)
         for a, b in _PAIRS:
             reference = data.reference(a, b)
             dctw.append(mad(result.pair(a, b), reference))
@@ -249,7 +262,7 @@ def test_multiset_dctw_is_seeded_and_leaves_inputs_alone():
     data = warped_multimodal(3, lengths=(50, 40, 45), dims=(2, 3, 3), map="nonlinear", seed=4)
     seqs = data.sequences
     copies = [s.copy() for s in seqs]
-    runs = [_small_dctw(n_outer=2, epochs_per_step=3, seed=7).align_all(seqs) for _ in range(2)]
+    runs = [_small_dctw(n_outer=2, epochs_per_step=3, train={"seed": 7}).align_all(seqs) for _ in range(2)]
     for a, b in zip(runs[0].warps, runs[1].warps):
         np.testing.assert_array_equal(a.path(), b.path())
     assert runs[0].objective == runs[1].objective
@@ -264,21 +277,25 @@ def test_multiset_dctw_is_seeded_and_leaves_inputs_alone():
 def test_dctw_fit_errors_name_the_argument():
     x, y = np.ones((5, 2)), np.ones((6, 3))
     for bad in (None, 5, "xy"):
-        with pytest.raises(ValueError, match=r"^pairs must be a list of \(x, y\) pairs"):
+        with pytest.raises(ValueError, match=r"^X must be a list of \(x, y\) pairs"):
             mmalign.DCTW().fit(bad)
-    with pytest.raises(ValueError, match=r"pairs\[0\] must be an \(x, y\) pair"):
+    with pytest.raises(ValueError, match=r"X\[0\] must be an \(x, y\) pair"):
         mmalign.DCTW().fit([x])
-    with pytest.raises(ValueError, match=r"pairs\[1\] must be an \(x, y\) pair"):
+    with pytest.raises(ValueError, match=r"X\[1\] must be an \(x, y\) pair"):
         mmalign.DCTW().fit([(x, y), (x, y, y)])
+    with pytest.raises(ValueError, match="X and Y must hold the same number of sequences, got 2 and 1"):
+        mmalign.DCTW().fit([x, x], [y])
+    with pytest.raises(ValueError, match=r"Y\[1\]"):
+        mmalign.DCTW().fit([x, x], [y, np.full((4, 3), np.nan)])
     with pytest.raises(ValueError, match="pass fit\\(x, y\\)"):
         mmalign.DCTW().fit(x)  # one sequence without its partner
     with pytest.raises(ValueError, match=r"^Y must be"):
         mmalign.DCTW().fit(x, "y")
     with pytest.raises(ValueError, match="batch_size must be >= 2"):
-        mmalign.DCTW(batch_size=1).fit(x, y)
+        mmalign.DCTW(train={"batch_size": 1}).fit(x, y)
     with pytest.raises(ValueError, match="training diverged.*lower lr"):
         data = warped_multimodal(2, lengths=(30, 25), dims=(2, 3), map="nonlinear", seed=1)
-        mmalign.DCTW(lr=1e10, n_outer=1, epochs_per_step=3, init="uniform").fit(*data.sequences)
+        mmalign.DCTW(train={"lr": 1e10}, n_outer=1, epochs_per_step=3, init="uniform").fit(*data.sequences)
 
 
 def test_dctw_round_trips_both_encoders(tmp_path):
@@ -295,3 +312,23 @@ def test_dctw_round_trips_both_encoders(tmp_path):
         np.testing.assert_array_equal(a.path(), b.path())
     with pytest.raises(ValueError, match="n_outer"):
         mmalign.DCTW(n_outer=0).fit(x, y)
+
+
+def test_dctw_training_settings_are_one_train_parameter():
+    """DCTW's deep CCA steps take one ``train`` (as every neural estimator): defaults, nested
+    set_params, and the epochs set by epochs_per_step alone."""
+    from sklearn.base import clone
+
+    model = mmalign.DCTW(epochs_per_step=4)
+    config = model.train_config()
+    assert (config.batch_size, config.lr, config.seed, config.device) == (512, 1e-3, 0, "cpu")
+    model.set_params(train__lr=0.01, train__seed=3)
+    assert model.train == {"lr": 0.01, "seed": 3}
+    assert model.get_params()["train__lr"] == 0.01 and clone(model).train == model.train
+    assert model._deep_cca_training() == {"batch_size": 512, "lr": 0.01, "seed": 3, "device": "cpu",
+                                          "max_epochs": 4}
+    x, y = np.ones((5, 2)), np.ones((6, 3))
+    with pytest.raises(ValueError, match="train.max_epochs: DCTW trains epochs_per_step"):
+        mmalign.DCTW(train={"max_epochs": 3}).fit(x, y)
+    with pytest.raises(ValueError, match="train.lr"):
+        mmalign.DCTW(train={"lr": -1.0}).fit(x, y)

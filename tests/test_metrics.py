@@ -220,14 +220,15 @@ from mmalign.metrics import (  # noqa: E402
 
 
 def test_aer_hand_computed():
-    sure = {(0, 0), (1, 1), (2, 3)}
+    # links are (source, target) pairs
+    sure = {(0, 0), (1, 1), (3, 2)}
     possible = {(2, 2), (3, 3)}  # plus the sure links
-    # A = {(0,0), (1,1), (2,2), (3,0)}: A∩S = 2, A∩P = 3, |A| + |S| = 7
-    predicted = {(0, 0), (1, 1), (2, 2), (3, 0)}
+    # A = {(0,0), (1,1), (2,2), (0,3)}: A∩S = 2, A∩P = 3, |A| + |S| = 7
+    predicted = {(0, 0), (1, 1), (2, 2), (0, 3)}
     assert alignment_error_rate(predicted, sure, possible) == pytest.approx(1 - 5 / 7)
     assert precision_recall_links(predicted, sure, possible) == (pytest.approx(3 / 4), pytest.approx(2 / 3))
     # possible links alone: no credit on the sure side, full credit on the possible side
-    assert alignment_error_rate({(2, 2)}, {(2, 3)}, {(2, 2)}) == pytest.approx(1 - 1 / 2)
+    assert alignment_error_rate({(2, 2)}, {(3, 2)}, {(2, 2)}) == pytest.approx(1 - 1 / 2)
 
 
 def test_aer_sure_is_included_in_possible():
@@ -250,19 +251,26 @@ def test_aer_perfect_and_empty():
 
 
 def test_aer_input_forms_agree():
-    sure_m = np.array([[False, True, False], [True, False, False]])
-    possible_m = sure_m | np.array([[False, False, True], [False, False, False]])
-    links = {(0, 2), (1, 1)}
-    expected = alignment_error_rate(links, {(0, 1), (1, 0)}, {(0, 2)})
-    pred_m = np.zeros((2, 3), dtype=bool)
-    pred_m[0, 2] = pred_m[1, 1] = True
+    # 3 source x 2 target positions: boolean matrices (n_source, n_target), links (s, t)
+    sure_m = np.array([[False, True], [True, False], [False, False]])
+    possible_m = sure_m | np.array([[False, False], [False, False], [True, False]])
+    links = {(2, 0), (1, 1)}
+    expected = alignment_error_rate(links, {(1, 0), (0, 1)}, {(2, 0)})
+    assert expected == pytest.approx(1 - 1 / 4)
+    pred_m = np.zeros((3, 2), dtype=bool)
+    pred_m[2, 0] = pred_m[1, 1] = True
     assert alignment_error_rate(pred_m, sure_m, possible_m) == pytest.approx(expected)
-    assert alignment_error_rate(np.array([[0, 2], [1, 1]]), sure_m, possible_m) == pytest.approx(expected)
+    assert alignment_error_rate(np.array([[2, 0], [1, 1]]), sure_m, possible_m) == pytest.approx(expected)
     assert alignment_error_rate(torch_bool(pred_m), torch_bool(sure_m), possible_m) == pytest.approx(expected)
-    weights = np.array([[0.1, 0.2, 0.7], [0.3, 0.6, 0.1]])
-    att = Alignment(weights=np.stack([weights, weights]), weight_axes=("head",), monotonic=True)
+    # attention: each target position's weights over the source (distribution_over="x"),
+    # averaged over heads; one link per target position, its argmax source position
+    weights = np.array([[0.1, 0.3], [0.2, 0.6], [0.7, 0.1]])
+    att = Alignment(weights=np.stack([weights, weights]), weight_axes=("head",), distribution_over="x",
+                    monotonic=False)
     assert alignment_error_rate(att, sure_m, possible_m) == pytest.approx(expected)
-    links_path = Alignment([[0, 2], [1, 1]], monotonic=False)  # word links: not a warping
+    # the same attention the other way round (target on side x) scores the transposed gold
+    assert alignment_error_rate(att.transpose(), sure_m.T, possible_m.T) == pytest.approx(expected)
+    links_path = Alignment([[2, 0], [1, 1]], monotonic=False)  # word links: not a warping
     assert alignment_error_rate(links_path, sure_m, possible_m) == pytest.approx(expected)
 
 
@@ -273,21 +281,34 @@ def torch_bool(m):
 
 
 def test_aer_ignore_unlinked_targets():
-    sure = {(0, 0), (2, 1)}  # target row 1 (a separator) has no gold link
-    predicted = {(0, 0), (1, 0), (2, 1)}
+    sure = {(0, 0), (1, 2)}  # target position 1 (a separator) has no gold link
+    predicted = {(0, 0), (0, 1), (1, 2)}
     assert alignment_error_rate(predicted, sure) == pytest.approx(1 - 4 / 5)
     assert alignment_error_rate(predicted, sure, ignore_unlinked_targets=True) == 0.0
-    # a row linked only as possible is scored
+    # a target linked only as possible is scored
     assert alignment_error_rate(predicted, sure, {(1, 1)}, ignore_unlinked_targets=True) == pytest.approx(
         1 - 4 / 5
     )
+    # the target is side y: an unlinked source position (side x) is no reason to drop a link
+    assert alignment_error_rate({(0, 0), (2, 1)}, {(0, 0), (1, 1)}, ignore_unlinked_targets=True) == \
+        pytest.approx(1 - 2 / 4)
+    # the same with an attention Alignment (3 source x 3 target positions)
+    w = np.array([[0.8, 0.6, 0.1], [0.1, 0.2, 0.8], [0.1, 0.2, 0.1]])
+    att = Alignment(weights=w, distribution_over="x", monotonic=False)
+    assert alignment_error_rate(att, sure) == pytest.approx(1 - 4 / 5)
+    assert alignment_error_rate(att, sure, ignore_unlinked_targets=True) == 0.0
 
 
 def test_aer_input_errors():
-    with pytest.raises(ValueError, match="predicted"):
+    with pytest.raises(ValueError, match="predicted.*distribution_over='x'"):
         alignment_error_rate(np.array([[0.2, 0.8]]), {(0, 1)})
     with pytest.raises(ValueError, match="shapes"):
         alignment_error_rate(np.eye(2, dtype=bool), np.eye(3, dtype=bool))
+    with pytest.raises(ValueError, match="shapes"):
+        att = Alignment(weights=np.full((3, 2), 0.5), distribution_over="x", monotonic=False)
+        alignment_error_rate(att, np.zeros((2, 3), dtype=bool))     # gold in the other orientation
+    with pytest.raises(ValueError, match=r"\(n_source, n_target\)"):
+        alignment_error_rate({(0, 0)}, np.ones((2, 2, 2), dtype=bool))
     with pytest.raises(ValueError, match="sure"):
         alignment_error_rate({(0, 0)}, np.array([[0, 1, 2]]))
     with pytest.raises(ValueError, match="possible"):
@@ -360,6 +381,19 @@ def test_pointing_input_errors():
         attention_mass_inside(-w, m)
     with pytest.raises(ValueError, match="zero total"):
         attention_mass_inside(np.zeros((2, 3)), m)
+    with pytest.raises(ValueError, match="no soft weights"):
+        pointing_accuracy(Alignment([[0, 0], [1, 1]], monotonic=False), np.eye(2, dtype=bool))
+
+
+def test_pointing_reads_an_alignment_one_row_per_target_step():
+    w = np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3], [0.2, 0.2, 0.6]])     # (step, position)
+    masks = np.array([[False, True, True], [False, True, False], [False, False, False]])
+    expected = (pointing_accuracy(w, masks), attention_mass_inside(w, masks))
+    # the attention aligners' order: positions on side x, steps on side y
+    att = Alignment(weights=w.T, distribution_over="x", monotonic=False)
+    assert (pointing_accuracy(att, masks), attention_mass_inside(att, masks)) == expected
+    rows = Alignment(weights=w, distribution_over="y", monotonic=False)
+    assert (pointing_accuracy(rows, masks), attention_mass_inside(rows, masks)) == expected
 
 
 # ------------------------------------------------------------------ geometric transforms

@@ -217,6 +217,11 @@ def test_span_hit_rate_oracle_and_baseline():
         assert span_hit_rate(torch.tensor(oracle), ds.audio_spans[i]) == 1.0
         assert span_hit_rate(Alignment(weights=oracle + 1e-3, monotonic=False),
                              ds.audio_spans[i]) == 1.0
+        # the attention aligners' sides: frames on side x, words on side y (a distribution
+        # over x per word), read the same way
+        flipped = Alignment(weights=oracle.T + 1e-3, distribution_over="x", monotonic=False)
+        assert span_hit_rate(flipped, ds.audio_spans[i]) == 1.0
+        assert span_hit_rate(flipped.transpose(), ds.audio_spans[i]) == 1.0
         # heads are averaged: one good head out of two still wins the argmax
         heads = np.stack([oracle, np.full_like(oracle, 1.0 / oracle.shape[1])])
         assert span_hit_rate(heads, ds.audio_spans[i]) == 1.0
@@ -238,6 +243,12 @@ def test_span_hit_rate_and_masks_errors():
         span_hit_rate(np.full((2, 5), np.nan), [[0, 1], [1, 2]])
     # padding rows (end <= start) are skipped
     assert span_hit_rate(np.eye(3, 5), [[0, 1], [1, 2], [0, 0]]) == 1.0
+    # an Alignment's words are its rows (side x) unless its weights are a distribution over x
+    with pytest.raises(ValueError, match="spans has 2 words but weights has 5 rows"):
+        span_hit_rate(Alignment(weights=w.T, distribution_over="y", monotonic=False),
+                      [[0, 1], [1, 2]])
+    assert span_hit_rate(Alignment(weights=w.T, distribution_over="x", monotonic=False),
+                         [[0, 1], [1, 2]]) == 0.5
 
 
 def test_argument_errors():

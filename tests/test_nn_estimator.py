@@ -11,6 +11,7 @@ import torch
 from sklearn.base import clone
 
 import mmalign
+from test_aligner_roundtrip import write_as_earlier_file
 from mmalign.aligner import Estimator, TransformerMixin
 from mmalign.nn.estimator import TorchAligner, TorchEstimator
 from mmalign.nn.train import TrainConfig, check_config
@@ -166,25 +167,13 @@ def test_save_load_keeps_a_train_config_and_rebuilds_the_module(tmp_path):
 
 
 def _as_earlier_file(path, flat: dict, renames: dict) -> None:
-    """Rewrite a file as the estimator wrote it when it was a torch module: the training
-    settings as flat hyper-parameters, its own state_dict keys, no state_attribute."""
-    with np.load(path) as npz:
-        arrays = dict(npz)
-    meta = json.loads(str(arrays.pop("__meta__")[()]))
-    meta["params"].pop("train")
-    meta["params"].update(flat)
-    del meta["state_attribute"]
-
+    """The file as the estimator wrote it when it was a torch module (its own state_dict keys)."""
     def old(key):
         for new, was in renames.items():
             key = key.replace(new, was)
         return key
 
-    meta["state_dict"] = [old(k) for k in meta["state_dict"]]
-    arrays = {old(k): v for k, v in arrays.items()}
-    meta["arrays"] = {old(k): v for k, v in meta["arrays"].items()}
-    arrays["__meta__"] = np.array(json.dumps(meta))
-    np.savez(path, **arrays)
+    write_as_earlier_file(path, path, flat, rename=old)
 
 
 def test_files_of_the_earlier_torch_module_estimators_still_load(tmp_path):

@@ -89,7 +89,9 @@ def test_plot_glimpses_draws_track_patches_and_box():
     from mmalign.attention.glimpse import GlimpseAttention
     from mmalign.plot import plot_glimpses
 
-    ram = GlimpseAttention(image_size=(20, 20), n_glimpses=3, glimpse_size=4, n_scales=2)
+    ram = GlimpseAttention(image_size=(20, 20), n_glimpses=3, glimpse_size=4, n_scales=2,
+                           train={"max_epochs": 1})
+    ram.fit(torch.rand(4, 20, 20), [0, 1, 2, 3])
     image = torch.rand(20, 20)
     a = ram.align(image)
     ax = plot_glimpses(image, a, ax=Figure().add_subplot(), box=(2, 3, 9, 12), title="toy")
@@ -107,12 +109,14 @@ def test_plot_spatial_transform_outline_is_the_sampled_frame():
     from mmalign.attention.spatial_transformer import SpatialTransformer
     from mmalign.plot import plot_spatial_transform
 
-    st = SpatialTransformer(output_size=(10, 10))
-    with torch.no_grad():   # sample the central half of the input: x, y in [-0.5, 0.5]
-        st.loc_head.bias.copy_(torch.tensor([0.5, 0, 0, 0, 0.5, 0]))
+    # sample the central half of the input (x, y in [-0.5, 0.5]): the transform starts there
+    # and, its localisation frozen (localization_lr_scale=0), stays there
+    st = SpatialTransformer(output_size=(10, 10), initial_scale=0.5, n_classes=2,
+                            localization_lr_scale=0, train={"max_epochs": 1})
+    st.fit(torch.rand(4, 1, 20, 20), [0, 1, 0, 1])
     x = torch.rand(1, 1, 20, 20)
     a = st.align(x[0])
-    ax = plot_spatial_transform(x[0], a, st(x)[0], ax=Figure().add_subplot(), n_lines=2)
+    ax = plot_spatial_transform(x[0], a, st.warp(x)[0], ax=Figure().add_subplot(), n_lines=2)
     assert len(ax.images) == 2
     outline = ax.lines[0].get_xydata()
     # the frame's edges at +-0.5 normalised are pixels 4.5 and 14.5 of the 20-pixel input

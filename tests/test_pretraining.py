@@ -8,7 +8,8 @@ import torch
 
 from mmalign.aligner import Aligner
 from mmalign.alignment import Alignment
-from mmalign.attention import MultimodalFineTuner, MultimodalPretrainer, finetune, pretrain
+from mmalign.attention import (MultimodalFineTuner, MultimodalFineTunerModule, MultimodalPretrainer,
+                               MultimodalPretrainerModule, finetune, pretrain)
 from mmalign.nn import (JointEncoding, SequenceClassificationHead, StepFeatures, TokenClassificationHead,
                         attention_pooled_frames, decode_spans, mask_tokens, masked_frame_loss, masked_token_loss,
                         pair_matching_loss, patch_mask, shuffle_pairs, span_loss, span_mask, streams_inputs,
@@ -17,7 +18,15 @@ from mmalign.datasets import digit_scenes, multimodal_streams
 
 torch.set_num_threads(1)
 
-TINY = dict(d_model=16, num_heads=2, num_layers=1, max_epochs=1, batch_size=8)
+TINY = dict(d_model=16, num_heads=2, num_layers=1, train={"max_epochs": 1, "batch_size": 8})
+TRAIN_FIELDS = ("max_epochs", "batch_size", "lr", "weight_decay", "grad_clip", "patience", "seed", "device")
+
+
+def _kw(**kw):
+    """Hyper-parameters with the training fields among them moved into ``train``."""
+    train = dict(kw.pop("train", None) or {})
+    train.update({k: kw.pop(k) for k in list(kw) if k in TRAIN_FIELDS})
+    return {**kw, "train": train}
 
 
 def _streams(n=12, seed=0, **kw):
@@ -26,7 +35,9 @@ def _streams(n=12, seed=0, **kw):
 
 
 def _tiny(**kw):
-    return MultimodalPretrainer(37, {"audio": 16, "video": 8}, **{**TINY, **kw})
+    """An unfitted tiny pretrainer (TINY's training settings, overridden by ``kw``)."""
+    train = {**TINY["train"], **kw.pop("train", {})}
+    return MultimodalPretrainer(37, {"audio": 16, "video": 8}, **_kw(**{**TINY, **kw, "train": train}))
 
 
 # ================================================================== masked token modelling
@@ -77,18 +88,19 @@ def test_masked_token_loss_ignores_unmasked_positions():
 def test_model_token_loss_reaches_only_selected_positions():
     """In the model, the masked-token loss has a gradient only at the positions mask_tokens selected."""
     ds, X = _streams(6)
-    model = _tiny(masked_frame_weight=0.0, pair_matching_weight=0.0, dropout=0.0).eval()
-    inp = model._prepare(X)
+    model = _tiny(masked_frame_weight=0.0, pair_matching_weight=0.0, dropout=0.0).initialize()
+    net = model.module_.eval()
+    inp = net.prepare_inputs(X)
     batch = inp.tensors()
     kept = {}
-    hook = model.token_head.register_forward_hook(
+    hook = net.token_head.register_forward_hook(
         lambda mod, args, out: kept.setdefault("logits", out) if out.requires_grad else None)
-    out = model._losses(batch, generator=torch.Generator().manual_seed(3))
+    out = model._losses(net, batch, generator=torch.Generator().manual_seed(3))
     hook.remove()
     logits = kept["logits"]
     logits.retain_grad()
     out["masked_token"].backward()
-    _, sel = mask_tokens(inp.words, inp.text_lengths, mask_id=model.mask_id, vocab_size=37,
+    _, sel = mask_tokens(inp.words, inp.text_lengths, mask_id=net.mask_id, vocab_size=37,
                          generator=torch.Generator().manual_seed(3))
     has_grad = logits.grad.abs().sum(-1) > 0
     assert torch.equal(has_grad, sel)
@@ -139,18 +151,18 @@ def test_masked_frame_loss_only_on_masked_frames():
 def test_masked_frames_are_zeroed_and_marked():
     """The encoder sees nothing of a masked frame's values, and a masked frame differs from a zero frame."""
     ds, X = _streams(3)
-    model = _tiny(dropout=0.0).eval()
+    model = _tiny(dropout=0.0).initialize()
     fm = {"audio": torch.zeros(3, max(len(a) for a in ds.audio), dtype=torch.bool)}
     fm["audio"][:, 2:5] = True
-    enc = model(X, frame_masks=fm)
+    enc = model.encode(X, frame_masks=fm)
     noisy = {**X, "audio": [a.copy() for a in ds.audio]}
     for a in noisy["audio"]:
         a[2:5] = 50.0
-    assert torch.allclose(model(noisy, frame_masks=fm).hidden, enc.hidden, atol=1e-5)
+    assert torch.allclose(model.encode(noisy, frame_masks=fm).hidden, enc.hidden, atol=1e-5)
     zeroed = {**X, "audio": [a.copy() for a in ds.audio]}
     for a in zeroed["audio"]:
         a[2:5] = 0.0
-    assert not torch.allclose(model(zeroed).hidden, enc.hidden, atol=1e-4)
+    assert not torch.allclose(model.encode(zeroed).hidden, enc.hidden, atol=1e-4)
 
 
 # ================================================================== pair matching
@@ -178,10 +190,12 @@ def test_pair_matching_loss_by_hand():
 # ================================================================== the model
 def test_layout_special_ids_and_segments():
     ds, X = _streams(4)
-    model = _tiny().eval()
+    model = _tiny()
     assert (model.cls_id, model.sep_id, model.mask_id) == (37, 38, 39)
     assert model.block_names == ("text", "audio", "video")
-    enc = model(X)
+    enc = model.initialize().encode(X)
+    net = model.module_
+    assert (net.cls_id, net.sep_id, net.mask_id, net.block_names) == (37, 38, 39, model.block_names)
     t = max(len(w) for w in ds.words)
     ta, tv = max(len(a) for a in ds.audio), max(len(v) for v in ds.video)
     assert enc.segments == {"text": (1, 1 + t), "audio": (t + 2, t + 2 + ta),
@@ -196,9 +210,9 @@ def test_layout_special_ids_and_segments():
 
 def test_outputs_on_valid_steps_do_not_depend_on_padding():
     ds, X = _streams(5)
-    model = _tiny(conv_kernel=3).eval()
-    enc = model(X, need_weights=True)
-    one = model({k: v[2] for k, v in X.items()})
+    model = _tiny(conv_kernel=3).initialize()
+    enc = model.encode(X, need_weights=True)
+    one = model.encode({k: v[2] for k, v in X.items()})
     for name in ("text", "audio", "video"):
         n = int(enc.lengths[name][2])
         assert torch.allclose(enc.segment(name)[2, :n], one.segment(name)[0, :n], atol=1e-5)
@@ -209,27 +223,74 @@ def test_outputs_on_valid_steps_do_not_depend_on_padding():
 
 @pytest.mark.parametrize("positions", ["sinusoidal", "learned", "relative"])
 def test_align_returns_renormalised_joint_attention_blocks(positions):
+    """Side x is the source block, side y the target block; each target step's weights are a
+    distribution over the source (distribution_over="x")."""
     ds, X = _streams(3)
-    model = _tiny(positions=positions, num_layers=2)
-    als = model.align(X, target="text", source="video")
+    model = _tiny(positions=positions, num_layers=2).initialize()
+    als = model.align_batch(X, target="text", source="video")
     assert len(als) == 3 and all(isinstance(a, Alignment) for a in als)
-    for a, w, v in zip(als, ds.words, ds.video):
-        assert a.weights.shape == (2, 2, len(w), len(v))
-        assert np.allclose(a.weights.sum(-1), 1.0)
+    raw_blocks = model.attention(X, target="text", source="video")      # (layers, heads, T_t, T_s)
+    for a, w, v, block in zip(als, ds.words, ds.video, raw_blocks):
+        assert a.shape == (len(v), len(w)) and a.weights.shape == (2, 2, len(v), len(w))
+        assert a.distribution_over == "x" and not a.monotonic
+        assert np.allclose(a.weights.sum(-2), 1.0)
         assert a.extras["target"] == "text" and a.extras["source"] == "video"
-        assert np.all((a.extras["row_mass"] > 0) & (a.extras["row_mass"] < 1))
+        mass = a.extras["target_mass"]
+        assert mass.shape == (2, 2, len(w)) and np.all((mass > 0) & (mass < 1))
+        np.testing.assert_allclose(np.swapaxes(a.weights, -1, -2) * mass[..., None], block, rtol=1e-6)
+        # the argmax path: one source frame per word, the most attended one
+        assert a.path().tolist() == [[int(j), i] for i, j in enumerate(a.matrix().argmax(0))]
     raw = model.align({k: v[0] for k, v in X.items()}, target="audio", renormalize=False)
-    assert raw.extras["source"] == "text" and raw.weights.shape[-2:] == (len(ds.audio[0]), len(ds.words[0]))
-    assert np.allclose(raw.weights.sum(-1), raw.extras["row_mass"])
-    assert raw.path().shape[1] == 2
+    assert raw.extras["source"] == "text" and raw.shape == (len(ds.words[0]), len(ds.audio[0]))
+    assert np.allclose(raw.weights.sum(-2), raw.extras["target_mass"])
+    assert raw.path().shape == (len(ds.audio[0]), 2)
+
+
+def test_align_batch_equals_align_sample_by_sample():
+    ds, X = _streams(5)
+    model = _tiny(train={"batch_size": 2}).fit(X)                      # read out in chunks of 2
+    for kw in (dict(), dict(target="video", source="text"), dict(source="video", renormalize=False)):
+        batch = model.align_batch(X, **kw)
+        for i, a in enumerate(batch):
+            one = model.align({k: v[i] for k, v in X.items()}, **kw)
+            assert one.shape == a.shape and one.extras.keys() == a.extras.keys()
+            np.testing.assert_allclose(one.weights, a.weights, rtol=1e-5, atol=1e-7)
+            np.testing.assert_array_equal(one.path(), a.path())
+
+
+def test_align_takes_one_sample_and_align_batch_a_batch():
+    ds, X = _streams(3)
+    model = _tiny().initialize()
+    one = {k: v[0] for k, v in X.items()}
+    with pytest.raises(ValueError, match="align_batch"):
+        model.align(X)
+    with pytest.raises(ValueError, match="use align for one sample"):
+        model.align_batch(one)
+    with pytest.raises(ValueError, match="y must be None"):
+        model.align(one, X["audio"][0])                                # the dict holds every modality
+    with pytest.raises(ValueError, match="not fitted"):
+        _tiny().align(one)
 
 
 def test_align_with_y_for_a_two_modality_model():
-    model = MultimodalPretrainer(20, {"audio": 3}, **TINY)
-    a = model.align(np.array([4, 5, 6, 7]), np.random.default_rng(0).standard_normal((9, 3)))
-    assert a.weights.shape == (1, 2, 4, 9)
+    model = MultimodalPretrainer(20, {"audio": 3}, **TINY).initialize()
+    ids, frames = np.array([4, 5, 6, 7]), np.random.default_rng(0).standard_normal((9, 3))
+    a = model.align(frames, ids)                       # x: the source (audio), y: the target (text)
+    assert a.shape == (9, 4) and a.weights.shape == (1, 2, 9, 4)
+    np.testing.assert_array_equal(a.weights, model.align({"text": ids, "audio": frames}).weights)
+    b = model.align(ids, frames, target="audio", source="text")
+    assert b.shape == (4, 9)
+    np.testing.assert_array_equal(b.weights, model.align({"text": ids, "audio": frames}, target="audio").weights)
+    both = model.align_batch([frames, frames[:5]], [ids, ids[:2]])
+    np.testing.assert_array_equal(both[0].weights, a.weights)
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        model.align(frames[:, :2], ids)                                 # the message names x
+    with pytest.raises(ValueError, match=r"^y must hold ONE sample"):
+        model.align(frames, [ids])                                      # not one sample's ids
+    with pytest.raises(ValueError, match="both 'text'"):
+        model.align(frames, ids, source="text")
     with pytest.raises(ValueError, match="y"):
-        _tiny().align(np.array([4, 5]), np.zeros((3, 16)))
+        _tiny().initialize().align(np.zeros((3, 16)), np.array([4, 5]))
 
 
 def test_fit_is_deterministic_and_leaves_inputs_alone():
@@ -237,8 +298,10 @@ def test_fit_is_deterministic_and_leaves_inputs_alone():
     copies = {k: [np.array(v, copy=True) for v in vals] for k, vals in X.items()}
     a = _tiny(max_epochs=2).fit(X)
     b = _tiny(max_epochs=2).fit(X)
-    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+    for (ka, va), (kb, vb) in zip(a.module_.state_dict().items(), b.module_.state_dict().items()):
         assert torch.equal(va, vb), ka
+    again = {k: v.clone() for k, v in a.fit(X).module_.state_dict().items()}  # a second fit starts over
+    assert all(torch.equal(v, again[k]) for k, v in b.module_.state_dict().items())
     for k in X:
         assert all(np.array_equal(u, v) for u, v in zip(X[k], copies[k]))
     assert len(a.history_["objectives"]["masked_token"]) == 2
@@ -270,9 +333,9 @@ def test_pretraining_learns_the_crossmodal_objectives():
     X, Xte = _matching_data(384, 0), _matching_data(200, 1)
     model = MultimodalPretrainer(12, {"frames": 12}, d_model=32, num_heads=4, num_layers=2,
                                  positions="relative", token_mask_prob=0.34, frame_span=2,
-                                 masked_frame_weight=10.0, dropout=0.0, max_epochs=25, batch_size=32,
-                                 lr=3e-3, seed=0)
-    before = model.evaluate(Xte)
+                                 masked_frame_weight=10.0, dropout=0.0,
+                                 train={"max_epochs": 25, "batch_size": 32, "lr": 3e-3, "seed": 0})
+    before = model.initialize().evaluate(Xte)
     model.fit(X)
     after = model.evaluate(Xte)
     assert after["masked_token_accuracy"] > 0.6                 # chance: 1/8
@@ -285,7 +348,7 @@ def test_pretraining_learns_the_crossmodal_objectives():
 
 def test_embed_and_match_proba_shapes():
     ds, X = _streams(5)
-    model = _tiny()
+    model = _tiny().initialize()
     assert model.embed(X).shape == (5, 16)
     assert model.embed(X, pooling="audio").shape == (5, 16)
     assert model.embed({k: v[0] for k, v in X.items()}, pooling="mean").shape == (16,)
@@ -297,11 +360,11 @@ def test_embed_and_match_proba_shapes():
 
 def test_padded_array_inputs_equal_ragged_lists():
     ds, X = _streams(4)
-    model = _tiny().eval()
+    model = _tiny().initialize()
     b = ds.batch()
     Xp = {"text": b.words, "audio": b.audio.numpy(), "video": b.video}
     L = {"text": b.text_lengths, "audio": b.audio_lengths.numpy(), "video": b.video_lengths}
-    assert torch.allclose(model(Xp, L).hidden, model(X).hidden, atol=1e-6)
+    assert torch.allclose(model.encode(Xp, L).hidden, model.encode(X).hidden, atol=1e-6)
 
 
 # ------------------------------------------------------------------ images
@@ -316,10 +379,12 @@ def test_image_patch_path_with_object_masking():
     X = {"text": [i[:n] for i, n in zip(ids, lengths)], "image": scenes.images}
     boxes = {"image": scenes.boxes}
     model = MultimodalPretrainer(len(scenes.vocabulary), {"image": (1, 32, 32)}, patch_size=8, **TINY)
-    inp = model._prepare(X, boxes=boxes)
+    net = MultimodalPretrainerModule(len(scenes.vocabulary), {"image": (1, 32, 32)}, patch_size=8, d_model=16,
+                                     num_heads=2, num_layers=1)
+    inp = net.prepare_inputs(X, boxes=boxes)
     obj, n_obj = inp.objects[0], inp.n_objects[0]
     assert n_obj.tolist() == [len(b) for b in scenes.boxes]
-    emb = model.embedders["image"]
+    emb = net.embedders["image"]
     for i in range(12):
         for k in range(int(n_obj[i])):
             assert torch.equal(obj[i, k], emb.patches_in_boxes(scenes.boxes[i][k:k + 1])[0])
@@ -332,7 +397,7 @@ def test_image_patch_path_with_object_masking():
     model.fit(X, boxes=boxes)
     assert np.isfinite(model.history_["objectives"]["masked_frame"][0])
     a = model.align({"text": X["text"][0], "image": scenes.images[0]}, target="text", source="image")
-    assert a.weights.shape == (1, 2, int(lengths[0]), 16) and a.extras["grid"] == (4, 4)
+    assert a.weights.shape == (1, 2, 16, int(lengths[0])) and a.extras["grid"] == (4, 4)
 
 
 # ================================================================== save / load, devices
@@ -343,12 +408,54 @@ def test_save_load_round_trip(tmp_path):
     model.save(path)
     back = Aligner.load(path)
     assert isinstance(back, MultimodalPretrainer) and back.get_params() == model.get_params()
-    assert torch.allclose(back.eval()(X).hidden, model.eval()(X).hidden)
-    clf = MultimodalFineTuner(model, task="regression", num_labels=1, max_epochs=1, batch_size=4).fit(X, ds.labels)
+    assert torch.equal(back.encode(X).hidden, model.encode(X).hidden)
+    clf = MultimodalFineTuner(model, task="regression", num_labels=1,
+                              train={"max_epochs": 1, "batch_size": 4}).fit(X, ds.labels)
     clf.save(tmp_path / "ft.npz")
     clf2 = Aligner.load(tmp_path / "ft.npz")
-    assert np.allclose(clf2.predict(X), clf.predict(X), atol=1e-6)
+    np.testing.assert_array_equal(clf2.predict(X), clf.predict(X))
     assert clf2.backbone.get_params() == model.get_params()
+    assert isinstance(clf2.module_, MultimodalFineTunerModule)
+
+
+def _as_earlier_file(path) -> None:
+    """Rewrite a file as mmalign wrote it when these estimators were torch modules themselves:
+    the training settings as flat hyper-parameters, no ``state_attribute`` (the state_dict keys
+    of ``module_`` are those the modules had)."""
+    import json
+
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    meta = json.loads(str(arrays.pop("__meta__")[()]))
+
+    def rewrite(spec):
+        params = spec["params"]
+        train = params.pop("train")["__dict__"]
+        params.update(train)
+        spec.pop("state_attribute", None)
+        backbone = params.get("backbone")
+        if isinstance(backbone, dict) and "__aligner__" in backbone:
+            rewrite(backbone["__aligner__"])
+
+    rewrite(meta)
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+def test_files_written_when_the_models_were_torch_modules_still_load(tmp_path):
+    ds, X = _streams(6)
+    model = _tiny(seed=2).fit(X)
+    clf = MultimodalFineTuner(model, task="classification", train={"max_epochs": 1, "batch_size": 4})
+    clf.fit(X, (ds.labels > 0).astype(int))
+    for name, est in (("pre", model), ("ft", clf)):
+        est.save(tmp_path / f"{name}.npz")
+        _as_earlier_file(tmp_path / f"{name}.npz")
+    back = Aligner.load(tmp_path / "pre.npz")
+    assert back.train == {"max_epochs": 1, "batch_size": 8, "seed": 2}
+    assert torch.equal(back.encode(X).hidden, model.encode(X).hidden)
+    clf2 = Aligner.load(tmp_path / "ft.npz")
+    assert clf2.train == {"max_epochs": 1, "batch_size": 4}
+    np.testing.assert_array_equal(clf2.decision_function(X), clf.decision_function(X))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -359,10 +466,16 @@ def test_cuda_same_code_path():
     assert gpu.device_.type == "cuda"
     ev_c, ev_g = cpu.evaluate(X), gpu.evaluate(X)
     assert abs(ev_c["total"] - ev_g["total"]) < 0.05
-    clf = MultimodalFineTuner(gpu, task="classification", max_epochs=1, batch_size=4,
-                              device="cuda").fit(X, (ds.labels > 0).astype(int))
-    assert next(clf.parameters()).is_cuda and clf.predict(X).shape == (8,)
+    clf = MultimodalFineTuner(gpu, task="classification",
+                              train={"max_epochs": 1, "batch_size": 4, "device": "cuda"}).fit(
+        X, (ds.labels > 0).astype(int))
+    assert next(clf.module_.parameters()).is_cuda and clf.predict(X).shape == (8,)
+    assert next(gpu.module_.parameters()).is_cuda                        # the backbone stays where it was
+    scratch = MultimodalFineTuner(_tiny(), task="classification",
+                                  train={"max_epochs": 1, "batch_size": 4, "device": "cuda"})
+    assert scratch.fit(X, (ds.labels > 0).astype(int)).device_.type == "cuda"
     assert cpu.to("cuda").align({k: v[0] for k, v in X.items()}).weights.ndim == 4
+    assert len(clf.align_batch(X)) == 8
 
 
 # ================================================================== heads
@@ -411,28 +524,71 @@ def test_token_loss_and_sequence_head_pooling():
 # ================================================================== fine-tuning
 def test_finetuner_copies_the_backbone_and_never_trains_it():
     ds, X = _streams(16)
+    y = (ds.labels > 0).astype(int)
     backbone = _tiny().fit(X)
-    before = {k: v.clone() for k, v in backbone.state_dict().items()}
-    probe = MultimodalFineTuner(backbone, task="classification", freeze_backbone=True, max_epochs=2,
-                                batch_size=8).fit(X, (ds.labels > 0).astype(int))
-    full = MultimodalFineTuner(backbone, task="classification", max_epochs=2, batch_size=8,
-                               lr=1e-2).fit(X, (ds.labels > 0).astype(int))
-    for k, v in backbone.state_dict().items():
+    before = {k: v.clone() for k, v in backbone.module_.state_dict().items()}
+    probe = MultimodalFineTuner(backbone, task="classification", freeze_backbone=True,
+                                train={"max_epochs": 2, "batch_size": 8}).fit(X, y)
+    full = MultimodalFineTuner(backbone, task="classification",
+                               train={"max_epochs": 2, "batch_size": 8, "lr": 1e-2}).fit(X, y)
+    assert isinstance(full.module_, MultimodalFineTunerModule)
+    assert isinstance(full.module_.encoder, MultimodalPretrainerModule)
+    assert full.module_.encoder is not backbone.module_                  # a copy, not the backbone's
+    for k, v in backbone.module_.state_dict().items():
         assert torch.equal(v, before[k])                               # the backbone is untouched
-        assert torch.equal(probe.encoder.state_dict()[k], v)           # frozen: still its weights
-    changed = [k for k, v in full.encoder.state_dict().items() if not torch.equal(v, before[k])]
+        assert torch.equal(probe.module_.encoder.state_dict()[k], v)   # frozen: still its weights
+    changed = [k for k, v in full.module_.encoder.state_dict().items() if not torch.equal(v, before[k])]
     assert changed                                                      # fine-tuned: moved
-    assert all(p.requires_grad for p in probe.parameters())
-    assert not any(k.startswith("backbone") for k in full.state_dict())
-    full.set_params(backbone=_tiny(seed=3))                             # still a hyper-parameter only
-    assert not any(k.startswith("backbone") for k in full.state_dict())
-    att = MultimodalFineTuner(backbone, task="classification", freeze_attention=True, max_epochs=1,
-                              batch_size=8, lr=1e-2).fit(X, (ds.labels > 0).astype(int))
-    for k, v in att.encoder.state_dict().items():
+    assert all(p.requires_grad for p in probe.module_.parameters())
+    assert sorted({k.split(".")[0] for k in full.module_.state_dict()}) == ["encoder", "head"]
+    att = MultimodalFineTuner(backbone, task="classification", freeze_attention=True,
+                              train={"max_epochs": 1, "batch_size": 8, "lr": 1e-2}).fit(X, y)
+    for k, v in att.module_.encoder.state_dict().items():
         if ".q_proj." in k or ".k_proj." in k:
             assert torch.equal(v, before[k])
-    assert not torch.equal(att.encoder.state_dict()["encoder.layers.0.self_attn.v_proj.weight"],
+    assert not torch.equal(att.module_.encoder.state_dict()["encoder.layers.0.self_attn.v_proj.weight"],
                            before["encoder.layers.0.self_attn.v_proj.weight"])
+    # the fine-tuned encoder's attention, read out like the backbone's
+    one = {k: v[0] for k, v in X.items()}
+    a = full.align(one, target="text", source="video")
+    assert a.shape == (len(ds.video[0]), len(ds.words[0])) and a.distribution_over == "x"
+    np.testing.assert_array_equal(full.align_batch(X, target="text", source="video")[0].weights, a.weights)
+    assert not np.allclose(a.weights, backbone.align(one, target="text", source="video").weights)
+
+
+def test_unfitted_or_no_backbone_trains_from_scratch_and_is_left_alone():
+    ds, X = _streams(8)
+    y = (ds.labels > 0).astype(int)
+    unfitted = _tiny(seed=4)
+    clf = MultimodalFineTuner(unfitted, train={"max_epochs": 1, "batch_size": 4}).fit(X, y)
+    assert not hasattr(unfitted, "module_")                            # nothing set on the backbone
+    # the start is the backbone's initial weights (those initialize() builds)
+    initialised = _tiny(seed=4).initialize()
+    same = MultimodalFineTuner(initialised, train={"max_epochs": 1, "batch_size": 4}).fit(X, y)
+    for k, v in clf.module_.state_dict().items():
+        assert torch.equal(v, same.module_.state_dict()[k]), k
+    # no backbone: a default MultimodalPretrainer() (vocabulary 37, audio 16 + video 8)
+    default = MultimodalFineTuner(train={"max_epochs": 1, "batch_size": 4})
+    assert default.backbone is None and not hasattr(default, "module_")
+    default.fit(X, y)
+    explicit = MultimodalFineTuner(MultimodalPretrainer(), train={"max_epochs": 1, "batch_size": 4}).fit(X, y)
+    np.testing.assert_array_equal(default.decision_function(X), explicit.decision_function(X))
+
+
+def _spy_on_training(monkeypatch):
+    """DDP's rule: the training loss runs the network only through the wrapper's forward."""
+    from ddp_spy import spy_on_training
+
+    return spy_on_training(monkeypatch)
+
+
+def test_fit_losses_go_through_the_wrapped_forward(monkeypatch):
+    ds, X = _streams(8)
+    spies = _spy_on_training(monkeypatch)
+    backbone = _tiny(train={"batch_size": 4}).fit(X)
+    MultimodalFineTuner(backbone, pooling="mean", aligned_inputs=True,
+                        train={"max_epochs": 1, "batch_size": 4}).fit(X, (ds.labels > 0).astype(int))
+    assert len(spies) == 2 and all(s.calls == 2 for s in spies)           # two batches each
 
 
 def _keyword_task(n, seed):
@@ -459,7 +615,7 @@ def test_finetuning_heads_learn_text_tasks():
     X, y_cls, y_tok, y_span = _keyword_task(96, 0)
     Xt, t_cls, t_tok, t_span = _keyword_task(100, 1)
     backbone = MultimodalPretrainer(12, {"audio": 2}, d_model=32, num_heads=4, num_layers=2, dropout=0.0)
-    common = dict(max_epochs=20, batch_size=16, lr=3e-3, head_dropout=0.0)
+    common = dict(train={"max_epochs": 20, "batch_size": 16, "lr": 3e-3}, head_dropout=0.0)
     clf = finetune(backbone, X, y_cls, task="classification", **common)
     assert np.mean(clf.predict(Xt) == t_cls) > 0.9
     assert np.allclose(clf.predict_proba(Xt).sum(1), 1.0)
@@ -473,6 +629,7 @@ def test_finetuning_heads_learn_text_tasks():
     one = spans.predict({"text": Xt["text"][0], "audio": Xt["audio"][0]})
     assert one.shape == (2,)
     assert isinstance(spans.align({"text": Xt["text"][0], "audio": Xt["audio"][0]}), Alignment)
+    assert not hasattr(backbone, "module_")                            # finetune left it unfitted
 
 
 # ================================================================== errors
@@ -491,37 +648,50 @@ def test_finetuning_heads_learn_text_tasks():
     (dict(vocab_size=0), "vocab_size"),
 ])
 def test_bad_hyper_parameters(kw, match):
-    with pytest.raises(ValueError, match=match):
-        MultimodalPretrainer(**kw)
+    ds, X = _streams(4)
+    model = MultimodalPretrainer(**kw)                                 # construction checks nothing
+    for call in (lambda: model.fit(X), model.initialize):
+        with pytest.raises(ValueError, match=match):
+            call()
 
 
 def test_bad_inputs_name_the_argument():
     ds, X = _streams(4)
-    model = _tiny()
+    model = _tiny().initialize()
     with pytest.raises(ValueError, match="missing"):
-        model(X | {"extra": 1})
+        model.encode(X | {"extra": 1})
     with pytest.raises(ValueError, match="word ids"):
-        model({**X, "text": [w + 40 for w in X["text"]]})
+        model.encode({**X, "text": [w + 40 for w in X["text"]]})
     with pytest.raises(ValueError, match=r"X\['audio'\]\[0\]"):
-        model({**X, "audio": [a[:, :3] for a in X["audio"]]})
+        model.encode({**X, "audio": [a[:, :3] for a in X["audio"]]})
     bad = [a.copy() for a in X["audio"]]
     bad[0][0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        model({**X, "audio": bad})
+        model.encode({**X, "audio": bad})
     with pytest.raises(ValueError, match="samples"):
-        model({**X, "video": X["video"][:3]})
+        model.encode({**X, "video": X["video"][:3]})
     with pytest.raises(ValueError, match="lengths"):
-        model(X, {"audio": [1, 2, 3, 4]})
+        model.encode(X, {"audio": [1, 2, 3, 4]})
     with pytest.raises(ValueError, match="one sample"):
         model.fit({k: v[0] for k, v in X.items()})
     with pytest.raises(ValueError, match="pair matching"):
         model.fit({k: v[:1] for k, v in X.items()})
     with pytest.raises(ValueError, match="target"):
-        model.align(X, target="image")
+        model.align_batch(X, target="image")
     with pytest.raises(ValueError, match="frame_masks"):
-        model(X, frame_masks={"audio": torch.zeros(4, 3, dtype=torch.bool)})
+        model.encode(X, frame_masks={"audio": torch.zeros(4, 3, dtype=torch.bool)})
     with pytest.raises(ValueError, match="patience"):
         _tiny(patience=2).fit(X)
+    with pytest.raises(ValueError, match="Y must be None"):
+        _tiny().fit(X, ds.labels)
+    with pytest.raises(ValueError, match=r"validation\[1\]"):
+        _tiny().fit(X, validation=(X, ds.labels))
+    with pytest.raises(ValueError, match="validation must be a tuple"):
+        _tiny().fit(X, validation=X)
+    first = {k: v.clone() for k, v in model.module_.state_dict().items()}
+    with pytest.raises(ValueError, match="word ids"):                  # a failed fit keeps module_
+        model.fit({**X, "text": [w + 40 for w in X["text"]]})
+    assert all(torch.equal(v, first[k]) for k, v in model.module_.state_dict().items())
 
 
 # ================================================================== aligned inputs
@@ -607,9 +777,9 @@ def test_aligned_inputs_bring_the_frames_to_the_head(fusion):
     X, y = _frame_sum_task(160, 0)
     Xt, yt = _frame_sum_task(80, 1)
     backbone = MultimodalPretrainer(37, {"audio": 2}, d_model=16, num_heads=2, num_layers=1,
-                                    positions="relative", seed=0)
+                                    positions="relative", train={"seed": 0})
     kw = dict(task="regression", num_labels=1, pooling="sum", loss="mse", freeze_backbone=True,
-              max_epochs=60, batch_size=16, lr=1e-2, head_dropout=0.0, seed=0)
+              head_dropout=0.0, train={"max_epochs": 60, "batch_size": 16, "lr": 1e-2, "seed": 0})
     trivial = np.abs(yt - y.mean()).mean()
     aligned = MultimodalFineTuner(backbone, aligned_inputs=True, fusion=fusion, **kw).fit(X, y)
     err = np.abs(aligned.predict(Xt) - yt).mean()
@@ -619,62 +789,68 @@ def test_aligned_inputs_bring_the_frames_to_the_head(fusion):
     plain = MultimodalFineTuner(backbone, **kw).fit(X, y)
     assert np.abs(plain.predict(Xt) - yt).mean() > 2 * err
     # the training path (forward) and the inference path (decision_function) agree
-    aligned.eval()
+    net = aligned.module_.eval()
+    inp = net.encoder.prepare_inputs({k: v[:5] for k, v in Xt.items()})
     with torch.no_grad():
-        fwd = aligned({k: v[:5] for k, v in Xt.items()})[:, 0].numpy()
+        fwd = net(inp.words, inp.text_lengths, inp.frames, inp.lengths)[0][:, 0].numpy()
     assert np.allclose(fwd, aligned.decision_function({k: v[:5] for k, v in Xt.items()})[:, 0], atol=1e-5)
+    one = {"train": {"max_epochs": 1, "batch_size": 16}}
     tok = MultimodalFineTuner(backbone, task="token", num_labels=2, aligned_inputs=True, fusion=fusion,
-                              max_epochs=1, batch_size=16).fit(X, [(a[:, 0] > 0).astype(int) for a in X["audio"]])
+                              **one).fit(X, [(a[:, 0] > 0).astype(int) for a in X["audio"]])
     assert [len(p) for p in tok.predict(Xt)] == [len(w) for w in Xt["text"]]
-    span = MultimodalFineTuner(backbone, task="span", aligned_inputs=True, align_layer=0, max_epochs=1,
-                               batch_size=16).fit(X, np.zeros((160, 2), int))
+    span = MultimodalFineTuner(backbone, task="span", aligned_inputs=True, align_layer=0,
+                               **one).fit(X, np.zeros((160, 2), int))
     assert span.predict(Xt).shape == (80, 2)
 
 
 def test_bad_finetuning_arguments():
     ds, X = _streams(6)
+    y = (ds.labels > 0).astype(int)
     backbone = _tiny()
-    with pytest.raises(ValueError, match="backbone"):
-        MultimodalFineTuner()
-    with pytest.raises(ValueError, match="task"):
-        MultimodalFineTuner(backbone, task="ranking")
-    with pytest.raises(ValueError, match="segment"):
-        MultimodalFineTuner(backbone, segment="image")
-    with pytest.raises(ValueError, match="loss"):
-        MultimodalFineTuner(backbone, task="classification", loss="l1")
-    with pytest.raises(ValueError, match="num_labels"):
-        MultimodalFineTuner(backbone, task="classification", num_labels=1)
-    with pytest.raises(ValueError, match="class ids"):
-        MultimodalFineTuner(backbone, max_epochs=1).fit(X, np.full(6, 2))
-    with pytest.raises(ValueError, match="y must have shape"):
-        MultimodalFineTuner(backbone, task="regression", num_labels=1, max_epochs=1).fit(X, ds.labels[:5])
-    with pytest.raises(ValueError, match="spans"):
-        MultimodalFineTuner(backbone, task="span", max_epochs=1).fit(X, np.array([[2, 1]] * 6))
-    with pytest.raises(ValueError, match=r"y\[0\]"):
-        MultimodalFineTuner(backbone, task="token", max_epochs=1).fit(X, [np.zeros(1, int)] * 6)
+    one = {"train": {"max_epochs": 1}}
+
+    def refused(match, model, labels=y):
+        with pytest.raises(ValueError, match=match):
+            model.fit(X, labels)
+
+    assert repr(MultimodalFineTuner()) == "MultimodalFineTuner()"      # construction does no work
+    refused("backbone", MultimodalFineTuner(backbone=backbone.get_params()))
+    refused("backbone: .*d_model", MultimodalFineTuner(MultimodalPretrainer(d_model=10, num_heads=4)))
+    refused("task", MultimodalFineTuner(backbone, task="ranking"))
+    refused("segment", MultimodalFineTuner(backbone, segment="image"))
+    refused("loss", MultimodalFineTuner(backbone, task="classification", loss="l1"))
+    refused("num_labels", MultimodalFineTuner(backbone, task="classification", num_labels=1))
+    refused("train.lr", MultimodalFineTuner(backbone, train={"lr": -1.0}))
+    refused("Y must be given", MultimodalFineTuner(backbone, **one), None)
+    refused("class ids", MultimodalFineTuner(backbone, **one), np.full(6, 2))
+    refused("Y must have shape", MultimodalFineTuner(backbone, task="regression", num_labels=1, **one),
+            ds.labels[:5])
+    refused("spans", MultimodalFineTuner(backbone, task="span", **one), np.array([[2, 1]] * 6))
+    refused(r"Y\[0\]", MultimodalFineTuner(backbone, task="token", **one), [np.zeros(1, int)] * 6)
+    refused("patience", MultimodalFineTuner(backbone, train={"patience": 1}))
+    with pytest.raises(ValueError, match="validation must be a tuple"):
+        MultimodalFineTuner(backbone, **one).fit(X, y, validation=X)
     with pytest.raises(ValueError, match="not fitted"):
         MultimodalFineTuner(backbone).predict(X)
+    with pytest.raises(ValueError, match="not fitted"):
+        MultimodalFineTuner(backbone).align({k: v[0] for k, v in X.items()})
     with pytest.raises(ValueError, match="predict_proba"):
-        MultimodalFineTuner(backbone, task="regression", num_labels=1, max_epochs=1).fit(
+        MultimodalFineTuner(backbone, task="regression", num_labels=1, **one).fit(
             X, ds.labels).predict_proba(X)
-    with pytest.raises(ValueError, match="aligned_inputs needs pooling"):
-        MultimodalFineTuner(backbone, task="regression", aligned_inputs=True, pooling="cls")
-    with pytest.raises(ValueError, match="aligned_inputs must be a bool"):
-        MultimodalFineTuner(backbone, aligned_inputs="yes")
-    with pytest.raises(ValueError, match="align_layer"):
-        MultimodalFineTuner(backbone, pooling="sum", aligned_inputs=True, align_layer=1)
-    with pytest.raises(ValueError, match="fusion"):
-        MultimodalFineTuner(backbone, pooling="sum", aligned_inputs=True, fusion="outer")
-    with pytest.raises(ValueError, match="needs aligned_inputs"):
-        MultimodalFineTuner(backbone, pooling="sum", fusion="gated")
-    with pytest.raises(ValueError, match="no modality other than"):
-        MultimodalFineTuner(MultimodalPretrainer(37, {"audio": 2}, **TINY), task="token", segment="audio",
-                            aligned_inputs=True)
+    refused("aligned_inputs needs pooling",
+            MultimodalFineTuner(backbone, task="regression", aligned_inputs=True, pooling="cls"))
+    refused("aligned_inputs must be a bool", MultimodalFineTuner(backbone, aligned_inputs="yes"))
+    refused("align_layer", MultimodalFineTuner(backbone, pooling="sum", aligned_inputs=True, align_layer=1))
+    refused("fusion", MultimodalFineTuner(backbone, pooling="sum", aligned_inputs=True, fusion="outer"))
+    refused("needs aligned_inputs", MultimodalFineTuner(backbone, pooling="sum", fusion="gated"))
+    refused("no modality other than",
+            MultimodalFineTuner(MultimodalPretrainer(37, {"audio": 16}, **TINY), task="token",
+                                segment="audio", aligned_inputs=True))
 
 
 def test_pretrain_entry_point():
     ds, X = _streams(8)
     model = pretrain(X, **{**TINY, "vocab_size": 37})
     assert isinstance(model, MultimodalPretrainer) and model.history_["epochs_run"] == 1
-    val = pretrain(X, validation=X, **{**TINY, "vocab_size": 37, "max_epochs": 2, "patience": 1})
+    val = pretrain(X, validation=(X, None), **_kw(**TINY, vocab_size=37, max_epochs=2, patience=1))
     assert len(val.history_["val_metric"]) >= 1

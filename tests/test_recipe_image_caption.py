@@ -31,7 +31,9 @@ def test_image_caption(tmp_path, capsys):
     assert len(alignments) == written["config"]["n_test"]
     for al in alignments[:5]:
         assert isinstance(al, mmalign.Alignment) and al.extras["grid_shape"] == (8, 8)
-        np.testing.assert_allclose(al.matrix().sum(1), 1.0, atol=1e-6)
+        # image cells on side x, caption words on side y: each word's weights sum to one
+        assert al.distribution_over == "x" and al.shape[0] == 64
+        np.testing.assert_allclose(al.matrix().sum(0), 1.0, atol=1e-6)
     # the words look at their digits far more often than a random cell does
     assert result["pointing_accuracy"] > result["random_cell_rate"] + 0.3, result
     assert result["mass_inside"] > 2 * result["random_cell_rate"]

@@ -29,16 +29,16 @@ def as_tuples(examples):
 
 
 def oracle_links(ex):
-    """One link per target row the way an ideal argmax attention would pick:
-    a sure link when the row has one, else a possible link, else nothing."""
+    """One (source, target) link per target position the way an ideal argmax attention would
+    pick: a sure link when the position has one, else a possible link, else nothing."""
     links = set()
     for t in range(len(ex.target)):
-        sure = sorted(s for tt, s in ex.sure if tt == t)
-        possible = sorted(s for tt, s in ex.possible if tt == t)
+        sure = sorted(s for s, tt in ex.sure if tt == t)
+        possible = sorted(s for s, tt in ex.possible if tt == t)
         if sure:
-            links.add((t, sure[0]))
+            links.add((sure[0], t))
         elif possible:
-            links.add((t, possible[0]))
+            links.add((possible[0], t))
     return links
 
 
@@ -72,22 +72,24 @@ def test_vocabulary_build_is_sorted_and_order_free():
 
 # ------------------------------------------------------------------ sample type
 def test_example_adds_sure_to_possible_and_checks_links():
-    ex = Seq2SeqExample(["a", "b"], ["B"], sure={(0, 1)}, possible={(0, 0)})
-    assert ex.possible == {(0, 0), (0, 1)}
-    with pytest.raises(ValueError, match="sure"):
-        Seq2SeqExample(["a"], ["A"], sure={(1, 0)})
+    # links are (source, target) pairs
+    ex = Seq2SeqExample(["a", "b"], ["B"], sure={(1, 0)}, possible={(0, 0)})
+    assert ex.possible == {(0, 0), (1, 0)}
+    with pytest.raises(ValueError, match=r"sure: link \(1, 0\) outside \(n_source, n_target\)"):
+        Seq2SeqExample(["a"], ["A", "B"], sure={(1, 0)})
     with pytest.raises(ValueError, match="possible"):
         Seq2SeqExample(["a"], ["A"], possible={(0, 5)})
+    Seq2SeqExample(["a"], ["A", "B"], sure={(0, 1)})   # source 0 -> target 1
     with pytest.raises(ValueError, match="source"):
         Seq2SeqExample([], ["A"])
 
 
 def test_gold_alignment_matrices():
-    ex = Seq2SeqExample(["a", "b", "c"], ["C", "X"], sure={(0, 2)}, possible={(1, 0)})
+    ex = Seq2SeqExample(["a", "b", "c"], ["C", "X"], sure={(2, 0)}, possible={(0, 1)})
     sure, possible = gold_alignment(ex)
-    assert sure.shape == possible.shape == (2, 3) and sure.dtype == bool
-    assert sure.sum() == 1 and sure[0, 2]
-    assert possible[0, 2] and possible[1, 0] and possible.sum() == 2
+    assert sure.shape == possible.shape == (3, 2) and sure.dtype == bool   # (n_source, n_target)
+    assert sure.sum() == 1 and sure[2, 0]
+    assert possible[2, 0] and possible[0, 1] and possible.sum() == 2
 
 
 # ------------------------------------------------------------------ reversal
@@ -123,11 +125,15 @@ def test_reversal_argument_errors():
 def test_perfect_attention_on_reversal_has_zero_aer():
     ex = reversal_task(1, min_len=6, max_len=6, seed=2)[0]
     sure, possible = gold_alignment(ex)
-    weights = 0.05 + sure * 0.9
-    weights = weights / weights.sum(axis=1, keepdims=True)
-    assert alignment_error_rate(Alignment(weights=weights, monotonic=False), ex.sure) == 0.0
+    weights = 0.05 + sure * 0.9                       # (source, target): each target column
+    weights = weights / weights.sum(axis=0, keepdims=True)   # a distribution over the source
+    attention = Alignment(weights=weights, distribution_over="x", monotonic=False)
+    assert alignment_error_rate(attention, ex.sure) == 0.0
+    # the gold matrices are the same links
+    assert alignment_error_rate(attention, sure, possible) == 0.0
     # the diagonal is the worst possible guess
-    assert alignment_error_rate(Alignment(weights=np.eye(6) + 0.01, monotonic=False), ex.sure) == 1.0
+    diagonal = Alignment(weights=np.eye(6) + 0.01, distribution_over="x", monotonic=False)
+    assert alignment_error_rate(diagonal, ex.sure) == 1.0
 
 
 # ------------------------------------------------------------------ reordering
@@ -141,8 +147,8 @@ def test_reordering_links_are_translations():
     assert any(ex.meta["negated"] for ex in exs) and any("_" in " ".join(ex.target) for ex in exs)
     for ex in exs:
         for t, tok in enumerate(ex.target):
-            sure = sorted(s for tt, s in ex.sure if tt == t)
-            extra = sorted(s for tt, s in ex.possible - ex.sure if tt == t)
+            sure = sorted(s for s, tt in ex.sure if tt == t)
+            extra = sorted(s for s, tt in ex.possible - ex.sure if tt == t)
             if tok in ("ga", "o"):
                 # case markers: possible only, to a contiguous noun phrase
                 assert not sure and extra == list(range(extra[0], extra[-1] + 1))
@@ -159,7 +165,7 @@ def test_reordering_links_are_translations():
         # every non-determiner source word has a link; determiners only the case marker's
         marker_rows = {t for t, tok in enumerate(ex.target) if tok in ("ga", "o")}
         for s, word in enumerate(ex.source):
-            rows = {t for t, ss in ex.possible if ss == s}
+            rows = {t for ss, t in ex.possible if ss == s}
             if word in ("the", "a", "this"):
                 assert rows and rows <= marker_rows
             else:
@@ -170,12 +176,12 @@ def test_reordering_word_order_sov_and_adjective_swap():
     for ex in reordering_task(100, seed=4, p_negation=0.0, p_compound=0.0):
         # SOV with markers: ... ga ... o VERB
         assert ex.target[-2] == "o" and "ga" in ex.target
-        verb = [s for t, s in ex.sure if t == len(ex.target) - 1][0]
-        obj_noun = [s for t, s in ex.sure if t == ex.target.index("ga") + 1][0]
+        verb = [s for s, t in ex.sure if t == len(ex.target) - 1][0]
+        obj_noun = [s for s, t in ex.sure if t == ex.target.index("ga") + 1][0]
         assert verb < obj_noun  # the verb came before the object in the source
         # noun before its adjectives in the target, after them in the source
-        first_noun_src = [s for t, s in ex.sure if t == 0][0]
-        adj_src = [s for t, s in ex.sure if 0 < t < ex.target.index("ga")]
+        first_noun_src = [s for s, t in ex.sure if t == 0][0]
+        adj_src = [s for s, t in ex.sure if 0 < t < ex.target.index("ga")]
         assert all(s < first_noun_src for s in adj_src)
 
 
@@ -184,7 +190,7 @@ def test_reordering_without_rules_is_monotone_one_to_one():
                               case_markers=False):
         content = [w.upper() for w in ex.source if w not in ("the", "a", "this")]
         assert len(ex.target) == len(content)
-        links = sorted(ex.sure)
+        links = sorted((t, s) for s, t in ex.sure)
         assert ex.possible == ex.sure
         assert [t for t, _ in links] == list(range(len(ex.target)))
         assert all(s1 < s2 for (_, s1), (_, s2) in zip(links, links[1:]))
@@ -195,8 +201,8 @@ def test_reordering_many_to_one_modes(mode):
     exs = reordering_task(200, seed=8, many_to_one=mode, p_negation=1.0)
     for ex in exs:
         t = ex.target.index("NEG")
-        sure = {ex.source[s] for tt, s in ex.sure if tt == t}
-        possible = {ex.source[s] for tt, s in ex.possible if tt == t}
+        sure = {ex.source[s] for s, tt in ex.sure if tt == t}
+        possible = {ex.source[s] for s, tt in ex.possible if tt == t}
         assert possible == {"does", "not"}
         assert sure == {"head": {"not"}, "all": {"does", "not"}, "possible": set()}[mode]
 
@@ -235,7 +241,7 @@ def _check_date_example(ex):
     date = datetime.date.fromisoformat(ex.meta["date"])
     src, spans = ex.source, ex.meta["spans"]
     text = {k: "".join(src[a:b]) for k, (a, b) in spans.items()}
-    rows = {t: ({s for tt, s in ex.sure if tt == t}, {s for tt, s in ex.possible if tt == t})
+    rows = {t: ({s for s, tt in ex.sure if tt == t}, {s for s, tt in ex.possible if tt == t})
             for t in range(10)}
     # separators: no link
     assert rows[4] == (set(), set()) and rows[7] == (set(), set())
@@ -319,7 +325,7 @@ def test_encode_batch_shapes_and_round_trip():
     t_max = max(len(e.target) for e in exs) + 1
     assert b.source.shape == (B, s_max) and b.source.dtype == torch.long
     assert b.target_input.shape == b.target_output.shape == (B, t_max)
-    assert b.sure.shape == b.possible.shape == (B, t_max, s_max) and b.sure.dtype == torch.bool
+    assert b.sure.shape == b.possible.shape == (B, s_max, t_max) and b.sure.dtype == torch.bool
     for i, ex in enumerate(exs):
         T, S = len(ex.target), len(ex.source)
         assert b.source_lengths[i] == S and b.target_lengths[i] == T + 1
@@ -328,9 +334,9 @@ def test_encode_batch_shapes_and_round_trip():
         assert b.target_input[i, 0] == Vocabulary.BOS and b.target_output[i, T] == Vocabulary.EOS
         assert tgt.decode(b.target_input[i, 1:]) == ex.target[: t_max - 1]
         sure, possible = gold_alignment(ex)
-        np.testing.assert_array_equal(b.sure[i, :T, :S].numpy(), sure)
-        np.testing.assert_array_equal(b.possible[i, :T, :S].numpy(), possible)
-        assert not b.possible[i, T:].any() and not b.possible[i, :, S:].any()
+        np.testing.assert_array_equal(b.sure[i, :S, :T].numpy(), sure)
+        np.testing.assert_array_equal(b.possible[i, :S, :T].numpy(), possible)
+        assert not b.possible[i, S:].any() and not b.possible[i, :, T:].any()
         assert (b.source[i, S:] == 0).all() and (b.target_output[i, T + 1:] == 0).all()
     assert b.to("cpu").source.equal(b.source)
 
@@ -342,7 +348,8 @@ def test_encode_batch_source_eos_keeps_positions():
     for i, ex in enumerate(exs):
         S = len(ex.source)
         assert b.source_lengths[i] == S + 1 and b.source[i, S] == Vocabulary.EOS
-        assert b.sure[i, : len(ex.target), :S].numpy().tolist() == gold_alignment(ex)[0].tolist()
+        assert b.sure[i, :S, : len(ex.target)].numpy().tolist() == gold_alignment(ex)[0].tolist()
+        assert not b.sure[i, S].any()                  # the source EOS row has no link
 
 
 def test_encode_batch_errors():

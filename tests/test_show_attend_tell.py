@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from ddp_spy import spy_on_training
+from ddp_spy import needs_gloo, run_two_ranks, spy_on_training
 from mmalign import Aligner, Alignment
-from mmalign.attention.show_attend_tell import (ShowAttendTell, cell_positions, grid_cell_masks,
-                                                torchvision_encoder, word_box_masks)
+from mmalign.attention.show_attend_tell import (ShowAttendTell, ShowAttendTellModule, cell_positions,
+                                                grid_cell_masks, torchvision_encoder, word_box_masks)
 from mmalign.datasets.digit_scenes import digit_scenes
 from mmalign.metrics import attention_mass_inside, pointing_accuracy
 
@@ -15,10 +15,20 @@ torch.set_num_threads(1)
 SMALL = dict(embed_dim=16, hidden_dim=32, attention_dim=16)
 
 
+TRAIN_KEYS = ("max_epochs", "batch_size", "lr", "seed", "device")
+
+
 def _tiny(attention="soft", **kw):
+    """A tiny ShowAttendTell; training settings may be given flat (the tests' shorthand)."""
     params = dict(SMALL, max_epochs=1, batch_size=8)
     params.update(kw)
-    return ShowAttendTell(10, attention=attention, **params)
+    train = {k: params.pop(k) for k in TRAIN_KEYS if k in params}
+    return ShowAttendTell(10, attention=attention, **params, train=train)
+
+
+def _net(attention="soft", **kw):
+    """The network of a tiny ShowAttendTell, built (seeded) without training."""
+    return _tiny(attention, **kw)._build_module()
 
 
 def _data(n=8, size=32, seed=0):
@@ -42,7 +52,7 @@ def _captions(scenes):
 
 # --------------------------------------------------------------------------- network
 def test_forward_shapes_and_rows_sum_to_one():
-    model = _tiny().eval()
+    model = _net().eval()
     images, _ = _data(3)
     cap_in = torch.tensor([[1, 4, 5, 6], [1, 7, 0, 0], [1, 8, 9, 0]])
     lengths = torch.tensor([4, 2, 3])
@@ -57,7 +67,7 @@ def test_forward_shapes_and_rows_sum_to_one():
 
 
 def test_grid_follows_the_image_size_and_cells_are_row_major():
-    model = _tiny().eval()
+    model = _net().eval()
     ann, grid = model.encode(torch.rand(2, 1, 48, 64))
     assert grid == (6, 8) and ann.shape == (2, 48, 64 + 18)
     pos = cell_positions((6, 8))
@@ -66,9 +76,10 @@ def test_grid_follows_the_image_size_and_cells_are_row_major():
 
 
 def test_doubly_stochastic_term_matches_hand_computation():
-    model = _tiny(alpha_c=0.7).eval()
+    est = _tiny(alpha_c=0.7)
+    model = est._build_module().eval()
     images, caps = _data(4)
-    x, cap_in, targets = model._dataset(images, caps)
+    x, cap_in, targets = est._dataset(images, caps)
     loss, terms = model.loss(x, cap_in, targets, return_terms=True)
     valid = targets != -100
     logits, alphas = model(x, cap_in, valid.sum(1))
@@ -86,9 +97,10 @@ def test_doubly_stochastic_term_matches_hand_computation():
 def test_reinforce_gradient_is_the_score_function_formula():
     """With every caption sampled (hard_mix=0) the attention layer's gradient is exactly
     -(1/N) Σ_b [(R_b - b) Σ_t log α_{t,s_t} + λ_e Σ_t H(α_t)]."""
-    model = _tiny("hard", hard_mix=0.0, alpha_c=0.0, entropy_weight=0.05).train()
+    est = _tiny("hard", hard_mix=0.0, alpha_c=0.0, entropy_weight=0.05)
+    model = est._build_module().train()
     images, caps = _data(6)
-    x, cap_in, targets = model._dataset(images, caps)
+    x, cap_in, targets = est._dataset(images, caps)
     model.baseline_.fill_(-6.0)
     model.baseline_set_.fill_(True)
     torch.manual_seed(3)
@@ -120,11 +132,11 @@ def test_reinforce_gradient_is_the_score_function_formula():
 
 
 def test_hard_mix_one_is_the_soft_model():
-    soft = _tiny("soft", alpha_c=0.0).train()
-    hard = _tiny("hard", alpha_c=0.0, hard_mix=1.0).train()
+    soft = _net("soft", alpha_c=0.0).train()
+    hard = _net("hard", alpha_c=0.0, hard_mix=1.0).train()
     hard.load_state_dict(soft.state_dict())
     images, caps = _data(4)
-    x, cap_in, targets = soft._dataset(images, caps)
+    x, cap_in, targets = _tiny()._dataset(images, caps)
     _, terms = hard.loss(x, cap_in, targets, return_terms=True)
     assert not bool(terms["sampled"].any())
     assert soft.loss(x, cap_in, targets).item() == pytest.approx(hard.loss(x, cap_in, targets).item(), rel=1e-6)
@@ -140,20 +152,21 @@ def test_hard_mix_warmup_schedule():
 
 
 @pytest.mark.parametrize("regenerate", [False, True])
-def test_fit_anneals_hard_mix_per_batch(regenerate):
+def test_fit_anneals_hard_mix_per_batch(regenerate, monkeypatch):
     """fit advances the warm-up after every mini-batch, also across regenerated epochs;
     outside fit the model mixes with the constant hard_mix."""
     images, caps = _data(8)
     model = _tiny("hard", hard_mix=0.0, hard_mix_warmup=2, max_epochs=3, batch_size=4)
-    seen, current = [], model._current_hard_mix
-    model._current_hard_mix = lambda: seen.append(current()) or seen[-1]
+    seen, current = [], ShowAttendTellModule._current_hard_mix
+    monkeypatch.setattr(ShowAttendTellModule, "_current_hard_mix",
+                        lambda self: seen.append(current(self)) or seen[-1])
     model.fit(images, caps, regenerate=(lambda epoch: (images, caps)) if regenerate else None)
     assert seen == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.0, 0.0])
     assert model.history_["hard_mix"] == pytest.approx([1.0, 0.5, 0.0])
-    assert current() == 0.0
-    model.train()
+    assert current(model.module_) == 0.0
+    model.module_.train()
     x, cap_in, targets = model._dataset(images, caps)
-    _, terms = model.loss(x, cap_in, targets, return_terms=True)
+    _, terms = model.module_.loss(x, cap_in, targets, return_terms=True)
     assert terms["sampled"].all()                                     # hard_mix 0 after fit
 
 
@@ -162,7 +175,7 @@ def test_beam_size_one_equals_greedy(attention):
     images, caps = _data(8)
     model = _tiny(attention, hard_inference="argmax", max_epochs=2).fit(images, caps)
     greedy = model.caption(images, beam_size=1, max_len=5)
-    model.eval()
+    model.module_.eval()
     beam = model._beam_search(images.to(torch.float32), 1, 5, 0.0)
     for g, b in zip(greedy, beam):
         assert g.tokens == b.tokens
@@ -180,12 +193,16 @@ def test_align_teacher_forced_and_generated():
     model = _tiny(max_epochs=1).fit(images, caps)
     al = model.align(images[0, 0], [4, 5, 6])
     assert isinstance(al, Alignment)
-    assert al.shape == (3, 16) and al.extras["grid_shape"] == (4, 4) and al.extras["tokens"] == [4, 5, 6]
-    np.testing.assert_allclose(al.matrix().sum(1), 1.0, atol=1e-6)
+    # the image's grid cells on side x (the first argument), the words on side y
+    assert al.shape == (16, 3) and al.extras["grid_shape"] == (4, 4) and al.extras["tokens"] == [4, 5, 6]
+    assert al.distribution_over == "x"
+    np.testing.assert_allclose(al.matrix().sum(0), 1.0, atol=1e-6)
     assert al.extras["eos_weights"].shape == (16,) and al.extras["betas"].shape == (3,)
-    assert not al.monotonic and al.path().shape == (3, 2)
-    batch = model.align(images[:2], [[4], [5, 6]])
-    assert [a.shape for a in batch] == [(1, 16), (2, 16)]
+    assert not al.monotonic and al.path().shape == (3, 2) and al.path()[:, 1].tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(al.path()[:, 0], al.matrix().argmax(0))
+    assert model.align(images[0], [4, 5, 6]).shape == (16, 3)       # (1, h, w): one image too
+    batch = model.align_batch(images[:2], [[4], [5, 6]])
+    assert [a.shape for a in batch] == [(16, 1), (16, 2)]
     np.testing.assert_allclose(batch[1].matrix(), model.align(images[1, 0], [5, 6]).matrix(), atol=1e-6)
     hyps = model.caption(images)
     for b, h in enumerate(hyps):
@@ -193,19 +210,52 @@ def test_align_teacher_forced_and_generated():
         if h.tokens:                                   # align() without a caption: the model's own
             al = model.align(images[b, 0])
             assert al.extras["tokens"] == h.tokens
-            np.testing.assert_allclose(al.matrix(), h.attention, atol=1e-6)
+            np.testing.assert_allclose(al.matrix(), h.attention.T, atol=1e-6)
             teacher = model.align(images[b, 0], h.tokens)  # teacher-forcing its own words: same attention
-            np.testing.assert_allclose(teacher.matrix(), h.attention, atol=1e-6)
+            np.testing.assert_allclose(teacher.matrix(), h.attention.T, atol=1e-6)
             break
+
+
+def test_align_batch_equals_align_image_by_image():
+    images, caps = _data(8)
+    model = _tiny("hard", hard_inference="argmax", max_epochs=2, batch_size=4).fit(images, caps)
+    batch = model.align_batch(images[:5], caps[:5])
+    assert len(batch) == 5
+    for image, cap, al in zip(images[:5], caps[:5], batch):
+        one = model.align(image, cap)
+        assert al.shape == one.shape == (16, len(cap)) and al.distribution_over == one.distribution_over == "x"
+        np.testing.assert_allclose(al.matrix(), one.matrix(), atol=1e-6)
+        assert al.extras["tokens"] == one.extras["tokens"] == cap
+        np.testing.assert_allclose(al.extras["betas"], one.extras["betas"], atol=1e-6)
+        assert al.extras["log_prob"] == pytest.approx(one.extras["log_prob"], abs=1e-5)
+    with torch.no_grad():                    # the tiny model says EOS first: make it speak
+        model.module_.out.bias[5] += 10.0
+    decoded = model.align_batch(images[:3, 0], max_len=4)      # (B, h, w) with one channel
+    for image, al in zip(images[:3], decoded):
+        one = model.align(image[0], max_len=4)
+        assert one.extras["tokens"] and one.shape == (16, len(one.extras["tokens"]))
+        assert al.extras["tokens"] == one.extras["tokens"]
+        np.testing.assert_allclose(al.matrix(), one.matrix(), atol=1e-6)
+    # one pair to align, a batch to align_batch: no guessing from the input's shape
+    with pytest.raises(ValueError, match="image must be one image.*align_batch"):
+        model.align(images[:2], [4])
+    with pytest.raises(ValueError, match="caption must be one 1-d sequence.*align_batch"):
+        model.align(images[0], [[4], [5]])
+    with pytest.raises(ValueError, match="images must be a batch.*align aligns one image"):
+        model.align_batch(images[0, 0], [[4]])
+    with pytest.raises(ValueError, match="captions must be a list of sequences"):
+        model.align_batch(images[:1], [4, 5])
+    with pytest.raises(ValueError, match="images and captions must hold the same number"):
+        model.align_batch(images[:2], [[4]])
 
 
 # --------------------------------------------------------------------------- learning
 def _token_error_and_pointing(model, test):
     x, cap_in, targets = model._dataset(test.images, _captions(test))
-    error = model._token_error(model.eval(), (x, cap_in, targets))
+    error = model._token_error(model.module_.eval(), (x, cap_in, targets), 32)
     weights, masks = [], []
-    for al, boxes in zip(model.align(test.images, _captions(test)), test.word_boxes):
-        weights.append(al.matrix())
+    for al, boxes in zip(model.align_batch(test.images, _captions(test)), test.word_boxes):
+        weights.append(al.matrix().T)                  # one row per word
         masks.append(grid_cell_masks(np.array(boxes), al.extras["grid_shape"], (32, 32)))
     weights, masks = np.concatenate(weights), np.concatenate(masks)
     return error, pointing_accuracy(weights, masks), attention_mass_inside(weights, masks), masks.mean()
@@ -221,8 +271,8 @@ def test_soft_then_hard_attention_learn_to_caption_and_point():
 
     regenerate = lambda e: (lambda s: (s.images, _captions(s)))(_glyph_scenes(600, seed=e))  # noqa: E731
     train, test = _glyph_scenes(600, seed=0), _glyph_scenes(150, seed=99)
-    params = dict(embed_dim=32, hidden_dim=64, attention_dim=32, alpha_c=0.0, max_epochs=15, batch_size=16,
-                  lr=3e-3, seed=0)
+    params = dict(embed_dim=32, hidden_dim=64, attention_dim=32, alpha_c=0.0,
+                  train={"max_epochs": 15, "batch_size": 16, "lr": 3e-3, "seed": 0})
     soft = ShowAttendTell(len(train.vocabulary), **params)
     soft.fit(train.images, _captions(train), regenerate=regenerate)
     error, hit, mass, chance = _token_error_and_pointing(soft, test)
@@ -230,10 +280,10 @@ def test_soft_then_hard_attention_learn_to_caption_and_point():
     assert hit > min(0.9, chance + 0.4), (hit, chance)
     assert mass > chance + 0.3, (mass, chance)
 
-    hard = ShowAttendTell(len(train.vocabulary), attention="hard", encoder=copy.deepcopy(soft.cnn),
+    hard = ShowAttendTell(len(train.vocabulary), attention="hard", encoder=copy.deepcopy(soft.module_.cnn),
                           encoder_dim=64, **params)
     hard.fit(train.images, _captions(train), regenerate=regenerate)
-    assert hard.baseline_set_ and hard.baseline_.item() < 0
+    assert hard.module_.baseline_set_ and hard.module_.baseline_.item() < 0
     error, hit, mass, chance = _token_error_and_pointing(hard, test)
     assert error < 0.25, error
     assert hit > chance + 0.3, (hit, chance)
@@ -248,10 +298,11 @@ def test_save_load_round_trip(tmp_path):
     loaded = Aligner.load(path)
     assert isinstance(loaded, ShowAttendTell)
     assert loaded.get_params() == model.get_params()
-    assert loaded.baseline_.item() == model.baseline_.item()
-    model.eval(), loaded.eval()
+    assert isinstance(loaded.module_, ShowAttendTellModule) and loaded.annotation_dim_ == 64 + 18
+    assert loaded.module_.baseline_.item() == model.module_.baseline_.item()
+    model.module_.eval(), loaded.module_.eval()
     cap_in = torch.tensor([[1, 4, 5]] * 8)
-    for a, b in zip(model(images, cap_in), loaded(images, cap_in)):
+    for a, b in zip(model.module_(images, cap_in), loaded.module_(images, cap_in)):
         assert torch.allclose(a, b)
     np.testing.assert_allclose(loaded.align(images[0, 0], [4, 5]).matrix(),
                                model.align(images[0, 0], [4, 5]).matrix())
@@ -260,14 +311,18 @@ def test_save_load_round_trip(tmp_path):
 
 def test_torchvision_backbone_gives_a_grid():
     pytest.importorskip("torchvision")
-    model = ShowAttendTell(10, encoder="resnet18", in_channels=1, **SMALL).eval()
-    assert model.annotation_dim_ == 512 + 18
-    logits, alphas = model(torch.rand(2, 1, 64, 64), torch.tensor([[1, 4], [1, 5]]))
+    model = ShowAttendTell(10, encoder="resnet18", in_channels=1, **SMALL)
+    assert not hasattr(model, "annotation_dim_")                  # construction does no work
+    net = model._build_module().eval()
+    assert net.annotation_dim == 512 + 18
+    logits, alphas = net(torch.rand(2, 1, 64, 64), torch.tensor([[1, 4], [1, 5]]))
     assert alphas.shape == (2, 2, 4)                              # stride 32: a 2 x 2 grid
     trunk = torchvision_encoder("resnet18", weights=None, in_channels=3, truncate_after="layer3")
     assert trunk(torch.zeros(1, 3, 64, 64)).shape == (1, 256, 4, 4)
-    custom = ShowAttendTell(10, encoder=trunk, in_channels=3, **SMALL).eval()
-    assert custom.cnn is trunk and custom.annotation_dim_ == 256 + 18
+    custom = ShowAttendTell(10, encoder=trunk, in_channels=3, **SMALL, train={"max_epochs": 1})
+    custom.fit(torch.rand(2, 3, 32, 32), [[4], [5, 6]])
+    assert custom.module_.cnn is trunk and custom.annotation_dim_ == 256 + 18
+    assert custom.align(torch.rand(3, 32, 32), [4]).shape == (4, 1)   # (C, h, w): one image
     with pytest.raises(ValueError, match="name"):
         torchvision_encoder("no_such_net")
     with pytest.raises(ValueError, match="truncate_after"):
@@ -278,31 +333,34 @@ def test_torchvision_backbone_gives_a_grid():
 def test_cuda_fit_caption_align():
     images, caps = _data(8)
     model = _tiny("hard", max_epochs=1, device="cuda").fit(images, caps)
-    assert model.out.weight.device.type == "cuda"
+    assert model.module_.out.weight.device.type == "cuda"
     al = model.align(images[0, 0], [4, 5])
-    np.testing.assert_allclose(al.matrix().sum(1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(al.matrix().sum(0), 1.0, atol=1e-5)
+    assert [a.shape for a in model.align_batch(images[:2], [[4], [5, 6]])] == [(16, 1), (16, 2)]
     assert len(model.caption(images[:2], beam_size=2, max_len=4)) == 2
 
 
 # --------------------------------------------------------------------------- inputs
 def test_bad_arguments_raise_value_errors_naming_them():
-    with pytest.raises(ValueError, match="attention"):
-        ShowAttendTell(10, attention="medium")
-    with pytest.raises(ValueError, match="vocab_size"):
-        ShowAttendTell(3)
-    with pytest.raises(ValueError, match="hard_mix"):
-        ShowAttendTell(10, hard_mix=1.5)
-    with pytest.raises(ValueError, match="hard_inference"):
-        ShowAttendTell(10, hard_inference="sample")
-    for bad_warmup in (-1, float("inf"), "4", True):
-        with pytest.raises(ValueError, match="hard_mix_warmup"):
-            ShowAttendTell(10, hard_mix_warmup=bad_warmup)
-    with pytest.raises(ValueError, match="baseline_decay"):
-        ShowAttendTell(10, baseline_decay=1.0)
-    with pytest.raises(ValueError, match="encoder"):
-        ShowAttendTell(10, encoder=3)
-    model = _tiny()
     images, caps = _data(4)
+
+    def refused(match, **params):
+        model = ShowAttendTell(**{"vocab_size": 10, **params})    # stored as given: fit refuses them
+        with pytest.raises(ValueError, match=match):
+            model.fit(images, caps)
+
+    refused("attention", attention="medium")
+    refused("vocab_size", vocab_size=3)
+    refused("hard_mix", hard_mix=1.5)
+    refused("hard_inference", hard_inference="sample")
+    for bad_warmup in (-1, float("inf"), "4", True):
+        refused("hard_mix_warmup", hard_mix_warmup=bad_warmup)
+    refused("baseline_decay", baseline_decay=1.0)
+    refused("encoder", encoder=3)
+    refused("train.scheduler", train={"scheduler": "plateau"})
+    refused("train.lr", train={"lr": -1.0})
+    refused("train.patience", train={"patience": 1})                 # without validation data
+    model = _tiny()
     with pytest.raises(ValueError, match="not fitted"):
         model.align(images[0, 0], [4])
     bad = images.clone()
@@ -346,6 +404,10 @@ def test_attention_overlay_writes_a_png(tmp_path):
     out = tmp_path / "overlay.png"
     save_attention_overlay(images[0, 0], al, out, tokens=["four", "five"], boxes=[(0, 0, 8, 8), None])
     assert out.stat().st_size > 0
+    from matplotlib.figure import Figure
+
+    axes = attention_overlay(images[0, 0], al, axes=Figure().subplots(1, 3))   # one panel per word
+    assert [ax.get_title() for ax in axes] == ["", "4", "5"]
     with pytest.raises(ValueError, match="grid_shape"):
         attention_overlay(np.zeros((8, 8)), np.ones((1, 5)) / 5, (2, 2))
 
@@ -360,13 +422,14 @@ def test_fit_loss_goes_through_the_wrapped_forward(monkeypatch, attention):
     model = _tiny(attention, max_epochs=1, batch_size=4).fit(images, caps)
     assert spies and spies[0].calls == 2                       # two batches, each through the spy
     if attention == "hard":
-        assert model.baseline_set_                               # the loss still updated the baseline
+        assert model.module_.baseline_set_                       # the loss still updated the baseline
 
 
 def test_loss_equals_loss_from_outputs_of_the_forward():
-    model = _tiny("hard", hard_mix=0.5).train()
+    est = _tiny("hard", hard_mix=0.5)
+    model = est._build_module().train()
     images, caps = _data(6)
-    x, cap_in, targets = model._dataset(images, caps)
+    x, cap_in, targets = est._dataset(images, caps)
     model.baseline_.fill_(-3.0)
     model.baseline_set_.fill_(True)
     torch.manual_seed(5)
@@ -379,38 +442,40 @@ def test_loss_equals_loss_from_outputs_of_the_forward():
     assert {"logits", "alpha", "mix", "log_prob", "entropy", "index"} <= set(info)
 
 
-def _ddp_worker(rank, world, out, rendezvous):
-    import torch.distributed as dist
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
-    try:
-        images, caps = _data(16)
-        model = _tiny("hard", max_epochs=2, batch_size=4, seed=0).fit(images, caps)  # half the data per rank
-        torch.save(dict(model.named_parameters()), f"{out}.{rank}")
-    finally:
-        dist.destroy_process_group()
+def _train_one_rank():
+    images, caps = _data(16)
+    model = _tiny("hard", max_epochs=2, batch_size=4, seed=0).fit(images, caps)  # half the data per rank
+    return dict(model.module_.named_parameters())
 
 
-@pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
-                    reason="no gloo")
+@needs_gloo
 def test_ddp_keeps_the_processes_in_step(tmp_path):
-    import torch.multiprocessing as mp
-    out = str(tmp_path / "sat.pt")
-    mp.spawn(_ddp_worker, args=(2, out, str(tmp_path / "rendezvous")), nprocs=2, join=True)
-    a, b = (torch.load(f"{out}.{r}", weights_only=True) for r in (0, 1))
-    init = dict(_tiny("hard", seed=0).named_parameters())
+    a, b = run_two_ranks(_train_one_rank, tmp_path)
+    init = dict(_net("hard", seed=0).named_parameters())
     assert not torch.equal(a["out.weight"], init["out.weight"])               # it trained
     for k in a:                                          # gradients were averaged: identical weights
         torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0)
 
 
 def test_word_box_masks_keeps_words_with_a_box_in_order():
-    al = [Alignment(weights=np.eye(4)[[0, 3, 1]], extras={"grid_shape": (2, 2), "image_size": (16, 16)}),
-          Alignment(weights=np.full((1, 4), 0.25), extras={"grid_shape": (2, 2), "image_size": (16, 16)})]
+    extras = {"grid_shape": (2, 2), "image_size": (16, 16)}
+    # ShowAttendTell's order: grid cells on side x, words on side y
+    al = [Alignment(weights=np.eye(4)[[0, 3, 1]].T, distribution_over="x", extras=extras),
+          Alignment(weights=np.full((4, 1), 0.25), distribution_over="x", extras=extras)]
     boxes = [[np.array([0, 0, 8, 8]), None, np.array([8, 0, 16, 8])], [np.array([8, 8, 16, 16])]]
     w, m = word_box_masks(al, boxes)
     np.testing.assert_array_equal(w, [[1, 0, 0, 0], [0, 1, 0, 0], [0.25] * 4])
     np.testing.assert_array_equal(m, [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
     assert pointing_accuracy(w, m) == pytest.approx(2 / 3)
+    # the metrics also read the alignments themselves, one row per word
+    assert pointing_accuracy(al[0], [[True] + [False] * 3, [False] * 4, [False, True, False, False]]) == 1.0
+    # an alignment that records the words as its rows is read that way
+    rows = [Alignment(weights=a.matrix().T, distribution_over="y", extras=extras) for a in al]
+    np.testing.assert_array_equal(word_box_masks(rows, boxes)[0], w)
     with pytest.raises(ValueError, match="same length"):
         word_box_masks(al, boxes[:1])
+    with pytest.raises(ValueError, match="grid_shape"):
+        word_box_masks([Alignment(weights=np.full((3, 1), 1 / 3), distribution_over="x", extras=extras)],
+                       boxes[1:])
+    with pytest.raises(ValueError, match="word_boxes"):
+        word_box_masks(al[1:], [boxes[0]])

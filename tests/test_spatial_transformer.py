@@ -1,14 +1,22 @@
-"""Spatial transformer: identity start, the grid convention, TPS, composition, training, Alignment."""
+"""Spatial transformer: identity start, the grid convention, TPS, composition (the layer);
+training, the estimator contract and the Alignment (side x the input image, side y the output
+frame)."""
+
+import json
 
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 
-from ddp_spy import spy_on_training
+from ddp_spy import needs_gloo, run_two_ranks, spy_on_training
+from test_aligner_roundtrip import write_as_earlier_file
 from mmalign import Aligner
+from mmalign.attention import SpatialTransformerLayer, SpatialTransformerModule
 from mmalign.attention.spatial_transformer import (
     SpatialTransformer,
     base_grid,
+    digit_cnn,
     matrix_grid,
     params_to_matrix,
     tps_control_points,
@@ -21,11 +29,28 @@ def _images(b=3, h=12, w=10, seed=0):
     return torch.rand(b, 1, h, w, generator=g)
 
 
+def _frozen(b=8, h=12, w=10, **kwargs):
+    """A fitted SpatialTransformer whose transform stays where it starts (localisation frozen)."""
+    kwargs = {"n_classes": 2, "localization_lr_scale": 0, **kwargs}
+    st = SpatialTransformer(train={"max_epochs": 1, "batch_size": 4}, **kwargs)
+    return st.fit(_images(b, h, w), np.arange(b) % 2)
+
+
+def _digits(n=600, size=16):
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = torch.tensor(d.images[:n] / 16.0, dtype=torch.float32)[:, None]
+    return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
+                                           align_corners=False), d.target[:n]
+
+
+# --------------------------------------------------------------------------- the layer
 @pytest.mark.parametrize("kind", ["affine", "projective", "attention", "tps"])
 def test_starts_at_identity(kind):
-    st = SpatialTransformer(transform=kind)
+    layer = SpatialTransformerLayer(transform=kind)
     x = _images()
-    assert torch.allclose(st(x), x, atol=1e-5)
+    assert torch.allclose(layer(x), x, atol=1e-5)
+    st = _frozen(transform=kind)                  # the estimator reads it out: pixel i <-> cell i
     a = st.align(x[0])
     assert np.array_equal(a.path()[:, 0], a.path()[:, 1])
 
@@ -34,26 +59,30 @@ def test_starts_at_identity(kind):
 def test_initial_scale_starts_on_the_central_part_of_the_input(kind):
     # a 4 x 4 output at scale 0.5 on an 8 x 8 input: the output's pixel centres
     # (±0.75, ±0.25), halved, are exactly the centres of input pixels 2..5
-    st = SpatialTransformer(transform=kind, output_size=(4, 4), initial_scale=0.5)
+    layer = SpatialTransformerLayer(transform=kind, output_size=(4, 4), initial_scale=0.5)
     x = _images(h=8, w=8)
     middle = x[..., 2:6, 2:6]
     whole = torch.nn.functional.interpolate(x, scale_factor=0.5, mode="bilinear",
                                             align_corners=False)      # what the identity gives
-    out = st(x)
-    grid = st.localize(x)["grid"]
+    out = layer(x)
+    grid = layer.localize(x)["grid"]
     assert torch.allclose(grid[0, 0, 0], torch.tensor([-0.375, -0.375]), atol=1e-6)
     assert torch.allclose(grid[0, -1, -1], torch.tensor([0.375, 0.375]), atol=1e-6)
     assert torch.allclose(out, middle, atol=1e-5)       # 4 x 4 from the middle 4 x 4: pixel for pixel
     assert not torch.allclose(out, whole, atol=1e-3)
-    assert st.get_params()["initial_scale"] == 0.5
-    default = SpatialTransformer(transform=kind)
+    assert SpatialTransformer(initial_scale=0.5).get_params()["initial_scale"] == 0.5
+    default = SpatialTransformerLayer(transform=kind)
     assert torch.equal(default.initial_params(), default.identity_params())
 
 
 @pytest.mark.parametrize("value", [0, -0.5, float("nan"), float("inf"), True, "0.5"])
 def test_bad_initial_scale(value):
+    st = SpatialTransformer(initial_scale=value, n_classes=2)      # stored, not checked
+    assert st.initial_scale is value
     with pytest.raises(ValueError, match="initial_scale"):
-        SpatialTransformer(initial_scale=value)
+        st.fit(_images(), [0, 1, 0])
+    with pytest.raises(ValueError, match="initial_scale"):
+        SpatialTransformerLayer(initial_scale=value)
 
 
 def test_base_grid_is_pixel_centres_align_corners_false():
@@ -63,12 +92,12 @@ def test_base_grid_is_pixel_centres_align_corners_false():
 
 
 def test_translation_moves_content_by_whole_pixels():
-    st = SpatialTransformer(transform="affine")
+    layer = SpatialTransformerLayer(transform="affine")
     w = 10
     with torch.no_grad():  # sample the input one pixel to the right of each output pixel
-        st.loc_head.bias.copy_(torch.tensor([1.0, 0, 2.0 / w, 0, 1, 0]))
+        layer.loc_head.bias.copy_(torch.tensor([1.0, 0, 2.0 / w, 0, 1, 0]))
     x = _images(w=w)
-    out = st(x)
+    out = layer(x)
     assert torch.allclose(out[..., :-1], x[..., 1:], atol=1e-5)
     assert torch.allclose(out[..., -1], torch.zeros_like(out[..., -1]))   # zeros outside
 
@@ -117,13 +146,13 @@ def test_tps_interpolates_its_control_points():
 
 @pytest.mark.parametrize("kind", ["attention", "tps"])
 def test_iterations_compose_transforms(kind):
-    st = SpatialTransformer(transform=kind, n_iterations=2)
+    layer = SpatialTransformerLayer(transform=kind, n_iterations=2)
     with torch.no_grad():
         if kind == "attention":
-            st.loc_head.bias.copy_(torch.tensor([1.0, 0.2, 0.0]))
+            layer.loc_head.bias.copy_(torch.tensor([1.0, 0.2, 0.0]))
         else:
-            st.loc_head.bias.copy_((tps_control_points(4) + torch.tensor([0.2, 0.0])).reshape(-1))
-    loc = st.localize(_images(b=1, h=16, w=16))
+            layer.loc_head.bias.copy_((tps_control_points(4) + torch.tensor([0.2, 0.0])).reshape(-1))
+    loc = layer.localize(_images(b=1, h=16, w=16))
     shift = loc["grid"][0] - base_grid(16, 16)
     inner = shift[:, :6] if kind == "tps" else shift     # TPS composition clamps at the border
     assert torch.allclose(inner[..., 0], torch.full_like(inner[..., 0], 0.4), atol=1e-4)
@@ -131,53 +160,172 @@ def test_iterations_compose_transforms(kind):
 
 
 def test_gradients_reach_the_localisation_network():
-    st = SpatialTransformer(transform="affine")
+    layer = SpatialTransformerLayer(transform="affine")
     x = _images()
-    st(x).pow(2).sum().backward()
-    assert st.loc_head.weight.grad.abs().sum() > 0
-    assert torch.isfinite(st.loc_head.weight.grad).all()
+    layer(x).pow(2).sum().backward()
+    assert layer.loc_head.weight.grad.abs().sum() > 0
+    assert torch.isfinite(layer.loc_head.weight.grad).all()
 
 
-def test_output_size_and_alignment_contents():
-    st = SpatialTransformer(transform="affine", output_size=(6, 5))
-    a = st.align(_images(b=1, h=12, w=10)[0])
-    assert a.shape == (30, 120)
+def test_the_layer_sits_inside_a_users_classifier():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(SpatialTransformerLayer(output_size=(8, 8)), digit_cnn(1, 3, width=4))
+    x = _images(b=5, h=16, w=16)
+    torch.nn.functional.cross_entropy(net(x), torch.tensor([0, 1, 2, 0, 1])).backward()
+    assert net[0].loc_head.weight.grad.abs().sum() > 0
+    module = SpatialTransformerModule(net[0], net[1])
+    assert torch.equal(module(x), net(x)) and module.warp(x).shape == (5, 1, 8, 8)
+    assert torch.equal(SpatialTransformerModule(net[0])(x), net[0](x))   # no classifier: the warp
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"transform": "rotation"}, "transform"),
+    ({"n_iterations": 0}, "n_iterations"),
+    ({"tps_grid_size": 1}, "tps_grid_size"),
+    ({"output_size": (0, 4)}, "output_size"),
+    ({"localization": "conv"}, "localization"),
+])
+def test_bad_layer_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        SpatialTransformerLayer(**kwargs)
+
+
+# --------------------------------------------------------------------------- the estimator
+def test_construction_stores_the_arguments_and_does_nothing():
+    localization = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(120, 8))
+    st = SpatialTransformer(localization=localization, output_size=[6, 5], n_classes=3,
+                            localization_features=8, train={"max_epochs": 2})
+    assert st.localization is localization and st.output_size == [6, 5]
+    assert not hasattr(st, "module_")
+    copy = clone(st)
+    assert copy.get_params(deep=False).keys() == st.get_params(deep=False).keys()
+    assert copy.train == {"max_epochs": 2} and not hasattr(copy, "module_")
+    with pytest.raises(ValueError, match="not fitted"):
+        st.align(_images()[0])
+
+
+def test_side_x_is_the_input_image_and_side_y_the_output_frame():
+    st = _frozen(output_size=(6, 5), transform="affine")
+    image = _images(b=1, h=12, w=10)[0]
+    a = st.align(image)
+    assert a.shape == (120, 30)                                      # (H * W, H_out * W_out)
+    assert np.array_equal(a.path()[:, 1], np.arange(30))             # one input pixel per cell
     assert a.extras["grid"].shape == (6, 5, 2)
     assert a.extras["params"].shape == (1, 6)
     assert np.allclose(a.extras["matrix"], np.eye(3))
-    batch = st.align(_images(b=4, h=12, w=10))
-    assert isinstance(batch, list) and len(batch) == 4
+    assert a.extras["image_size"] == (12, 10) and not a.monotonic
+    # cell j samples input location grid[j]: the path's pixel is the one nearest to it
+    grid = a.extras["grid"].reshape(-1, 2)
+    col = np.clip(np.round(((grid[:, 0] + 1) * 10 - 1) / 2), 0, 9)
+    row = np.clip(np.round(((grid[:, 1] + 1) * 12 - 1) / 2), 0, 11)
+    assert np.array_equal(a.path()[:, 0], row * 10 + col)
+
+
+def test_align_takes_one_image_and_refuses_a_second_argument():
+    st = _frozen()
+    x = _images(b=4)
+    with pytest.raises(TypeError, match=r"output frame.*\by\b"):
+        st.align(x[0], x[1])
+    with pytest.raises(TypeError, match=r"\bY\b"):
+        st.align_batch(x, x)
+    with pytest.raises(ValueError, match="one image.*align_batch"):
+        st.align(x)
+    assert st.align(x[0, 0]).shape == st.align(x[0]).shape        # (H, W) or (C, H, W)
+
+
+def test_align_batch_equals_align_image_by_image():
+    torch.manual_seed(0)
+    st = SpatialTransformer(transform="projective", output_size=(7, 6), n_classes=2,
+                            localization_lr_scale=1.0, train={"max_epochs": 2, "batch_size": 4,
+                                                                "lr": 0.05})
+    x = _images(b=8, h=12, w=10)
+    st.fit(x, np.arange(8) % 2)
+    batch = st.align_batch(x[:5])
+    as_list = st.align_batch([x[i] for i in range(5)])
+    assert len(batch) == len(as_list) == 5
+    for i, (a, b) in enumerate(zip(batch, as_list)):
+        single = st.align(x[i])
+        for other in (a, b):
+            assert other.shape == single.shape
+            np.testing.assert_array_equal(other.path(), single.path())
+            for key in ("grid", "params", "matrix"):
+                np.testing.assert_allclose(other.extras[key], single.extras[key], rtol=1e-5, atol=1e-6)
+            assert other.extras["image_size"] == single.extras["image_size"]
+    mixed = st.align_batch([x[0], x[1, :, :8, :8], x[2]])           # a list may mix sizes
+    assert [a.shape[0] for a in mixed] == [120, 64, 120]
+    with pytest.raises(ValueError, match="images"):
+        st.align_batch([])
+    with pytest.raises(ValueError, match="batch"):
+        st.align_batch(torch.rand(3, 12, 10).numpy()[0])
 
 
 def test_fit_learns_digits_and_round_trips(tmp_path):
-    from sklearn.datasets import load_digits
-    d = load_digits()
-    x = torch.tensor(d.images[:600] / 16.0, dtype=torch.float32)[:, None]
-    x = torch.nn.functional.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False)
-    y = d.target[:600]
-    st = SpatialTransformer(n_classes=10, max_epochs=4, batch_size=32, lr=2e-3, seed=0)
-    st.fit(x[:500], y[:500], val_data=(x[500:], y[500:]))
+    x, y = _digits()
+    st = SpatialTransformer(n_classes=10, train={"max_epochs": 4, "batch_size": 32, "lr": 2e-3,
+                                                 "seed": 0})
+    st.fit(x[:500], y[:500], validation=(x[500:], y[500:]))
     accuracy = (st.predict(x[500:]) == y[500:]).mean()
     assert accuracy > 0.6          # chance is 0.1
-    assert len(st.history_["train_loss"]) >= 1
+    assert isinstance(st.module_, SpatialTransformerModule)
+    assert len(st.history_["train_loss"]) == len(st.history_["val_metric"]) == 4
     path = tmp_path / "st.npz"
     st.save(path)
     again = Aligner.load(path)
     assert np.array_equal(again.predict(x[500:]), st.predict(x[500:]))
+    np.testing.assert_array_equal(again.warp(x[:3]), st.warp(x[:3]))
+    assert st.warp(x[:3]).shape == (3, 1, 16, 16)
 
 
-def test_seeded_construction_is_reproducible():
-    a, b = SpatialTransformer(seed=3), SpatialTransformer(seed=3)
+def test_files_written_when_the_estimator_was_a_torch_module_still_load(tmp_path):
+    """The earlier form: flat training settings and the layer's state_dict keys at the top."""
+    x, y = _digits(n=64)
+    flat = {"max_epochs": 1, "batch_size": 32, "lr": 1e-3, "seed": 0, "device": "cpu"}
+    st = SpatialTransformer(transform="tps", n_classes=10, output_size=(8, 8), train=dict(flat))
+    st.fit(x, y).save(tmp_path / "st.npz")
+
+    def old(key):
+        return key.removeprefix("layer.")
+
+    write_as_earlier_file(tmp_path / "st.npz", tmp_path / "old.npz", flat, drop=("classifier",), rename=old)
+    with np.load(tmp_path / "old.npz") as npz:
+        meta = json.loads(str(npz["__meta__"][()]))
+    assert "loc_head.bias" in meta["state_dict"] and "tps_inverse" in meta["state_dict"]
+    loaded = SpatialTransformer.load(tmp_path / "old.npz")
+    assert loaded.train == flat and loaded.transform == "tps"
+    np.testing.assert_array_equal(loaded.predict(x), st.predict(x))
+    np.testing.assert_array_equal(loaded.align(x[0]).extras["grid"], st.align(x[0]).extras["grid"])
+
+
+def test_a_given_classifier_is_the_head():
+    torch.manual_seed(0)
+    head = digit_cnn(1, 3, width=4)
+    st = SpatialTransformer(n_classes=3, classifier=head, output_size=(8, 8),
+                            train={"max_epochs": 1, "batch_size": 4})
+    st.fit(_images(b=6, h=16, w=16), [0, 1, 2, 0, 1, 2])
+    assert st.module_.classifier is head
+    with pytest.raises(ValueError, match="n_classes"):
+        SpatialTransformer(classifier=head).fit(_images(), [0, 1, 0])
+    with pytest.raises(ValueError, match="classifier"):
+        SpatialTransformer(n_classes=3, classifier="cnn").fit(_images(), [0, 1, 0])
+
+
+def test_seeded_build_is_reproducible():
+    a = SpatialTransformer(n_classes=10, train={"seed": 3})._build_module()
+    b = SpatialTransformer(n_classes=10, train={"seed": 3})._build_module()
+    c = SpatialTransformer(n_classes=10, train={"seed": 4})._build_module()
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.equal(p, q)
+    assert not torch.equal(a.classifier[0].weight, c.classifier[0].weight)
 
 
 def test_inputs_not_modified():
-    st = SpatialTransformer()
+    st = _frozen()
     x = _images()
     before = x.clone()
-    st(x)
-    st.align(x)
+    st.align(x[0])
+    st.align_batch(x)
+    st.warp(x)
+    st.predict(x)
     assert torch.equal(x, before)
 
 
@@ -187,67 +335,90 @@ def test_inputs_not_modified():
     ({"tps_grid_size": 1}, "tps_grid_size"),
     ({"output_size": (0, 4)}, "output_size"),
     ({"n_classes": 1}, "n_classes"),
+    ({"localization_lr_scale": -0.1}, "localization_lr_scale"),
+    ({"localization_lr_scale": float("nan")}, "localization_lr_scale"),
+    ({"train": {"lr": 0}}, "train.lr"),
 ])
-def test_bad_parameters(kwargs, name):
+def test_bad_parameters_are_refused_by_fit(kwargs, name):
+    st = SpatialTransformer(**{"n_classes": 2, **kwargs})
     with pytest.raises(ValueError, match=name):
-        SpatialTransformer(**kwargs)
+        st.fit(_images(), [0, 1, 0])
 
 
 def test_bad_images():
-    st = SpatialTransformer(n_classes=10)
+    st = _frozen(b=4, h=8, w=8, n_classes=10)
     x = _images()
     bad = x.clone()
     bad[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
-        st(bad)
+        st.warp(bad)
     with pytest.raises(ValueError, match="channels"):
-        st(torch.rand(2, 3, 8, 8))
+        st.predict(torch.rand(2, 3, 8, 8))
     with pytest.raises(ValueError, match="shape"):
-        st(torch.rand(8))
+        st.predict(torch.rand(8))
     with pytest.raises(ValueError, match="labels"):
-        st.fit(x, [0, 1, 10])
+        SpatialTransformer(n_classes=10).fit(x, [0, 1, 10])
     with pytest.raises(ValueError, match="labels"):
-        st.fit(x, [0, 1])
+        SpatialTransformer(n_classes=10).fit(x, [0, 1])
+    with pytest.raises(ValueError, match="labels"):
+        SpatialTransformer(n_classes=10).fit(x)
+    with pytest.raises(ValueError, match="validation"):
+        SpatialTransformer(n_classes=10).fit(x, [0, 1, 2], validation=x)
+    with pytest.raises(ValueError, match="n_classes"):
+        SpatialTransformer().fit(x, [0, 1, 0])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
-    st = SpatialTransformer(transform="tps")
+    layer = SpatialTransformerLayer(transform="tps")
     with torch.no_grad():
-        st.loc_head.bias.add_(0.05)
+        layer.loc_head.bias.add_(0.05)
     x = _images()
-    cpu = st(x)
-    gpu = st.to("cuda")(x.cuda()).cpu()
+    cpu = layer(x)
+    gpu = layer.to("cuda")(x.cuda()).cpu()
     assert torch.allclose(cpu, gpu, atol=1e-5)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_training_and_readout():
+    x, y = _digits(n=64)
+    st = SpatialTransformer(n_classes=10, train={"max_epochs": 1, "batch_size": 32, "device": "cuda"})
+    st.fit(x, y)
+    assert next(st.module_.parameters()).is_cuda
+    on_gpu = st.predict(x), st.align(x[0]).extras["grid"]
+    st.to("cpu")
+    np.testing.assert_array_equal(st.predict(x), on_gpu[0])
+    np.testing.assert_allclose(st.align(x[0]).extras["grid"], on_gpu[1], atol=1e-5)
+
+
 # --------------------------------------------------------------------------- optimiser groups, DDP
-def test_localization_learns_at_a_tenth_of_the_rate():
+def test_localization_learns_at_a_fraction_of_the_rate():
     """Adam's first step moves every parameter with a gradient by about its group's rate."""
-    from sklearn.datasets import load_digits
-    d = load_digits()
-    x = torch.tensor(d.images[:64] / 16.0, dtype=torch.float32)[:, None]
-    y = d.target[:64]
+    x, y = _digits(n=64, size=8)
     lr = 1e-2
-    moved = {}
     for scale in (0.1, 1.0):
-        st = SpatialTransformer(n_classes=10, max_epochs=1, batch_size=64, lr=lr, seed=0,
-                                localization_lr_scale=scale)
+        st = SpatialTransformer(n_classes=10, localization_lr_scale=scale,
+                                train={"max_epochs": 1, "batch_size": 64, "lr": lr, "seed": 0})
         assert st.get_params()["localization_lr_scale"] == scale
-        before = {k: v.clone() for k, v in st.state_dict().items()}
-        st.fit(x, y)
-        step = {k: float((st.state_dict()[k] - before[k]).abs().max()) for k in before}
-        moved[scale] = step
-        assert step["loc_head.bias"] == pytest.approx(scale * lr, rel=1e-3)
+        before = {k: v.clone() for k, v in st._ensure_module().state_dict().items()}
+        st.fit(x, y)                      # continues from the module just built
+        step = {k: float((st.module_.state_dict()[k] - before[k]).abs().max()) for k in before}
+        assert step["layer.loc_head.bias"] == pytest.approx(scale * lr, rel=1e-3)
         assert step["classifier.0.weight"] == pytest.approx(lr, rel=1e-3)
     assert SpatialTransformer().localization_lr_scale == 0.3          # the default
-    groups = SpatialTransformer(n_classes=10).param_groups()
-    assert [g["lr_scale"] for g in groups] == [0.3, 1.0]
-    n_loc = sum(p.numel() for p in groups[0]["params"])
-    st = SpatialTransformer(n_classes=10)
-    assert n_loc == sum(p.numel() for m in (st.loc_net, st.loc_head) for p in m.parameters())
-    with pytest.raises(ValueError, match="localization_lr_scale"):
-        SpatialTransformer(localization_lr_scale=0)
+
+
+def test_localization_lr_scale_zero_freezes_the_transform():
+    x, y = _digits(n=64, size=8)
+    st = SpatialTransformer(n_classes=10, localization_lr_scale=0,
+                            train={"max_epochs": 2, "batch_size": 16, "lr": 1e-2})
+    before = {k: v.clone() for k, v in st._ensure_module().state_dict().items()}
+    st.fit(x, y)
+    after = st.module_.state_dict()
+    for k in before:
+        moved = not torch.equal(before[k], after[k])
+        assert moved == k.startswith("classifier."), k
+    assert all(p.requires_grad for p in st.module_.parameters())   # frozen for the fit only
 
 
 def test_train_fit_param_groups():
@@ -269,34 +440,28 @@ def test_train_fit_param_groups():
 
 
 def test_fit_loss_goes_through_the_wrapped_forward(monkeypatch):
+    import mmalign.nn.estimator
+    import mmalign.nn.train
+
     spies = spy_on_training(monkeypatch)
-    st = SpatialTransformer(n_classes=10, max_epochs=1, batch_size=4, seed=0)
+    monkeypatch.setattr(mmalign.nn.estimator, "train_fit", mmalign.nn.train.fit)  # the spying fit
+    st = SpatialTransformer(n_classes=10, train={"max_epochs": 1, "batch_size": 4, "seed": 0})
     st.fit(_images(b=8, h=16, w=16), np.arange(8))
     assert spies and all(s.calls == 2 for s in spies)                 # two batches
 
 
-def _ddp_worker(rank, world, out, rendezvous):
-    import torch.distributed as dist
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
-    try:
-        x = _images(b=32, h=16, w=16)
-        y = np.arange(32) % 10
-        st = SpatialTransformer(n_classes=10, max_epochs=2, batch_size=4, lr=1e-2, seed=0)
-        st.fit(x, y)                        # each rank reads its own half of the data
-        torch.save({k: v for k, v in st.state_dict().items()}, f"{out}.{rank}")
-    finally:
-        dist.destroy_process_group()
+def _train_one_rank():
+    x = _images(b=32, h=16, w=16)
+    y = np.arange(32) % 10
+    st = SpatialTransformer(n_classes=10, train={"max_epochs": 2, "batch_size": 4, "lr": 1e-2, "seed": 0})
+    st.fit(x, y)                        # each rank reads its own half of the data
+    return dict(st.module_.state_dict())
 
 
-@pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
-                    reason="no gloo")
+@needs_gloo
 def test_ddp_keeps_the_processes_in_step(tmp_path):
-    import torch.multiprocessing as mp
-    out = str(tmp_path / "st.pt")
-    mp.spawn(_ddp_worker, args=(2, out, str(tmp_path / "rendezvous")), nprocs=2, join=True)
-    a, b = (torch.load(f"{out}.{r}", weights_only=True) for r in (0, 1))
-    init = SpatialTransformer(n_classes=10, seed=0).state_dict()
-    assert not torch.equal(a["loc_head.bias"], init["loc_head.bias"])        # it trained
+    a, b = run_two_ranks(_train_one_rank, tmp_path)
+    init = SpatialTransformer(n_classes=10, train={"seed": 0})._build_module().state_dict()
+    assert not torch.equal(a["layer.loc_head.bias"], init["layer.loc_head.bias"])   # it trained
     for k in a:                                   # gradients were averaged: identical weights
         torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0)

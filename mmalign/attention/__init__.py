@@ -6,23 +6,27 @@ on side y. The layers, embedders, objectives and decoders they are built from
 live in :mod:`mmalign.nn`.
 """
 
-from .spatial_transformer import SpatialTransformer
-from .seq2seq import Seq2SeqAttention
-from .glimpse import GlimpseAttention
-from .show_attend_tell import (ShowAttendTell, SmallConvEncoder, cell_positions, grid_cell_masks,
-                               torchvision_encoder, word_box_masks)
-from .crossmodal import (BimodalTransformer, CrossmodalEncoder, CrossmodalLayer,
-                         CrossmodalTransformer, JointSelfAttentionFusion)
-from .pretraining import MultimodalPretrainer, pretrain
-from .finetuning import MultimodalFineTuner, finetune
+from .spatial_transformer import (SpatialTransformer, SpatialTransformerLayer,
+                                  SpatialTransformerModule)
+from .seq2seq import Seq2SeqAttention, Seq2SeqAttentionModule
+from .glimpse import GlimpseAttention, GlimpseAttentionModule
+from .show_attend_tell import (ShowAttendTell, ShowAttendTellModule, SmallConvEncoder, cell_positions,
+                               grid_cell_masks, torchvision_encoder, word_box_masks)
+from .crossmodal import (BimodalTransformer, BimodalTransformerModule, CrossmodalEncoder,
+                         CrossmodalLayer, CrossmodalTransformer, CrossmodalTransformerModule,
+                         JointSelfAttentionFusion, JointSelfAttentionFusionModule)
+from .pretraining import MultimodalPretrainer, MultimodalPretrainerModule, pretrain
+from .finetuning import MultimodalFineTuner, MultimodalFineTunerModule, finetune
 
 __all__ = [
-    "SpatialTransformer", "GlimpseAttention",
-    "Seq2SeqAttention",
-    "ShowAttendTell", "SmallConvEncoder", "cell_positions", "grid_cell_masks", "torchvision_encoder",
-    "word_box_masks",
-    "BimodalTransformer", "CrossmodalEncoder", "CrossmodalLayer", "CrossmodalTransformer",
-    "JointSelfAttentionFusion",
-    "MultimodalPretrainer", "pretrain",
-    "MultimodalFineTuner", "finetune",
+    "SpatialTransformer", "SpatialTransformerLayer", "SpatialTransformerModule",
+    "GlimpseAttention", "GlimpseAttentionModule",
+    "Seq2SeqAttention", "Seq2SeqAttentionModule",
+    "ShowAttendTell", "ShowAttendTellModule", "SmallConvEncoder", "cell_positions", "grid_cell_masks",
+    "torchvision_encoder", "word_box_masks",
+    "BimodalTransformer", "BimodalTransformerModule", "CrossmodalEncoder", "CrossmodalLayer",
+    "CrossmodalTransformer", "CrossmodalTransformerModule", "JointSelfAttentionFusion",
+    "JointSelfAttentionFusionModule",
+    "MultimodalPretrainer", "MultimodalPretrainerModule", "pretrain",
+    "MultimodalFineTuner", "MultimodalFineTunerModule", "finetune",
 ]

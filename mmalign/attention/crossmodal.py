@@ -1,18 +1,21 @@
 """Crossmodal fusion transformers scored as aligners: MulT and two simpler designs.
 
-Three models share one interface (an :class:`~mmalign.aligner.Aligner` that is
-also a ``torch.nn.Module``): ``fit`` trains them on a per-sample regression
-task (sentiment in MulT's papers) with :func:`mmalign.nn.train.fit`, ``predict``
-returns the task output, and ``align`` returns the attention between two
-modalities as an :class:`~mmalign.alignment.Alignment` (target on side x,
-source on side y, weights ``(layers, heads, T_target, T_source)``).
+Each model is a thin estimator (:class:`~mmalign.nn.estimator.TorchAligner`)
+that owns its network as ``module_``, a public ``torch.nn.Module`` that can also
+go inside a larger model (:class:`CrossmodalTransformerModule`,
+:class:`JointSelfAttentionFusionModule`, :class:`BimodalTransformerModule`; the
+blocks :class:`CrossmodalLayer` and :class:`CrossmodalEncoder` too).
+``fit(X, Y)`` trains the network on a per-sample regression task (sentiment in
+MulT's papers) with :func:`mmalign.nn.train.fit`, ``predict`` returns the task
+output, and ``align(sample, target=t, source=s)`` returns the attention between
+two modalities of one sample as an :class:`~mmalign.alignment.Alignment`
+(``align_batch`` for many samples).
 
-- :class:`CrossmodalTransformer` — MulT (Tsai et al., ACL 2019): for every
-  ordered pair (source → target) a stack of crossmodal blocks whose queries
-  come from the target and keys / values from the source; the outputs for one
-  target are concatenated and go through a self-attention stack; every
-  target is pooled (by default its last valid step, as MulT) into a residual
-  MLP head.
+- :class:`CrossmodalTransformer` — MulT: for every ordered pair (source →
+  target) a stack of crossmodal blocks whose queries come from the target and
+  keys / values from the source; the outputs for one target are concatenated
+  and go through a self-attention stack; every target is pooled (by default
+  its last valid step, as MulT) into a residual MLP head.
 - :class:`JointSelfAttentionFusion` — early fusion: all modalities' projected
   steps, each with its own positions plus a learned modality embedding, are
   concatenated into one sequence and go through one self-attention encoder.
@@ -20,6 +23,20 @@ source on side y, weights ``(layers, heads, T_target, T_source)``).
   attention.
 - :class:`BimodalTransformer` — pairwise fusion: one crossmodal stack per pair
   of modalities (no per-target self-attention), each pooled, concatenated.
+
+Alignments (the sides)
+----------------------
+``align(sample, target=t, source=s)`` puts the **source** modality on side x
+and the **target** modality on side y, as every attention aligner of mmalign
+(a target step's attention is a distribution over the source): weights
+``(layers, heads, T_source, T_target)``, ``distribution_over="x"`` (every
+column sums to one), ``monotonic=False``; ``path()`` gives, for every target
+step, its most attended source step. In the pair form ``align(x, y, target=t,
+source=s)`` (models whose attention between two modalities depends on those
+two streams alone) ``x`` is the source stream (side x) and ``y`` the target
+stream (side y). The networks and :meth:`~_FusionAligner.attention` keep
+attention's own layout, queries before keys: ``(B, layers, heads, T_target,
+T_source)``.
 
 Inputs
 ------
@@ -54,7 +71,8 @@ codes at each stream's relative time instead of its step index), a
 
 ``fit`` uses :func:`mmalign.nn.train.fit` (Adam, gradient clipping 0.8 as
 MulT, optional validation MAE with best-epoch restore and early stopping);
-it re-initialises the weights from ``seed`` first.
+it builds a new network from the training seed first, so every ``fit``
+starts from scratch.
 """
 
 from __future__ import annotations
@@ -69,18 +87,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..aligner import Aligner
 from ..alignment import Alignment
+from ..nn.estimator import TorchAligner
 from ..nn.functional import lengths_to_padding_mask
 from ..nn.layers import MultiHeadAttention
 from ..nn.positional import ModalityEmbedding, PositionalEncoding, sinusoidal_positions
-from ..nn.train import check_fit_params
+from ..nn.train import TrainConfig
 from ..utils.tensors import as_float, as_tensor
-from ..utils.validation import check_choice, check_fitted, check_float, check_int
+from ..utils.validation import check_bool, check_choice, check_float, check_int
 
 __all__ = [
     "CrossmodalLayer",
     "CrossmodalEncoder",
+    "CrossmodalTransformerModule",
+    "JointSelfAttentionFusionModule",
+    "BimodalTransformerModule",
     "CrossmodalTransformer",
     "JointSelfAttentionFusion",
     "BimodalTransformer",
@@ -90,6 +111,9 @@ POOLINGS = ("last", "mean", "sum")
 POSITIONS = ("index", "relative")
 LOSSES = ("l1", "mse")
 _THREE = ("text", "audio", "video")
+# today's training defaults of the three models (before ``train`` they were flat arguments)
+_TRAIN_DEFAULTS = {"max_epochs": 40, "batch_size": 32, "lr": 1e-3, "weight_decay": 0.0,
+                   "grad_clip": 0.8, "patience": None, "seed": 0, "device": "cpu"}
 
 
 # =========================================================================== blocks
@@ -422,27 +446,112 @@ def _prepare(inputs: Any, lengths: Any, names: Sequence[str], dims: Sequence[int
     return _Batch(xs, out_lens, kinds == {"single"}, tensor_in, device)
 
 
-def _as_targets(y: Any, n: int, output_dim: int) -> torch.Tensor:
-    t = as_float(as_tensor(y, "y"), torch.float32, "y")
+def _as_targets(Y: Any, n: int, output_dim: int, name: str = "Y") -> torch.Tensor:
+    t = as_float(as_tensor(Y, name), torch.float32, name)
     if t.ndim == 1:
         t = t[:, None]
     if t.ndim != 2 or t.shape[0] != n or t.shape[1] != output_dim:
-        raise ValueError(f"y must have shape ({n},) or ({n}, {output_dim}) (samples, output_dim), "
-                         f"got {tuple(as_tensor(y, 'y').shape)}")
+        raise ValueError(f"{name} must have shape ({n},) or ({n}, {output_dim}) (samples, "
+                         f"output_dim), got {tuple(as_tensor(Y, name).shape)}")
     return t
 
 
-# =========================================================================== base
-class _FusionAligner(Aligner, nn.Module):
-    """Shared training / prediction / alignment code of the fusion transformers."""
+def _index_of(names: Sequence[str], mod: Any, name: str) -> int:
+    """Index of modality ``mod`` (a name or an index) in ``names``; ValueError naming ``name``."""
+    if isinstance(mod, numbers.Integral) and not isinstance(mod, bool):
+        if 0 <= int(mod) < len(names):
+            return int(mod)
+    elif isinstance(mod, str) and mod in names:
+        return list(names).index(mod)
+    raise ValueError(f"{name} must be one of {list(names)} (or an index), got {mod!r}")
 
-    _model_name = "fusion"
+
+def _check_common(p: Any) -> tuple[list[str], list[int]]:
+    """Check the hyper-parameters the three fusion networks share (attributes of ``p``, an
+    estimator or a network); return the modality names and feature sizes."""
+    names, dims = _modality_names(p.input_dims)
+    d = check_int(p.d_model, "d_model", 1)
+    h = check_int(p.num_heads, "num_heads", 1)
+    if d % h:
+        raise ValueError(f"d_model ({d}) must be a multiple of num_heads ({h})")
+    check_int(p.num_layers, "num_layers", 1)
+    for name in ("attn_dropout", "relu_dropout", "res_dropout", "embed_dropout", "out_dropout"):
+        value = getattr(p, name)
+        check_float(value, name, 0.0, 1.0)
+        if value >= 1.0:
+            raise ValueError(f"{name} must be < 1, got {value}")
+    check_int(p.output_dim, "output_dim", 1)
+    k = check_int(p.conv_kernel, "conv_kernel", 1)
+    if k % 2 == 0:
+        raise ValueError(f"conv_kernel must be odd (lengths are kept), got {k}")
+    if isinstance(p.pooling, Mapping):
+        extra = [k for k in p.pooling if k not in names]
+        if extra or len(p.pooling) != len(names):
+            raise ValueError(f"pooling as a dict must name every modality {names} "
+                             f"once, got keys {list(p.pooling)}")
+        for v in p.pooling.values():
+            check_choice(v, "pooling", POOLINGS)
+    else:
+        check_choice(p.pooling, "pooling", POOLINGS)
+    check_choice(p.positions, "positions", POSITIONS)
+    check_float(p.position_scale, "position_scale", 0.0, low_open=True)
+    return names, dims
+
+
+def _target_indices(names: Sequence[str], targets: Any) -> list[int]:
+    if targets is None:
+        return list(range(len(names)))
+    if isinstance(targets, str) or not isinstance(targets, (tuple, list)):
+        raise ValueError(f"targets must be a list of modality names or None, got {targets!r}")
+    idx = [_index_of(names, t, "targets") for t in targets]
+    if not idx or len(set(idx)) != len(idx):
+        raise ValueError(f"targets must name distinct modalities, got {targets!r}")
+    return sorted(idx)
+
+
+def _pair_list(names: Sequence[str], pairs: Any) -> list[tuple[int, int]]:
+    n = len(names)
+    if pairs is None:
+        return [(t, s) for t in range(n) for s in range(t + 1, n)]
+    if isinstance(pairs, str) or not isinstance(pairs, (tuple, list)) or not pairs:
+        raise ValueError(f"pairs must be a non-empty list of (target, source) names, got {pairs!r}")
+    out = []
+    for p in pairs:
+        if not isinstance(p, (tuple, list)) or len(p) != 2:
+            raise ValueError(f"pairs must hold (target, source) pairs, got {p!r}")
+        t, s = _index_of(names, p[0], "pairs"), _index_of(names, p[1], "pairs")
+        if t == s or (t, s) in out:
+            raise ValueError(f"pairs must hold distinct pairs of different modalities, got {p!r}")
+        out.append((t, s))
+    return out
+
+
+# =========================================================================== networks
+class _FusionModule(nn.Module):
+    """Shared forward / attention code of the three fusion networks."""
+
+    def __init__(self, input_dims: Sequence[int] | Mapping[str, int], d_model: int, num_heads: int,
+                 num_layers: int, attn_dropout: float, relu_dropout: float, res_dropout: float,
+                 embed_dropout: float, out_dropout: float, output_dim: int, conv_kernel: int,
+                 pooling: str | Mapping[str, str], positions: str, position_scale: float) -> None:
+        super().__init__()
+        self.input_dims = input_dims
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.num_layers = num_layers
+        self.attn_dropout = attn_dropout
+        self.relu_dropout = relu_dropout
+        self.res_dropout = res_dropout
+        self.embed_dropout = embed_dropout
+        self.out_dropout = out_dropout
+        self.output_dim = output_dim
+        self.conv_kernel = conv_kernel
+        self.pooling = pooling
+        self.positions = positions
+        self.position_scale = position_scale
+        self._names, self._dims = _check_common(self)
 
     # ---- subclasses implement
-    @abc.abstractmethod
-    def _build(self) -> None:
-        """Create the submodules from the validated hyper-parameters."""
-
     @abc.abstractmethod
     def _run(self, xs: list, masks: list, lengths: list, pairs: Sequence[tuple[int, int]],
              predict: bool) -> tuple[torch.Tensor | None, dict]:
@@ -455,47 +564,16 @@ class _FusionAligner(Aligner, nn.Module):
         """Modalities whose inputs the (t, s) attention depends on."""
         return {t, s}
 
-    # ---- construction
-    def _init_common(self) -> None:
-        self._names, self._dims = _modality_names(self.input_dims)
-        self._check_params()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self.seed))
-            self._build()
-
-    def _check_params(self) -> None:
-        d = check_int(self.d_model, "d_model", 1)
-        h = check_int(self.num_heads, "num_heads", 1)
-        if d % h:
-            raise ValueError(f"d_model ({d}) must be a multiple of num_heads ({h})")
-        check_int(self.num_layers, "num_layers", 1)
-        for p in ("attn_dropout", "relu_dropout", "res_dropout", "embed_dropout", "out_dropout"):
-            check_float(getattr(self, p), p, 0.0, 1.0)
-            if getattr(self, p) >= 1.0:
-                raise ValueError(f"{p} must be < 1, got {getattr(self, p)}")
-        check_int(self.output_dim, "output_dim", 1)
-        k = check_int(self.conv_kernel, "conv_kernel", 1)
-        if k % 2 == 0:
-            raise ValueError(f"conv_kernel must be odd (lengths are kept), got {k}")
-        if isinstance(self.pooling, Mapping):
-            extra = [k for k in self.pooling if k not in self._names]
-            if extra or len(self.pooling) != len(self._names):
-                raise ValueError(f"pooling as a dict must name every modality {self._names} "
-                                 f"once, got keys {list(self.pooling)}")
-            for v in self.pooling.values():
-                check_choice(v, "pooling", POOLINGS)
-        else:
-            check_choice(self.pooling, "pooling", POOLINGS)
-        check_choice(self.positions, "positions", POSITIONS)
-        check_float(self.position_scale, "position_scale", 0.0, low_open=True)
-        check_choice(self.loss, "loss", LOSSES)
-        check_fit_params(self)
-
+    # ---- shared parts
     def _projections(self) -> nn.ModuleDict:
         k = int(self.conv_kernel)
         return nn.ModuleDict({
             n: nn.Conv1d(dim, int(self.d_model), k, padding=k // 2, bias=False)
             for n, dim in zip(self._names, self._dims)})
+
+    def _drops(self) -> dict[str, float]:
+        return dict(attn_dropout=float(self.attn_dropout), relu_dropout=float(self.relu_dropout),
+                    res_dropout=float(self.res_dropout), embed_dropout=float(self.embed_dropout))
 
     def _project(self, m: int, x: torch.Tensor) -> torch.Tensor:
         return self.proj[self._names[m]](x.transpose(1, 2)).transpose(1, 2)
@@ -524,15 +602,25 @@ class _FusionAligner(Aligner, nn.Module):
         """Modality names, in the order of ``input_dims``."""
         return tuple(self._names)
 
-    def _index(self, mod: Any, name: str) -> int:
-        if isinstance(mod, numbers.Integral) and not isinstance(mod, bool):
-            if 0 <= int(mod) < len(self._names):
-                return int(mod)
-        elif mod in self._names:
-            return self._names.index(mod)
-        raise ValueError(f"{name} must be one of {self._names} (or an index), got {mod!r}")
+    def pairs(self) -> list[tuple[str, str]]:
+        """The ``(target, source)`` modality pairs that have an attention map (``t == s``: a
+        self-attention), in the order of :meth:`forward`'s weights."""
+        return [(self._names[t], self._names[s]) for t, s in self._all_pairs()]
 
-    def _model_device(self) -> torch.device:
+    def _all_pairs(self) -> list[tuple[int, int]]:
+        n = len(self._names)
+        return [(t, s) for t in range(n) for s in range(n) if self._pair_ok(t, s)]
+
+    def _pair_indices(self, target: Any, source: Any, owner: str | None = None) -> tuple[int, int]:
+        t = 0 if target is None else _index_of(self._names, target, "target")
+        s = (1 if t == 0 else 0) if source is None else _index_of(self._names, source, "source")
+        if not self._pair_ok(t, s):
+            raise ValueError(f"source={self._names[s]!r} -> target={self._names[t]!r}: this "
+                             f"{owner or type(self).__name__} has no attention between them; "
+                             f"pairs (target, source): {self.pairs()}")
+        return t, s
+
+    def _device(self) -> torch.device:
         p = next(iter(self.parameters()), None)
         return p.device if p is not None else torch.device("cpu")
 
@@ -544,6 +632,8 @@ class _FusionAligner(Aligner, nn.Module):
         Parameters
         ----------
         inputs : dict name -> torch.Tensor [shape=(B, T_m, d_m)] or tuple in modality order
+            Also one sample (``(T_m, d_m)`` per modality) or ragged lists (see the
+            module docstring).
         lengths : dict / tuple of (B,) int tensors, or None
             Valid steps per sample and modality; None: all steps are valid.
         return_weights : bool
@@ -554,7 +644,7 @@ class _FusionAligner(Aligner, nn.Module):
         weights : dict (target, source) -> torch.Tensor [shape=(B, layers, heads, T_target, T_source)]
             Only with ``return_weights``; zero on padded keys and on padded queries.
         """
-        dev = self._model_device()
+        dev = self._device()
         if self._is_prepared(inputs, lengths):
             # the training loop's path: padded tensors with lengths (shapes checked, no copy)
             xs = [inputs[n] for n in self._names]
@@ -590,239 +680,45 @@ class _FusionAligner(Aligner, nn.Module):
             batch = x.shape[0]
         return True
 
-    def _all_pairs(self) -> list[tuple[int, int]]:
-        n = len(self._names)
-        return [(t, s) for t in range(n) for s in range(n) if self._pair_ok(t, s)]
-
-    # ---- training
-    def fit(self, X: Any, y: Any = None, lengths: Any = None, *,
-            validation: tuple | None = None) -> "_FusionAligner":
-        """Train on the task with :func:`mmalign.nn.train.fit` (L1 loss by default, as MulT).
-
-        The weights are re-initialised from ``seed`` first, so ``fit`` always
-        starts from scratch and two fits with the same ``seed`` give the same
-        model (on CPU).
-
-        Parameters
-        ----------
-        X : dict name -> array [shape=(N, T_m, d_m)] or list of (T_i, d_m) arrays; or a tuple
-            Training inputs, padded (with ``lengths``) or ragged lists.
-        y : array [shape=(N,) or (N, output_dim)]
-            Targets (sentiment score in MulT's setting).
-        lengths : dict / tuple of (N,) int arrays, or None
-        validation : tuple ``(X_val, y_val)`` or ``(X_val, y_val, lengths_val)``, or None
-            Keeps the weights of the epoch with the lowest validation MAE; with
-            ``patience`` set, stops early.
-
-        Returns
-        -------
-        self
-        """
-        from ..nn.train import TrainConfig, fit as train_fit
-
-        self._init_common()  # fresh weights from `seed` (and re-validates the parameters)
-        if y is None:
-            raise ValueError("y must be given: the fusion models train on a task")
-        data = self._dataset(X, y, lengths, "X", "lengths")
-        val = None
-        if validation is not None:
-            if not isinstance(validation, (tuple, list)) or len(validation) not in (2, 3):
-                raise ValueError("validation must be a tuple (X_val, y_val) or "
-                                 "(X_val, y_val, lengths_val)")
-            Xv, yv = validation[0], validation[1]
-            lv = validation[2] if len(validation) == 3 else None
-            val = self._dataset(Xv, yv, lv, "validation[0]", "validation[2]")
-        if self.patience is not None and val is None:
-            raise ValueError("patience needs validation data (fit(..., validation=(X_val, y_val)))")
-        n_mod = len(self._names)
-        loss_name = self.loss
-
-        def _split(batch):
-            xs, lens, target = batch[:n_mod], batch[n_mod:2 * n_mod], batch[2 * n_mod]
-            # trim every modality to the longest sample of this batch
-            xs = [x[:, :int(ln.max())] for x, ln in zip(xs, lens)]
-            return dict(zip(self._names, xs)), dict(zip(self._names, lens)), target
-
-        def loss_fn(model, batch):
-            inputs, lens, target = _split(batch)
-            pred = model(inputs, lens)
-            if loss_name == "l1":
-                return nn.functional.l1_loss(pred, target)
-            return nn.functional.mse_loss(pred, target)
-
-        def val_mae(model, batch):
-            inputs, lens, target = _split(batch)
-            preds = [model(*_chunk(inputs, lens, i, int(self.batch_size)))
-                     for i in range(0, target.shape[0], int(self.batch_size))]
-            return float((torch.cat(preds) - target).abs().mean())
-
-        n = data[0].shape[0]
-        bs = min(int(self.batch_size), n)
-        config = TrainConfig(max_epochs=int(self.max_epochs), batch_size=bs, lr=float(self.lr),
-                             weight_decay=float(self.weight_decay), grad_clip=self.grad_clip,
-                             seed=int(self.seed), device=str(self.device), progress=False,
-                             patience=self.patience)
-        history = train_fit(self, loss_fn, data, config=config, val_data=val,
-                            val_metric=val_mae if val is not None else None)
-        self.history_ = history.as_dict()
-        self.device_ = self._model_device()
-        self.n_modalities_ = n_mod
-        self.eval()
-        return self
-
-    def _dataset(self, X, y, lengths, name, lname) -> tuple:
-        b = _prepare(X, lengths, self._names, self._dims, name=name, lengths_name=lname)
-        if b.single:
-            raise ValueError(f"{name} must be a batch (N, T, d) or ragged lists, not one sample")
-        target = _as_targets(y, b.xs[0].shape[0], int(self.output_dim))
-        return (*b.xs, *b.lengths, target)
-
-    # ---- inference
-    @torch.no_grad()
-    def predict(self, X: Any, lengths: Any = None) -> np.ndarray | torch.Tensor:
-        """Task output.
-
-        Parameters
-        ----------
-        X : a batch or one sample (see the module docstring)
-        lengths : dict / tuple of (N,) ints, or None
-
-        Returns
-        -------
-        prediction : np.ndarray or torch.Tensor [shape=(N,) or (N, output_dim)]
-            ``(N,)`` when ``output_dim == 1`` (a scalar's shape ``()`` for one
-            sample); a tensor on the input's device when every input is a
-            tensor, else a numpy array.
-        """
-        check_fitted(self, "history_")
-        b = _prepare(X, lengths, self._names, self._dims, name="X")
-        was = self.training
-        self.eval()
-        try:
-            inputs = dict(zip(self._names, b.xs))
-            lens = dict(zip(self._names, b.lengths))
-            n = b.xs[0].shape[0]
-            step = int(self.batch_size)
-            out = torch.cat([self(*_chunk(inputs, lens, i, step)) for i in range(0, n, step)])
-        finally:
-            self.train(was)
-        if int(self.output_dim) == 1:
-            out = out[:, 0]
-        if b.single:
-            out = out[0]
-        if b.tensor_in:
-            return out.to(b.device) if b.device is not None else out
-        return out.cpu().numpy()
-
-    @torch.no_grad()
-    def attention(self, X: Any, lengths: Any = None, *, target: Any = None,
+    def attention(self, inputs: Any, lengths: Any = None, *, target: Any = None,
                   source: Any = None) -> torch.Tensor:
-        """Attention of ``target`` queries over ``source`` keys for a batch, padded.
+        """Attention of ``target`` queries over ``source`` keys, padded (queries before keys).
 
         Parameters
         ----------
-        X : a batch (or one sample) of inputs, see the module docstring
+        inputs : a batch or one sample (see the module docstring)
+            Modalities the pair does not depend on may be None.
         lengths : dict / tuple of (B,) ints, or None
         target, source : str or int
-            Modality names (or indices); default: the first modality over the
-            second (first over first's next for ``source``). ``target == source``
-            gives the self-attention where the model has one.
+            Modality names (or indices); default target: the first modality;
+            default source: the second (the first for any other target).
+            ``target == source``: the self-attention where the network has one.
 
         Returns
         -------
         weights : torch.Tensor [shape=(B, layers, heads, T_target, T_source)]
-            On the CPU; zero on padded keys and padded queries.
+            On the network's device; zero on padded keys and padded queries.
         """
         t, s = self._pair_indices(target, source)
-        b = _prepare(X, lengths, self._names, self._dims, name="X",
+        b = _prepare(inputs, lengths, self._names, self._dims, name="inputs",
                      only=[self._names[i] for i in self._pair_inputs(t, s)])
-        return self._attention(b, t, s)
+        return self._pair_weights(b.xs, b.lengths, t, s)
 
-    @torch.no_grad()
-    def _attention(self, b: _Batch, t: int, s: int) -> torch.Tensor:
-        dev = self._model_device()
-        was = self.training
-        self.eval()
-        try:
-            xs = [None if x is None else x.to(dev) for x in b.xs]
-            lens = [None if ln is None else ln.to(dev) for ln in b.lengths]
-            masks = [None if x is None else lengths_to_padding_mask(ln, x.shape[1])
-                     for ln, x in zip(lens, xs)]
-            _, weights = self._run(xs, masks, lens, [(t, s)], predict=False)
-        finally:
-            self.train(was)
-        return _zero_pad_rows(weights[(t, s)], masks[t]).detach().cpu()
-
-    def _pair_indices(self, target: Any, source: Any) -> tuple[int, int]:
-        t = 0 if target is None else self._index(target, "target")
-        s = (1 if t == 0 else 0) if source is None else self._index(source, "source")
-        if not self._pair_ok(t, s):
-            raise ValueError(f"source={self._names[s]!r} -> target={self._names[t]!r}: this "
-                             f"{type(self).__name__} has no attention between them; pairs: "
-                             f"{[(self._names[a], self._names[c]) for a, c in self._all_pairs()]}")
-        return t, s
-
-    def align(self, x: Any, y: Any = None, *, target: Any = None, source: Any = None,
-              lengths: Any = None) -> Alignment | list[Alignment]:
-        """Attention of ``target`` over ``source`` as :class:`Alignment` s.
-
-        Parameters
-        ----------
-        x : one sample, a batch (see the module docstring), or the target stream
-            With ``y`` given, ``x`` is the target modality's sequence
-            ``(T_target, d_target)`` and ``y`` the source's (only valid when the
-            attention depends on those two streams alone, as in MulT's and the
-            bimodal crossmodal stacks).
-        y : array [shape=(T_source, d_source)] or None
-        target, source : str or int
-            Modalities (default: first over second).
-        lengths : dict / tuple, or None
-            For a padded batch.
-
-        Returns
-        -------
-        alignment : Alignment or list of Alignment
-            One per sample (a list for a batch), weights
-            ``(layers, heads, T_target, T_source)`` cropped to the sample's true
-            lengths; ``monotonic=False``; extras hold ``target``, ``source`` and
-            ``model``.
-        """
-        t, s = self._pair_indices(target, source)
-        if y is not None:
-            need = self._pair_inputs(t, s)
-            if need != {t, s}:
-                raise ValueError(f"y: the {type(self).__name__} attention between "
-                                 f"{self._names[t]!r} and {self._names[s]!r} depends on other "
-                                 "modalities too; pass all inputs as x")
-            if t == s:
-                raise ValueError("y: give only x for a self-attention map")
-            inputs: Any = {n: None for n in self._names}
-            inputs[self._names[t]], inputs[self._names[s]] = x, y
-            only = [self._names[t], self._names[s]]
-        else:
-            inputs = x
-            only = [self._names[i] for i in self._pair_inputs(t, s)]
-        b = _prepare(inputs, lengths, self._names, self._dims, name="x", only=only)
-        w = self._attention(b, t, s).numpy()
-        lt, ls = b.lengths[t], b.lengths[s]
-        out = []
-        for i in range(w.shape[0]):
-            wi = w[i, ..., :int(lt[i]), :int(ls[i])]
-            out.append(Alignment(weights=wi, weight_axes=("layer", "head"), monotonic=False, extras={
-                "target": self._names[t], "source": self._names[s], "model": type(self).__name__}))
-        return out[0] if b.single else out
-
-
-def _chunk(inputs: dict, lens: dict, i: int, step: int) -> tuple[dict, dict]:
-    ln = {k: v[i:i + step] for k, v in lens.items()}
-    return ({k: v[i:i + step, :int(ln[k].max())] for k, v in inputs.items()}, ln)
+    def _pair_weights(self, xs: list, lengths: list, t: int, s: int) -> torch.Tensor:
+        dev = self._device()
+        xs = [None if x is None else x.to(dev) for x in xs]
+        lens = [None if ln is None else ln.to(dev) for ln in lengths]
+        masks = [None if x is None else lengths_to_padding_mask(ln, x.shape[1])
+                 for ln, x in zip(lens, xs)]
+        _, weights = self._run(xs, masks, lens, [(t, s)], predict=False)
+        return _zero_pad_rows(weights[(t, s)], masks[t])
 
 
 def _zero_pad_rows(w: torch.Tensor, mask_t: torch.Tensor) -> torch.Tensor:
     return w.masked_fill(mask_t[:, None, None, :, None], 0.0)
 
 
-_COMMON_DOC = """
+_NETWORK_DOC = """
     d_model : int
         Width of every projected stream (MulT: 30).
     num_heads : int
@@ -834,6 +730,11 @@ _COMMON_DOC = """
         Size of the task output (1: a regression score).
     conv_kernel : int, odd
         Kernel of the temporal ``Conv1d`` input projections (length kept).
+    pooling : {"last", "mean", "sum"} or dict name -> one of them
+        How each target stream is pooled: its last *valid* step (MulT), or
+        the mean / sum over valid steps (``"sum"`` suits labels that add up
+        per-word evidence; keep it for short streams such as words). A dict
+        chooses per modality.
     positions : {"index", "relative"}
         Where the sinusoidal codes are evaluated: at the step index
         ``0, 1, ...`` of each stream (MulT), or at the relative time
@@ -842,33 +743,34 @@ _COMMON_DOC = """
         (a prior of a uniform time alignment).
     position_scale : float > 0
         Range of the relative positions.
-    pooling : {"last", "mean", "sum"} or dict name -> one of them
-        How each target stream is pooled: its last *valid* step (MulT), or
-        the mean / sum over valid steps (``"sum"`` suits labels that add up
-        per-word evidence; keep it for short streams such as words). A dict
-        chooses per modality.
-    loss : {"l1", "mse"}
+"""
+
+_ESTIMATOR_DOC = _NETWORK_DOC + """    loss : {"l1", "mse"}
         Training loss (MulT: L1).
-    max_epochs, batch_size, lr, weight_decay, grad_clip, patience :
-        Passed to :class:`mmalign.nn.train.TrainConfig` (Adam).
-    seed : int
-        Seeds the weights (in ``__init__`` and again in ``fit``) and training.
-    device : str
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` for ``fit``.
+    train : None, dict or TrainConfig
+        Training settings (:class:`~mmalign.nn.train.TrainConfig`, Adam); a dict
+        overrides this class's defaults ``max_epochs=40, batch_size=32, lr=1e-3,
+        weight_decay=0.0, grad_clip=0.8, patience=None, seed=0, device="cpu"``
+        (``train={"max_epochs": 6}``). ``seed`` seeds the network's initial
+        weights and training; ``patience`` needs validation data.
 """
 
 
-# =========================================================================== MulT
-class CrossmodalTransformer(_FusionAligner):
-    """MulT: directional crossmodal attention for every ordered pair of modalities.
+# =========================================================================== MulT network
+class CrossmodalTransformerModule(_FusionModule):
+    """The MulT network: directional crossmodal stacks per ordered pair, self-attention, head.
 
-    Per modality a ``Conv1d`` projection to ``d_model``; for every target ``t``
-    and every source ``s != t`` a :class:`CrossmodalEncoder` of ``num_layers``
-    blocks (queries from ``t``, keys / values from ``s``); the outputs for one
-    target are concatenated (``(M - 1) * d_model``) and go through a
-    self-attention :class:`CrossmodalEncoder` of ``self_layers`` blocks; each
-    target is pooled (last valid step by default) and the pooled vectors are
-    concatenated into a residual MLP head.
+    Per modality a ``Conv1d`` projection to ``d_model`` (``proj``); for every
+    target ``t`` and every source ``s != t`` a :class:`CrossmodalEncoder` of
+    ``num_layers`` blocks (queries from ``t``, keys / values from ``s``;
+    ``cross["<s>_to_<t>"]``); the outputs for one target are concatenated
+    (``(M - 1) * d_model``) and go through a self-attention
+    :class:`CrossmodalEncoder` of ``self_layers`` blocks (``self_attn[t]``);
+    each target is pooled (last valid step by default) and the pooled vectors
+    are concatenated into a residual MLP head (``head``).
+
+    :class:`CrossmodalTransformer` trains it and reads its attention out as
+    alignments; the network alone is for use inside a larger model.
 
     Parameters
     ----------
@@ -881,91 +783,36 @@ class CrossmodalTransformer(_FusionAligner):
         0 skips it.
     targets : sequence of names or None
         Modalities used as targets (default: all; MulT's ablations use one).
-    %(common)s
-    Attributes
-    ----------
-    history_ : dict
-        :func:`mmalign.nn.train.fit` history (``train_loss``, ``val_metric``, ``best_epoch``, ...).
-    device_ : torch.device
-
+    %(network)s
     Examples
     --------
     >>> import torch
-    >>> from mmalign.attention import CrossmodalTransformer
-    >>> model = CrossmodalTransformer((4, 3, 2), d_model=8, num_heads=2, num_layers=1,
-    ...                               self_layers=1, max_epochs=2, batch_size=4)
-    >>> g = torch.Generator().manual_seed(0)
-    >>> X = {"text": torch.randn(8, 5, 4, generator=g), "audio": torch.randn(8, 9, 3, generator=g),
-    ...      "video": torch.randn(8, 7, 2, generator=g)}
-    >>> lengths = {"text": torch.full((8,), 5), "audio": torch.randint(4, 10, (8,), generator=g),
-    ...            "video": torch.full((8,), 7)}
-    >>> model = model.fit(X, torch.randn(8, generator=g), lengths)
-    >>> model.predict(X, lengths).shape
-    torch.Size([8])
-    >>> model.attention(X, lengths, target="text", source="audio").shape
-    torch.Size([8, 1, 2, 5, 9])
-    >>> al = model.align(X, lengths=lengths, target="text", source="audio")[0]
-    >>> al.weights.shape == (1, 2, 5, int(lengths["audio"][0]))
-    True
+    >>> from mmalign.attention import CrossmodalTransformerModule
+    >>> net = CrossmodalTransformerModule((4, 3, 2), d_model=8, num_heads=2, num_layers=1,
+    ...                                   self_layers=1).eval()
+    >>> X = {"text": torch.randn(2, 5, 4), "audio": torch.randn(2, 9, 3),
+    ...      "video": torch.randn(2, 7, 2)}
+    >>> pred, w = net(X, {"text": torch.tensor([5, 3]), "audio": torch.tensor([9, 6]),
+    ...                   "video": torch.tensor([7, 7])}, return_weights=True)
+    >>> pred.shape, w[("text", "audio")].shape
+    (torch.Size([2, 1]), torch.Size([2, 1, 2, 5, 9]))
     """
-
-    _model_name = "MulT"
 
     def __init__(self, input_dims: Sequence[int] | Mapping[str, int] = (300, 74, 35),
                  d_model: int = 30, num_heads: int = 5, num_layers: int = 3,
                  self_layers: int = 3, targets: Sequence[str] | None = None,
                  attn_dropout: float = 0.1, relu_dropout: float = 0.1, res_dropout: float = 0.1,
                  embed_dropout: float = 0.25, out_dropout: float = 0.0, output_dim: int = 1,
-                 conv_kernel: int = 1, pooling: str | Mapping[str, str] = "last", positions: str = "index",
-                 position_scale: float = 100.0, loss: str = "l1",
-                 max_epochs: int = 40, batch_size: int = 32, lr: float = 1e-3,
-                 weight_decay: float = 0.0, grad_clip: float | None = 0.8,
-                 patience: int | None = None, seed: int = 0, device: str = "cpu") -> None:
-        nn.Module.__init__(self)
-        self.input_dims = input_dims
-        self.d_model = d_model
-        self.num_heads = num_heads
-        self.num_layers = num_layers
-        self.self_layers = self_layers
+                 conv_kernel: int = 1, pooling: str | Mapping[str, str] = "last",
+                 positions: str = "index", position_scale: float = 100.0) -> None:
+        super().__init__(input_dims, d_model, num_heads, num_layers, attn_dropout, relu_dropout,
+                         res_dropout, embed_dropout, out_dropout, output_dim, conv_kernel, pooling,
+                         positions, position_scale)
+        self.self_layers = check_int(self_layers, "self_layers", 0)
         self.targets = targets
-        self.attn_dropout = attn_dropout
-        self.relu_dropout = relu_dropout
-        self.res_dropout = res_dropout
-        self.embed_dropout = embed_dropout
-        self.out_dropout = out_dropout
-        self.output_dim = output_dim
-        self.conv_kernel = conv_kernel
-        self.pooling = pooling
-        self.positions = positions
-        self.position_scale = position_scale
-        self.loss = loss
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.grad_clip = grad_clip
-        self.patience = patience
-        self.seed = seed
-        self.device = device
-        self._init_common()
-
-    def _target_indices(self) -> list[int]:
-        if self.targets is None:
-            return list(range(len(self._names)))
-        if isinstance(self.targets, str) or not isinstance(self.targets, (tuple, list)):
-            raise ValueError(f"targets must be a list of modality names or None, got {self.targets!r}")
-        idx = [self._index(t, "targets") for t in self.targets]
-        if not idx or len(set(idx)) != len(idx):
-            raise ValueError(f"targets must name distinct modalities, got {self.targets!r}")
-        return sorted(idx)
-
-    def _build(self) -> None:
-        check_int(self.self_layers, "self_layers", 0)
-        self._targets = self._target_indices()
-        d, h = int(self.d_model), int(self.num_heads)
-        drops = dict(attn_dropout=float(self.attn_dropout), relu_dropout=float(self.relu_dropout),
-                     res_dropout=float(self.res_dropout), embed_dropout=float(self.embed_dropout))
-        n = len(self._names)
+        self._targets = _target_indices(self._names, targets)
+        d, h, n = int(self.d_model), int(self.num_heads), len(self._names)
+        drops = self._drops()
         self.proj = self._projections()
         self.cross = nn.ModuleDict({
             f"{self._names[s]}_to_{self._names[t]}": CrossmodalEncoder(d, h, int(self.num_layers), d,
@@ -1022,84 +869,47 @@ class CrossmodalTransformer(_FusionAligner):
         return pred, weights
 
 
-# =========================================================================== joint
-class JointSelfAttentionFusion(_FusionAligner):
-    """Early fusion: one self-attention encoder over all modalities' steps, concatenated.
+# =========================================================================== joint network
+class JointSelfAttentionFusionModule(_FusionModule):
+    """The early-fusion network: one self-attention encoder over all modalities' steps.
 
-    Each modality is projected (``Conv1d``), scaled by ``sqrt(d_model)``, given
-    sinusoidal positions of its own time axis and a learned
-    :class:`~mmalign.nn.ModalityEmbedding`; the streams are concatenated
-    along time (padding masked) and go through ``num_layers`` pre-norm
-    self-attention blocks; each modality's block of the output is pooled and
-    the pooled vectors are concatenated into a residual MLP head.
-
-    ``align(target=t, source=s)`` returns the ``(T_t, T_s)`` block of the joint
-    attention (queries of ``t`` over keys of ``s``), renormalised per row so
-    that it sums to 1 (``renormalize=False`` keeps the raw mass); the raw mass
-    each query puts on ``s`` is in ``extras["row_mass"]``
-    ``(layers, heads, T_t)``. All pairs, ``t == s`` included, exist; every map
-    depends on all modalities.
+    Each modality is projected (``Conv1d``, ``proj``), scaled by
+    ``sqrt(d_model)``, given sinusoidal positions of its own time axis
+    (``pos``) and a learned :class:`~mmalign.nn.ModalityEmbedding`
+    (``modality``); the streams are concatenated along time (padding masked)
+    and go through ``num_layers`` pre-norm self-attention blocks (``encoder``);
+    each modality's block of the output is pooled and the pooled vectors are
+    concatenated into a residual MLP head (``head``). The weights of a
+    ``(target, source)`` pair are the ``(T_target, T_source)`` block of the
+    joint attention (raw: each query row sums to one over *all* keys).
 
     Parameters
     ----------
     input_dims : tuple of int or dict name -> int
     num_layers : int
         Self-attention blocks.
-    renormalize : bool
-        Default of ``align``'s row renormalisation of the cross block.
-    %(common)s
+    %(network)s
     Examples
     --------
     >>> import torch
-    >>> from mmalign.attention import JointSelfAttentionFusion
-    >>> model = JointSelfAttentionFusion((4, 3), d_model=8, num_heads=2, num_layers=1)
+    >>> from mmalign.attention import JointSelfAttentionFusionModule
+    >>> net = JointSelfAttentionFusionModule((4, 3), d_model=8, num_heads=2, num_layers=1)
     >>> X = {"m0": torch.randn(2, 5, 4), "m1": torch.randn(2, 6, 3)}
-    >>> pred, w = model.eval()(X, {"m0": torch.tensor([5, 3]), "m1": torch.tensor([6, 6])},
-    ...                        return_weights=True)
+    >>> pred, w = net.eval()(X, {"m0": torch.tensor([5, 3]), "m1": torch.tensor([6, 6])},
+    ...                      return_weights=True)
     >>> pred.shape, w[("m0", "m1")].shape
     (torch.Size([2, 1]), torch.Size([2, 1, 2, 5, 6]))
     """
 
-    _model_name = "joint"
-
     def __init__(self, input_dims: Sequence[int] | Mapping[str, int] = (300, 74, 35),
                  d_model: int = 30, num_heads: int = 5, num_layers: int = 3,
-                 renormalize: bool = True,
                  attn_dropout: float = 0.1, relu_dropout: float = 0.1, res_dropout: float = 0.1,
                  embed_dropout: float = 0.25, out_dropout: float = 0.0, output_dim: int = 1,
-                 conv_kernel: int = 1, pooling: str | Mapping[str, str] = "last", positions: str = "index",
-                 position_scale: float = 100.0, loss: str = "l1",
-                 max_epochs: int = 40, batch_size: int = 32, lr: float = 1e-3,
-                 weight_decay: float = 0.0, grad_clip: float | None = 0.8,
-                 patience: int | None = None, seed: int = 0, device: str = "cpu") -> None:
-        nn.Module.__init__(self)
-        self.input_dims = input_dims
-        self.d_model = d_model
-        self.num_heads = num_heads
-        self.num_layers = num_layers
-        self.renormalize = renormalize
-        self.attn_dropout = attn_dropout
-        self.relu_dropout = relu_dropout
-        self.res_dropout = res_dropout
-        self.embed_dropout = embed_dropout
-        self.out_dropout = out_dropout
-        self.output_dim = output_dim
-        self.conv_kernel = conv_kernel
-        self.pooling = pooling
-        self.positions = positions
-        self.position_scale = position_scale
-        self.loss = loss
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.grad_clip = grad_clip
-        self.patience = patience
-        self.seed = seed
-        self.device = device
-        self._init_common()
-
-    def _build(self) -> None:
+                 conv_kernel: int = 1, pooling: str | Mapping[str, str] = "last",
+                 positions: str = "index", position_scale: float = 100.0) -> None:
+        super().__init__(input_dims, d_model, num_heads, num_layers, attn_dropout, relu_dropout,
+                         res_dropout, embed_dropout, out_dropout, output_dim, conv_kernel, pooling,
+                         positions, position_scale)
         d, h, n = int(self.d_model), int(self.num_heads), len(self._names)
         self.proj = self._projections()
         self.pos = PositionalEncoding(d, scale_input=True)
@@ -1132,117 +942,51 @@ class JointSelfAttentionFusion(_FusionAligner):
                   for m in range(len(xs))]
         return self.head(torch.cat(pooled, dim=-1)), weights
 
-    def align(self, x: Any, y: Any = None, *, target: Any = None, source: Any = None,
-              lengths: Any = None, renormalize: bool | None = None) -> Alignment | list[Alignment]:
-        """Block of the joint attention, target queries over source keys (see the class docstring).
 
-        Parameters are those of :meth:`CrossmodalTransformer.align` (``y`` is
-        not accepted: every map depends on all modalities) plus
-        ``renormalize`` (None: the constructor's).
-        """
-        if y is not None:
-            raise ValueError("y: the joint attention depends on every modality; pass all inputs as x")
-        res = super().align(x, target=target, source=source, lengths=lengths)
-        renorm = self.renormalize if renormalize is None else bool(renormalize)
-        out = []
-        for a in ([res] if isinstance(res, Alignment) else res):
-            w = np.asarray(a.weights, dtype=np.float64)
-            mass = w.sum(-1)
-            if renorm:
-                w = w / np.where(mass > 0, mass, 1.0)[..., None]
-            out.append(Alignment(weights=w, weight_axes=a.weight_axes, monotonic=False,
-                                 extras={**a.extras, "row_mass": mass, "renormalized": renorm}))
-        return out[0] if isinstance(res, Alignment) else out
+# =========================================================================== bimodal network
+class BimodalTransformerModule(_FusionModule):
+    """The pairwise-fusion network: one crossmodal stack per pair, pooled, concatenated.
 
-
-# =========================================================================== bimodal
-class BimodalTransformer(_FusionAligner):
-    """Pairwise fusion: one crossmodal stack per pair of modalities, pooled, concatenated.
-
-    For each pair ``(target, source)`` in ``pairs`` (default: every unordered
-    pair once, the earlier modality as target: text←audio, text←video,
-    audio←video), a :class:`CrossmodalEncoder` of ``num_layers`` blocks
-    attends from the target over the source; each output is pooled over the
-    target's valid steps and the pooled vectors go into a residual MLP head.
-    No per-target self-attention and no concatenation across sources (the two
-    things MulT adds).
+    Per modality a ``Conv1d`` projection (``proj``); for each pair
+    ``(target, source)`` in ``pairs`` (default: every unordered pair once, the
+    earlier modality as target: text←audio, text←video, audio←video) a
+    :class:`CrossmodalEncoder` of ``num_layers`` blocks attends from the target
+    over the source (``cross["<source>_to_<target>"]``); each output is pooled
+    over the target's valid steps and the pooled vectors go into a residual MLP
+    head (``head``).
 
     Parameters
     ----------
     input_dims : tuple of int or dict name -> int
-    pairs : sequence of (target, source) names, or None
     num_layers : int
         Blocks per pair.
-    %(common)s
+    pairs : sequence of (target, source) names, or None
+    %(network)s
     Examples
     --------
     >>> import torch
-    >>> from mmalign.attention import BimodalTransformer
-    >>> model = BimodalTransformer((4, 3, 2), d_model=8, num_heads=2, num_layers=1).eval()
-    >>> al = model.align(torch.randn(5, 4), torch.randn(9, 3), target="text", source="audio")
-    >>> al.weights.shape
-    (1, 2, 5, 9)
+    >>> from mmalign.attention import BimodalTransformerModule
+    >>> net = BimodalTransformerModule((4, 3, 2), d_model=8, num_heads=2, num_layers=1)
+    >>> net.pairs()
+    [('text', 'audio'), ('text', 'video'), ('audio', 'video')]
+    >>> w = net.eval().attention({"text": torch.randn(5, 4), "audio": torch.randn(9, 3),
+    ...                           "video": None}, target="text", source="audio")
+    >>> w.shape
+    torch.Size([1, 1, 2, 5, 9])
     """
-
-    _model_name = "bimodal"
 
     def __init__(self, input_dims: Sequence[int] | Mapping[str, int] = (300, 74, 35),
                  d_model: int = 30, num_heads: int = 5, num_layers: int = 2,
                  pairs: Sequence[tuple[str, str]] | None = None,
                  attn_dropout: float = 0.1, relu_dropout: float = 0.1, res_dropout: float = 0.1,
                  embed_dropout: float = 0.25, out_dropout: float = 0.0, output_dim: int = 1,
-                 conv_kernel: int = 1, pooling: str | Mapping[str, str] = "last", positions: str = "index",
-                 position_scale: float = 100.0, loss: str = "l1",
-                 max_epochs: int = 40, batch_size: int = 32, lr: float = 1e-3,
-                 weight_decay: float = 0.0, grad_clip: float | None = 0.8,
-                 patience: int | None = None, seed: int = 0, device: str = "cpu") -> None:
-        nn.Module.__init__(self)
-        self.input_dims = input_dims
-        self.d_model = d_model
-        self.num_heads = num_heads
-        self.num_layers = num_layers
-        self.pairs = pairs
-        self.attn_dropout = attn_dropout
-        self.relu_dropout = relu_dropout
-        self.res_dropout = res_dropout
-        self.embed_dropout = embed_dropout
-        self.out_dropout = out_dropout
-        self.output_dim = output_dim
-        self.conv_kernel = conv_kernel
-        self.pooling = pooling
-        self.positions = positions
-        self.position_scale = position_scale
-        self.loss = loss
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.grad_clip = grad_clip
-        self.patience = patience
-        self.seed = seed
-        self.device = device
-        self._init_common()
-
-    def _pair_list(self) -> list[tuple[int, int]]:
-        n = len(self._names)
-        if self.pairs is None:
-            return [(t, s) for t in range(n) for s in range(t + 1, n)]
-        if isinstance(self.pairs, str) or not isinstance(self.pairs, (tuple, list)) or not self.pairs:
-            raise ValueError(f"pairs must be a non-empty list of (target, source) names, "
-                             f"got {self.pairs!r}")
-        out = []
-        for p in self.pairs:
-            if not isinstance(p, (tuple, list)) or len(p) != 2:
-                raise ValueError(f"pairs must hold (target, source) pairs, got {p!r}")
-            t, s = self._index(p[0], "pairs"), self._index(p[1], "pairs")
-            if t == s or (t, s) in out:
-                raise ValueError(f"pairs must hold distinct pairs of different modalities, got {p!r}")
-            out.append((t, s))
-        return out
-
-    def _build(self) -> None:
+                 conv_kernel: int = 1, pooling: str | Mapping[str, str] = "last",
+                 positions: str = "index", position_scale: float = 100.0) -> None:
+        super().__init__(input_dims, d_model, num_heads, num_layers, attn_dropout, relu_dropout,
+                         res_dropout, embed_dropout, out_dropout, output_dim, conv_kernel, pooling,
+                         positions, position_scale)
         d, h = int(self.d_model), int(self.num_heads)
-        self._pairs = self._pair_list()
+        self._pairs = _pair_list(self._names, pairs)
         self.proj = self._projections()
         self.cross = nn.ModuleDict({
             f"{self._names[s]}_to_{self._names[t]}": CrossmodalEncoder(
@@ -1273,6 +1017,648 @@ class BimodalTransformer(_FusionAligner):
         return pred, weights
 
 
+# =========================================================================== estimators
+class _FusionAligner(TorchAligner):
+    """Shared training / prediction / alignment code of the fusion estimators.
+
+    Subclasses store their hyper-parameters in ``__init__``, name their network's
+    arguments in ``_MODULE_PARAMS`` and build it in ``_make_module``.
+    """
+
+    TRAIN_DEFAULTS = _TRAIN_DEFAULTS
+    _MODULE_PARAMS: tuple[str, ...] = ()
+
+    # ---- hyper-parameters
+    def _check_params(self) -> None:
+        _check_common(self)
+        check_choice(self.loss, "loss", LOSSES)
+
+    def _module_kwargs(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._MODULE_PARAMS}
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Modality names, in the order of ``input_dims``."""
+        return tuple(_modality_names(self.input_dims)[0])
+
+    def _names_dims(self) -> tuple[list[str], list[int]]:
+        return _modality_names(self.input_dims)
+
+    # ---- training
+    def fit(self, X: Any, Y: Any = None, *, validation: tuple | None = None,
+            lengths: Any = None) -> "_FusionAligner":
+        """Train on the task with :func:`mmalign.nn.train.fit` (L1 loss by default, as MulT).
+
+        A new network is built from the training seed first, so ``fit`` always
+        starts from scratch and two fits with the same ``train`` seed give the
+        same model (on CPU).
+
+        Parameters
+        ----------
+        X : dict name -> array [shape=(N, T_m, d_m)] or list of (T_i, d_m) arrays; or a tuple
+            Training samples (a dict of modalities per sample, batched), padded
+            (with ``lengths``) or ragged lists.
+        Y : array [shape=(N,) or (N, output_dim)]
+            Targets, paired with ``X`` (sentiment score in MulT's setting).
+        validation : tuple ``(X_val, Y_val)`` or ``(X_val, Y_val, lengths_val)``, or None
+            Keeps the weights of the epoch with the lowest validation MAE; with
+            ``train`` ``patience`` set, stops early.
+        lengths : dict / tuple of (N,) int arrays, or None
+            Valid steps of padded ``X``.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        cfg = self.train_config()
+        names, dims = self._names_dims()
+        if Y is None:
+            raise ValueError("Y must be given: the fusion models train on a task")
+        data = self._dataset(X, Y, lengths, "X", "Y", "lengths")
+        val = None
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) not in (2, 3):
+                raise ValueError("validation must be a tuple (X_val, Y_val) or "
+                                 "(X_val, Y_val, lengths_val)")
+            lv = validation[2] if len(validation) == 3 else None
+            val = self._dataset(validation[0], validation[1], lv, "validation[0]",
+                                "validation[1]", "validation[2]")
+        if cfg.patience is not None and val is None:
+            raise ValueError("train.patience needs validation data "
+                             "(fit(..., validation=(X_val, Y_val)))")
+        n_mod = len(names)
+        loss_name = self.loss
+        step = int(cfg.batch_size)
+
+        def _split(batch):
+            xs, lens, target = batch[:n_mod], batch[n_mod:2 * n_mod], batch[2 * n_mod]
+            # trim every modality to the longest sample of this batch
+            xs = [x[:, :int(ln.max())] for x, ln in zip(xs, lens)]
+            return dict(zip(names, xs)), dict(zip(names, lens)), target
+
+        def loss_fn(m, batch):
+            inputs, lens, target = _split(batch)
+            pred = m(inputs, lens)
+            if loss_name == "l1":
+                return nn.functional.l1_loss(pred, target)
+            return nn.functional.mse_loss(pred, target)
+
+        def val_mae(m, batch):
+            inputs, lens, target = _split(batch)
+            preds = [m(*_chunk(inputs, lens, i, step)) for i in range(0, target.shape[0], step)]
+            return float((torch.cat(preds) - target).abs().mean())
+
+        self.n_modalities_ = n_mod
+        self._build_module()  # fresh weights from the seed: every fit starts from scratch
+        n = data[0].shape[0]
+        self._fit_module(loss_fn, data, validation=val,
+                         config=dataclasses.replace(cfg, batch_size=min(step, n)),
+                         val_metric=val_mae if val is not None else None)
+        self.module_.eval()
+        return self
+
+    def _dataset(self, X, Y, lengths, name, yname, lname) -> tuple:
+        names, dims = self._names_dims()
+        b = _prepare(X, lengths, names, dims, name=name, lengths_name=lname)
+        if b.single:
+            raise ValueError(f"{name} must be a batch (N, T, d) or ragged lists, not one sample")
+        target = _as_targets(Y, b.xs[0].shape[0], int(self.output_dim), yname)
+        return (*b.xs, *b.lengths, target)
+
+    # ---- inference
+    def _eval(self):
+        """Context: ``module_`` in eval mode without gradients, its mode restored after."""
+        return _EvalMode(self.module_)
+
+    def predict(self, X: Any, lengths: Any = None) -> np.ndarray | torch.Tensor:
+        """Task output.
+
+        Parameters
+        ----------
+        X : a batch or one sample (see the module docstring)
+        lengths : dict / tuple of (N,) ints, or None
+
+        Returns
+        -------
+        prediction : np.ndarray or torch.Tensor [shape=(N,) or (N, output_dim)]
+            ``(N,)`` when ``output_dim == 1`` (a scalar's shape ``()`` for one
+            sample); a tensor on the input's device when every input is a
+            tensor, else a numpy array.
+        """
+        self._check_fitted()
+        net = self.module_
+        b = _prepare(X, lengths, net._names, net._dims, name="X")
+        step = int(self.train_config().batch_size)
+        with self._eval():
+            inputs = dict(zip(net._names, b.xs))
+            lens = dict(zip(net._names, b.lengths))
+            n = b.xs[0].shape[0]
+            out = torch.cat([net(*_chunk(inputs, lens, i, step)) for i in range(0, n, step)])
+        if int(self.output_dim) == 1:
+            out = out[:, 0]
+        if b.single:
+            out = out[0]
+        if b.tensor_in:
+            return out.to(b.device) if b.device is not None else out
+        return out.cpu().numpy()
+
+    def attention(self, X: Any, lengths: Any = None, *, target: Any = None,
+                  source: Any = None) -> torch.Tensor:
+        """Attention of ``target`` queries over ``source`` keys for a batch, padded.
+
+        Attention's own layout (queries before keys), as the network returns it;
+        :meth:`align` / :meth:`align_batch` give it as alignments with the
+        source on side x.
+
+        Parameters
+        ----------
+        X : a batch (or one sample) of inputs, see the module docstring
+            Modalities the pair does not depend on may be None.
+        lengths : dict / tuple of (B,) ints, or None
+        target, source : str or int
+            Modality names (or indices); default target: the first modality;
+            default source: the second (the first for any other target).
+            ``target == source`` gives the self-attention where the model has one.
+
+        Returns
+        -------
+        weights : torch.Tensor [shape=(B, layers, heads, T_target, T_source)]
+            On the CPU; zero on padded keys and padded queries.
+        """
+        self._check_fitted()
+        t, s = self._pair(target, source)
+        net = self.module_
+        b = _prepare(X, lengths, net._names, net._dims, name="X",
+                     only=[net._names[i] for i in net._pair_inputs(t, s)])
+        return self._attention(b, t, s)
+
+    def _attention(self, b: _Batch, t: int, s: int) -> torch.Tensor:
+        with self._eval():
+            w = self.module_._pair_weights(b.xs, b.lengths, t, s)
+        return w.detach().cpu()
+
+    def _pair(self, target: Any, source: Any) -> tuple[int, int]:
+        return self.module_._pair_indices(target, source, owner=type(self).__name__)
+
+    def _inputs(self, x: Any, y: Any, t: int, s: int, name: str, yname: str,
+                lengths: Any = None, lname: str = "lengths") -> _Batch:
+        """Prepared inputs of the (t, s) attention: ``x`` holds the modalities (dict / tuple)
+        or, with ``y``, ``x`` is the source stream and ``y`` the target stream."""
+        net = self.module_
+        names = net._names
+        if y is None:
+            return _prepare(x, lengths, names, net._dims, name=name, lengths_name=lname,
+                            only=[names[i] for i in net._pair_inputs(t, s)])
+        if isinstance(x, Mapping):
+            raise ValueError(f"{yname}: {name} is a dict of modalities (it holds the "
+                             f"{names[t]!r} stream); give {yname} only with {name} as the "
+                             f"{names[s]!r} (source) stream")
+        if t == s:
+            raise ValueError(f"{yname}: a self-attention map ({names[t]!r}) takes one sample "
+                             f"as {name}, without {yname}")
+        if net._pair_inputs(t, s) != {t, s}:
+            raise ValueError(f"{yname}: the {type(self).__name__} attention between "
+                             f"{names[t]!r} and {names[s]!r} depends on other modalities too; "
+                             f"give one sample with every modality as {name}")
+        inputs: dict[str, Any] = {n: None for n in names}
+        inputs[names[s]], inputs[names[t]] = x, y
+        lens: Any = None
+        if lengths is not None:
+            if not isinstance(lengths, Mapping) or set(lengths) - {names[s], names[t]}:
+                raise ValueError(f"{lname} must be a dict with the keys {names[s]!r} and / or "
+                                 f"{names[t]!r} (source and target streams)")
+            lens = {n: lengths.get(n) for n in names}
+        try:
+            return _prepare(inputs, lens, names, net._dims, name=f"{name}|{yname}",
+                            lengths_name=lname, only=[names[s], names[t]])
+        except ValueError as err:  # name the argument, not the modality slot
+            msg = str(err).replace(f"{name}|{yname}[{names[s]!r}]", name)
+            msg = msg.replace(f"{name}|{yname}[{names[t]!r}]", yname)
+            raise ValueError(msg.replace(f"{name}|{yname}", f"{name} / {yname}")) from None
+
+    def _alignments(self, b: _Batch, t: int, s: int) -> list[Alignment]:
+        w = self._attention(b, t, s).numpy()
+        lt, ls = b.lengths[t], b.lengths[s]
+        names = self.module_._names
+        extras = {"target": names[t], "source": names[s], "model": type(self).__name__}
+        out = []
+        for i in range(w.shape[0]):
+            wi = w[i, ..., :int(lt[i]), :int(ls[i])]  # (layers, heads, T_target, T_source)
+            out.append(self._alignment(wi, extras))
+        return out
+
+    def _alignment(self, w: np.ndarray, extras: dict) -> Alignment:
+        """One Alignment from the ``(layers, heads, T_target, T_source)`` weights: source on
+        side x, target on side y, each target step's attention a distribution over x."""
+        return Alignment(weights=np.swapaxes(w, -1, -2), weight_axes=("layer", "head"),
+                         distribution_over="x", monotonic=False, extras=extras)
+
+    def align(self, x: Any, y: Any = None, *, target: Any = None,
+              source: Any = None) -> Alignment:
+        """Attention of ``target`` over ``source`` in one sample, source on side x.
+
+        Parameters
+        ----------
+        x : dict name -> array [shape=(T_m, d_m)] (or a tuple in modality order)
+            One sample: the modalities of the pair (modalities the pair does
+            not depend on may be None). With ``y``: the **source** stream
+            ``(T_source, d_source)``.
+        y : array [shape=(T_target, d_target)] or None
+            The **target** stream, only with ``x`` the source stream, and only
+            where the attention depends on those two streams alone (the
+            crossmodal stacks of MulT and of the bimodal model). Refused when
+            ``x`` is a dict of modalities.
+        target, source : str or int
+            Modalities (names or indices); default target: the first modality;
+            default source: the second (the first for any other target).
+
+        Returns
+        -------
+        alignment : Alignment
+            Side x = the source's steps, side y = the target's steps; weights
+            ``(layers, heads, T_source, T_target)`` (``weight_axes=("layer",
+            "head")``) with ``distribution_over="x"``: column ``j`` is target
+            step ``j``'s attention over the source. ``monotonic=False``; extras
+            ``target``, ``source``, ``model``.
+
+        See Also
+        --------
+        align_batch : many samples (a padded or ragged batch).
+        """
+        self._check_fitted()
+        t, s = self._pair(target, source)
+        b = self._inputs(x, y, t, s, "x", "y")
+        if not b.single:
+            raise ValueError("x: align takes one sample ((T, d) per modality); give a batch "
+                             "to align_batch")
+        return self._alignments(b, t, s)[0]
+
+    def align_batch(self, X: Any, Y: Any = None, *, target: Any = None, source: Any = None,
+                    lengths: Any = None) -> list[Alignment]:
+        """:meth:`align` for every sample of a batch.
+
+        Parameters
+        ----------
+        X : a batch: dict name -> array [shape=(B, T_m, d_m)] or lists of (T_i, d_m) arrays
+            Samples (the modalities of the pair; see the module docstring). With
+            ``Y``: a batch of **source** streams ``(B, T_source, d_source)`` or a
+            list of ``(T_i, d_source)`` arrays.
+        Y : a batch of **target** streams, or None
+            As ``y`` of :meth:`align`.
+        target, source : str or int
+        lengths : dict / tuple of (B,) ints, or None
+            Valid steps of padded batches, per modality (with ``Y``: a dict
+            keyed by the source and / or target modality names).
+
+        Returns
+        -------
+        alignments : list of Alignment
+            One per sample, as :meth:`align` returns it, cropped to the
+            sample's valid steps.
+        """
+        self._check_fitted()
+        t, s = self._pair(target, source)
+        b = self._inputs(X, Y, t, s, "X", "Y", lengths=lengths)
+        if b.single:
+            raise ValueError("X: align_batch takes a batch ((B, T, d) per modality or lists "
+                             "of (T, d) arrays); give one sample to align")
+        return self._alignments(b, t, s)
+
+
+class _EvalMode:
+    """``module`` in eval mode under ``torch.no_grad()``; its training mode is restored."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.no_grad = torch.no_grad()
+
+    def __enter__(self) -> nn.Module:
+        self.was = self.module.training
+        self.module.eval()
+        self.no_grad.__enter__()
+        return self.module
+
+    def __exit__(self, *exc: Any) -> None:
+        self.no_grad.__exit__(*exc)
+        self.module.train(self.was)
+
+
+def _chunk(inputs: dict, lens: dict, i: int, step: int) -> tuple[dict, dict]:
+    ln = {k: v[i:i + step] for k, v in lens.items()}
+    return ({k: v[i:i + step, :int(ln[k].max())] for k, v in inputs.items()}, ln)
+
+
+# =========================================================================== MulT
+class CrossmodalTransformer(_FusionAligner):
+    """MulT: directional crossmodal attention for every ordered pair of modalities.
+
+    The estimator of :class:`CrossmodalTransformerModule` (``module_`` after
+    ``fit``): per modality a ``Conv1d`` projection to ``d_model``; for every
+    target ``t`` and every source ``s != t`` a :class:`CrossmodalEncoder` of
+    ``num_layers`` blocks (queries from ``t``, keys / values from ``s``); the
+    outputs for one target are concatenated (``(M - 1) * d_model``) and go
+    through a self-attention :class:`CrossmodalEncoder` of ``self_layers``
+    blocks; each target is pooled (last valid step by default) and the pooled
+    vectors are concatenated into a residual MLP head.
+
+    ``align(sample, target=t, source=s)``: the crossmodal attention of ``t``
+    over ``s`` (the pair form ``align(x_source, y_target, ...)`` too, as it
+    depends on those two streams alone), source on side x; ``target == source``
+    gives the target's self-attention (``self_layers`` > 0).
+
+    Parameters
+    ----------
+    input_dims : tuple of int or dict name -> int
+        Feature size per modality (``(d_text, d_audio, d_video)``).
+    num_layers : int
+        Blocks per crossmodal stack (MulT: 5 on MOSEI).
+    self_layers : int >= 0
+        Blocks of each target's self-attention stack (MulT: ``max(num_layers, 3)``);
+        0 skips it.
+    targets : sequence of names or None
+        Modalities used as targets (default: all; MulT's ablations use one).
+    %(common)s
+    Attributes
+    ----------
+    module_ : CrossmodalTransformerModule
+        The trained network (in eval mode).
+    history_ : dict
+        :func:`mmalign.nn.train.fit` history (``train_loss``, ``val_metric``, ``best_epoch``, ...).
+    device_ : torch.device
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.attention import CrossmodalTransformer
+    >>> model = CrossmodalTransformer((4, 3, 2), d_model=8, num_heads=2, num_layers=1,
+    ...                               self_layers=1, train={"max_epochs": 2, "batch_size": 4})
+    >>> g = torch.Generator().manual_seed(0)
+    >>> X = {"text": torch.randn(8, 5, 4, generator=g), "audio": torch.randn(8, 9, 3, generator=g),
+    ...      "video": torch.randn(8, 7, 2, generator=g)}
+    >>> lengths = {"text": torch.full((8,), 5), "audio": torch.randint(4, 10, (8,), generator=g),
+    ...            "video": torch.full((8,), 7)}
+    >>> model = model.fit(X, torch.randn(8, generator=g), lengths=lengths)
+    >>> model.predict(X, lengths).shape
+    torch.Size([8])
+    >>> model.attention(X, lengths, target="text", source="audio").shape
+    torch.Size([8, 1, 2, 5, 9])
+    >>> al = model.align_batch(X, lengths=lengths, target="text", source="audio")[0]
+    >>> al.shape == (int(lengths["audio"][0]), 5), al.weights.shape[:2], al.distribution_over
+    (True, (1, 2), 'x')
+    >>> sample = {name: X[name][0, :int(lengths[name][0])] for name in X}
+    >>> model.align(sample, target="text", source="audio").shape == al.shape
+    True
+    """
+
+    _MODULE_PARAMS = ("input_dims", "d_model", "num_heads", "num_layers", "self_layers", "targets",
+                      "attn_dropout", "relu_dropout", "res_dropout", "embed_dropout", "out_dropout",
+                      "output_dim", "conv_kernel", "pooling", "positions", "position_scale")
+
+    def __init__(self, input_dims: Sequence[int] | Mapping[str, int] = (300, 74, 35),
+                 d_model: int = 30, num_heads: int = 5, num_layers: int = 3,
+                 self_layers: int = 3, targets: Sequence[str] | None = None,
+                 attn_dropout: float = 0.1, relu_dropout: float = 0.1, res_dropout: float = 0.1,
+                 embed_dropout: float = 0.25, out_dropout: float = 0.0, output_dim: int = 1,
+                 conv_kernel: int = 1, pooling: str | Mapping[str, str] = "last",
+                 positions: str = "index", position_scale: float = 100.0, loss: str = "l1",
+                 train: Mapping[str, Any] | TrainConfig | None = None) -> None:
+        self.input_dims = input_dims
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.num_layers = num_layers
+        self.self_layers = self_layers
+        self.targets = targets
+        self.attn_dropout = attn_dropout
+        self.relu_dropout = relu_dropout
+        self.res_dropout = res_dropout
+        self.embed_dropout = embed_dropout
+        self.out_dropout = out_dropout
+        self.output_dim = output_dim
+        self.conv_kernel = conv_kernel
+        self.pooling = pooling
+        self.positions = positions
+        self.position_scale = position_scale
+        self.loss = loss
+        self.train = train
+
+    def _check_params(self) -> None:
+        names, _ = _check_common(self)
+        check_int(self.self_layers, "self_layers", 0)
+        _target_indices(names, self.targets)
+        check_choice(self.loss, "loss", LOSSES)
+
+    def _make_module(self) -> CrossmodalTransformerModule:
+        return CrossmodalTransformerModule(**self._module_kwargs())
+
+
+# =========================================================================== joint
+class JointSelfAttentionFusion(_FusionAligner):
+    """Early fusion: one self-attention encoder over all modalities' steps, concatenated.
+
+    The estimator of :class:`JointSelfAttentionFusionModule` (``module_`` after
+    ``fit``): each modality is projected (``Conv1d``), scaled by
+    ``sqrt(d_model)``, given sinusoidal positions of its own time axis and a
+    learned :class:`~mmalign.nn.ModalityEmbedding`; the streams are
+    concatenated along time (padding masked) and go through ``num_layers``
+    pre-norm self-attention blocks; each modality's block of the output is
+    pooled and the pooled vectors are concatenated into a residual MLP head.
+
+    ``align(sample, target=t, source=s)`` returns the block of the joint
+    attention of ``t``'s queries over ``s``'s keys, source on side x, target
+    on side y, renormalised so that each target step's weights sum to 1 over
+    the source (``renormalize=False`` keeps the raw mass; the path is the same);
+    the raw mass each target step puts on ``s`` is in ``extras["row_mass"]``
+    ``(layers, heads, T_target)`` (a row of the attention matrix, queries
+    first). All pairs, ``t == s`` included, exist; every map depends on all
+    modalities, so ``align`` takes one sample with every modality (no pair
+    form).
+
+    Parameters
+    ----------
+    input_dims : tuple of int or dict name -> int
+    num_layers : int
+        Self-attention blocks.
+    renormalize : bool
+        Default of ``align``'s renormalisation of the cross block.
+    %(common)s
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.attention import JointSelfAttentionFusion
+    >>> model = JointSelfAttentionFusion((4, 3), d_model=8, num_heads=2, num_layers=1,
+    ...                                  train={"max_epochs": 1})
+    >>> X = {"m0": torch.randn(6, 5, 4), "m1": torch.randn(6, 7, 3)}
+    >>> al = model.fit(X, torch.randn(6)).align({"m0": torch.randn(5, 4), "m1": torch.randn(7, 3)},
+    ...                                         target="m0", source="m1")
+    >>> al.shape, al.weights.shape, al.extras["row_mass"].shape
+    ((7, 5), (1, 2, 7, 5), (1, 2, 5))
+    >>> bool(abs(al.weights.sum(axis=-2) - 1).max() < 1e-6)
+    True
+    """
+
+    _MODULE_PARAMS = ("input_dims", "d_model", "num_heads", "num_layers", "attn_dropout",
+                      "relu_dropout", "res_dropout", "embed_dropout", "out_dropout", "output_dim",
+                      "conv_kernel", "pooling", "positions", "position_scale")
+
+    def __init__(self, input_dims: Sequence[int] | Mapping[str, int] = (300, 74, 35),
+                 d_model: int = 30, num_heads: int = 5, num_layers: int = 3,
+                 renormalize: bool = True,
+                 attn_dropout: float = 0.1, relu_dropout: float = 0.1, res_dropout: float = 0.1,
+                 embed_dropout: float = 0.25, out_dropout: float = 0.0, output_dim: int = 1,
+                 conv_kernel: int = 1, pooling: str | Mapping[str, str] = "last",
+                 positions: str = "index", position_scale: float = 100.0, loss: str = "l1",
+                 train: Mapping[str, Any] | TrainConfig | None = None) -> None:
+        self.input_dims = input_dims
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.num_layers = num_layers
+        self.renormalize = renormalize
+        self.attn_dropout = attn_dropout
+        self.relu_dropout = relu_dropout
+        self.res_dropout = res_dropout
+        self.embed_dropout = embed_dropout
+        self.out_dropout = out_dropout
+        self.output_dim = output_dim
+        self.conv_kernel = conv_kernel
+        self.pooling = pooling
+        self.positions = positions
+        self.position_scale = position_scale
+        self.loss = loss
+        self.train = train
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_bool(self.renormalize, "renormalize")
+
+    def _make_module(self) -> JointSelfAttentionFusionModule:
+        return JointSelfAttentionFusionModule(**self._module_kwargs())
+
+    def _renormalized(self, alignments: list[Alignment], renormalize: Any) -> list[Alignment]:
+        renorm = self.renormalize if renormalize is None else check_bool(renormalize, "renormalize")
+        out = []
+        for a in alignments:
+            # (layers, heads, T_target, T_source), C-contiguous as the attention it came from
+            w = np.ascontiguousarray(np.swapaxes(a.weights, -1, -2), dtype=np.float64)
+            mass = w.sum(-1)
+            if renorm:
+                w = w / np.where(mass > 0, mass, 1.0)[..., None]
+            out.append(self._alignment(w, {**a.extras, "row_mass": mass,
+                                           "renormalized": bool(renorm)}))
+        return out
+
+    def align(self, x: Any, y: Any = None, *, target: Any = None, source: Any = None,
+              renormalize: bool | None = None) -> Alignment:
+        """Block of the joint attention, target queries over source keys, source on side x.
+
+        Parameters are those of :meth:`CrossmodalTransformer.align` without the
+        pair form (``y`` is refused: every map depends on all modalities), plus
+        ``renormalize`` (None: the constructor's).
+
+        Returns
+        -------
+        alignment : Alignment
+            Weights ``(layers, heads, T_source, T_target)``,
+            ``distribution_over="x"``; extras ``target``, ``source``, ``model``,
+            ``row_mass`` ``(layers, heads, T_target)`` and ``renormalized``.
+        """
+        self._reject_pair(y, "y", "x")
+        return self._renormalized([super().align(x, target=target, source=source)],
+                                  renormalize)[0]
+
+    def align_batch(self, X: Any, Y: Any = None, *, target: Any = None, source: Any = None,
+                    lengths: Any = None, renormalize: bool | None = None) -> list[Alignment]:
+        """:meth:`align` for every sample of a batch (see :meth:`_FusionAligner.align_batch`;
+        ``Y`` is refused), plus ``renormalize``."""
+        self._reject_pair(Y, "Y", "X")
+        return self._renormalized(super().align_batch(X, target=target, source=source,
+                                                      lengths=lengths), renormalize)
+
+    @staticmethod
+    def _reject_pair(y: Any, name: str, xname: str) -> None:
+        if y is not None:
+            raise ValueError(f"{name}: the joint attention depends on every modality; give "
+                             f"every modality in {xname} (a dict name -> stream)")
+
+
+# =========================================================================== bimodal
+class BimodalTransformer(_FusionAligner):
+    """Pairwise fusion: one crossmodal stack per pair of modalities, pooled, concatenated.
+
+    The estimator of :class:`BimodalTransformerModule` (``module_`` after
+    ``fit``): for each pair ``(target, source)`` in ``pairs`` (default: every
+    unordered pair once, the earlier modality as target: text←audio,
+    text←video, audio←video), a :class:`CrossmodalEncoder` of ``num_layers``
+    blocks attends from the target over the source; each output is pooled over
+    the target's valid steps and the pooled vectors go into a residual MLP
+    head. No per-target self-attention and no concatenation across sources
+    (the two things MulT adds).
+
+    ``align``: the attention of a pair in ``pairs``, source on side x (the pair
+    form ``align(x_source, y_target, ...)`` too).
+
+    Parameters
+    ----------
+    input_dims : tuple of int or dict name -> int
+    pairs : sequence of (target, source) names, or None
+    num_layers : int
+        Blocks per pair.
+    %(common)s
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.attention import BimodalTransformer
+    >>> model = BimodalTransformer((4, 3, 2), d_model=8, num_heads=2, num_layers=1,
+    ...                            train={"max_epochs": 1})
+    >>> X = {"text": torch.randn(6, 5, 4), "audio": torch.randn(6, 9, 3),
+    ...      "video": torch.randn(6, 7, 2)}
+    >>> model = model.fit(X, torch.randn(6))
+    >>> al = model.align(torch.randn(9, 3), torch.randn(5, 4), source="audio", target="text")
+    >>> al.shape, al.weights.shape
+    ((9, 5), (1, 2, 9, 5))
+    """
+
+    _MODULE_PARAMS = ("input_dims", "d_model", "num_heads", "num_layers", "pairs", "attn_dropout",
+                      "relu_dropout", "res_dropout", "embed_dropout", "out_dropout", "output_dim",
+                      "conv_kernel", "pooling", "positions", "position_scale")
+
+    def __init__(self, input_dims: Sequence[int] | Mapping[str, int] = (300, 74, 35),
+                 d_model: int = 30, num_heads: int = 5, num_layers: int = 2,
+                 pairs: Sequence[tuple[str, str]] | None = None,
+                 attn_dropout: float = 0.1, relu_dropout: float = 0.1, res_dropout: float = 0.1,
+                 embed_dropout: float = 0.25, out_dropout: float = 0.0, output_dim: int = 1,
+                 conv_kernel: int = 1, pooling: str | Mapping[str, str] = "last",
+                 positions: str = "index", position_scale: float = 100.0, loss: str = "l1",
+                 train: Mapping[str, Any] | TrainConfig | None = None) -> None:
+        self.input_dims = input_dims
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.num_layers = num_layers
+        self.pairs = pairs
+        self.attn_dropout = attn_dropout
+        self.relu_dropout = relu_dropout
+        self.res_dropout = res_dropout
+        self.embed_dropout = embed_dropout
+        self.out_dropout = out_dropout
+        self.output_dim = output_dim
+        self.conv_kernel = conv_kernel
+        self.pooling = pooling
+        self.positions = positions
+        self.position_scale = position_scale
+        self.loss = loss
+        self.train = train
+
+    def _check_params(self) -> None:
+        names, _ = _check_common(self)
+        _pair_list(names, self.pairs)
+        check_choice(self.loss, "loss", LOSSES)
+
+    def _make_module(self) -> BimodalTransformerModule:
+        return BimodalTransformerModule(**self._module_kwargs())
+
+
+for _cls in (CrossmodalTransformerModule, JointSelfAttentionFusionModule, BimodalTransformerModule):
+    _cls.__doc__ = _cls.__doc__.replace("    %(network)s\n", _NETWORK_DOC.lstrip("\n") + "\n")
 for _cls in (CrossmodalTransformer, JointSelfAttentionFusion, BimodalTransformer):
-    _cls.__doc__ = _cls.__doc__.replace("    %(common)s\n", _COMMON_DOC.lstrip("\n") + "\n")
+    _cls.__doc__ = _cls.__doc__.replace("    %(common)s\n", _ESTIMATOR_DOC.lstrip("\n") + "\n")
 del _cls

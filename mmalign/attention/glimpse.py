@@ -25,6 +25,12 @@ one call per scale); there is no per-sample Python loop.
 Locations are ``(x, y)`` in normalised ``[-1, 1]`` image coordinates
 (``align_corners=False``: pixel ``j`` of ``W`` has centre ``(2 j + 1) / W - 1``),
 the convention of :mod:`mmalign.attention.spatial_transformer`.
+
+The pieces: :class:`GlimpseAttentionModule` (the network: retina, glimpse network,
+core, location policy, baseline, classifier, and the hybrid loss) and
+:class:`GlimpseAttention` (the estimator: ``fit`` on labelled images, ``predict`` /
+``predict_proba``, and ``align`` / ``align_batch``, whose side x is the image and side y
+the glimpse sequence).
 """
 
 from __future__ import annotations
@@ -36,13 +42,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..aligner import Aligner
 from ..alignment import Alignment
-from ..utils.tensors import as_float, as_tensor
-from ..utils.validation import check_bool, check_float, check_int
-from ._image_training import fit_epochs, labelled_images
+from ..nn.estimator import TorchAligner
+from ..utils.tensors import as_float
+from ..utils.validation import check_bool, check_choice, check_float, check_int
+from ._image_training import fit_classifier, image_batch, image_list, labelled_images, one_image
 
-__all__ = ["retina", "GlimpseAttention"]
+__all__ = ["retina", "GlimpseAttentionModule", "GlimpseAttention"]
 
 
 def retina(images: torch.Tensor, locations: torch.Tensor, glimpse_size: int,
@@ -96,151 +102,70 @@ def retina(images: torch.Tensor, locations: torch.Tensor, glimpse_size: int,
     return torch.stack(out, dim=1)
 
 
-class GlimpseAttention(Aligner, nn.Module):
-    """Recurrent attention model trained with REINFORCE.
+class GlimpseAttentionModule(nn.Module):
+    """The network of :class:`GlimpseAttention` (the recurrent attention model), public so
+    that it can sit inside other models.
+
+    ``forward(images, *, sample=True, first_location=None) -> (logits, info)`` runs the
+    glimpse sequence on ``(B, C, H, W)`` images of any size; :meth:`loss` is the hybrid
+    loss :meth:`GlimpseAttention.fit` trains with.
 
     Parameters
     ----------
-    image_size : (H, W)
-    n_classes : int
-    in_channels : int
-    n_glimpses : int
-        Glimpses per image (the last one is classified).
-    glimpse_size : int
-        Finest patch side in pixels (8 for 28×28 MNIST, 12 for 60×60).
-    n_scales : int
-        Patches per glimpse (3 for 60×60 in the paper).
-    glimpse_hidden, location_hidden, core_hidden : int
-        Sizes of the *what* and *where* layers and of the core (128, 128, 256 in the paper).
-    core : {"rnn", "lstm"}
-        ReLU RNN (as in the paper) or LSTM core.
-    location_std : float
-        Standard deviation of the Gaussian location policy, in normalised units.
-    entropy_weight : float
-        Weight of the entropy bonus (constant for a fixed ``location_std``; kept
-        for learned-σ variants and for parity with other policy-gradient code).
-    first_glimpse : {"centre", "random"}
-        Where the first glimpse goes. ``"centre"`` (default): always the
-        image centre, so that training sees the same first glimpse as the
-        deterministic (``M = 1``) test. ``"random"``: uniform in ``[-1, 1]²``
-        whenever locations are sampled (training, ``M > 1`` Monte-Carlo
-        testing) and the image centre when the policy mean is followed. The
-        first location is not chosen by the policy (there is no state yet);
-        Mnih et al. do not specify it. With ``"random"`` the policy is
-        trained from starting points it never meets at the ``M = 1`` test;
-        on translated 60 × 60 digits it then did no better than random
-        glimpses.
-    n_rollouts : int
-        Glimpse sequences sampled per training image in :meth:`fit`; the
-        loss is averaged over them, which lowers the variance of the
-        REINFORCE estimate (and gives the classifier more glimpse sequences
-        per image) at ``n_rollouts`` times the cost per epoch (at equal
-        compute, 2 rollouts for half the epochs did worse than 1).
-    reinforce_to_core : bool
-        ``False``: the location network reads a detached core state, so
-        REINFORCE trains only the location layer. ``True``: the REINFORCE
-        gradient also flows into the core and glimpse networks (as in
-        Mnih et al., where the whole agent is trained by the hybrid
-        loss); on a short CPU budget this destabilised training (the
-        policy drifted to the image border). The classification gradient
-        never reaches the location layer either way.
-    location_lr_scale : float
-        Learning rate of the location layer relative to ``lr`` in
-        :meth:`fit` (default 0.3; 1 trains it at ``lr`` like the rest).
-        Adam turns every noisy REINFORCE gradient into a step of about
-        ``lr``; a smaller rate for the policy than for the classifier keeps
-        its mean from drifting to the image border before the classifier
-        has learned what a useful glimpse is.
-    policy : {"learned", "random"}
-        ``"learned"``: the Gaussian location policy trained by REINFORCE.
-        ``"random"``: the random-glimpse control — every location after the
-        first is drawn uniformly from ``[-1, 1]²``, in training and at test
-        time alike (seeded like the Monte-Carlo sampling); the first location
-        is chosen as for ``"learned"``, and the loss is the cross-entropy alone.
-    max_epochs, batch_size, lr, seed, device :
-        Training settings of :meth:`fit`.
+    n_classes, in_channels, n_glimpses, glimpse_size, n_scales, glimpse_hidden,
+    location_hidden, core_hidden, core, location_std, entropy_weight, first_glimpse,
+    reinforce_to_core, policy :
+        As in :class:`GlimpseAttention`.
+
+    Attributes
+    ----------
+    what, where, glimpse_out_what, glimpse_out_where : torch.nn.Linear
+        The glimpse network: patches → ``glimpse_hidden``, location →
+        ``location_hidden``, both → ``core_hidden``.
+    core_cell : torch.nn.RNNCell or torch.nn.LSTMCell
+    location_net, baseline_net, classifier : torch.nn.Linear
+        Core state → policy mean (before ``tanh``), baseline, class logits.
 
     Examples
     --------
     >>> import torch
-    >>> ram = GlimpseAttention(image_size=(28, 28), n_classes=10, n_glimpses=3)
-    >>> logits, info = ram(torch.rand(2, 1, 28, 28))
+    >>> net = GlimpseAttentionModule(n_classes=10, n_glimpses=3)
+    >>> logits, info = net(torch.rand(2, 1, 28, 28))
     >>> logits.shape, info["locations"].shape
     (torch.Size([2, 10]), torch.Size([2, 3, 2]))
     """
 
-    def __init__(self, image_size: tuple[int, int] = (28, 28), n_classes: int = 10,
-                 in_channels: int = 1, n_glimpses: int = 6, glimpse_size: int = 8,
-                 n_scales: int = 1, glimpse_hidden: int = 128, location_hidden: int = 128,
-                 core_hidden: int = 256, core: str = "rnn", location_std: float = 0.15,
-                 entropy_weight: float = 0.0, first_glimpse: str = "centre", n_rollouts: int = 1,
-                 reinforce_to_core: bool = False, location_lr_scale: float = 0.3,
-                 policy: str = "learned", max_epochs: int = 20,
-                 batch_size: int = 64, lr: float = 1e-3, seed: int = 0, device: str = "cpu") -> None:
-        nn.Module.__init__(self)
-        for name, value, low in (("n_classes", n_classes, 2), ("in_channels", in_channels, 1),
-                                 ("n_glimpses", n_glimpses, 1), ("glimpse_size", glimpse_size, 1),
-                                 ("n_scales", n_scales, 1), ("glimpse_hidden", glimpse_hidden, 1),
-                                 ("location_hidden", location_hidden, 1),
-                                 ("core_hidden", core_hidden, 1), ("n_rollouts", n_rollouts, 1)):
-            check_int(value, name, low)
-        if len(tuple(image_size)) != 2 or min(int(s) for s in image_size) < 1:
-            raise ValueError(f"image_size must be (H, W) with positive sizes, got {image_size}")
-        if core not in ("rnn", "lstm"):
-            raise ValueError(f"core must be 'rnn' or 'lstm', got {core!r}")
-        if not location_std > 0:
-            raise ValueError(f"location_std must be > 0, got {location_std!r}")
-        if first_glimpse not in ("random", "centre"):
-            raise ValueError(f"first_glimpse must be 'random' or 'centre', got {first_glimpse!r}")
-        check_bool(reinforce_to_core, "reinforce_to_core")
-        check_float(location_lr_scale, "location_lr_scale", 0.0, low_open=True)
-        if policy not in ("learned", "random"):
-            raise ValueError(f"policy must be 'learned' or 'random', got {policy!r}")
-        self.image_size = (int(image_size[0]), int(image_size[1]))
-        self.n_classes, self.in_channels = n_classes, in_channels
-        self.n_glimpses, self.glimpse_size, self.n_scales = n_glimpses, glimpse_size, n_scales
-        self.glimpse_hidden, self.location_hidden = glimpse_hidden, location_hidden
-        self.core_hidden, self.core = core_hidden, core
+    def __init__(self, n_classes: int = 10, in_channels: int = 1, n_glimpses: int = 6,
+                 glimpse_size: int = 8, n_scales: int = 1, glimpse_hidden: int = 128,
+                 location_hidden: int = 128, core_hidden: int = 256, core: str = "rnn",
+                 location_std: float = 0.15, entropy_weight: float = 0.0,
+                 first_glimpse: str = "centre", reinforce_to_core: bool = False,
+                 policy: str = "learned") -> None:
+        super().__init__()
+        _check_network_args(n_classes=n_classes, in_channels=in_channels, n_glimpses=n_glimpses,
+                            glimpse_size=glimpse_size, n_scales=n_scales,
+                            glimpse_hidden=glimpse_hidden, location_hidden=location_hidden,
+                            core_hidden=core_hidden, core=core, location_std=location_std,
+                            entropy_weight=entropy_weight, first_glimpse=first_glimpse,
+                            reinforce_to_core=reinforce_to_core, policy=policy)
+        self.n_classes, self.in_channels = int(n_classes), int(in_channels)
+        self.n_glimpses, self.glimpse_size = int(n_glimpses), int(glimpse_size)
+        self.n_scales, self.core_hidden, self.core = int(n_scales), int(core_hidden), core
         self.location_std, self.entropy_weight = float(location_std), float(entropy_weight)
-        self.first_glimpse, self.n_rollouts = first_glimpse, int(n_rollouts)
-        self.reinforce_to_core = bool(reinforce_to_core)
-        self.location_lr_scale = float(location_lr_scale)
+        self.first_glimpse, self.reinforce_to_core = first_glimpse, bool(reinforce_to_core)
         self.policy = policy
-        self.max_epochs, self.batch_size, self.lr = max_epochs, batch_size, lr
-        self.seed, self.device = seed, device
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            patch = in_channels * n_scales * glimpse_size ** 2
-            self.what = nn.Linear(patch, glimpse_hidden)
-            self.where = nn.Linear(2, location_hidden)
-            self.glimpse_out_what = nn.Linear(glimpse_hidden, core_hidden)
-            self.glimpse_out_where = nn.Linear(location_hidden, core_hidden)
-            if core == "rnn":
-                self.core_cell = nn.RNNCell(core_hidden, core_hidden, nonlinearity="relu")
-            else:
-                self.core_cell = nn.LSTMCell(core_hidden, core_hidden)
-            self.location_net = nn.Linear(core_hidden, 2)
-            self.baseline_net = nn.Linear(core_hidden, 1)
-            self.classifier = nn.Linear(core_hidden, n_classes)
-
-    # ---------------------------------------------------------------- model
-    def _check_images(self, images: Any, name: str = "images") -> tuple[torch.Tensor, bool]:
-        images = as_tensor(images, name)
-        single = images.ndim == 2 or (images.ndim == 3 and self.in_channels > 1)
-        if images.ndim == 2:
-            images = images[None, None]
-        elif images.ndim == 3:
-            images = images[None] if self.in_channels > 1 else images[:, None]
-        elif images.ndim != 4:
-            raise ValueError(f"{name} must have shape (B, C, H, W), got {tuple(images.shape)}")
-        if tuple(images.shape[1:]) != (self.in_channels, *self.image_size):
-            raise ValueError(f"{name} must have shape (B, {self.in_channels}, "
-                             f"{self.image_size[0]}, {self.image_size[1]}), got {tuple(images.shape)}")
-        if images.shape[0] == 0:
-            raise ValueError(f"{name} must not be empty")
-        p = self.classifier.weight
-        return as_float(images, p.dtype, name).to(p.device), single
+        patch = self.in_channels * self.n_scales * self.glimpse_size ** 2
+        self.what = nn.Linear(patch, int(glimpse_hidden))
+        self.where = nn.Linear(2, int(location_hidden))
+        self.glimpse_out_what = nn.Linear(int(glimpse_hidden), self.core_hidden)
+        self.glimpse_out_where = nn.Linear(int(location_hidden), self.core_hidden)
+        if core == "rnn":
+            self.core_cell = nn.RNNCell(self.core_hidden, self.core_hidden, nonlinearity="relu")
+        else:
+            self.core_cell = nn.LSTMCell(self.core_hidden, self.core_hidden)
+        self.location_net = nn.Linear(self.core_hidden, 2)
+        self.baseline_net = nn.Linear(self.core_hidden, 1)
+        self.classifier = nn.Linear(self.core_hidden, self.n_classes)
 
     def _glimpse(self, images: torch.Tensor, loc: torch.Tensor) -> torch.Tensor:
         patches = retina(images, loc, self.glimpse_size, self.n_scales).flatten(1)
@@ -273,7 +198,6 @@ class GlimpseAttention(Aligner, nn.Module):
             locations are uniform in ``[-1, 1]²`` whatever ``sample`` is, and
             their log-probability is the constant ``-log 4``.
         """
-        images, _ = self._check_images(images)
         b = images.shape[0]
         if first_location is None:
             first_location = (torch.rand(b, 2, device=images.device, dtype=images.dtype) * 2 - 1
@@ -321,8 +245,7 @@ class GlimpseAttention(Aligner, nn.Module):
         advantage ``R - b_t`` is detached, so REINFORCE trains only the
         location network (and, with ``reinforce_to_core=True``, the core and
         glimpse networks through it) and the baseline only the baseline
-        layer. With
-        ``policy="random"`` the loss is the cross-entropy alone.
+        layer. With ``policy="random"`` the loss is the cross-entropy alone.
         """
         return self.loss_from_outputs(*self.forward(images, sample=True), labels)
 
@@ -344,122 +267,367 @@ class GlimpseAttention(Aligner, nn.Module):
         entropy = torch.distributions.Normal(0.0, self.location_std).entropy() * 2
         return ce + baseline_mse + reinforce - self.entropy_weight * entropy
 
-    # --------------------------------------------------------------- training
-    def _dataset(self, images: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        return labelled_images(self._check_images(images)[0], labels, self.n_classes)
 
-    def fit(self, images: Any, labels: Any = None, *, val_data: tuple | None = None,
+def _check_network_args(**args: Any) -> None:
+    """ValueError naming the first bad argument of the network (shared by the module and
+    the estimator)."""
+    for name, low in (("n_classes", 2), ("in_channels", 1), ("n_glimpses", 1),
+                      ("glimpse_size", 1), ("n_scales", 1), ("glimpse_hidden", 1),
+                      ("location_hidden", 1), ("core_hidden", 1)):
+        check_int(args[name], name, low)
+    check_choice(args["core"], "core", ("rnn", "lstm"))
+    check_float(args["location_std"], "location_std", 0.0, low_open=True)
+    check_float(args["entropy_weight"], "entropy_weight", -np.inf)
+    check_choice(args["first_glimpse"], "first_glimpse", ("random", "centre"))
+    check_bool(args["reinforce_to_core"], "reinforce_to_core")
+    check_choice(args["policy"], "policy", ("learned", "random"))
+
+
+# the glimpse model's training defaults (TorchEstimator.TRAIN_DEFAULTS): those of the flat
+# arguments it took before (20 epochs, batches of 64, Adam at 1e-3, seed 0, on the CPU)
+_TRAINING = {"max_epochs": 20, "batch_size": 64, "lr": 1e-3, "seed": 0, "device": "cpu"}
+
+
+class GlimpseAttention(TorchAligner):
+    """Recurrent attention model trained with REINFORCE; its glimpse track read out as an
+    :class:`~mmalign.alignment.Alignment`.
+
+    The network (``module_``, built in :meth:`fit`) is a :class:`GlimpseAttentionModule`.
+
+    Sides of :meth:`align`: side x is the image (its pixels in row-major order), side y
+    the glimpse sequence (``n_glimpses`` steps). The other side is internal, so
+    :meth:`align` takes one image.
+
+    Parameters
+    ----------
+    image_size : (H, W)
+        Size of the images (checked in :meth:`fit`, :meth:`predict`, :meth:`align`).
+    n_classes : int
+    in_channels : int
+    n_glimpses : int
+        Glimpses per image (the last one is classified).
+    glimpse_size : int
+        Finest patch side in pixels (8 for 28×28 MNIST, 12 for 60×60).
+    n_scales : int
+        Patches per glimpse (3 for 60×60 in the paper).
+    glimpse_hidden, location_hidden, core_hidden : int
+        Sizes of the *what* and *where* layers and of the core (128, 128, 256 in the paper).
+    core : {"rnn", "lstm"}
+        ReLU RNN (as in the paper) or LSTM core.
+    location_std : float
+        Standard deviation of the Gaussian location policy, in normalised units.
+    entropy_weight : float
+        Weight of the entropy bonus (constant for a fixed ``location_std``; kept
+        for learned-σ variants and for parity with other policy-gradient code).
+    first_glimpse : {"centre", "random"}
+        Where the first glimpse goes. ``"centre"`` (default): always the
+        image centre, so that training sees the same first glimpse as the
+        deterministic (``M = 1``) test. ``"random"``: uniform in ``[-1, 1]²``
+        whenever locations are sampled (training, ``M > 1`` Monte-Carlo
+        testing) and the image centre when the policy mean is followed. The
+        first location is not chosen by the policy (there is no state yet);
+        Mnih et al. do not specify it. With ``"random"`` the policy is
+        trained from starting points it never meets at the ``M = 1`` test;
+        on translated 60 × 60 digits it then did no better than random
+        glimpses.
+    n_rollouts : int
+        Glimpse sequences sampled per training image in :meth:`fit`; the
+        loss is averaged over them, which lowers the variance of the
+        REINFORCE estimate (and gives the classifier more glimpse sequences
+        per image) at ``n_rollouts`` times the cost per epoch (at equal
+        compute, 2 rollouts for half the epochs did worse than 1).
+    reinforce_to_core : bool
+        ``False``: the location network reads a detached core state, so
+        REINFORCE trains only the location layer. ``True``: the REINFORCE
+        gradient also flows into the core and glimpse networks (as in
+        Mnih et al., where the whole agent is trained by the hybrid
+        loss); on a short CPU budget this destabilised training (the
+        policy drifted to the image border). The classification gradient
+        never reaches the location layer either way.
+    location_lr_scale : float
+        Learning rate of the location layer relative to ``train.lr`` in
+        :meth:`fit` (default 0.3; 1 trains it at ``lr`` like the rest).
+        Adam turns every noisy REINFORCE gradient into a step of about
+        ``lr``; a smaller rate for the policy than for the classifier keeps
+        its mean from drifting to the image border before the classifier
+        has learned what a useful glimpse is.
+    policy : {"learned", "random"}
+        ``"learned"``: the Gaussian location policy trained by REINFORCE.
+        ``"random"``: the random-glimpse control — every location after the
+        first is drawn uniformly from ``[-1, 1]²``, in training and at test
+        time alike (seeded like the Monte-Carlo sampling); the first location
+        is chosen as for ``"learned"``, and the loss is the cross-entropy alone.
+    train : None, mapping or TrainConfig
+        Training settings (:class:`~mmalign.nn.estimator.TorchEstimator`); the defaults:
+        ``max_epochs=20``, ``batch_size=64``, ``lr=1e-3``, ``seed=0`` (which also
+        initialises the network), ``device="cpu"``.
+
+    Attributes
+    ----------
+    module_ : GlimpseAttentionModule
+        The trained network.
+    history_ : dict
+        The :func:`mmalign.nn.train.fit` history (``train_loss``, ``val_metric``, ...).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> digits = load_digits()
+    >>> images, labels = digits.images[:200] / 16.0, digits.target[:200]
+    >>> ram = GlimpseAttention(image_size=(8, 8), n_glimpses=3, glimpse_size=4,
+    ...                        train={"max_epochs": 2}).fit(images, labels)
+    >>> ram.predict(images[:5]).shape
+    (5,)
+    >>> a = ram.align(images[0])        # side x: the 64 pixels, side y: the 3 glimpses
+    >>> a.shape, a.extras["locations"].shape
+    ((64, 3), (3, 2))
+    """
+
+    TRAIN_DEFAULTS = _TRAINING
+
+    def __init__(self, image_size: tuple[int, int] = (28, 28), n_classes: int = 10,
+                 in_channels: int = 1, n_glimpses: int = 6, glimpse_size: int = 8,
+                 n_scales: int = 1, glimpse_hidden: int = 128, location_hidden: int = 128,
+                 core_hidden: int = 256, core: str = "rnn", location_std: float = 0.15,
+                 entropy_weight: float = 0.0, first_glimpse: str = "centre", n_rollouts: int = 1,
+                 reinforce_to_core: bool = False, location_lr_scale: float = 0.3,
+                 policy: str = "learned", train=None) -> None:
+        self.image_size = image_size
+        self.n_classes = n_classes
+        self.in_channels = in_channels
+        self.n_glimpses = n_glimpses
+        self.glimpse_size = glimpse_size
+        self.n_scales = n_scales
+        self.glimpse_hidden = glimpse_hidden
+        self.location_hidden = location_hidden
+        self.core_hidden = core_hidden
+        self.core = core
+        self.location_std = location_std
+        self.entropy_weight = entropy_weight
+        self.first_glimpse = first_glimpse
+        self.n_rollouts = n_rollouts
+        self.reinforce_to_core = reinforce_to_core
+        self.location_lr_scale = location_lr_scale
+        self.policy = policy
+        self.train = train
+
+    # ---------------------------------------------------------------- estimator hooks
+    _NETWORK = ("n_classes", "in_channels", "n_glimpses", "glimpse_size", "n_scales",
+                "glimpse_hidden", "location_hidden", "core_hidden", "core", "location_std",
+                "entropy_weight", "first_glimpse", "reinforce_to_core", "policy")
+
+    def _check_params(self) -> None:
+        _check_network_args(**{name: getattr(self, name) for name in self._NETWORK})
+        self._image_size()
+        check_int(self.n_rollouts, "n_rollouts", 1)
+        check_float(self.location_lr_scale, "location_lr_scale", 0.0, low_open=True)
+
+    def _image_size(self) -> tuple[int, int]:
+        size = self.image_size
+        try:
+            ok = len(size) == 2 and all(isinstance(s, (int, np.integer))
+                                        and not isinstance(s, (bool, np.bool_)) and s >= 1
+                                        for s in size)
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"image_size must be (H, W) with positive integer sizes, got {size!r}")
+        return int(size[0]), int(size[1])
+
+    def _make_module(self) -> GlimpseAttentionModule:
+        return GlimpseAttentionModule(**{name: getattr(self, name) for name in self._NETWORK})
+
+    # ---------------------------------------------------------------- inputs
+    def _float(self, images: torch.Tensor, name: str) -> torch.Tensor:
+        dtype, device = self._module_dtype_device()
+        return as_float(images, dtype, name).to(device)
+
+    def _images(self, images: Any, name: str) -> torch.Tensor:
+        return self._float(image_batch(images, name, int(self.in_channels), self._image_size()), name)
+
+    def _dataset(self, X: Any, Y: Any, names: tuple[str, str] = ("X", "Y")
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        return labelled_images(self._images(X, names[0]), Y, int(self.n_classes), names[1])
+
+    # --------------------------------------------------------------- training
+    def fit(self, X: Any, Y: Any = None, *, validation: tuple | None = None,
             regenerate: Any = None) -> "GlimpseAttention":
-        """Train on labelled images with the hybrid loss (see :meth:`loss`),
-        ``n_rollouts`` sampled glimpse sequences per image.
+        """Train on labelled images with the hybrid loss
+        (:meth:`GlimpseAttentionModule.loss`), ``n_rollouts`` sampled glimpse sequences
+        per image. Calling ``fit`` again continues from the current weights
+        (``sklearn.base.clone`` gives a fresh copy).
 
         Parameters
         ----------
-        images : array-like [shape=(n, C, H, W) or (n, H, W)]
-        labels : array-like of int [shape=(n,)]
-        val_data : (images, labels) or None
-            Early stopping and best-weight restore on the validation error
-            (policy mean, ``M=1``).
+        X : array-like [shape=(n, C, H, W) or (n, H, W)]
+            Training images of ``image_size``.
+        Y : array-like of int [shape=(n,)]
+            Their labels, in ``[0, n_classes)``.
+        validation : (X_val, Y_val) or None
+            Validation images and labels: their error (policy mean, ``M=1``) is the
+            validation metric (early stopping with ``train.patience``, best weights
+            restored).
         regenerate : callable(epoch) -> (images, labels) or None
-            Fresh training images each epoch (e.g. newly translated digits).
+            Fresh training images each epoch after the first (e.g. newly translated
+            digits).
 
         Returns
         -------
         self
         """
-        data = self._dataset(images, labels)
-        val = None if val_data is None else self._dataset(*val_data)
+        self._check_params()
+        self.train_config()
+        data = self._dataset(X, Y)
+        val = None
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise ValueError("validation must be a pair (X_val, Y_val) of images and labels, "
+                                 f"got {type(validation).__name__}")
+            val = self._dataset(validation[0], validation[1], ("validation[0]", "validation[1]"))
+        module = self._ensure_module()
+        rollouts = int(self.n_rollouts)
 
         def loss_fn(model, batch):
-            # forward through the (possibly DDP-wrapped) model, loss on the bare module
-            core = getattr(model, "module", model)
+            # forward through the (possibly DDP-wrapped) module, the loss on the module itself
             x, y = batch[0], batch[1]
-            if core.n_rollouts > 1:                 # several glimpse sequences per image
-                x = x.repeat(core.n_rollouts, *([1] * (x.ndim - 1)))
-                y = y.repeat(core.n_rollouts)
-            return core.loss_from_outputs(*model(x, sample=True), y)
+            if rollouts > 1:                 # several glimpse sequences per image
+                x = x.repeat(rollouts, *([1] * (x.ndim - 1)))
+                y = y.repeat(rollouts)
+            return self.module_.loss_from_outputs(*model(x, sample=True), y)
 
         def error(model, batch):
             logits, _ = model(batch[0], sample=False)
             return float((logits.argmax(1) != batch[1]).float().mean())
 
         groups = None
-        if self.location_lr_scale != 1.0:
-            groups = [{"params": list(self.location_net.parameters()), "lr_scale": self.location_lr_scale}]
-        history = fit_epochs(self, loss_fn, error, data, val=val, regenerate=regenerate,
-                             make_dataset=self._dataset, param_groups=groups)
-        self.history_ = history
+        scale = float(self.location_lr_scale)
+        if scale != 1.0:
+            groups = [{"params": list(module.location_net.parameters()), "lr_scale": scale}]
+        fit_classifier(self, loss_fn, error, data, validation=val, regenerate=regenerate,
+                       make_dataset=self._dataset, param_groups=groups)
         return self
 
-    @torch.no_grad()
+    # ------------------------------------------------------------ task outputs
     def predict_proba(self, images: Any, *, n_samples: int = 1, batch_size: int = 512,
                       seed: int | None = 0) -> np.ndarray:
         """Class probabilities ``(n, n_classes)``.
 
         Parameters
         ----------
+        images : array-like [shape=(n, C, H, W) or (n, H, W)]
         n_samples : int
             ``M``: with ``M = 1`` the policy mean is followed from the image
             centre (deterministic); with ``M > 1`` ``M`` glimpse sequences are
             sampled from the policy and their class probabilities averaged
             (Mnih et al.'s test-time Monte-Carlo sampling).
+        batch_size : int
+            Images per forward pass.
         seed : int or None
-            Seeds the sampling for ``M > 1`` (a local generator state; global
-            RNG state is restored).
+            Seeds the sampling for ``M > 1`` and the random policy's glimpses (a local
+            generator state; the global RNG state is restored).
         """
-        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        self._check_fitted()
+        if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, (int, np.integer)) \
+                or n_samples < 1:
             raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-        x, _ = self._check_images(images)
-        was = self.training
-        self.eval()
+        batch_size = check_int(batch_size, "batch_size", 1)
+        x = self._images(images, "images")
+        module = self.module_
+        was = module.training
+        module.eval()
         devices = [x.device] if x.device.type == "cuda" else []
         try:
-            with torch.random.fork_rng(devices=devices):
+            with torch.no_grad(), torch.random.fork_rng(devices=devices):
                 if seed is not None:
                     torch.manual_seed(int(seed))
                 out = []
                 for i in range(0, x.shape[0], batch_size):
                     xb = x[i:i + batch_size]
                     if n_samples == 1:
-                        out.append(torch.softmax(self.forward(xb, sample=False)[0], 1))
+                        out.append(torch.softmax(module(xb, sample=False)[0], 1))
                     else:
-                        out.append(torch.stack([torch.softmax(self.forward(xb, sample=True)[0], 1)
+                        out.append(torch.stack([torch.softmax(module(xb, sample=True)[0], 1)
                                                 for _ in range(n_samples)]).mean(0))
             return torch.cat(out).double().cpu().numpy()
         finally:
-            self.train(was)
+            module.train(was)
 
     def predict(self, images: Any, *, n_samples: int = 1, seed: int | None = 0) -> np.ndarray:
         """Predicted class per image ``(n,)``; ``n_samples`` as in :meth:`predict_proba`."""
         return self.predict_proba(images, n_samples=n_samples, seed=seed).argmax(1)
 
     # -------------------------------------------------------------- alignment
-    @torch.no_grad()
-    def align(self, image: Any, y: Any = None, *, sample: bool = False) -> Alignment | list[Alignment]:
-        """The glimpse trajectory as an :class:`~mmalign.alignment.Alignment`.
+    def align(self, image: Any, y: Any = None, *, sample: bool = False) -> Alignment:
+        """The glimpse track of one image as an :class:`~mmalign.alignment.Alignment`.
 
-        Side x is the glimpse step (``n_glimpses``), side y the image pixels
-        in row-major order; the hard path pairs each step with the pixel under
-        its centre. ``extras``: ``"locations"`` ``(n_glimpses, 2)`` in
-        ``[-1, 1]``, ``"centres_px"`` ``(n_glimpses, 2)`` as ``(x, y)`` pixel
-        coordinates, ``"patch_sizes_px"`` (side of each scale's patch),
+        Side x is the image, its pixels in row-major order; side y the glimpse
+        sequence: the shape is ``(H * W, n_glimpses)``. The hard path pairs each
+        glimpse ``t`` (in order) with the pixel ``i`` under its centre: rows
+        ``(i, t)``. ``extras``: ``"locations"`` ``(n_glimpses, 2)`` in ``[-1, 1]``,
+        ``"centres_px"`` ``(n_glimpses, 2)`` as ``(x, y)`` pixel coordinates,
+        ``"patch_sizes_px"`` (side of each scale's patch), ``"image_size"``,
         ``"predicted_class"``.
 
         Parameters
         ----------
-        image : array-like [shape=(C, H, W), (H, W) or (B, C, H, W)]
-        y : ignored
+        image : array-like [shape=(C, H, W) or (H, W)]
+            One image of ``image_size``.
+        y : None
+            Side y is the model's own glimpse sequence, not an input: a second
+            argument is refused (TypeError).
         sample : bool
-            Sample the policy instead of following its mean.
+            Sample the policy (torch's global random state) instead of following its
+            mean. With ``policy="random"`` the glimpses after the first are random
+            either way.
+
+        Returns
+        -------
+        Alignment
         """
-        x, single = self._check_images(image, "image")
-        was = self.training
-        self.eval()
+        _refuse_second(y, "y", "align")
+        self._check_fitted()
+        check_bool(sample, "sample")
+        size = self._image_size()
+        x = self._float(one_image(image, "image", int(self.in_channels), size), "image")
+        return self._alignments(x, sample)[0]
+
+    def align_batch(self, images: Any, Y: Any = None, *, sample: bool = False) -> list[Alignment]:
+        """:meth:`align` of every image of a batch, computed in one pass.
+
+        Equal to :meth:`align` image by image up to float rounding (the network sees
+        the batch at once), where the glimpses are not sampled (``sample=False``,
+        ``policy="learned"``).
+
+        Parameters
+        ----------
+        images : array-like [shape=(n, C, H, W) or (n, H, W)] or list of images
+            A batch, or a list of single images ``(C, H, W)`` / ``(H, W)``.
+        Y : None
+            Refused, as ``y`` of :meth:`align`.
+        sample : bool
+            As in :meth:`align`.
+
+        Returns
+        -------
+        list of Alignment
+        """
+        _refuse_second(Y, "Y", "align_batch")
+        self._check_fitted()
+        check_bool(sample, "sample")
+        size = self._image_size()
+        x = torch.cat(image_list(images, "images", int(self.in_channels), size))
+        return self._alignments(self._float(x, "images"), sample)
+
+    def _alignments(self, x: torch.Tensor, sample: bool) -> list[Alignment]:
+        module = self.module_
+        was = module.training
+        module.eval()
         try:
-            logits, info = self.forward(x, sample=sample)
+            with torch.no_grad():
+                logits, info = module(x, sample=sample)
         finally:
-            self.train(was)
-        h, w = self.image_size
+            module.train(was)
+        h, w = self._image_size()
         locs = info["locations"].double().cpu().numpy()
         sizes = [float(self.glimpse_size * 2.0 ** k) for k in range(int(self.n_scales))]
         out = []
@@ -468,10 +636,16 @@ class GlimpseAttention(Aligner, nn.Module):
             cy = ((locs[b, :, 1] + 1) * h - 1) / 2
             col = np.clip(np.round(cx), 0, w - 1).astype(np.int64)
             row = np.clip(np.round(cy), 0, h - 1).astype(np.int64)
-            path = np.stack([np.arange(len(col)), row * w + col], axis=1)
+            path = np.stack([row * w + col, np.arange(len(col))], axis=1)
             extras = {"locations": locs[b], "centres_px": np.stack([cx, cy], 1),
                       "patch_sizes_px": sizes, "image_size": (h, w),
                       "predicted_class": int(logits[b].argmax())}
-            out.append(Alignment(path=path, shape=(int(self.n_glimpses), h * w), monotonic=False,
+            out.append(Alignment(path=path, shape=(h * w, int(self.n_glimpses)), monotonic=False,
                                  extras=extras))
-        return out[0] if single else out
+        return out
+
+
+def _refuse_second(value: Any, name: str, method: str) -> None:
+    if value is not None:
+        raise TypeError(f"GlimpseAttention.{method} takes images only: side y is the model's "
+                        f"glimpse sequence, not an input; got a second argument {name}")

@@ -4,8 +4,11 @@ An RNN encoder-decoder over integer token ids whose additive attention is the
 alignment: :class:`Seq2SeqAttention` learns a sequence-to-sequence task
 (``fit``), translates greedily or with beam search (``translate``), and hands
 back its attention as an :class:`~mmalign.alignment.Alignment` with the
-**target** on side x (rows) and the **source** on side y (columns)
-(``align``).
+**source** on side x (rows) and the **target** on side y (columns), the
+order of ``align(src, tgt)``'s arguments; each target token's weights are a
+distribution over the source (``distribution_over="x"``). ``align`` takes
+one pair, ``align_batch`` many. The network is :class:`Seq2SeqAttentionModule`
+(a plain ``torch.nn.Module``, ``module_`` after ``fit``).
 
 Model (the paper's "RNNsearch", with GRUs)
 ------------------------------------------
@@ -49,12 +52,13 @@ first and learns to emit ``eos_id`` after the last target token. Targets must
 not contain the reserved ids; sources may contain any id (padding is told by
 the lengths, never by the id).
 
-Attention rows
---------------
+Attention columns
+-----------------
 Decoder step ``i`` attends (from ``s_{i-1}``, or ``s_i``) and then predicts target token
-``y_i``, so row ``i`` of the weights aligns target token ``i`` with the
-source. ``align`` returns one row per target token; the row of the step that
-predicts EOS is in ``extras["eos_weights"]``.
+``y_i``, so column ``i`` of the alignment's weights (row ``i`` of the network's
+``(T, S)`` attention) aligns target token ``i`` with the source. ``align``
+returns one column per target token; the attention of the step that predicts
+EOS is in ``extras["eos_weights"]``.
 
 Attention is not always alignment: a target token that the decoder can
 predict from the target history alone (a case marker, a negation suffix after
@@ -72,7 +76,6 @@ match drops slightly (1.0 -> 0.996), so the default stays the paper's model.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable
 
 import numpy as np
@@ -80,205 +83,83 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..aligner import Aligner
 from ..alignment import Alignment
 from ..nn.decoding import (MAX_BEAM_SIZE, MAX_DECODE_LEN, Hypothesis, beam_search, greedy_decode,
                            length_normalised_score)
+from ..nn.estimator import TorchAligner
 from ..nn.functional import lengths_to_padding_mask, masked_softmax
 from ..nn.layers import AdditiveAttention
-from ..utils.token_ids import as_id_batch, as_int_array, is_single_sequence
-from ..utils.validation import check_bool, check_choice, check_fitted, check_float, check_int
+from ..utils.token_ids import as_id_batch, as_int_array, infer_vocab_size, is_single_sequence
+from ..utils.validation import check_bool, check_choice, check_float, check_int
 
-__all__ = ["Seq2SeqAttention"]
+__all__ = ["Seq2SeqAttention", "Seq2SeqAttentionModule"]
 
 _IGNORE = -100  # cross-entropy ignore index at padded target positions
 _INIT_STATES = ("backward", "mean")
 _ATTENTION_STATES = ("previous", "current")
+# the training defaults of Seq2SeqAttention (TorchEstimator.TRAIN_DEFAULTS): those of the flat
+# arguments the model took before (30 epochs, batches of 64, Adam at 3e-3 with cosine annealing,
+# gradients clipped at norm 1, seed 0, on the CPU)
+_TRAINING = {"max_epochs": 30, "batch_size": 64, "lr": 3e-3, "scheduler": "cosine", "grad_clip": 1.0,
+             "seed": 0, "device": "cpu"}
 
 
-# --------------------------------------------------------------------------- model
-class Seq2SeqAttention(Aligner, nn.Module):
-    """Bahdanau additive-attention encoder-decoder whose attention is an alignment.
+# --------------------------------------------------------------------------- network
+class Seq2SeqAttentionModule(nn.Module):
+    """The network of :class:`Seq2SeqAttention`: bidirectional GRU encoder, additive attention,
+    GRU decoder with a maxout deep output (see the module docstring).
 
-    See the module docstring for the architecture and the token-id conventions.
+    A plain ``torch.nn.Module`` that can sit inside other models; :class:`Seq2SeqAttention`
+    builds it (seeded), trains it with teacher forcing and reads its attention out as
+    :class:`~mmalign.alignment.Alignment` objects.
 
     Parameters
     ----------
-    src_vocab_size, tgt_vocab_size : int > max(pad_id, bos_id, eos_id)
-        Sizes of the source and target vocabularies (ids ``0 .. size - 1``).
-    embed_dim : int >= 1
-        Token embedding size (source and target).
-    hidden_dim : int >= 1
-        GRU state size of each encoder direction and of the decoder; also the
-        number of maxout units of the deep output.
-    attention_dim : int >= 1
-        Hidden size of the additive alignment model.
-    dropout : float in [0, 1)
-        Dropout on embeddings and on the deep output (training only).
-    teacher_forcing : float in [0, 1]
-        Probability, per decoder step and sequence, of feeding the true
-        previous token during training (1: always, the paper's setting);
-        otherwise the model's own argmax prediction is fed.
-    init_state : {"backward", "mean"}
-        Initial decoder state ``tanh(W_s ←h_1)`` (the paper) or
-        ``tanh(W_s mean_j h_j)``.
-    attention_state : {"previous", "current"}
-        Attend from the previous decoder state ``s_{i-1}`` before reading
-        ``y_{i-1}`` (the paper, default), or from the current state ``s_i``
-        after reading it (Luong-style); see the module docstring.
-    input_feeding : bool
-        Feed the previous context ``c_{i-1}`` into the decoder GRU's input.
-    coverage : bool
-        Add the coverage ``β_ij = Σ_{k<i} α_kj`` to the attention scores
-        (Tu et al. 2016).
-    coverage_penalty : float >= 0
-        Weight ``λ`` of the doubly stochastic attention penalty
-        ``λ · mean_j (1 - Σ_i α_ij)²`` added to the training loss (Xu et al.
-        2015); 0 (default) for none. ``attention_state="current",
-        coverage_penalty=3.0`` is what the benchmark uses: it keeps target
-        words without a source word (case markers) inside their phrase.
-    max_epochs, batch_size : int >= 1
-        Passed to :func:`mmalign.nn.train.fit`.
-    lr : float > 0
-        Adam learning rate.
-    scheduler : {"cosine", "plateau", None}
-        Learning-rate schedule of :class:`mmalign.nn.train.TrainConfig`; cosine
-        annealing over ``max_epochs`` (default) settles the attention sharply.
-    grad_clip : float > 0 or None
-        Maximum global gradient norm.
-    patience : int >= 0 or None
-        Early stopping on the validation loss (needs ``val_sources``).
-    seed : int >= 0
-        Seeds the initial weights and the training loop (deterministic on CPU).
-    device : str
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``: where ``fit`` trains.
-    pad_id, bos_id, eos_id : int >= 0
-        Reserved ids, distinct.
-    progress : bool
-        Show a progress bar while training.
-
-    Attributes
-    ----------
-    history_ : dict
-        The :func:`mmalign.nn.train.fit` history (``train_loss``, ``val_metric``, ...).
-    n_train_ : int
-        Number of training pairs.
-    max_target_len_ : int
-        Longest training target; sets the default decoding limit.
+    src_vocab_size, tgt_vocab_size, embed_dim, hidden_dim, attention_dim, dropout,
+    teacher_forcing, init_state, attention_state, input_feeding, coverage, pad_id, bos_id, eos_id
+        As in :class:`Seq2SeqAttention` (checked there).
 
     Examples
     --------
     >>> import torch
-    >>> from mmalign.attention import Seq2SeqAttention
-    >>> _ = torch.set_num_threads(1)
-    >>> src = [[3, 4, 5], [6, 7], [5, 3, 6, 4]] * 20
-    >>> tgt = [s[::-1] for s in src]
-    >>> model = Seq2SeqAttention(8, 8, embed_dim=16, hidden_dim=16, attention_dim=16,
-    ...                          max_epochs=2, batch_size=20).fit(src, tgt)
-    >>> al = model.align([3, 4, 5], [5, 4, 3])
-    >>> al.shape, al.matrix().sum(axis=1).round(6).tolist()
-    ((3, 3), [1.0, 1.0, 1.0])
-    >>> hyp = model.translate([3, 4, 5], beam_size=2, max_len=5)
-    >>> hyp.attention.shape == (len(hyp.tokens), 3)
-    True
+    >>> from mmalign.attention import Seq2SeqAttentionModule
+    >>> net = Seq2SeqAttentionModule(8, 9, embed_dim=4, hidden_dim=4, attention_dim=4).eval()
+    >>> src = torch.tensor([[3, 4, 5], [6, 7, 0]])
+    >>> logits, attention = net(src, torch.tensor([3, 2]), torch.tensor([[1, 5, 4], [1, 7, 6]]))
+    >>> tuple(logits.shape), tuple(attention.shape), bool((attention[1, :, 2] == 0).all())  # padding
+    ((2, 3, 9), (2, 3, 3), True)
     """
 
-    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, embed_dim: int = 64,
-                 hidden_dim: int = 128, attention_dim: int = 128, dropout: float = 0.0,
-                 teacher_forcing: float = 1.0, init_state: str = "backward",
-                 attention_state: str = "previous", input_feeding: bool = False, coverage: bool = False,
-                 coverage_penalty: float = 0.0, max_epochs: int = 30,
-                 batch_size: int = 64, lr: float = 3e-3, scheduler: str | None = "cosine",
-                 grad_clip: float | None = 1.0, patience: int | None = None, seed: int = 0, device: str = "cpu",
-                 pad_id: int = 0, bos_id: int = 1, eos_id: int = 2, progress: bool = False) -> None:
-        nn.Module.__init__(self)
-        self.src_vocab_size = src_vocab_size
-        self.tgt_vocab_size = tgt_vocab_size
-        self.embed_dim = embed_dim
-        self.hidden_dim = hidden_dim
-        self.attention_dim = attention_dim
-        self.dropout = dropout
-        self.teacher_forcing = teacher_forcing
+    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, embed_dim: int = 64, hidden_dim: int = 128,
+                 attention_dim: int = 128, dropout: float = 0.0, teacher_forcing: float = 1.0,
+                 init_state: str = "backward", attention_state: str = "previous", input_feeding: bool = False,
+                 coverage: bool = False, pad_id: int = 0, bos_id: int = 1, eos_id: int = 2) -> None:
+        super().__init__()
+        check_choice(init_state, "init_state", _INIT_STATES)
+        check_choice(attention_state, "attention_state", _ATTENTION_STATES)
+        E, H, A = int(embed_dim), int(hidden_dim), int(attention_dim)
+        self.hidden_dim = H
+        self.teacher_forcing = float(teacher_forcing)
         self.init_state = init_state
         self.attention_state = attention_state
-        self.input_feeding = input_feeding
-        self.coverage = coverage
-        self.coverage_penalty = coverage_penalty
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.scheduler = scheduler
-        self.grad_clip = grad_clip
-        self.patience = patience
-        self.seed = seed
-        self.device = device
-        self.pad_id = pad_id
-        self.bos_id = bos_id
-        self.eos_id = eos_id
-        self.progress = progress
-        self._build()
-
-    # ------------------------------------------------------------------ building
-    def _check_params(self) -> None:
-        for name in ("pad_id", "bos_id", "eos_id"):
-            check_int(getattr(self, name), name, 0)
-        if len({self.pad_id, self.bos_id, self.eos_id}) != 3:
-            raise ValueError(f"pad_id, bos_id and eos_id must be distinct, got "
-                             f"{self.pad_id}, {self.bos_id}, {self.eos_id}")
-        top = max(self.pad_id, self.bos_id, self.eos_id)
-        for name in ("src_vocab_size", "tgt_vocab_size"):
-            check_int(getattr(self, name), name, 1)
-            if getattr(self, name) <= top:
-                raise ValueError(f"{name} must exceed the reserved ids (max {top}), got {getattr(self, name)}")
-        for name in ("embed_dim", "hidden_dim", "attention_dim", "max_epochs", "batch_size"):
-            check_int(getattr(self, name), name, 1)
-        check_float(self.dropout, "dropout", 0.0, 1.0)
-        if self.dropout >= 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-        check_float(self.teacher_forcing, "teacher_forcing", 0.0, 1.0)
-        check_choice(self.init_state, "init_state", _INIT_STATES)
-        check_choice(self.attention_state, "attention_state", _ATTENTION_STATES)
-        for name in ("input_feeding", "coverage"):
-            check_bool(getattr(self, name), name)
-        check_float(self.coverage_penalty, "coverage_penalty", 0.0)
-        check_float(self.lr, "lr", 0.0, low_open=True)
-        if self.scheduler not in (None, "cosine", "plateau"):
-            raise ValueError(f"scheduler must be 'cosine', 'plateau' or None, got {self.scheduler!r}")
-        if self.grad_clip is not None:
-            check_float(self.grad_clip, "grad_clip", 0.0, low_open=True)
-        if self.patience is not None:
-            check_int(self.patience, "patience", 0)
-        check_int(self.seed, "seed", 0)
-        if not isinstance(self.device, (str, torch.device)):
-            raise ValueError(f"device must be a str, got {type(self.device).__name__}")
-
-    def _build(self) -> None:
-        """(Re)create every submodule from the hyper-parameters, seeded by ``seed``."""
-        self._check_params()
-        E, H, A = int(self.embed_dim), int(self.hidden_dim), int(self.attention_dim)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self.seed))
-            self.src_embed = nn.Embedding(int(self.src_vocab_size), E, padding_idx=int(self.pad_id))
-            self.tgt_embed = nn.Embedding(int(self.tgt_vocab_size), E, padding_idx=int(self.pad_id))
-            self.encoder = nn.GRU(E, H, batch_first=True, bidirectional=True)
-            self.init_proj = nn.Linear(H if self.init_state == "backward" else 2 * H, H)
-            self.attention = AdditiveAttention(query_dim=H, key_dim=2 * H, hidden_dim=A)
-            n_in = E + (2 * H if self.attention_state == "previous" else 0) + (2 * H if self.input_feeding else 0)
-            self.decoder = nn.GRUCell(n_in, H)
-            self.readout = nn.Linear(H + 2 * H + E, 2 * H)
-            self.output = nn.Linear(H, int(self.tgt_vocab_size))
-            self.drop = nn.Dropout(float(self.dropout))
-            if self.coverage:
-                # Tu et al. (2016): e_ij = vᵀ tanh(W q_i + U h_j + w_c β_ij), β_ij = Σ_{k<i} α_kj
-                self.coverage_proj = nn.Linear(1, A, bias=False)
+        self.input_feeding = bool(input_feeding)
+        self.coverage = bool(coverage)
+        self.src_embed = nn.Embedding(int(src_vocab_size), E, padding_idx=int(pad_id))
+        self.tgt_embed = nn.Embedding(int(tgt_vocab_size), E, padding_idx=int(pad_id))
+        self.encoder = nn.GRU(E, H, batch_first=True, bidirectional=True)
+        self.init_proj = nn.Linear(H if init_state == "backward" else 2 * H, H)
+        self.attention = AdditiveAttention(query_dim=H, key_dim=2 * H, hidden_dim=A)
+        n_in = E + (2 * H if attention_state == "previous" else 0) + (2 * H if self.input_feeding else 0)
+        self.decoder = nn.GRUCell(n_in, H)
+        self.readout = nn.Linear(H + 2 * H + E, 2 * H)
+        self.output = nn.Linear(H, int(tgt_vocab_size))
+        self.drop = nn.Dropout(float(dropout))
+        if self.coverage:
+            # Tu et al. (2016): e_ij = vᵀ tanh(W q_i + U h_j + w_c β_ij), β_ij = Σ_{k<i} α_kj
+            self.coverage_proj = nn.Linear(1, A, bias=False)
         # pad and bos are never outputs: their logits are -inf (not saved, rebuilt from the ids)
-        self.register_buffer("_never_emitted", torch.tensor([int(self.pad_id), int(self.bos_id)]),
-                             persistent=False)
+        self.register_buffer("_never_emitted", torch.tensor([int(pad_id), int(bos_id)]), persistent=False)
 
-    def _device(self) -> torch.device:
-        return self.output.weight.device
-
-    # ------------------------------------------------------------------ network
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Annotations, padding mask and initial decoder state of a padded batch.
@@ -309,10 +190,10 @@ class Seq2SeqAttention(Aligner, nn.Module):
             first = annotations.sum(1) / src_lengths.to(annotations.dtype)[:, None]
         return annotations, mask, torch.tanh(self.init_proj(first))
 
-    def _initial_state(self, s0: torch.Tensor, n_source: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def initial_state(self, s0: torch.Tensor, n_source: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Decoder state ``(s, c_prev, β)``: GRU state, previous context (input feeding) and coverage."""
         B = s0.shape[0]
-        feed = s0.new_zeros(B, 2 * int(self.hidden_dim) if self.input_feeding else 0)
+        feed = s0.new_zeros(B, 2 * self.hidden_dim if self.input_feeding else 0)
         cov = s0.new_zeros(B, n_source if self.coverage else 0)
         return s0, feed, cov
 
@@ -325,9 +206,13 @@ class Seq2SeqAttention(Aligner, nn.Module):
         alpha = masked_softmax(torch.tanh(pre) @ self.attention.v, mask)
         return torch.bmm(alpha[:, None, :], annotations)[:, 0], alpha
 
-    def _step(self, y_prev: torch.Tensor, state: tuple, annotations: torch.Tensor,
-              keys: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tuple, torch.Tensor]:
-        """One decoder step from embedded previous tokens ``y_prev (B, E)``: (logits, new state, α_i)."""
+    def step(self, y_prev: torch.Tensor, state: tuple, annotations: torch.Tensor,
+             keys: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tuple, torch.Tensor]:
+        """One decoder step from embedded previous tokens ``y_prev (B, E)``.
+
+        ``keys`` are ``attention.project_keys(annotations)``; ``state`` comes from
+        :meth:`initial_state` or the previous step. Returns ``(logits (B, V), new state, α_i (B, S))``.
+        """
         s_prev, feed, cov = state
         fed = [feed] if self.input_feeding else []
         if self.attention_state == "previous":
@@ -363,13 +248,15 @@ class Seq2SeqAttention(Aligner, nn.Module):
         logits : torch.Tensor [shape=(B, T, tgt_vocab_size)]
             ``logits[:, i]`` predicts the token after ``tgt_in[:, i]``.
         attention : torch.Tensor [shape=(B, T, S)]
-            Row-stochastic over the real source positions, exactly 0 on padding.
+            Row ``i``: decoder step ``i``'s weights over the source, summing to one over
+            the real source positions, exactly 0 on padding (the network's order;
+            :meth:`Seq2SeqAttention.align` returns it transposed, source on side x).
         """
         annotations, mask, s0 = self.encode(src, src_lengths)
         keys = self.attention.project_keys(annotations)
-        s = self._initial_state(s0, src.shape[1])
+        s = self.initial_state(s0, src.shape[1])
         T = tgt_in.shape[1]
-        ratio = float(self.teacher_forcing)
+        ratio = self.teacher_forcing
         sample = self.training and ratio < 1.0
         emb_all = None if sample else self.drop(self.tgt_embed(tgt_in))
         logits, alphas = [], []
@@ -383,12 +270,191 @@ class Seq2SeqAttention(Aligner, nn.Module):
                     keep = torch.rand(tok.shape, device=tok.device) < ratio
                     tok = torch.where(keep, tok, prev_pred)
                 y_prev = self.drop(self.tgt_embed(tok))
-            out, s, alpha = self._step(y_prev, s, annotations, keys, mask)
+            out, s, alpha = self.step(y_prev, s, annotations, keys, mask)
             if sample:
                 prev_pred = out.detach().argmax(-1)
             logits.append(out)
             alphas.append(alpha)
         return torch.stack(logits, 1), torch.stack(alphas, 1)
+
+
+# --------------------------------------------------------------------------- estimator
+class Seq2SeqAttention(TorchAligner):
+    """Bahdanau additive-attention encoder-decoder whose attention is an alignment.
+
+    See the module docstring for the architecture and the token-id conventions.
+    The network is a :class:`Seq2SeqAttentionModule`, built (seeded by the
+    training seed) and trained by ``fit`` and held in ``module_``.
+
+    Parameters
+    ----------
+    src_vocab_size, tgt_vocab_size : int > max(pad_id, bos_id, eos_id), or None
+        Sizes of the source and target vocabularies (ids ``0 .. size - 1``).
+        None (default): one more than the largest id (reserved ids included)
+        in the first ``fit``'s data (``src_vocab_size_``, ``tgt_vocab_size_``).
+    embed_dim : int >= 1
+        Token embedding size (source and target).
+    hidden_dim : int >= 1
+        GRU state size of each encoder direction and of the decoder; also the
+        number of maxout units of the deep output.
+    attention_dim : int >= 1
+        Hidden size of the additive alignment model.
+    dropout : float in [0, 1)
+        Dropout on embeddings and on the deep output (training only).
+    teacher_forcing : float in [0, 1]
+        Probability, per decoder step and sequence, of feeding the true
+        previous token during training (1: always, the paper's setting);
+        otherwise the model's own argmax prediction is fed.
+    init_state : {"backward", "mean"}
+        Initial decoder state ``tanh(W_s ←h_1)`` (the paper) or
+        ``tanh(W_s mean_j h_j)``.
+    attention_state : {"previous", "current"}
+        Attend from the previous decoder state ``s_{i-1}`` before reading
+        ``y_{i-1}`` (the paper, default), or from the current state ``s_i``
+        after reading it (Luong-style); see the module docstring.
+    input_feeding : bool
+        Feed the previous context ``c_{i-1}`` into the decoder GRU's input.
+    coverage : bool
+        Add the coverage ``β_ij = Σ_{k<i} α_kj`` to the attention scores
+        (Tu et al. 2016).
+    coverage_penalty : float >= 0
+        Weight ``λ`` of the doubly stochastic attention penalty
+        ``λ · mean_j (1 - Σ_i α_ij)²`` added to the training loss (Xu et al.
+        2015); 0 (default) for none. ``attention_state="current",
+        coverage_penalty=3.0`` is what the benchmark uses: it keeps target
+        words without a source word (case markers) inside their phrase.
+    pad_id, bos_id, eos_id : int >= 0
+        Reserved ids, distinct.
+    train : None, mapping or TrainConfig
+        Training settings (:class:`~mmalign.nn.estimator.TorchEstimator`,
+        :class:`~mmalign.nn.train.TrainConfig`: Adam, ``max_epochs``,
+        ``batch_size``, ``lr``, ``scheduler``, ``grad_clip``, ``patience``
+        (early stopping on the validation loss, needs ``validation``), ``seed``
+        (the initial weights and the training loop, deterministic on CPU),
+        ``device``, ``progress``, ...). The defaults: ``max_epochs=30``,
+        ``batch_size=64``, ``lr=3e-3``, ``scheduler="cosine"`` (cosine
+        annealing over ``max_epochs`` settles the attention sharply),
+        ``grad_clip=1.0``, ``seed=0``, ``device="cpu"``. ``batch_size`` also
+        sets the chunks of decoding and of ``align_batch``.
+
+    Attributes
+    ----------
+    module_ : Seq2SeqAttentionModule
+        The network.
+    src_vocab_size_, tgt_vocab_size_ : int
+        The vocabulary sizes the network was built with.
+    history_ : dict
+        The :func:`mmalign.nn.train.fit` history (``train_loss``, ``val_metric``, ...).
+    n_train_ : int
+        Number of training pairs.
+    max_target_len_ : int
+        Longest training target; sets the default decoding limit.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mmalign.attention import Seq2SeqAttention
+    >>> _ = torch.set_num_threads(1)
+    >>> src = [[3, 4, 5], [6, 7], [5, 3, 6, 4]] * 20
+    >>> tgt = [s[::-1] for s in src]
+    >>> model = Seq2SeqAttention(8, 8, embed_dim=16, hidden_dim=16, attention_dim=16,
+    ...                          train={"max_epochs": 2, "batch_size": 20}).fit(src, tgt)
+    >>> al = model.align([3, 4, 5], [5, 4, 3, 3])   # source on side x, target on side y
+    >>> al.shape, al.distribution_over, al.matrix().sum(axis=0).round(6).tolist()
+    ((3, 4), 'x', [1.0, 1.0, 1.0, 1.0])
+    >>> hyp = model.translate([3, 4, 5], beam_size=2, max_len=5)
+    >>> hyp.attention.shape == (len(hyp.tokens), 3)
+    True
+    """
+
+    TRAIN_DEFAULTS = _TRAINING
+
+    def __init__(self, src_vocab_size: int | None = None, tgt_vocab_size: int | None = None,
+                 embed_dim: int = 64,
+                 hidden_dim: int = 128, attention_dim: int = 128, dropout: float = 0.0,
+                 teacher_forcing: float = 1.0, init_state: str = "backward",
+                 attention_state: str = "previous", input_feeding: bool = False, coverage: bool = False,
+                 coverage_penalty: float = 0.0, pad_id: int = 0, bos_id: int = 1, eos_id: int = 2,
+                 train: Any = None) -> None:
+        self.src_vocab_size = src_vocab_size
+        self.tgt_vocab_size = tgt_vocab_size
+        self.embed_dim = embed_dim
+        self.hidden_dim = hidden_dim
+        self.attention_dim = attention_dim
+        self.dropout = dropout
+        self.teacher_forcing = teacher_forcing
+        self.init_state = init_state
+        self.attention_state = attention_state
+        self.input_feeding = input_feeding
+        self.coverage = coverage
+        self.coverage_penalty = coverage_penalty
+        self.pad_id = pad_id
+        self.bos_id = bos_id
+        self.eos_id = eos_id
+        self.train = train
+
+    # ------------------------------------------------------------------ estimator hooks
+    def _check_params(self) -> None:
+        for name in ("pad_id", "bos_id", "eos_id"):
+            check_int(getattr(self, name), name, 0)
+        if len({self.pad_id, self.bos_id, self.eos_id}) != 3:
+            raise ValueError(f"pad_id, bos_id and eos_id must be distinct, got "
+                             f"{self.pad_id}, {self.bos_id}, {self.eos_id}")
+        top = max(self.pad_id, self.bos_id, self.eos_id)
+        for name in ("src_vocab_size", "tgt_vocab_size"):
+            if getattr(self, name) is None:
+                continue
+            check_int(getattr(self, name), name, 1)
+            if getattr(self, name) <= top:
+                raise ValueError(f"{name} must exceed the reserved ids (max {top}), got {getattr(self, name)}")
+        for name in ("embed_dim", "hidden_dim", "attention_dim"):
+            check_int(getattr(self, name), name, 1)
+        check_float(self.dropout, "dropout", 0.0, 1.0)
+        if self.dropout >= 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        check_float(self.teacher_forcing, "teacher_forcing", 0.0, 1.0)
+        check_choice(self.init_state, "init_state", _INIT_STATES)
+        check_choice(self.attention_state, "attention_state", _ATTENTION_STATES)
+        for name in ("input_feeding", "coverage"):
+            check_bool(getattr(self, name), name)
+        check_float(self.coverage_penalty, "coverage_penalty", 0.0)
+
+    def _vocab_sizes(self) -> tuple[int, int]:
+        """(source, target) vocabulary sizes: the fitted ones, else the hyper-parameters (files
+        written before the sizes could be inferred hold only those)."""
+        return (int(getattr(self, "src_vocab_size_", None) or self.src_vocab_size),
+                int(getattr(self, "tgt_vocab_size_", None) or self.tgt_vocab_size))
+
+    def _infer_vocab_sizes(self, sources: Any, targets: Any, source_lengths: Any,
+                           target_lengths: Any) -> None:
+        """Set ``src_vocab_size_`` / ``tgt_vocab_size_``: as given, or one more than the largest
+        id in the data (at least one more than the reserved ids); kept once the network exists."""
+        if getattr(self, "module_", None) is not None:  # a second fit continues: same network
+            self.src_vocab_size_, self.tgt_vocab_size_ = self._vocab_sizes()
+            return
+        top = max(int(self.pad_id), int(self.bos_id), int(self.eos_id))
+        sizes = []
+        for given, seqs, lengths, name in ((self.src_vocab_size, sources, source_lengths, "sources"),
+                                           (self.tgt_vocab_size, targets, target_lengths, "targets")):
+            if given is not None:
+                sizes.append(int(given))
+                continue
+            sizes.append(infer_vocab_size(seqs, lengths, name, minimum=top + 1, pad_id=int(self.pad_id)))
+        self.src_vocab_size_, self.tgt_vocab_size_ = sizes
+
+    def _make_module(self) -> Seq2SeqAttentionModule:
+        src_vocab, tgt_vocab = self._vocab_sizes()
+        return Seq2SeqAttentionModule(
+            src_vocab, tgt_vocab, embed_dim=int(self.embed_dim),
+            hidden_dim=int(self.hidden_dim), attention_dim=int(self.attention_dim), dropout=float(self.dropout),
+            teacher_forcing=float(self.teacher_forcing), init_state=self.init_state,
+            attention_state=self.attention_state, input_feeding=bool(self.input_feeding),
+            coverage=bool(self.coverage), pad_id=int(self.pad_id), bos_id=int(self.bos_id),
+            eos_id=int(self.eos_id))
+
+    def _chunk(self) -> int:
+        """Rows per forward pass when decoding and aligning: the training batch size."""
+        return max(int(self.train_config().batch_size), 1)
 
     # ------------------------------------------------------------------ data
     def _targets_io(self, tgt: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -405,9 +471,10 @@ class Seq2SeqAttention(Aligner, nn.Module):
 
     def _pairs(self, sources: Any, targets: Any, source_lengths: Any, target_lengths: Any,
                names: tuple[str, str] = ("sources", "targets")) -> tuple[torch.Tensor, ...]:
-        src, src_len = as_id_batch(sources, source_lengths, names[0], int(self.src_vocab_size),
+        src_vocab, tgt_vocab = self._vocab_sizes()
+        src, src_len = as_id_batch(sources, source_lengths, names[0], src_vocab,
                                    pad_id=int(self.pad_id))
-        tgt, tgt_len = as_id_batch(targets, target_lengths, names[1], int(self.tgt_vocab_size),
+        tgt, tgt_len = as_id_batch(targets, target_lengths, names[1], tgt_vocab,
                                    reserved=(self.pad_id, self.bos_id, self.eos_id), pad_id=int(self.pad_id))
         if src.shape[0] != tgt.shape[0]:
             raise ValueError(f"{names[0]} and {names[1]} must hold the same number of sequences, "
@@ -415,16 +482,33 @@ class Seq2SeqAttention(Aligner, nn.Module):
         tgt_in, tgt_out = self._targets_io(tgt, tgt_len)
         return src, src_len, tgt_in, tgt_out
 
+    def _sources(self, src: Any, src_lengths: Any, name: str = "src") -> tuple[torch.Tensor, torch.Tensor]:
+        return as_id_batch(src, src_lengths, name, self._vocab_sizes()[0], pad_id=int(self.pad_id))
+
     @staticmethod
-    def _loss(model: nn.Module, batch: tuple) -> torch.Tensor:
+    def _one_sequence(x: Any, name: str) -> np.ndarray:
+        """One sequence of ids as a ``(1, n)`` int64 array (``align`` takes one pair)."""
+        if isinstance(x, (list, tuple)) and len(x) > 0 and not is_single_sequence(x):
+            raise ValueError(f"{name} must be one sequence of token ids, got a collection of {len(x)}; "
+                             "align_batch aligns many pairs")
+        a = as_int_array(x, name)
+        if a.ndim != 1:
+            raise ValueError(f"{name} must be one 1-d sequence of token ids, got shape {a.shape} "
+                             "(align_batch aligns a batch)")
+        if a.size == 0:
+            raise ValueError(f"{name} is an empty sequence")
+        return a[None]
+
+    def _loss(self, model: nn.Module, batch: tuple) -> torch.Tensor:
+        """Cross-entropy of the teacher-forced batch (plus the doubly stochastic attention penalty);
+        ``model`` is ``module_`` or the wrapper that trains it (DDP)."""
         src, src_len, tgt_in, tgt_out = batch
         S = int(src_len.max())
         T = int((tgt_out != _IGNORE).sum(1).max())
         logits, att = model(src[:, :S], src_len, tgt_in[:, :T])
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                            tgt_out[:, :T].reshape(-1), ignore_index=_IGNORE)
-        # a hyper-parameter, read from the module itself when DDP wraps it
-        lam = float(getattr(model, "module", model).coverage_penalty)
+        lam = float(self.coverage_penalty)
         if lam > 0:
             # doubly stochastic attention (Xu et al. 2015): every real source position should
             # receive a total attention of 1 over the decoder steps (EOS included)
@@ -435,57 +519,52 @@ class Seq2SeqAttention(Aligner, nn.Module):
         return loss
 
     # ------------------------------------------------------------------ fit
-    def fit(self, sources: Any, targets: Any = None, *, source_lengths: Any = None,
-            target_lengths: Any = None, val_sources: Any = None, val_targets: Any = None) -> "Seq2SeqAttention":
+    def fit(self, sources: Any, targets: Any = None, *, validation: tuple | None = None,
+            source_lengths: Any = None, target_lengths: Any = None) -> "Seq2SeqAttention":
         """Train on (source, target) pairs with teacher forcing and cross-entropy.
 
-        Re-initialises the weights (seeded by ``seed``) and trains them with
-        :func:`mmalign.nn.train.fit` (Adam, ``max_epochs``, ``batch_size``,
-        ``lr``, ``scheduler``, ``grad_clip``); with validation data, keeps
-        the weights of the epoch with the lowest validation loss and stops
-        early after ``patience`` epochs without improvement.
+        Builds the network (:class:`Seq2SeqAttentionModule`, seeded by the
+        training seed) on the first call, and trains it with
+        :func:`mmalign.nn.train.fit` (``train``: Adam, ``max_epochs``,
+        ``batch_size``, ``lr``, ``scheduler``, ``grad_clip``); with validation
+        data, keeps the weights of the epoch with the lowest validation loss
+        and stops early after ``patience`` epochs without improvement. A second
+        ``fit`` continues from the current weights (``sklearn.base.clone`` gives
+        an unfitted copy).
 
         Parameters
         ----------
         sources : list of 1-d int sequences, or int tensor / array [shape=(N, S)]
-            Source token ids in ``[0, src_vocab_size)``.
+            Source token ids in ``[0, src_vocab_size)`` (``X``).
         targets : same forms [shape=(N, T)]
-            Target token ids in ``[0, tgt_vocab_size)``, without BOS / EOS / pad ids.
+            Target token ids in ``[0, tgt_vocab_size)``, without BOS / EOS / pad ids (``Y``).
+        validation : (sources, targets) or None
+            Validation pairs, lists of sequences (or full-row arrays).
         source_lengths, target_lengths : int array [shape=(N,)] or None
             Lengths for padded-array inputs (default: full rows).
-        val_sources, val_targets : same forms, optional
-            Validation pairs (their lengths are read from lists, or full rows).
 
         Returns
         -------
         self : Seq2SeqAttention
         """
-        from ..nn.train import TrainConfig, fit as train_fit
-
+        self._check_params()
+        config = self.train_config()
         if targets is None:
             raise ValueError("targets is required: fit(sources, targets)")
-        self._build()
+        self._infer_vocab_sizes(sources, targets, source_lengths, target_lengths)
         data = self._pairs(sources, targets, source_lengths, target_lengths)
         val = None
-        if (val_sources is None) != (val_targets is None):
-            raise ValueError("val_sources and val_targets must be given together")
-        if val_sources is not None:
-            val = self._pairs(val_sources, val_targets, None, None, ("val_sources", "val_targets"))
-        if self.patience is not None and val is None:
-            raise ValueError("patience: early stopping needs val_sources and val_targets")
-        clip = None if self.grad_clip is None else float(self.grad_clip)
-        config = TrainConfig(max_epochs=int(self.max_epochs), batch_size=int(self.batch_size),
-                             lr=float(self.lr), scheduler=self.scheduler, grad_clip=clip,
-                             device=self.device, seed=int(self.seed), patience=self.patience,
-                             progress=bool(self.progress))
-        history = train_fit(self, self._loss, data, config=config, val_data=val)
-        self.history_ = dataclasses.asdict(history)
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise ValueError("validation must be a pair (sources, targets)")
+            val = self._pairs(validation[0], validation[1], None, None, ("validation[0]", "validation[1]"))
+        if config.patience is not None and val is None:
+            raise ValueError("train.patience: early stopping needs validation=(sources, targets)")
+        self._ensure_module()
+        self._fit_module(self._loss, data, validation=val)
         self.n_train_ = int(data[0].shape[0])
         self.max_target_len_ = int((data[3] != _IGNORE).sum(1).max()) - 1
         return self
-
-    def _sources(self, src: Any, src_lengths: Any, name: str = "src") -> tuple[torch.Tensor, torch.Tensor]:
-        return as_id_batch(src, src_lengths, name, int(self.src_vocab_size), pad_id=int(self.pad_id))
 
     # ------------------------------------------------------------------ decoding
     def _default_max_len(self, n_source: int) -> int:
@@ -497,26 +576,29 @@ class Seq2SeqAttention(Aligner, nn.Module):
 
         With ``expand``, one source (a batch of 1) serves every live hypothesis (beam search).
         """
+        m = self.module_
+
         def step(prev: torch.Tensor, s: tuple) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-            ann, k, m = annotations, keys, mask
+            ann, k, msk = annotations, keys, mask
             if expand:
                 n = s[0].shape[0]
-                ann, k, m = ann.expand(n, -1, -1), k.expand(n, -1, -1), m.expand(n, -1)
-            logits, s_new, alpha = self._step(self.tgt_embed(prev), s, ann, k, m)
+                ann, k, msk = ann.expand(n, -1, -1), k.expand(n, -1, -1), msk.expand(n, -1)
+            logits, s_new, alpha = m.step(m.tgt_embed(prev), s, ann, k, msk)
             return torch.log_softmax(logits, -1), alpha, s_new
         return step
 
     @torch.no_grad()
     def _greedy(self, src: torch.Tensor, lens: torch.Tensor, max_len: int | None) -> list[Hypothesis]:
         """Greedy decoding (:func:`~mmalign.nn.decoding.greedy_decode`) of a padded batch."""
-        dev = self._device()
+        m = self.module_
+        dev = self._module_dtype_device()[1]
         src, lens = src.to(dev), lens.to(dev)
-        annotations, mask, s0 = self.encode(src, lens)
-        keys = self.attention.project_keys(annotations)
+        annotations, mask, s0 = m.encode(src, lens)
+        keys = m.attention.project_keys(annotations)
         lens_cpu = [int(L) for L in lens.cpu()]
         limits = [self._default_max_len(L) if max_len is None else max_len for L in lens_cpu]
         return greedy_decode(self._decoder_step(annotations, keys, mask),
-                             self._initial_state(s0, src.shape[1]), batch_size=src.shape[0],
+                             m.initial_state(s0, src.shape[1]), batch_size=src.shape[0],
                              bos=int(self.bos_id), eos=int(self.eos_id), max_len=limits, device=dev,
                              n_keys=lens_cpu)
 
@@ -524,16 +606,17 @@ class Seq2SeqAttention(Aligner, nn.Module):
     def _beam_search(self, src: torch.Tensor, lens: torch.Tensor, beam_size: int, max_len: int | None,
                      length_penalty: float = 0.0) -> list[Hypothesis]:
         """Beam search (:func:`~mmalign.nn.decoding.beam_search`), one sequence at a time."""
-        dev = self._device()
+        m = self.module_
+        dev = self._module_dtype_device()[1]
         src, lens = src.to(dev), lens.to(dev)
-        annotations_all, mask_all, s_all = self.encode(src, lens)
-        keys_all = self.attention.project_keys(annotations_all)
+        annotations_all, mask_all, s_all = m.encode(src, lens)
+        keys_all = m.attention.project_keys(annotations_all)
         results = []
         for b in range(src.shape[0]):
             L = int(lens[b])
             ann, keys, mask = annotations_all[b:b + 1, :L], keys_all[b:b + 1, :L], mask_all[b:b + 1, :L]
             results.append(beam_search(
-                self._decoder_step(ann, keys, mask, expand=True), self._initial_state(s_all[b:b + 1], L),
+                self._decoder_step(ann, keys, mask, expand=True), m.initial_state(s_all[b:b + 1], L),
                 n_keys=L, dtype=ann.dtype, device=dev, bos=int(self.bos_id), eos=int(self.eos_id),
                 beam_size=beam_size, max_len=self._default_max_len(L) if max_len is None else max_len,
                 length_penalty=length_penalty))
@@ -567,17 +650,18 @@ class Seq2SeqAttention(Aligner, nn.Module):
         -------
         hypothesis : Hypothesis, or list of Hypothesis for a batch
             Tokens (without BOS / EOS) and ``attention`` ``(len(tokens), S_b)``
-            of the kept hypothesis.
+            of the kept hypothesis (one row per output token, the decoder's
+            order; :meth:`align` gives it as an Alignment with the source on side x).
 
         Examples
         --------
         >>> from mmalign.attention import Seq2SeqAttention
-        >>> m = Seq2SeqAttention(6, 6, embed_dim=4, hidden_dim=4, attention_dim=4, max_epochs=1)
+        >>> m = Seq2SeqAttention(6, 6, embed_dim=4, hidden_dim=4, attention_dim=4, train={"max_epochs": 1})
         >>> hyp = m.fit([[3, 4]], [[4, 3]]).translate([3, 4, 5], max_len=4)
         >>> hyp.attention.shape[1], len(hyp.tokens) <= 4
         (3, True)
         """
-        check_fitted(self, "history_", "fit(sources, targets)")
+        self._check_fitted(fit_call="fit(sources, targets)")
         beam_size = check_int(beam_size, "beam_size", 1, MAX_BEAM_SIZE)
         if max_len is not None:
             max_len = check_int(max_len, "max_len", 1, MAX_DECODE_LEN)
@@ -588,11 +672,12 @@ class Seq2SeqAttention(Aligner, nn.Module):
             if src_lengths is not None:
                 src_lengths = as_int_array(src_lengths, "src_lengths").reshape(-1)
         padded, lens = self._sources(src, src_lengths)
-        was_training = self.training
-        self.eval()
+        m = self.module_
+        was_training = m.training
+        m.eval()
         try:
             outs: list[Hypothesis] = []
-            step = max(int(self.batch_size), 1)
+            step = self._chunk()
             for i in range(0, padded.shape[0], step):
                 S = int(lens[i:i + step].max())
                 chunk, clen = padded[i:i + step, :S], lens[i:i + step]
@@ -606,7 +691,7 @@ class Seq2SeqAttention(Aligner, nn.Module):
                         g.score = length_normalised_score(g.log_prob, len(g.tokens) + g.finished, length_penalty)
                         outs.append(g if g.score > h.score else h)
         finally:
-            self.train(was_training)
+            m.train(was_training)
         return outs[0] if single else outs
 
     # ------------------------------------------------------------------ alignment
@@ -614,14 +699,15 @@ class Seq2SeqAttention(Aligner, nn.Module):
     def _teacher_forced(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor,
                         tgt_out: torch.Tensor) -> list[tuple[np.ndarray, float]]:
         """Per pair: attention (n_tgt + 1, S_b) including the EOS step, and log p(y + EOS | x)."""
-        dev = self._device()
+        m = self.module_
+        dev = self._module_dtype_device()[1]
         out = []
-        step = max(int(self.batch_size), 1)
+        step = self._chunk()
         for i in range(0, src.shape[0], step):
             sl = src_len[i:i + step]
             to = tgt_out[i:i + step]
             S, T = int(sl.max()), int((to != _IGNORE).sum(1).max())
-            logits, att = self(src[i:i + step, :S].to(dev), sl.to(dev), tgt_in[i:i + step, :T].to(dev))
+            logits, att = m(src[i:i + step, :S].to(dev), sl.to(dev), tgt_in[i:i + step, :T].to(dev))
             logp = torch.log_softmax(logits, -1).double()
             to_d = to[:, :T].to(dev)
             valid = to_d != _IGNORE
@@ -633,93 +719,145 @@ class Seq2SeqAttention(Aligner, nn.Module):
                 out.append((att_np[b, :n, :L].copy(), float(lp[b])))
         return out
 
-    def align(self, src: Any, tgt: Any = None, *, beam_size: int = 1, max_len: int | None = None,
-              include_eos: bool = False, src_lengths: Any = None, tgt_lengths: Any = None
-              ) -> Alignment | list[Alignment]:
-        """Attention of the model as an :class:`~mmalign.alignment.Alignment`.
+    @staticmethod
+    def _alignment(weights: np.ndarray, extras: dict) -> Alignment:
+        """``weights`` ``(n_target, n_source)`` (the decoder's rows) as an Alignment with the
+        source on side x and the target on side y, each target step a distribution over x."""
+        return Alignment(weights=np.ascontiguousarray(weights.T), distribution_over="x", monotonic=False,
+                         extras=extras)
 
-        With a target, the teacher-forced attention of the model reading that
-        target; with ``tgt=None``, the attention of the model's own decoded
-        output (:meth:`translate` with ``beam_size``).
+    def _decoded(self, padded: torch.Tensor, lens: torch.Tensor, beam_size: int, max_len: int | None,
+                 include_eos: bool, names: list[str]) -> list[Alignment]:
+        """Alignments of the model's own outputs for the sources ``padded`` (names for messages)."""
+        hyps = self.translate(padded, beam_size=beam_size, max_len=max_len, src_lengths=lens)
+        out = []
+        for b, h in enumerate(hyps):
+            w = h.attention
+            if include_eos and h.eos_attention is not None:
+                w = np.concatenate([w, h.eos_attention[None]], 0)
+            if w.shape[0] == 0:
+                raise ValueError(f"the model decoded an empty output for {names[b]}: nothing to align "
+                                 "(pass include_eos=True to get the EOS step's attention)")
+            out.append(self._alignment(w, {
+                "tokens": list(h.tokens), "source_tokens": padded[b, :int(lens[b])].tolist(),
+                "log_prob": h.log_prob, "score": h.score, "finished": h.finished,
+                "eos_weights": h.eos_attention}))
+        return out
 
-        Parameters
-        ----------
-        src : 1-d int sequence, list of them, or int tensor [shape=(B, S)]
-        tgt : same form as ``src``, or None
-            Target ids without BOS / EOS.
-        beam_size, max_len : int
-            Decoding options when ``tgt`` is None.
-        include_eos : bool
-            Append the row of the step that predicts EOS (then the weights have
-            ``n_target + 1`` rows).
-        src_lengths, tgt_lengths : int array [shape=(B,)] or None
-            For padded tensor inputs.
-
-        Returns
-        -------
-        alignment : Alignment, or list of Alignment for a batch
-            ``weights`` ``(n_target, n_source)`` row-stochastic, target on side
-            x and source on side y, ``monotonic=False`` (``path()`` takes the
-            argmax source position of each target token). ``extras``:
-            ``"tokens"`` (target ids), ``"source_tokens"``, ``"log_prob"``
-            (``log p(target + EOS | source)``), ``"eos_weights"`` (the EOS
-            step's attention, None if decoding never emitted EOS) and, when
-            decoding, ``"score"`` and ``"finished"``.
-
-        Raises
-        ------
-        ValueError
-            Bad ids, empty sequences, mismatched counts or lengths; a decoded
-            output with no token (nothing to align) unless ``include_eos``.
-
-        Examples
-        --------
-        >>> from mmalign.attention import Seq2SeqAttention
-        >>> m = Seq2SeqAttention(6, 6, embed_dim=4, hidden_dim=4, attention_dim=4, max_epochs=1)
-        >>> m = m.fit([[3, 4, 5]], [[5, 4, 3]])
-        >>> al = m.align([3, 4, 5], [5, 4])
-        >>> al.shape, al.extras["tokens"]
-        ((2, 3), [5, 4])
-        """
-        check_fitted(self, "history_", "fit(sources, targets)")
-        single = is_single_sequence(src)
-        if tgt is not None and is_single_sequence(tgt) != single:
-            raise ValueError("src and tgt must both be single sequences or both be collections")
-        srcs = [src] if single else src
-        if single and src_lengths is not None:
-            src_lengths = as_int_array(src_lengths, "src_lengths").reshape(-1)
-        if tgt is None:
-            padded, lens = self._sources(srcs, src_lengths)
-            hyps = self.translate(padded, beam_size=beam_size, max_len=max_len, src_lengths=lens)
-            out = []
-            for b, h in enumerate(hyps):
-                w = h.attention
-                if include_eos and h.eos_attention is not None:
-                    w = np.concatenate([w, h.eos_attention[None]], 0)
-                if w.shape[0] == 0:
-                    raise ValueError("the model decoded an empty output for src"
-                                     f"{'' if single else f'[{b}]'}: nothing to align "
-                                     "(pass include_eos=True to get the EOS step's attention)")
-                out.append(Alignment(weights=w, monotonic=False, extras={
-                    "tokens": list(h.tokens), "source_tokens": padded[b, :int(lens[b])].tolist(),
-                    "log_prob": h.log_prob, "score": h.score, "finished": h.finished,
-                    "eos_weights": h.eos_attention}))
-            return out[0] if single else out
-        tgts = [tgt] if single else tgt
-        if single and tgt_lengths is not None:
-            tgt_lengths = as_int_array(tgt_lengths, "tgt_lengths").reshape(-1)
-        src_p, src_l, tgt_in, tgt_out = self._pairs(srcs, tgts, src_lengths, tgt_lengths, ("src", "tgt"))
-        was_training = self.training
-        self.eval()
+    def _forced(self, src: Any, tgt: Any, src_lengths: Any, tgt_lengths: Any, include_eos: bool,
+                names: tuple[str, str]) -> list[Alignment]:
+        """Alignments of the model reading the given targets (teacher forcing)."""
+        src_p, src_l, tgt_in, tgt_out = self._pairs(src, tgt, src_lengths, tgt_lengths, names)
+        m = self.module_
+        was_training = m.training
+        m.eval()
         try:
             pairs = self._teacher_forced(src_p, src_l, tgt_in, tgt_out)
         finally:
-            self.train(was_training)
+            m.train(was_training)
         out = []
         for b, (att, lp) in enumerate(pairs):
             n = att.shape[0] - 1
             w = att if include_eos else att[:n]
-            out.append(Alignment(weights=w, monotonic=False, extras={
+            out.append(self._alignment(w, {
                 "tokens": tgt_in[b, 1:n + 1].tolist(), "source_tokens": src_p[b, :int(src_l[b])].tolist(),
                 "log_prob": lp, "eos_weights": att[n].copy()}))
-        return out[0] if single else out
+        return out
+
+    def align(self, src: Any, tgt: Any = None, *, beam_size: int = 1, max_len: int | None = None,
+              include_eos: bool = False) -> Alignment:
+        """The attention of the model on one (source, target) pair as an :class:`~mmalign.alignment.Alignment`.
+
+        With a target, the teacher-forced attention of the model reading that
+        target; with ``tgt=None`` the model **decodes the target first**
+        (:meth:`translate` with ``beam_size``) and returns the attention of its
+        own output.
+
+        Parameters
+        ----------
+        src : 1-d int sequence
+            Source ids (side x).
+        tgt : 1-d int sequence or None
+            Target ids without BOS / EOS (side y); None: the model's own output.
+        beam_size, max_len : int
+            Decoding options when ``tgt`` is None.
+        include_eos : bool
+            Append the step that predicts EOS as a last target position (then
+            side y has ``n_target + 1`` positions).
+
+        Returns
+        -------
+        alignment : Alignment
+            ``weights`` ``(n_source, n_target)``: column ``t`` is the attention of
+            the decoder step that predicts target token ``t`` over the source,
+            summing to one (``distribution_over="x"``), ``monotonic=False``
+            (``path()`` takes, for every target token, its most attended source
+            position: pairs ``(s, t)``). ``extras``: ``"tokens"`` (target ids),
+            ``"source_tokens"``, ``"log_prob"`` (``log p(target + EOS |
+            source)``), ``"eos_weights"`` (the EOS step's attention over the
+            source, None if decoding never emitted EOS) and, when decoding,
+            ``"score"`` and ``"finished"``.
+
+        Raises
+        ------
+        ValueError
+            Bad ids, empty sequences, a batch (use :meth:`align_batch`); a
+            decoded output with no token (nothing to align) unless ``include_eos``.
+
+        Examples
+        --------
+        >>> from mmalign.attention import Seq2SeqAttention
+        >>> m = Seq2SeqAttention(6, 6, embed_dim=4, hidden_dim=4, attention_dim=4, train={"max_epochs": 1})
+        >>> m = m.fit([[3, 4, 5]], [[5, 4, 3]])
+        >>> al = m.align([3, 4, 5], [5, 4])
+        >>> al.shape, al.extras["tokens"]
+        ((3, 2), [5, 4])
+        """
+        self._check_fitted(fit_call="fit(sources, targets)")
+        src_a = self._one_sequence(src, "src")
+        if tgt is None:
+            padded, lens = self._sources(src_a, None)
+            return self._decoded(padded, lens, beam_size, max_len, include_eos, ["src"])[0]
+        return self._forced(src_a, self._one_sequence(tgt, "tgt"), None, None, include_eos, ("src", "tgt"))[0]
+
+    def align_batch(self, src: Any, tgt: Any = None, *, src_lengths: Any = None, tgt_lengths: Any = None,
+                    beam_size: int = 1, max_len: int | None = None, include_eos: bool = False
+                    ) -> list[Alignment]:
+        """:meth:`align` over many pairs: one :class:`~mmalign.alignment.Alignment` per pair.
+
+        Equal to ``[align(s, t) for s, t in zip(src, tgt)]`` (to rounding: pairs are
+        run in padded batches of ``batch_size``).
+
+        Parameters
+        ----------
+        src : list of 1-d int sequences, or int tensor / array [shape=(B, S)]
+        tgt : same forms [shape=(B, T)], or None
+            Target ids without BOS / EOS; None: the model decodes each target first.
+        src_lengths, tgt_lengths : int array [shape=(B,)] or None
+            For padded tensor / array inputs.
+        beam_size, max_len, include_eos
+            As in :meth:`align`.
+
+        Returns
+        -------
+        alignments : list of Alignment
+            As :meth:`align` returns, source on side x and target on side y.
+
+        Examples
+        --------
+        >>> from mmalign.attention import Seq2SeqAttention
+        >>> m = Seq2SeqAttention(6, 6, embed_dim=4, hidden_dim=4, attention_dim=4, train={"max_epochs": 1})
+        >>> m = m.fit([[3, 4, 5]], [[5, 4, 3]])
+        >>> [al.shape for al in m.align_batch([[3, 4, 5], [4, 5]], [[5, 4], [5, 4, 3]])]
+        [(3, 2), (2, 3)]
+        """
+        self._check_fitted(fit_call="fit(sources, targets)")
+        for name, value in (("src", src), ("tgt", tgt)):
+            if value is not None and is_single_sequence(value):
+                raise ValueError(f"{name} must be a collection of sequences (a list of them or a "
+                                 "(batch, steps) array); align aligns one pair")
+        if tgt is None:
+            padded, lens = self._sources(src, src_lengths)
+            return self._decoded(padded, lens, beam_size, max_len, include_eos,
+                                 [f"src[{b}]" for b in range(padded.shape[0])])
+        return self._forced(src, tgt, src_lengths, tgt_lengths, include_eos, ("src", "tgt"))

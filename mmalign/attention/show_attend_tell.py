@@ -6,7 +6,11 @@ one word at a time, and before each word it attends over the ``L``
 locations. :class:`ShowAttendTell` learns the captioning task (``fit``),
 captions greedily or with beam search (``caption``), and hands back the
 per-word attention over the grid as an :class:`~mmalign.alignment.Alignment`
-(``align``): caption words on side x, grid cells on side y.
+(``align(image, caption)`` for one image, ``align_batch`` for many): grid cells
+on side x, caption words on side y, the order of ``align``'s arguments; each
+word's weights are a distribution over the cells (``distribution_over="x"``).
+The network is :class:`ShowAttendTellModule` (a plain ``torch.nn.Module``,
+``module_`` after ``fit``).
 
 Model
 -----
@@ -86,11 +90,11 @@ Training objective (per caption of ``C`` tokens including EOS)
   ``hard_mix_warmup=8`` it pointed at the right digit for 94 % of the words
   after 20 epochs (soft attention: 94 %), better than hard attention whose
   encoder starts from a trained soft model's CNN (87 %), e.g.
-  ``ShowAttendTell(..., attention="hard", encoder=copy.deepcopy(soft_model.cnn),
+  ``ShowAttendTell(..., attention="hard", encoder=copy.deepcopy(soft_model.module_.cnn),
   encoder_dim=64)`` (a given module is trained further but not
   re-initialised). The warm-up must outlast the sharpening of the maps: over
   2 epochs pointing reached only 34 % after 12 epochs, over 4 epochs 79 %,
-  over 8 epochs 90 % (measured while ``fit`` restarted Adam every epoch). Outside ``fit`` (e.g. calling :meth:`loss` directly)
+  over 8 epochs 90 % (measured while ``fit`` restarted Adam every epoch). Outside ``fit`` (e.g. calling :meth:`ShowAttendTellModule.loss` directly)
   the mixing is ``hard_mix``.
 - At test time hard attention uses the expected context
   (``hard_inference="expected"``, the default: the model saw it on at least
@@ -102,8 +106,8 @@ Token ids
 Captions are 1-d integer ids in ``[0, vocab_size)`` **without** BOS / EOS;
 ids 0, 1, 2 are ``<pad>``, ``<bos>``, ``<eos>`` as in
 :class:`mmalign.datasets.Vocabulary` and may not appear in captions. Row ``t``
-of the attention is the step that *predicts* word ``t`` (it attends from the
-state after word ``t - 1``).
+of the network's attention (column ``t`` of an alignment's weights) is the step
+that *predicts* word ``t`` (it attends from the state after word ``t - 1``).
 """
 
 from __future__ import annotations
@@ -116,16 +120,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..aligner import Aligner
 from ..alignment import Alignment
 from ..nn.decoding import MAX_BEAM_SIZE, MAX_DECODE_LEN, Hypothesis, beam_search, greedy_decode
+from ..nn.estimator import TorchAligner
 from ..nn.layers import AdditiveAttention
 from ..utils.tensors import as_float, as_tensor
-from ..utils.token_ids import as_id_batch, as_int_array, is_single_sequence
-from ..utils.validation import check_bool, check_choice, check_fitted, check_float, check_int
+from ..utils.token_ids import as_id_batch, as_int_array, infer_vocab_size, is_single_sequence
+from ..utils.validation import check_bool, check_choice, check_float, check_int
 
-__all__ = ["ShowAttendTell", "SmallConvEncoder", "torchvision_encoder", "cell_positions", "grid_cell_masks",
-           "word_box_masks"]
+__all__ = ["ShowAttendTell", "ShowAttendTellModule", "SmallConvEncoder", "torchvision_encoder", "cell_positions",
+           "grid_cell_masks", "word_box_masks"]
 
 _IGNORE = -100          # cross-entropy ignore index at padded target positions
 _PAD, _BOS, _EOS = 0, 1, 2
@@ -306,7 +310,7 @@ def cell_positions(grid_shape: tuple[int, int], *, device: Any = None,
 
 
 def grid_cell_masks(boxes: Any, grid_shape: tuple[int, int], image_size: tuple[int, int]) -> np.ndarray:
-    """Which grid cells overlap each box: the gold regions of ``align``'s columns.
+    """Which grid cells overlap each box: the gold regions of the cells (side x) of ``align``.
 
     Cell ``(r, c)`` of an ``H × W`` grid over an ``h × w`` image covers pixels
     ``[c w / W, (c + 1) w / W) × [r h / H, (r + 1) h / H)``; a cell counts when
@@ -324,7 +328,7 @@ def grid_cell_masks(boxes: Any, grid_shape: tuple[int, int], image_size: tuple[i
     Returns
     -------
     masks : np.ndarray [bool, shape=(n, H * W)]
-        Row-major over the grid, like the columns of ``ShowAttendTell.align``.
+        Row-major over the grid, like the cells (side x, rows) of ``ShowAttendTell.align``.
 
     Examples
     --------
@@ -344,7 +348,7 @@ def grid_cell_masks(boxes: Any, grid_shape: tuple[int, int], image_size: tuple[i
     return (row[:, :, None] & col[:, None, :]).reshape(len(b), H * W)
 
 
-# --------------------------------------------------------------------------- model
+# --------------------------------------------------------------------------- scoring helper
 
 def word_box_masks(alignments: Any, word_boxes: Any) -> tuple[np.ndarray, np.ndarray]:
     """Stack per-word attention and the grid cells of each word's box, for words that have one.
@@ -352,8 +356,10 @@ def word_box_masks(alignments: Any, word_boxes: Any) -> tuple[np.ndarray, np.nda
     Parameters
     ----------
     alignments : list of Alignment
-        One per image, from :meth:`ShowAttendTell.align`: ``(T, H * W)`` weights
-        with ``grid_shape`` and ``image_size`` in ``extras``.
+        One per image, from :meth:`ShowAttendTell.align` / :meth:`ShowAttendTell.align_batch`:
+        ``(H * W, T)`` weights, grid cells on side x and words on side y, with
+        ``grid_shape`` and ``image_size`` in ``extras``. (An alignment that records
+        ``distribution_over="y"`` has its words on side x and is read that way.)
     word_boxes : list of list of (array-like of shape (4,) or None)
         Per image, the ``(x0, y0, x1, y1)`` box of each word's region, None for
         words without one (as :func:`mmalign.datasets.digit_scenes` records).
@@ -361,6 +367,7 @@ def word_box_masks(alignments: Any, word_boxes: Any) -> tuple[np.ndarray, np.nda
     Returns
     -------
     weights : np.ndarray [shape=(n_words, H * W)]
+        One row per word with a box: its attention over the grid cells.
     masks : np.ndarray [bool, shape=(n_words, H * W)]
         Inputs of :func:`mmalign.metrics.pointing_accuracy` and
         :func:`mmalign.metrics.attention_mass_inside`.
@@ -368,104 +375,133 @@ def word_box_masks(alignments: Any, word_boxes: Any) -> tuple[np.ndarray, np.nda
     Examples
     --------
     >>> from mmalign.alignment import Alignment
-    >>> al = Alignment(weights=np.array([[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]]),
-    ...                extras={"grid_shape": (2, 2), "image_size": (16, 16)})
+    >>> w = np.array([[0.7, 0.25], [0.1, 0.25], [0.1, 0.25], [0.1, 0.25]])   # 4 cells x 2 words
+    >>> al = Alignment(weights=w, distribution_over="x", extras={"grid_shape": (2, 2), "image_size": (16, 16)})
     >>> w, m = word_box_masks([al], [[np.array([0, 0, 8, 8]), None]])
-    >>> w.shape, m.astype(int).tolist()
-    ((1, 4), [[1, 0, 0, 0]])
+    >>> w.tolist(), m.astype(int).tolist()
+    ([[0.7, 0.1, 0.1, 0.1]], [[1, 0, 0, 0]])
     """
     if len(alignments) != len(word_boxes):
         raise ValueError(f"alignments and word_boxes must have the same length, got "
                          f"{len(alignments)} and {len(word_boxes)}")
     weights, masks = [], []
-    for al, boxes in zip(alignments, word_boxes):
+    for k, (al, boxes) in enumerate(zip(alignments, word_boxes)):
+        # one row per word: words are side y (ShowAttendTell's order) unless the alignment says
+        # its rows are the distributions
+        per_word = al.matrix() if al.distribution_over == "y" else al.matrix().T
+        grid = al.extras["grid_shape"]
+        n_cells = int(np.prod(grid))
+        if per_word.shape[1] != n_cells:
+            raise ValueError(f"alignments[{k}] has {per_word.shape[1]} cells per word, but its grid_shape "
+                             f"{tuple(grid)} has {n_cells} (grid cells on side x, words on side y)")
+        if len(boxes) != per_word.shape[0]:
+            raise ValueError(f"word_boxes[{k}] has {len(boxes)} entries for the {per_word.shape[0]} words "
+                             f"of alignments[{k}]")
         rows = [t for t, b in enumerate(boxes) if b is not None]
-        weights.append(al.matrix()[rows])
+        weights.append(per_word[rows])
         masks.append(grid_cell_masks(np.array([boxes[t] for t in rows]).reshape(-1, 4),
-                                     al.extras["grid_shape"], al.extras["image_size"]))
+                                     grid, al.extras["image_size"]))
     return np.concatenate(weights), np.concatenate(masks)
 
-class ShowAttendTell(Aligner, nn.Module):
-    """Show-attend-tell captioner (soft or hard attention) whose attention is an alignment.
 
-    See the module docstring for the model, the objectives and the token-id
-    conventions.
+# --------------------------------------------------------------------------- network
+
+def _hard_mix_at(hard_mix: float, warmup: float, epoch: float) -> float:
+    """``hard_mix + (1 - hard_mix) · max(0, 1 - epoch / warmup)`` (``hard_mix`` for no warm-up)."""
+    mix, warm = float(hard_mix), float(warmup)
+    epoch = check_float(epoch, "epoch", 0.0)
+    if warm <= 0.0:
+        return mix
+    return mix + (1.0 - mix) * max(0.0, 1.0 - epoch / warm)
+
+
+def _as_images(images: Any, in_channels: int, name: str, dtype: torch.dtype,
+               device: torch.device) -> tuple[torch.Tensor, bool]:
+    """``(B, C, h, w)`` float tensor in ``dtype`` on ``device``, and whether one image was given
+    (``(h, w)``, or ``(C, h, w)`` for ``C > 1``)."""
+    images = as_tensor(images, name)
+    C = int(in_channels)
+    single = images.ndim == 2 or (images.ndim == 3 and C > 1)
+    if images.ndim == 2:
+        images = images[None, None]
+    elif images.ndim == 3:
+        images = images[None] if C > 1 else images[:, None]
+    elif images.ndim != 4:
+        raise ValueError(f"{name} must have shape (B, C, h, w), (B, h, w) or (h, w), got {tuple(images.shape)}")
+    if images.shape[1] != C:
+        raise ValueError(f"{name} must have {C} channel(s) (in_channels), got shape {tuple(images.shape)}")
+    if images.shape[0] == 0:
+        raise ValueError(f"{name} must not be empty")
+    if min(images.shape[2:]) < 8:
+        raise ValueError(f"{name} must be at least 8 x 8 pixels, got {tuple(images.shape[2:])}")
+    return as_float(images, dtype, name).to(device), single
+
+
+def _encoder_and_dim(spec: Any, encoder_dim: int | None, in_channels: int) -> tuple[nn.Module, int]:
+    """The encoder network ``spec`` names and its output channels ``D`` (probed when not given)."""
+    C = int(in_channels)
+    if spec is None or spec == "small":
+        D = 64 if encoder_dim is None else int(encoder_dim)
+        return SmallConvEncoder(C, D), D
+    if not isinstance(spec, (str, nn.Module)):
+        raise ValueError(f"encoder must be None, 'small', a torchvision model name or a torch.nn.Module, "
+                         f"got {type(spec).__name__}")
+    net = spec if isinstance(spec, nn.Module) else torchvision_encoder(spec, None, in_channels=C)
+    if encoder_dim is not None:
+        return net, int(encoder_dim)
+    was = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            p = next(net.parameters(), None)
+            probe = torch.zeros(1, C, 64, 64, device=None if p is None else p.device,
+                                dtype=torch.float32 if p is None else p.dtype)
+            out = net(probe)
+    except Exception as err:  # noqa: BLE001 - any failure means "tell me encoder_dim"
+        raise ValueError(f"encoder: could not infer encoder_dim from a 64 x 64 probe ({err}); "
+                         "pass encoder_dim") from None
+    finally:
+        net.train(was)
+    if not isinstance(out, torch.Tensor) or out.ndim != 4:
+        raise ValueError("encoder must map (B, C, h, w) images to (B, D, H, W) feature maps, got "
+                         f"{getattr(out, 'shape', type(out).__name__)}")
+    return net, int(out.shape[1])
+
+
+class ShowAttendTellModule(nn.Module):
+    """The network of :class:`ShowAttendTell`: CNN encoder, additive attention over its grid,
+    β gate, LSTM decoder, deep output, and the training objective (see the module docstring).
+
+    A plain ``torch.nn.Module`` that can sit inside other models;
+    :class:`ShowAttendTell` builds it (seeded), trains it and reads its attention out as
+    :class:`~mmalign.alignment.Alignment` objects.
 
     Parameters
     ----------
-    vocab_size : int > 3
-        Size of the caption vocabulary (ids ``0 .. vocab_size - 1``; 0, 1, 2
-        are pad, BOS, EOS).
-    encoder : None, "small", str or torch.nn.Module
-        ``None`` / ``"small"``: :class:`SmallConvEncoder`; another string: a
-        torchvision model name for :func:`torchvision_encoder` (``weights=None``);
-        a module: any ``(B, C, h, w) -> (B, D, H, W)`` network, used as given
-        (not re-initialised by ``fit``; :meth:`save` cannot store it).
-    encoder_dim : int or None
-        ``D``. For the small encoder its output channels (default 64); for
-        other encoders inferred from a ``64 × 64`` probe when None.
-    in_channels : int
-        Image channels.
-    attention : {"soft", "hard"}
-    coordinates : bool
-        Append each cell's position features (:func:`cell_positions`) to its annotation.
-    embed_dim, hidden_dim, attention_dim : int
-        Word embedding, LSTM state and attention MLP sizes.
-    dropout : float in [0, 1)
-        Before the output layer.
-    alpha_c : float >= 0
-        Weight ``λ`` of the doubly stochastic regulariser (0: off; 1: the paper).
-    entropy_weight : float >= 0
-        Entropy bonus ``λ_e`` of hard attention.
-    reinforce_weight : float >= 0
-        Weight ``λ_r`` of the REINFORCE term of hard attention (the paper's eq. 12).
-    baseline_decay : float in [0, 1)
-        Moving-average decay of the REINFORCE baseline (0.9 in the paper).
-    hard_mix : float in [0, 1]
-        Probability, per training caption, of the expected context in hard mode.
-    hard_mix_warmup : float >= 0
-        Epochs over which that probability decays linearly from 1 to
-        ``hard_mix`` at the start of ``fit`` (:meth:`hard_mix_at`); 0 (default):
-        the paper's constant ``hard_mix``. Needed to train hard attention with
-        an encoder trained from scratch (see the module docstring).
-    hard_inference : {"expected", "argmax"}
-        Context of hard attention at test time.
-    max_epochs, batch_size : int
-    lr : float > 0
-        Adam learning rate.
-    scheduler : {"cosine", None}
-        Cosine annealing of the learning rate over ``max_epochs``.
-    grad_clip : float > 0 or None
-    seed : int >= 0
-        Seeds the initial weights and training.
-    device : str
-        Where ``fit`` trains (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``).
+    vocab_size, encoder, encoder_dim, in_channels, attention, coordinates, embed_dim,
+    hidden_dim, attention_dim, dropout, alpha_c, entropy_weight, reinforce_weight,
+    baseline_decay, hard_mix, hard_mix_warmup, hard_inference
+        As in :class:`ShowAttendTell` (checked there). The encoder (``cnn``) is built
+        first: ``None`` / ``"small"``: :class:`SmallConvEncoder`; another string:
+        :func:`torchvision_encoder`; a module: used as given. Its output channels
+        ``D`` are ``encoder_dim``, or read from a ``64 x 64`` probe when None.
 
     Attributes
     ----------
-    history_ : dict
-        ``train_loss`` and ``val_metric`` (teacher-forced per-token error) per
-        epoch; for hard attention also ``hard_mix``, the mixing probability at
-        the start of each epoch.
-    max_caption_len_ : int
-        Longest training caption (sets the default decoding limit).
-    baseline_ : torch.Tensor (buffer)
-        REINFORCE baseline (hard attention).
+    cnn : torch.nn.Module
+        The encoder.
+    annotation_dim : int
+        ``D`` plus 18 position features with ``coordinates``.
+    baseline_, baseline_set_ : torch.Tensor (buffers)
+        REINFORCE baseline (hard attention) and whether it was initialised.
 
     Examples
     --------
     >>> import torch
-    >>> _ = torch.set_num_threads(1)
-    >>> images = torch.rand(8, 1, 32, 32)
-    >>> captions = [[4, 5], [6], [5, 4, 6], [7]] * 2
-    >>> sat = ShowAttendTell(vocab_size=8, embed_dim=8, hidden_dim=16, attention_dim=8,
-    ...                      max_epochs=1).fit(images, captions)
-    >>> logits, alphas = sat(images, torch.tensor([[1, 4, 5]] * 8))
-    >>> logits.shape, alphas.shape          # 32 x 32 images: a 4 x 4 grid
-    (torch.Size([8, 3, 8]), torch.Size([8, 3, 16]))
-    >>> al = sat.align(images[0, 0], [4, 5])
-    >>> al.shape, al.extras["grid_shape"]
-    ((2, 16), (4, 4))
+    >>> net = ShowAttendTellModule(8, embed_dim=8, hidden_dim=16, attention_dim=8).eval()
+    >>> logits, alphas = net(torch.rand(2, 1, 32, 32), torch.tensor([[1, 4, 5], [1, 6, 0]]))
+    >>> tuple(logits.shape), tuple(alphas.shape)      # 32 x 32 images: a 4 x 4 grid
+    ((2, 3, 8), (2, 3, 16))
     """
 
     def __init__(self, vocab_size: int, encoder: Any = None, encoder_dim: int | None = None,
@@ -473,170 +509,37 @@ class ShowAttendTell(Aligner, nn.Module):
                  embed_dim: int = 64, hidden_dim: int = 128, attention_dim: int = 64,
                  dropout: float = 0.0, alpha_c: float = 0.0, entropy_weight: float = 0.01,
                  reinforce_weight: float = 1.0, baseline_decay: float = 0.9, hard_mix: float = 0.5,
-                 hard_mix_warmup: float = 0.0, hard_inference: str = "expected", max_epochs: int = 20,
-                 batch_size: int = 32, lr: float = 2e-3,
-                 scheduler: str | None = "cosine", grad_clip: float | None = 5.0, seed: int = 0,
-                 device: str = "cpu") -> None:
-        nn.Module.__init__(self)
-        self.vocab_size = vocab_size
-        self.encoder = encoder
-        self.encoder_dim = encoder_dim
-        self.in_channels = in_channels
+                 hard_mix_warmup: float = 0.0, hard_inference: str = "expected") -> None:
+        super().__init__()
+        check_choice(attention, "attention", _ATTENTIONS)
+        check_choice(hard_inference, "hard_inference", _HARD_INFERENCE)
+        self.in_channels = int(in_channels)
         self.attention = attention
-        self.coordinates = coordinates
-        self.embed_dim = embed_dim
-        self.hidden_dim = hidden_dim
-        self.attention_dim = attention_dim
-        self.dropout = dropout
-        self.alpha_c = alpha_c
-        self.entropy_weight = entropy_weight
-        self.reinforce_weight = reinforce_weight
-        self.baseline_decay = baseline_decay
-        self.hard_mix = hard_mix
-        self.hard_mix_warmup = hard_mix_warmup
+        self.coordinates = bool(coordinates)
+        self.alpha_c = float(alpha_c)
+        self.entropy_weight = float(entropy_weight)
+        self.reinforce_weight = float(reinforce_weight)
+        self.baseline_decay = float(baseline_decay)
+        self.hard_mix = float(hard_mix)
+        self.hard_mix_warmup = float(hard_mix_warmup)
         self.hard_inference = hard_inference
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.scheduler = scheduler
-        self.grad_clip = grad_clip
-        self.seed = seed
-        self.device = device
-        self._build()
-
-    # The hyper-parameter ``encoder`` (possibly a module) stays a plain attribute;
-    # the network is registered as ``cnn`` (and the attention layer as ``attend``).
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "encoder" and "_modules" in self.__dict__:
-            object.__setattr__(self, name, value)
-            return
-        super().__setattr__(name, value)
-
-    # ------------------------------------------------------------------ building
-    def _check_params(self) -> None:
-        check_int(self.vocab_size, "vocab_size", 4)
-        check_int(self.in_channels, "in_channels", 1)
-        check_choice(self.attention, "attention", _ATTENTIONS)
-        check_choice(self.hard_inference, "hard_inference", _HARD_INFERENCE)
-        check_bool(self.coordinates, "coordinates")
-        for name in ("embed_dim", "hidden_dim", "attention_dim", "max_epochs", "batch_size"):
-            check_int(getattr(self, name), name, 1)
-        if self.encoder_dim is not None:
-            check_int(self.encoder_dim, "encoder_dim", 1)
-        if not (self.encoder is None or isinstance(self.encoder, (str, nn.Module))):
-            raise ValueError(f"encoder must be None, 'small', a torchvision model name or a torch.nn.Module, "
-                             f"got {type(self.encoder).__name__}")
-        check_float(self.dropout, "dropout", 0.0, 1.0)
-        if self.dropout >= 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-        check_float(self.alpha_c, "alpha_c", 0.0)
-        check_float(self.entropy_weight, "entropy_weight", 0.0)
-        check_float(self.reinforce_weight, "reinforce_weight", 0.0)
-        check_float(self.baseline_decay, "baseline_decay", 0.0, 1.0)
-        if self.baseline_decay >= 1.0:
-            raise ValueError(f"baseline_decay must lie in [0, 1), got {self.baseline_decay}")
-        check_float(self.hard_mix, "hard_mix", 0.0, 1.0)
-        check_float(self.hard_mix_warmup, "hard_mix_warmup", 0.0)
-        check_float(self.lr, "lr", 0.0, low_open=True)
-        if self.scheduler not in (None, "cosine"):
-            raise ValueError(f"scheduler must be 'cosine' or None, got {self.scheduler!r}")
-        if self.grad_clip is not None:
-            check_float(self.grad_clip, "grad_clip", 0.0, low_open=True)
-        check_int(self.seed, "seed", 0)
-        if not isinstance(self.device, (str, torch.device)):
-            raise ValueError(f"device must be a str, got {type(self.device).__name__}")
-
-    def _make_encoder(self) -> tuple[nn.Module, int]:
-        spec, C = self.encoder, int(self.in_channels)
-        if spec is None or spec == "small":
-            D = 64 if self.encoder_dim is None else int(self.encoder_dim)
-            return SmallConvEncoder(C, D), D
-        net = spec if isinstance(spec, nn.Module) else torchvision_encoder(spec, None, in_channels=C)
-        if self.encoder_dim is not None:
-            return net, int(self.encoder_dim)
-        was = net.training
-        net.eval()
-        try:
-            with torch.no_grad():
-                p = next(net.parameters(), None)
-                probe = torch.zeros(1, C, 64, 64, device=None if p is None else p.device,
-                                    dtype=torch.float32 if p is None else p.dtype)
-                out = net(probe)
-        except Exception as err:  # noqa: BLE001 - any failure means "tell me encoder_dim"
-            raise ValueError(f"encoder: could not infer encoder_dim from a 64 x 64 probe ({err}); "
-                             "pass encoder_dim") from None
-        finally:
-            net.train(was)
-        if not isinstance(out, torch.Tensor) or out.ndim != 4:
-            raise ValueError("encoder must map (B, C, h, w) images to (B, D, H, W) feature maps, got "
-                             f"{getattr(out, 'shape', type(out).__name__)}")
-        return net, int(out.shape[1])
-
-    def _build(self) -> None:
-        """(Re)create the networks from the hyper-parameters, seeded by ``seed``.
-
-        A user-given encoder module is kept as it is (neither copied nor re-initialised).
-        """
-        self._check_params()
-        E, H, A, V = int(self.embed_dim), int(self.hidden_dim), int(self.attention_dim), int(self.vocab_size)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self.seed))
-            cnn, D = self._make_encoder()
-            self.cnn = cnn
-            self.annotation_dim_ = Da = D + (_POS_DIM if self.coordinates else 0)
-            self.embed = nn.Embedding(V, E, padding_idx=_PAD)
-            self.init_h = nn.Linear(Da, H)
-            self.init_c = nn.Linear(Da, H)
-            self.attend = AdditiveAttention(query_dim=H, key_dim=Da, hidden_dim=A)
-            nn.init.zeros_(self.attend.v)       # uniform attention at the start: α_0 is the mean
-            self.f_beta = nn.Linear(H, 1)
-            self.lstm = nn.LSTMCell(E + Da, H)
-            self.out_h = nn.Linear(H, E)
-            self.out_z = nn.Linear(Da, E)
-            self.out = nn.Linear(E, V)
-            self.drop = nn.Dropout(float(self.dropout))
+        E, H, A, V = int(embed_dim), int(hidden_dim), int(attention_dim), int(vocab_size)
+        cnn, D = _encoder_and_dim(encoder, encoder_dim, in_channels)
+        self.cnn = cnn
+        self.annotation_dim = Da = D + (_POS_DIM if self.coordinates else 0)
+        self.embed = nn.Embedding(V, E, padding_idx=_PAD)
+        self.init_h = nn.Linear(Da, H)
+        self.init_c = nn.Linear(Da, H)
+        self.attend = AdditiveAttention(query_dim=H, key_dim=Da, hidden_dim=A)
+        nn.init.zeros_(self.attend.v)       # uniform attention at the start: α_0 is the mean
+        self.f_beta = nn.Linear(H, 1)
+        self.lstm = nn.LSTMCell(E + Da, H)
+        self.out_h = nn.Linear(H, E)
+        self.out_z = nn.Linear(Da, E)
+        self.out = nn.Linear(E, V)
+        self.drop = nn.Dropout(float(dropout))
         self.register_buffer("baseline_", torch.zeros((), dtype=torch.float32))
         self.register_buffer("baseline_set_", torch.zeros((), dtype=torch.bool))
-
-    def _device(self) -> torch.device:
-        return self.out.weight.device
-
-    # ------------------------------------------------------------------ inputs
-    def _check_images(self, images: Any, name: str = "images") -> tuple[torch.Tensor, bool]:
-        """``(B, C, h, w)`` float tensor on the model's device, and whether one image was given."""
-        images = as_tensor(images, name)
-        C = int(self.in_channels)
-        single = images.ndim == 2 or (images.ndim == 3 and C > 1)
-        if images.ndim == 2:
-            images = images[None, None]
-        elif images.ndim == 3:
-            images = images[None] if C > 1 else images[:, None]
-        elif images.ndim != 4:
-            raise ValueError(f"{name} must have shape (B, C, h, w), (B, h, w) or (h, w), got {tuple(images.shape)}")
-        if images.shape[1] != C:
-            raise ValueError(f"{name} must have {C} channel(s) (in_channels), got shape {tuple(images.shape)}")
-        if images.shape[0] == 0:
-            raise ValueError(f"{name} must not be empty")
-        if min(images.shape[2:]) < 8:
-            raise ValueError(f"{name} must be at least 8 x 8 pixels, got {tuple(images.shape[2:])}")
-        p = self.out.weight
-        return as_float(images, p.dtype, name).to(p.device), single
-
-    def _captions(self, captions: Any, lengths: Any, name: str = "captions") -> tuple[torch.Tensor, torch.Tensor]:
-        """``(captions_in (N, T+1), targets (N, T+1))``: BOS + y, and y + EOS (ignore index beyond)."""
-        if captions is None:
-            raise ValueError(f"{name} is required")
-        tgt, lens = as_id_batch(captions, lengths, name, int(self.vocab_size), reserved=(_PAD, _BOS, _EOS),
-                                pad_id=_PAD)
-        B, T = tgt.shape
-        cap_in = torch.full((B, T + 1), _PAD, dtype=torch.long)
-        cap_in[:, 0] = _BOS
-        cap_in[:, 1:] = tgt
-        targets = torch.full((B, T + 1), _IGNORE, dtype=torch.long)
-        valid = torch.arange(T)[None, :] < lens[:, None]
-        targets[:, :T] = torch.where(valid, tgt, torch.full_like(tgt, _IGNORE))
-        targets[torch.arange(B), lens] = _EOS
-        return cap_in, targets
 
     # ------------------------------------------------------------------ network
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -662,9 +565,9 @@ class ShowAttendTell(Aligner, nn.Module):
         if self.coordinates:
             pos = cell_positions((H, W), device=feats.device, dtype=feats.dtype)
             ann = torch.cat([ann, pos.expand(B, -1, -1)], -1)
-        if ann.shape[-1] != self.annotation_dim_:
+        if ann.shape[-1] != self.annotation_dim:
             raise ValueError(f"encoder returned {D} channels but the model expects encoder_dim = "
-                             f"{self.annotation_dim_ - (_POS_DIM if self.coordinates else 0)}")
+                             f"{self.annotation_dim - (_POS_DIM if self.coordinates else 0)}")
         return ann, (int(H), int(W))
 
     def _init_state(self, ann: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -704,25 +607,9 @@ class ShowAttendTell(Aligner, nn.Module):
         return out
 
     def hard_mix_at(self, epoch: float) -> float:
-        """Probability of the expected context for a hard-attention training caption at ``epoch``.
-
-        ``hard_mix + (1 - hard_mix) · max(0, 1 - epoch / hard_mix_warmup)``:
-        1 at the start of training, decaying linearly to ``hard_mix`` over the
-        first ``hard_mix_warmup`` epochs (fractional: ``fit`` advances it
-        after every mini-batch), then ``hard_mix``; always ``hard_mix`` when
-        ``hard_mix_warmup`` is 0.
-
-        Examples
-        --------
-        >>> sat = ShowAttendTell(8, attention="hard", hard_mix=0.5, hard_mix_warmup=4)
-        >>> [sat.hard_mix_at(e) for e in (0, 2, 4, 10)]
-        [1.0, 0.75, 0.5, 0.5]
-        """
-        mix, warm = float(self.hard_mix), float(self.hard_mix_warmup)
-        epoch = check_float(epoch, "epoch", 0.0)
-        if warm <= 0.0:
-            return mix
-        return mix + (1.0 - mix) * max(0.0, 1.0 - epoch / warm)
+        """Probability of the expected context for a hard-attention training caption at ``epoch``
+        (:meth:`ShowAttendTell.hard_mix_at`)."""
+        return _hard_mix_at(self.hard_mix, self.hard_mix_warmup, epoch)
 
     def _current_hard_mix(self) -> float:
         """``hard_mix_at`` the training progress of ``fit`` (``hard_mix`` outside ``fit``)."""
@@ -797,9 +684,11 @@ class ShowAttendTell(Aligner, nn.Module):
             ``logits[:, t]`` predicts the token after ``captions_in[:, t]``.
         alphas : torch.Tensor [shape=(B, T, L)]
             Attention over the ``L = H·W`` grid cells (row-major); each valid
-            row sums to 1, rows past ``lengths`` are 0.
+            row sums to 1, rows past ``lengths`` are 0 (the network's order;
+            :meth:`ShowAttendTell.align` returns it transposed, cells on side x).
         """
-        images, _ = self._check_images(images)
+        p = self.out.weight
+        images, _ = _as_images(images, self.in_channels, "images", p.dtype, p.device)
         captions_in = torch.as_tensor(captions_in, device=images.device).long()
         if captions_in.ndim != 2 or captions_in.shape[0] != images.shape[0] or captions_in.shape[1] == 0:
             raise ValueError(f"captions_in must have shape ({images.shape[0]}, T >= 1), got {tuple(captions_in.shape)}")
@@ -904,7 +793,268 @@ class ShowAttendTell(Aligner, nn.Module):
             return loss, terms
         return loss
 
-    # ------------------------------------------------------------------ fit
+
+# --------------------------------------------------------------------------- estimator
+# the training defaults of ShowAttendTell (TorchEstimator.TRAIN_DEFAULTS): those of the flat
+# arguments the model took before (20 epochs, batches of 32, Adam at 2e-3 with cosine annealing,
+# gradients clipped at norm 5, seed 0, on the CPU)
+_TRAINING = {"max_epochs": 20, "batch_size": 32, "lr": 2e-3, "scheduler": "cosine", "grad_clip": 5.0,
+             "seed": 0, "device": "cpu"}
+
+
+class ShowAttendTell(TorchAligner):
+    """Show-attend-tell captioner (soft or hard attention) whose attention is an alignment.
+
+    See the module docstring for the model, the objectives and the token-id
+    conventions. The network is a :class:`ShowAttendTellModule`, built (seeded
+    by the training seed) and trained by ``fit`` and held in ``module_``.
+
+    Parameters
+    ----------
+    vocab_size : int > 3, or None
+        Size of the caption vocabulary (ids ``0 .. vocab_size - 1``; 0, 1, 2
+        are pad, BOS, EOS). None (default): one more than the largest id in
+        the first ``fit``'s captions (at least 4; ``vocab_size_``).
+    encoder : None, "small", str or torch.nn.Module
+        ``None`` / ``"small"``: :class:`SmallConvEncoder`; another string: a
+        torchvision model name for :func:`torchvision_encoder` (``weights=None``);
+        a module: any ``(B, C, h, w) -> (B, D, H, W)`` network, used as given
+        (trained in place, not re-initialised; :meth:`save` cannot store it).
+    encoder_dim : int or None
+        ``D``. For the small encoder its output channels (default 64); for
+        other encoders inferred from a ``64 × 64`` probe when None (when ``fit``
+        builds the network).
+    in_channels : int
+        Image channels.
+    attention : {"soft", "hard"}
+    coordinates : bool
+        Append each cell's position features (:func:`cell_positions`) to its annotation.
+    embed_dim, hidden_dim, attention_dim : int
+        Word embedding, LSTM state and attention MLP sizes.
+    dropout : float in [0, 1)
+        Before the output layer.
+    alpha_c : float >= 0
+        Weight ``λ`` of the doubly stochastic regulariser (0: off; 1: the paper).
+    entropy_weight : float >= 0
+        Entropy bonus ``λ_e`` of hard attention.
+    reinforce_weight : float >= 0
+        Weight ``λ_r`` of the REINFORCE term of hard attention (the paper's eq. 12).
+    baseline_decay : float in [0, 1)
+        Moving-average decay of the REINFORCE baseline (0.9 in the paper).
+    hard_mix : float in [0, 1]
+        Probability, per training caption, of the expected context in hard mode.
+    hard_mix_warmup : float >= 0
+        Epochs over which that probability decays linearly from 1 to
+        ``hard_mix`` at the start of ``fit`` (:meth:`hard_mix_at`); 0 (default):
+        the paper's constant ``hard_mix``. Needed to train hard attention with
+        an encoder trained from scratch (see the module docstring).
+    hard_inference : {"expected", "argmax"}
+        Context of hard attention at test time.
+    train : None, mapping or TrainConfig
+        Training settings (:class:`~mmalign.nn.estimator.TorchEstimator`,
+        :class:`~mmalign.nn.train.TrainConfig`: Adam, ``max_epochs``,
+        ``batch_size``, ``lr``, ``scheduler`` (``"cosine"``: cosine annealing
+        over ``max_epochs``, or None), ``grad_clip``, ``seed`` (the initial
+        weights and training), ``device`` (where ``fit`` trains), ...). The
+        defaults: ``max_epochs=20``, ``batch_size=32``, ``lr=2e-3``,
+        ``scheduler="cosine"``, ``grad_clip=5.0``, ``seed=0``, ``device="cpu"``.
+        ``4 * batch_size`` images are captioned per forward pass.
+
+    Attributes
+    ----------
+    module_ : ShowAttendTellModule
+        The network; its ``cnn`` is the encoder and ``baseline_`` the REINFORCE
+        baseline (hard attention).
+    vocab_size_ : int
+        The vocabulary size the network was built with.
+    history_ : dict
+        The :func:`mmalign.nn.train.fit` history: ``train_loss`` and ``val_metric``
+        (teacher-forced per-token error) per epoch, ``best_epoch``, ...; for hard
+        attention also ``hard_mix``, the mixing probability at the start of each epoch.
+    max_caption_len_ : int
+        Longest training caption (sets the default decoding limit).
+    annotation_dim_ : int
+        Size of the annotation vectors (``D``, plus 18 with ``coordinates``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.set_num_threads(1)
+    >>> images = torch.rand(8, 1, 32, 32)
+    >>> captions = [[4, 5], [6], [5, 4, 6], [7]] * 2
+    >>> sat = ShowAttendTell(vocab_size=8, embed_dim=8, hidden_dim=16, attention_dim=8,
+    ...                      train={"max_epochs": 1}).fit(images, captions)
+    >>> logits, alphas = sat.module_(images, torch.tensor([[1, 4, 5]] * 8))
+    >>> logits.shape, alphas.shape          # 32 x 32 images: a 4 x 4 grid
+    (torch.Size([8, 3, 8]), torch.Size([8, 3, 16]))
+    >>> al = sat.align(images[0, 0], [4, 5])   # grid cells on side x, words on side y
+    >>> al.shape, al.distribution_over, al.extras["grid_shape"]
+    ((16, 2), 'x', (4, 4))
+    """
+
+    TRAIN_DEFAULTS = _TRAINING
+
+    def __init__(self, vocab_size: int | None = None, encoder: Any = None, encoder_dim: int | None = None,
+                 in_channels: int = 1, attention: str = "soft", coordinates: bool = True,
+                 embed_dim: int = 64, hidden_dim: int = 128, attention_dim: int = 64,
+                 dropout: float = 0.0, alpha_c: float = 0.0, entropy_weight: float = 0.01,
+                 reinforce_weight: float = 1.0, baseline_decay: float = 0.9, hard_mix: float = 0.5,
+                 hard_mix_warmup: float = 0.0, hard_inference: str = "expected", train: Any = None) -> None:
+        self.vocab_size = vocab_size
+        self.encoder = encoder
+        self.encoder_dim = encoder_dim
+        self.in_channels = in_channels
+        self.attention = attention
+        self.coordinates = coordinates
+        self.embed_dim = embed_dim
+        self.hidden_dim = hidden_dim
+        self.attention_dim = attention_dim
+        self.dropout = dropout
+        self.alpha_c = alpha_c
+        self.entropy_weight = entropy_weight
+        self.reinforce_weight = reinforce_weight
+        self.baseline_decay = baseline_decay
+        self.hard_mix = hard_mix
+        self.hard_mix_warmup = hard_mix_warmup
+        self.hard_inference = hard_inference
+        self.train = train
+
+    # ------------------------------------------------------------------ estimator hooks
+    def _check_params(self) -> None:
+        if self.vocab_size is not None:
+            check_int(self.vocab_size, "vocab_size", 4)
+        check_int(self.in_channels, "in_channels", 1)
+        check_choice(self.attention, "attention", _ATTENTIONS)
+        check_choice(self.hard_inference, "hard_inference", _HARD_INFERENCE)
+        check_bool(self.coordinates, "coordinates")
+        for name in ("embed_dim", "hidden_dim", "attention_dim"):
+            check_int(getattr(self, name), name, 1)
+        if self.encoder_dim is not None:
+            check_int(self.encoder_dim, "encoder_dim", 1)
+        if not (self.encoder is None or isinstance(self.encoder, (str, nn.Module))):
+            raise ValueError(f"encoder must be None, 'small', a torchvision model name or a torch.nn.Module, "
+                             f"got {type(self.encoder).__name__}")
+        check_float(self.dropout, "dropout", 0.0, 1.0)
+        if self.dropout >= 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        check_float(self.alpha_c, "alpha_c", 0.0)
+        check_float(self.entropy_weight, "entropy_weight", 0.0)
+        check_float(self.reinforce_weight, "reinforce_weight", 0.0)
+        check_float(self.baseline_decay, "baseline_decay", 0.0, 1.0)
+        if self.baseline_decay >= 1.0:
+            raise ValueError(f"baseline_decay must lie in [0, 1), got {self.baseline_decay}")
+        check_float(self.hard_mix, "hard_mix", 0.0, 1.0)
+        check_float(self.hard_mix_warmup, "hard_mix_warmup", 0.0)
+
+    def train_config(self):
+        config = super().train_config()
+        if config.scheduler not in (None, "cosine"):
+            raise ValueError(f"train.scheduler must be 'cosine' or None for ShowAttendTell, "
+                             f"got {config.scheduler!r}")
+        return config
+
+    def _vocab_size(self) -> int:
+        """The fitted vocabulary size, else the hyper-parameter (files written before the size
+        could be inferred hold only that)."""
+        return int(getattr(self, "vocab_size_", None) or self.vocab_size)
+
+    def _infer_vocab_size(self, captions: Any, lengths: Any) -> None:
+        """Set ``vocab_size_``: as given, or one more than the largest caption id (at least 4);
+        kept once the network exists (a second ``fit`` continues it)."""
+        if getattr(self, "module_", None) is not None or self.vocab_size is not None:
+            self.vocab_size_ = self._vocab_size()
+            return
+        self.vocab_size_ = infer_vocab_size(captions, lengths, "captions", minimum=4, pad_id=_PAD)
+
+    def _make_module(self) -> ShowAttendTellModule:
+        return ShowAttendTellModule(
+            self._vocab_size(), encoder=self.encoder, encoder_dim=self.encoder_dim,
+            in_channels=int(self.in_channels), attention=self.attention, coordinates=bool(self.coordinates),
+            embed_dim=int(self.embed_dim), hidden_dim=int(self.hidden_dim), attention_dim=int(self.attention_dim),
+            dropout=float(self.dropout), alpha_c=float(self.alpha_c), entropy_weight=float(self.entropy_weight),
+            reinforce_weight=float(self.reinforce_weight), baseline_decay=float(self.baseline_decay),
+            hard_mix=float(self.hard_mix), hard_mix_warmup=float(self.hard_mix_warmup),
+            hard_inference=self.hard_inference)
+
+    def _chunk(self) -> int:
+        """Images per forward pass when captioning and scoring: four training batches."""
+        return max(int(self.train_config().batch_size), 1) * 4
+
+    def hard_mix_at(self, epoch: float) -> float:
+        """Probability of the expected context for a hard-attention training caption at ``epoch``.
+
+        ``hard_mix + (1 - hard_mix) · max(0, 1 - epoch / hard_mix_warmup)``:
+        1 at the start of training, decaying linearly to ``hard_mix`` over the
+        first ``hard_mix_warmup`` epochs (fractional: ``fit`` advances it
+        after every mini-batch), then ``hard_mix``; always ``hard_mix`` when
+        ``hard_mix_warmup`` is 0.
+
+        Examples
+        --------
+        >>> sat = ShowAttendTell(8, attention="hard", hard_mix=0.5, hard_mix_warmup=4)
+        >>> [sat.hard_mix_at(e) for e in (0, 2, 4, 10)]
+        [1.0, 0.75, 0.5, 0.5]
+        """
+        return _hard_mix_at(self.hard_mix, self.hard_mix_warmup, epoch)
+
+    # ------------------------------------------------------------------ inputs
+    def _check_images(self, images: Any, name: str = "images") -> tuple[torch.Tensor, bool]:
+        """``(B, C, h, w)`` float tensor on the network's device, and whether one image was given."""
+        dtype, device = self._module_dtype_device()
+        return _as_images(images, self.in_channels, name, dtype, device)
+
+    def _one_image(self, image: Any, name: str) -> torch.Tensor:
+        """One image, ``(h, w)`` (one channel) or ``(C, h, w)``, as a ``(1, C, h, w)`` batch."""
+        t = as_tensor(image, name)
+        C = int(self.in_channels)
+        if t.ndim == 2 and C == 1:
+            t = t[None]
+        if t.ndim != 3 or t.shape[0] != C:
+            shapes = "(h, w) or (1, h, w)" if C == 1 else f"({C}, h, w)"
+            raise ValueError(f"{name} must be one image of shape {shapes}, got {tuple(t.shape)} "
+                             "(align_batch aligns a batch of images)")
+        return self._check_images(t[None], name)[0]
+
+    def _image_batch(self, images: Any, name: str) -> torch.Tensor:
+        """A batch of images, ``(B, C, h, w)`` (or ``(B, h, w)`` with one channel)."""
+        t = as_tensor(images, name)
+        C = int(self.in_channels)
+        if not (t.ndim == 4 or (t.ndim == 3 and C == 1)):
+            shapes = "(B, 1, h, w) or (B, h, w)" if C == 1 else f"(B, {C}, h, w)"
+            raise ValueError(f"{name} must be a batch of images of shape {shapes}, got {tuple(t.shape)} "
+                             "(align aligns one image)")
+        return self._check_images(t, name)[0]
+
+    def _captions(self, captions: Any, lengths: Any, name: str = "captions") -> tuple[torch.Tensor, torch.Tensor]:
+        """``(captions_in (N, T+1), targets (N, T+1))``: BOS + y, and y + EOS (ignore index beyond)."""
+        if captions is None:
+            raise ValueError(f"{name} is required")
+        tgt, lens = as_id_batch(captions, lengths, name, self._vocab_size(), reserved=(_PAD, _BOS, _EOS),
+                                pad_id=_PAD)
+        B, T = tgt.shape
+        cap_in = torch.full((B, T + 1), _PAD, dtype=torch.long)
+        cap_in[:, 0] = _BOS
+        cap_in[:, 1:] = tgt
+        targets = torch.full((B, T + 1), _IGNORE, dtype=torch.long)
+        valid = torch.arange(T)[None, :] < lens[:, None]
+        targets[:, :T] = torch.where(valid, tgt, torch.full_like(tgt, _IGNORE))
+        targets[torch.arange(B), lens] = _EOS
+        return cap_in, targets
+
+    @staticmethod
+    def _one_caption(caption: Any, name: str) -> np.ndarray:
+        """One caption as a ``(1, n)`` int64 array (``align`` takes one pair)."""
+        if isinstance(caption, (list, tuple)) and len(caption) > 0 and not is_single_sequence(caption):
+            raise ValueError(f"{name} must be one 1-d sequence of token ids for one image, got a collection "
+                             f"of {len(caption)} (align_batch aligns a batch)")
+        a = as_int_array(caption, name)
+        if a.ndim != 1:
+            raise ValueError(f"{name} must be one 1-d sequence of token ids for one image, got shape {a.shape} "
+                             "(align_batch aligns a batch)")
+        if a.size == 0:
+            raise ValueError(f"{name} is an empty sequence")
+        return a[None]
+
     def _dataset(self, images: Any, captions: Any, lengths: Any = None, names: tuple[str, str] = ("images", "captions")
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, _ = self._check_images(images, names[0])
@@ -917,22 +1067,13 @@ class ShowAttendTell(Aligner, nn.Module):
                              f"got {x.shape[0]} and {cap_in.shape[0]}")
         return x.cpu(), cap_in, targets
 
-    @staticmethod
-    def _loss_fn(model: nn.Module, batch: tuple) -> torch.Tensor:
-        images, cap_in, targets = batch
-        lengths = (targets != _IGNORE).sum(1)
-        T = int(lengths.max())
-        # forward through the (possibly DDP-wrapped) model, loss on the bare module
-        info = model(images, cap_in[:, :T], lengths, return_info=True)
-        return getattr(model, "module", model).loss_from_outputs(info, targets[:, :T])
-
+    # ------------------------------------------------------------------ fit
     @staticmethod
     @torch.no_grad()
-    def _token_error(model: nn.Module, batch: tuple) -> float:
-        m = getattr(model, "module", model)
+    def _token_error(m: ShowAttendTellModule, batch: tuple, step: int) -> float:
+        """Teacher-forced per-token error of ``batch`` (the validation metric), ``step`` rows at a time."""
         images, cap_in, targets = batch
         errors, count = 0, 0
-        step = max(int(m.batch_size), 1) * 4
         for i in range(0, images.shape[0], step):
             tg = targets[i:i + step]
             valid = tg != _IGNORE
@@ -943,23 +1084,26 @@ class ShowAttendTell(Aligner, nn.Module):
             count += int(valid.sum())
         return errors / max(count, 1)
 
-    def fit(self, images: Any, captions: Any = None, *, lengths: Any = None, val_data: tuple | None = None,
+    def fit(self, images: Any, captions: Any = None, *, validation: tuple | None = None, lengths: Any = None,
             regenerate: Callable[[int], tuple] | None = None) -> "ShowAttendTell":
         """Train on (image, caption) pairs with :func:`mmalign.nn.train.fit`.
 
-        Re-initialises the weights (seeded by ``seed``; a user-given encoder
-        module is kept), then trains with Adam for ``max_epochs``.
+        Builds the network (:class:`ShowAttendTellModule`, seeded by the
+        training seed; a user-given encoder module is kept) on the first call,
+        then trains with Adam for ``max_epochs``. A second ``fit`` continues
+        from the current weights (``sklearn.base.clone`` gives an unfitted copy).
 
         Parameters
         ----------
         images : array-like [shape=(N, C, h, w) or (N, h, w)]
+            ``X``.
         captions : list of 1-d int sequences, or int array [shape=(N, T)] with ``lengths``
-            Token ids without BOS / EOS (ids >= 3).
-        lengths : int array [shape=(N,)] or None
-            For padded-array captions.
-        val_data : (images, captions) or None
+            Token ids without BOS / EOS (ids >= 3) (``Y``).
+        validation : (images, captions) or None
             Validation pairs: the teacher-forced per-token error is recorded
             each epoch and the weights of the best epoch are kept.
+        lengths : int array [shape=(N,)] or None
+            For padded-array captions.
         regenerate : callable(epoch) -> (images, captions), or None
             Fresh training pairs for each epoch after the first (e.g. new
             scenes from the training digits, ``seed=epoch``), in one
@@ -970,35 +1114,33 @@ class ShowAttendTell(Aligner, nn.Module):
         -------
         self : ShowAttendTell
         """
-        from ..nn.train import TrainConfig
-
+        self._check_params()
+        config = self.train_config()
         if captions is None:
             raise ValueError("captions is required: fit(images, captions)")
         if regenerate is not None and not callable(regenerate):
             raise ValueError("regenerate must be a callable epoch -> (images, captions)")
-        self._build()
+        self._infer_vocab_size(captions, lengths)
         data = self._dataset(images, captions, lengths)
         val = None
-        if val_data is not None:
-            if not isinstance(val_data, (tuple, list)) or len(val_data) != 2:
-                raise ValueError("val_data must be a pair (images, captions)")
-            val = self._dataset(val_data[0], val_data[1], None, ("val_data[0]", "val_data[1]"))
-        metric = self._token_error if val is not None else None
-        clip = None if self.grad_clip is None else float(self.grad_clip)
-        config = TrainConfig(max_epochs=int(self.max_epochs), batch_size=int(self.batch_size), lr=float(self.lr),
-                             seed=int(self.seed), device=self.device, grad_clip=clip, scheduler=self.scheduler,
-                             progress=False)
-        try:
-            self._fit_epochs(data, val, metric, regenerate, config)
-        finally:
-            self.__dict__.pop("_progress", None)
-        return self
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise ValueError("validation must be a pair (images, captions)")
+            val = self._dataset(validation[0], validation[1], None, ("validation[0]", "validation[1]"))
+        if config.patience is not None and val is None:
+            raise ValueError("train.patience: early stopping needs validation=(images, captions)")
+        module = self._ensure_module()
+        self.annotation_dim_ = int(module.annotation_dim)
+        step = max(int(config.batch_size), 1) * 4
+        metric = (lambda m, batch: self._token_error(self.module_, batch, step)) if val is not None else None
 
-    def _fit_epochs(self, data: tuple, val: tuple | None, metric: Callable | None,
-                    regenerate: Callable[[int], tuple] | None, config: Any) -> None:
-        """The epochs of :meth:`fit` (one :func:`mmalign.nn.train.fit` run); sets ``history_`` and
-        ``max_caption_len_``."""
-        from ..nn.train import fit as train_fit
+        def loss_fn(m: nn.Module, batch: tuple) -> torch.Tensor:
+            images, cap_in, targets = batch
+            lengths = (targets != _IGNORE).sum(1)
+            T = int(lengths.max())
+            # forward through the (possibly DDP-wrapped) network, loss on the bare module
+            info = m(images, cap_in[:, :T], lengths, return_info=True)
+            return self.module_.loss_from_outputs(info, targets[:, :T])
 
         max_len = int((data[2] != _IGNORE).sum(1).max()) - 1
         fresh = None
@@ -1010,16 +1152,18 @@ class ShowAttendTell(Aligner, nn.Module):
                     raise ValueError("regenerate(epoch) must return (images, captions)")
                 out = self._dataset(new[0], new[1], None, ("regenerated images", "regenerated captions"))
                 max_len = max(max_len, int((out[2] != _IGNORE).sum(1).max()) - 1)
-                self.__dict__["_progress"] = [epoch, 0, int(out[0].shape[0])]
+                module.__dict__["_progress"] = [epoch, 0, int(out[0].shape[0])]
                 return out
 
-        self.__dict__["_progress"] = [0, 0, int(data[0].shape[0])]
-        h = train_fit(self, self._loss_fn, data, config=config, val_data=val, val_metric=metric, regenerate=fresh)
-        history = {"train_loss": list(h.train_loss), "val_metric": list(h.val_metric), "best_epoch": h.best_epoch}
+        module.__dict__["_progress"] = [0, 0, int(data[0].shape[0])]
+        try:
+            self._fit_module(loss_fn, data, validation=val, val_metric=metric, regenerate=fresh)
+        finally:
+            module.__dict__.pop("_progress", None)
         if self.attention == "hard":
-            history["hard_mix"] = [self.hard_mix_at(e) for e in range(int(self.max_epochs))]
-        self.history_ = history
+            self.history_["hard_mix"] = [self.hard_mix_at(e) for e in range(int(config.max_epochs))]
         self.max_caption_len_ = int(max_len)
+        return self
 
     # ------------------------------------------------------------------ decoding
     def _default_max_len(self) -> int:
@@ -1039,21 +1183,24 @@ class ShowAttendTell(Aligner, nn.Module):
 
         With ``expand``, one image (a batch of 1) serves every live hypothesis (beam search).
         """
+        m = self.module_
+
         def step(prev: torch.Tensor, state: tuple) -> tuple[torch.Tensor, torch.Tensor, tuple]:
             a, k = ann, keys
             if expand:
                 n = prev.shape[0]
                 a, k = a.expand(n, -1, -1), k.expand(n, -1, -1)
-            o = self._step(prev, state, a, k, mode)
+            o = m._step(prev, state, a, k, mode)
             return self._decoding_log_probs(o["logits"]), o["alpha"], o["state"]
         return step
 
     @torch.no_grad()
     def _greedy(self, images: torch.Tensor, max_len: int) -> list[Hypothesis]:
         """Greedy decoding (:func:`~mmalign.nn.decoding.greedy_decode`) of a batch of images."""
-        ann, _ = self.encode(images)
-        keys = self.attend.project_keys(ann)
-        return greedy_decode(self._decoder_step(ann, keys, self._inference_mode()), self._init_state(ann),
+        m = self.module_
+        ann, _ = m.encode(images)
+        keys = m.attend.project_keys(ann)
+        return greedy_decode(self._decoder_step(ann, keys, m._inference_mode()), m._init_state(ann),
                              batch_size=images.shape[0], bos=_BOS, eos=_EOS, max_len=max_len,
                              device=images.device)
 
@@ -1061,10 +1208,11 @@ class ShowAttendTell(Aligner, nn.Module):
     def _beam_search(self, images: torch.Tensor, beam_size: int, max_len: int,
                      length_penalty: float) -> list[Hypothesis]:
         """Beam search (:func:`~mmalign.nn.decoding.beam_search`), one image at a time."""
-        ann_all, _ = self.encode(images)
-        keys_all = self.attend.project_keys(ann_all)
-        h_all, c_all = self._init_state(ann_all)
-        mode = self._inference_mode()
+        m = self.module_
+        ann_all, _ = m.encode(images)
+        keys_all = m.attend.project_keys(ann_all)
+        h_all, c_all = m._init_state(ann_all)
+        mode = m._inference_mode()
         results = []
         for b in range(images.shape[0]):
             ann, keys = ann_all[b:b + 1], keys_all[b:b + 1]
@@ -1092,108 +1240,71 @@ class ShowAttendTell(Aligner, nn.Module):
         -------
         hypothesis : Hypothesis, or list of Hypothesis for a batch
             ``tokens`` (no BOS / EOS; the pad and BOS ids are never emitted), ``attention`` ``(len(tokens), L)``
-            over the row-major grid, ``eos_attention``, ``log_prob``, ``score``,
+            over the row-major grid (one row per word, the decoder's order; :meth:`align` gives it
+            as an Alignment with the cells on side x), ``eos_attention``, ``log_prob``, ``score``,
             ``finished`` (see :class:`mmalign.nn.Hypothesis`).
 
         Examples
         --------
         >>> import torch
-        >>> sat = ShowAttendTell(8, embed_dim=8, hidden_dim=8, attention_dim=8, max_epochs=1)
+        >>> sat = ShowAttendTell(8, embed_dim=8, hidden_dim=8, attention_dim=8, train={"max_epochs": 1})
         >>> sat = sat.fit(torch.rand(4, 1, 16, 16), [[4], [5, 6], [7], [4, 4]])
         >>> hyp = sat.caption(torch.rand(16, 16), beam_size=2, max_len=3)
         >>> hyp.attention.shape[1], len(hyp.tokens) <= 3       # 16 x 16: a 2 x 2 grid
         (4, True)
         """
-        check_fitted(self, "history_", "fit(images, captions)")
+        self._check_fitted(fit_call="fit(images, captions)")
         beam_size = check_int(beam_size, "beam_size", 1, MAX_BEAM_SIZE)
         max_len = self._default_max_len() if max_len is None else check_int(max_len, "max_len", 1, MAX_DECODE_LEN)
         length_penalty = check_float(length_penalty, "length_penalty", 0.0)
         x, single = self._check_images(images)
-        was = self.training
-        self.eval()
+        m = self.module_
+        was = m.training
+        m.eval()
         try:
             outs: list[Hypothesis] = []
-            step = max(int(self.batch_size), 1) * 4
+            step = self._chunk()
             for i in range(0, x.shape[0], step):
                 if beam_size == 1:
                     outs += self._greedy(x[i:i + step], max_len)
                 else:
                     outs += self._beam_search(x[i:i + step], beam_size, max_len, length_penalty)
         finally:
-            self.train(was)
+            m.train(was)
         return outs[0] if single else outs
 
     # ------------------------------------------------------------------ alignment
-    def align(self, image: Any, caption: Any = None, *, beam_size: int = 1, max_len: int | None = None,
-              lengths: Any = None) -> Alignment | list[Alignment]:
-        """Per-word attention over the image grid as an :class:`~mmalign.alignment.Alignment`.
-
-        With a caption, the teacher-forced attention of the model reading it;
-        without, the attention of its own caption (:meth:`caption`).
-
-        Parameters
-        ----------
-        image : array-like [shape=(h, w), (C, h, w) for C > 1, or a batch]
-        caption : 1-d int sequence (one image), list of them / padded int array (a batch), or None
-            Token ids without BOS / EOS.
-        beam_size, max_len : int
-            Decoding options when ``caption`` is None.
-        lengths : int array [shape=(B,)] or None
-            For a padded caption array.
-
-        Returns
-        -------
-        alignment : Alignment, or list of Alignment for a batch
-            ``weights`` ``(n_words, H * W)``: row ``t`` is the attention of the
-            step that predicts word ``t`` over the grid cells in row-major order
-            (cell ``(r, c)`` is column ``r * W + c``); rows sum to 1;
-            ``monotonic=False``. ``extras``: ``"grid_shape"`` ``(H, W)``,
-            ``"image_size"`` ``(h, w)``, ``"tokens"`` (word ids), ``"betas"``
-            (the gate per word), ``"eos_weights"`` (the EOS step's attention,
-            None if decoding never emitted EOS), ``"log_prob"`` and, when
-            decoding, ``"score"`` and ``"finished"``.
-
-        Raises
-        ------
-        ValueError
-            Bad images or ids, mismatched counts, a decoded caption with no word.
-        """
-        check_fitted(self, "history_", "fit(images, captions)")
-        x, single = self._check_images(image, "image")
-        if caption is not None and single and not is_single_sequence(caption):
-            raise ValueError("caption must be one 1-d sequence of token ids for one image")
-        if caption is not None and not single and is_single_sequence(caption):
-            raise ValueError("caption must be a list of sequences (or a padded array) for a batch of images")
+    def _alignments(self, x: torch.Tensor, captions: Any, lengths: Any, beam_size: int,
+                    max_len: int | None, names: tuple[str, str], labels: list[str]) -> list[Alignment]:
+        """One Alignment per image of the batch ``x`` (``labels`` name them in messages)."""
         image_size = (int(x.shape[2]), int(x.shape[3]))
-        was = self.training
-        self.eval()
+        m = self.module_
+        was = m.training
+        m.eval()
         try:
             with torch.no_grad():
-                if caption is None:
+                if captions is None:
                     hyps = self.caption(x, beam_size=beam_size, max_len=max_len)
-                    grid = self.encode(x[:1])[1]
+                    grid = m.encode(x[:1])[1]
                     rows = []
                     for b, hyp in enumerate(hyps):
                         if len(hyp.tokens) == 0:
-                            raise ValueError("the model decoded an empty caption for image"
-                                             f"{'' if single else f'[{b}]'}: nothing to align")
+                            raise ValueError(f"the model decoded an empty caption for {labels[b]}: "
+                                             "nothing to align")
                         cap_in = torch.tensor([[_BOS] + hyp.tokens], device=x.device)
-                        betas = self._decode(x[b:b + 1], cap_in, None, self._inference_mode())["beta"]
+                        betas = m._decode(x[b:b + 1], cap_in, None, m._inference_mode())["beta"]
                         rows.append((hyp.attention, hyp.tokens, betas[0, :len(hyp.tokens)].cpu().numpy(),
                                      hyp.eos_attention, {"log_prob": hyp.log_prob, "score": hyp.score,
                                                          "finished": hyp.finished}))
                 else:
-                    caps = [caption] if single else caption
-                    if single and lengths is not None:
-                        lengths = as_int_array(lengths, "lengths").reshape(-1)
-                    cap_in, targets = self._captions(caps, lengths, "caption")
+                    cap_in, targets = self._captions(captions, lengths, names[1])
                     if cap_in.shape[0] != x.shape[0]:
-                        raise ValueError(f"image and caption must hold the same number of items, "
+                        raise ValueError(f"{names[0]} and {names[1]} must hold the same number of items, "
                                          f"got {x.shape[0]} and {cap_in.shape[0]}")
                     valid = targets != _IGNORE
                     lens = valid.sum(1)
                     cap_in, targets, valid = cap_in.to(x.device), targets.to(x.device), valid.to(x.device)
-                    info = self._decode(x, cap_in, lens, self._inference_mode())
+                    info = m._decode(x, cap_in, lens, m._inference_mode())
                     grid = info["grid_shape"]
                     logp = torch.log_softmax(info["logits"], -1)
                     lp = (logp.gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1) * valid).sum(1)
@@ -1202,13 +1313,87 @@ class ShowAttendTell(Aligner, nn.Module):
                     rows = []
                     for b in range(x.shape[0]):
                         n = int(lens[b]) - 1
-                        rows.append((alpha[b, :n], cap_in[b, 1:n + 1].tolist(), beta[b, :n], alpha[b, n],
+                        rows.append((alpha[b, :n], cap_in[b, 1:n + 1].tolist(), beta[b, :n], alpha[b, n].copy(),
                                      {"log_prob": float(lp[b])}))
         finally:
-            self.train(was)
+            m.train(was)
         out = []
         for weights, tokens, betas, eos, more in rows:
             extras = {"grid_shape": tuple(grid), "image_size": image_size, "tokens": list(tokens),
                       "betas": np.asarray(betas, dtype=np.float64), "eos_weights": eos, **more}
-            out.append(Alignment(weights=weights, monotonic=False, extras=extras))
-        return out[0] if single else out
+            # the decoder's (n_words, H * W) rows as cells (side x) by words (side y)
+            out.append(Alignment(weights=np.ascontiguousarray(np.asarray(weights).T), distribution_over="x",
+                                 monotonic=False, extras=extras))
+        return out
+
+    def align(self, image: Any, caption: Any = None, *, beam_size: int = 1,
+              max_len: int | None = None) -> Alignment:
+        """One image's per-word attention over its grid as an :class:`~mmalign.alignment.Alignment`.
+
+        With a caption, the teacher-forced attention of the model reading it;
+        with ``caption=None`` the model **captions the image first**
+        (:meth:`caption` with ``beam_size``) and returns the attention of its
+        own words.
+
+        Parameters
+        ----------
+        image : array-like [shape=(h, w) or (C, h, w)]
+            One image (side x: its grid cells).
+        caption : 1-d int sequence or None
+            Token ids without BOS / EOS (side y: the words); None: the model's own caption.
+        beam_size, max_len : int
+            Decoding options when ``caption`` is None.
+
+        Returns
+        -------
+        alignment : Alignment
+            ``weights`` ``(H * W, n_words)``: the grid cells in row-major order
+            (cell ``(r, c)`` is row ``r * W + c``) by the words; column ``t`` is
+            the attention of the step that predicts word ``t``, summing to one
+            over the cells (``distribution_over="x"``); ``monotonic=False``
+            (``path()`` pairs each word with its most attended cell).
+            ``extras``: ``"grid_shape"`` ``(H, W)``, ``"image_size"`` ``(h, w)``,
+            ``"tokens"`` (word ids), ``"betas"`` (the gate per word),
+            ``"eos_weights"`` (the EOS step's attention over the cells, None if
+            decoding never emitted EOS), ``"log_prob"`` and, when decoding,
+            ``"score"`` and ``"finished"``.
+
+        Raises
+        ------
+        ValueError
+            Bad images or ids, a batch (use :meth:`align_batch`), a decoded caption with no word.
+        """
+        self._check_fitted(fit_call="fit(images, captions)")
+        x = self._one_image(image, "image")
+        caption = None if caption is None else self._one_caption(caption, "caption")
+        return self._alignments(x, caption, None, beam_size, max_len, ("image", "caption"), ["image"])[0]
+
+    def align_batch(self, images: Any, captions: Any = None, *, lengths: Any = None, beam_size: int = 1,
+                    max_len: int | None = None) -> list[Alignment]:
+        """:meth:`align` over a batch of images: one :class:`~mmalign.alignment.Alignment` per image.
+
+        Equal to ``[align(image, caption) for image, caption in zip(images, captions)]``
+        (to rounding: the images run in one batch).
+
+        Parameters
+        ----------
+        images : array-like [shape=(B, C, h, w), or (B, h, w) with one channel]
+        captions : list of 1-d int sequences, padded int array [shape=(B, T)] with ``lengths``, or None
+            Token ids without BOS / EOS; None: the model captions each image first.
+        lengths : int array [shape=(B,)] or None
+            For a padded caption array.
+        beam_size, max_len : int
+            Decoding options when ``captions`` is None.
+
+        Returns
+        -------
+        alignments : list of Alignment
+            As :meth:`align` returns: grid cells on side x, words on side y.
+        """
+        self._check_fitted(fit_call="fit(images, captions)")
+        x = self._image_batch(images, "images")
+        if captions is not None and is_single_sequence(captions):
+            raise ValueError("captions must be a list of sequences (or a padded (batch, steps) array) for a "
+                             "batch of images; align aligns one pair")
+        return self._alignments(x, captions, lengths, beam_size, max_len, ("images", "captions"),
+                                [f"images[{b}]" for b in range(x.shape[0])])

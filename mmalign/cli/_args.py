@@ -9,11 +9,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["InputError", "integer", "positive_int", "non_negative_int", "positive_float", "run_handler"]
+__all__ = ["InputError", "add_command", "integer", "positive_int", "non_negative_int", "positive_float", "run_handler"]
 
 
 class InputError(ValueError):
     """A problem with the user's input: reported in one line, no traceback."""
+
+
+def add_command(commands: argparse._SubParsersAction, name: str, *, help: str, description: str,
+                epilog: str) -> argparse.ArgumentParser:
+    """The parser of sub-command ``name``: ``help`` is its line in ``mmalign --help``;
+    ``description`` and ``epilog`` are printed as written (line breaks kept)."""
+    return commands.add_parser(name, help=help, description=description, epilog=epilog,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def integer(text: str) -> int:

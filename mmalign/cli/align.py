@@ -17,7 +17,7 @@ import numpy as np
 
 from ..features.audio import MIN_AUDIO_SECONDS
 from ..utils.files import atomic_write, check_output_file
-from ._args import InputError, non_negative_int, positive_int
+from ._args import InputError, add_command, non_negative_int, positive_int
 
 __all__ = ["add_parser", "run", "AUDIO_EXTENSIONS", "ARRAY_EXTENSIONS"]
 
@@ -42,8 +42,8 @@ writable) or a bad option, with a one-line message on stderr.
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``align`` sub-command to ``commands`` (the ``add_subparsers`` object of ``mmalign``)."""
-    parser = commands.add_parser(
-        "align",
+    parser = add_command(
+        commands, "align",
         help="align two audio files or two feature sequences with DTW",
         description=textwrap.fill(
             "Align two recordings or two sequences with dynamic time warping. "
@@ -53,7 +53,6 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "Prints the DTW cost (square root of the accumulated squared Euclidean cost), the lengths in "
             "frames and the time taken.", width=79),
         epilog=ALIGN_EPILOG.format(min_seconds=MIN_AUDIO_SECONDS),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("a", metavar="A", help="first input (side x of the alignment)")
     parser.add_argument("b", metavar="B", help="second input (side y of the alignment)")

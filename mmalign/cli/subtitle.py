@@ -12,7 +12,7 @@ import sys
 import time
 
 from ..utils.files import atomic_write, check_output_file
-from ._args import InputError, integer, non_negative_int
+from ._args import InputError, add_command, integer, non_negative_int
 
 __all__ = ["add_parser", "run"]
 
@@ -57,12 +57,11 @@ on stderr.
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``subtitle`` sub-command to ``commands`` (the ``add_subparsers`` object of ``mmalign``)."""
-    parser = commands.add_parser(
-        "subtitle",
+    parser = add_command(
+        commands, "subtitle",
         help="time a text against its recording (forced alignment) and write SRT / WebVTT / CSV",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("audio", metavar="AUDIO", help="the recording (WAV, FLAC, OGG, MP3, ...)")
     parser.add_argument("text", metavar="TEXT", help="UTF-8 text file with what is said in AUDIO")

@@ -13,7 +13,7 @@ import sys
 
 from ..apps.sync.core import METHODS
 from ..apps.sync.features import FEATURES
-from ._args import non_negative_int, positive_float, positive_int
+from ._args import add_command, non_negative_int, positive_float, positive_int
 
 __all__ = ["add_parser", "run"]
 
@@ -77,12 +77,11 @@ on stderr.
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``sync`` sub-command to ``commands`` (the ``add_subparsers`` object of ``mmalign``)."""
-    parser = commands.add_parser(
-        "sync",
+    parser = add_command(
+        commands, "sync",
         help="synchronise two recordings of the same music or speech; write the path, a preview and a plot",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("a", metavar="A", help="first recording: the reference timeline (side x)")
     parser.add_argument("b", metavar="B", help="second recording: re-timed onto A in the preview (side y)")

@@ -16,12 +16,13 @@ each generated from a seed and each sample carrying its gold alignment:
 
 Conventions
 -----------
-*Links* are ``(t, s)`` pairs: position ``t`` of the **target** and position
-``s`` of the **source**, both 0-based indices into
-:attr:`Seq2SeqExample.target` and :attr:`Seq2SeqExample.source` (no BOS/EOS).
-This is the orientation of :class:`mmalign.alignment.Alignment` for attention:
-target on side x (rows), source on side y (columns), so a gold matrix is
-``(n_target, n_source)``.
+*Links* are ``(s, t)`` pairs: position ``s`` of the **source** and position
+``t`` of the **target**, both 0-based indices into
+:attr:`Seq2SeqExample.source` and :attr:`Seq2SeqExample.target` (no BOS/EOS).
+This is the orientation of the :class:`mmalign.alignment.Alignment` that
+attention aligners return from ``align(source, target)``: source on side x
+(rows), target on side y (columns), so a gold matrix is
+``(n_source, n_target)``.
 
 Gold links follow Och & Ney (2003): *sure* links ``S`` and *possible* links
 ``P`` with ``S ⊆ P`` (every sure link is also possible; the sample type
@@ -32,8 +33,8 @@ meant to be left out of the scoring, see
 *Vocabulary ids*: ``0 = <pad>``, ``1 = <bos>``, ``2 = <eos>``, ``3 = <unk>``,
 then the symbols (see :class:`Vocabulary`). :func:`encode_batch` appends EOS
 after the target (and optionally after the source), so gold positions are
-unchanged by encoding: row ``t`` of an attention matrix computed while
-predicting ``target_output[:, t]`` is target position ``t``.
+unchanged by encoding: the decoder step that predicts ``target_output[:, t]``
+attends for target position ``t`` (column ``t`` of an alignment).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ __all__ = [
     "DATE_FORMATS",
 ]
 
-Link = tuple[int, int]
+Link = tuple[int, int]  # (source position, target position)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -220,9 +221,9 @@ class Seq2SeqExample:
     ----------
     source : list of str, length S
     target : list of str, length T
-    sure : frozenset of (t, s)
-        Sure links, target position first.
-    possible : frozenset of (t, s)
+    sure : frozenset of (s, t)
+        Sure links, source position first (side x), then target position (side y).
+    possible : frozenset of (s, t)
         Possible links; always a superset of ``sure`` (sure links are added
         on construction).
     meta : dict
@@ -232,9 +233,9 @@ class Seq2SeqExample:
     Examples
     --------
     >>> from mmalign.datasets import Seq2SeqExample
-    >>> ex = Seq2SeqExample(["a", "b"], ["b", "a"], sure={(0, 1), (1, 0)})
+    >>> ex = Seq2SeqExample(["a", "b", "c"], ["C", "B"], sure={(2, 0), (1, 1)})
     >>> sorted(ex.possible)
-    [(0, 1), (1, 0)]
+    [(1, 1), (2, 0)]
     """
 
     source: list[str]
@@ -257,15 +258,15 @@ class Seq2SeqExample:
         out = set()
         for link in links:
             try:
-                t, s = (int(v) for v in link)
+                s, t = (int(v) for v in link)
             except (TypeError, ValueError):
-                raise ValueError(f"{name}: links must be (t, s) pairs of ints, got {link!r}") from None
-            if not (0 <= t < len(self.target) and 0 <= s < len(self.source)):
+                raise ValueError(f"{name}: links must be (s, t) pairs of ints, got {link!r}") from None
+            if not (0 <= s < len(self.source) and 0 <= t < len(self.target)):
                 raise ValueError(
-                    f"{name}: link {(t, s)} outside (n_target, n_source) = "
-                    f"({len(self.target)}, {len(self.source)})"
+                    f"{name}: link {(s, t)} outside (n_source, n_target) = "
+                    f"({len(self.source)}, {len(self.target)})"
                 )
-            out.add((t, s))
+            out.add((s, t))
         return frozenset(out)
 
 
@@ -278,8 +279,8 @@ def gold_alignment(example: Seq2SeqExample) -> tuple[np.ndarray, np.ndarray]:
 
     Returns
     -------
-    sure, possible : np.ndarray [bool], shape (n_target, n_source)
-        ``sure[t, s]`` is True for a sure link; ``possible ⊇ sure``.
+    sure, possible : np.ndarray [bool], shape (n_source, n_target)
+        ``sure[s, t]`` is True for a sure link; ``possible ⊇ sure``.
 
     Examples
     --------
@@ -291,13 +292,13 @@ def gold_alignment(example: Seq2SeqExample) -> tuple[np.ndarray, np.ndarray]:
            [0, 1, 0],
            [1, 0, 0]])
     """
-    shape = (len(example.target), len(example.source))
+    shape = (len(example.source), len(example.target))
     sure = np.zeros(shape, dtype=bool)
     possible = np.zeros(shape, dtype=bool)
-    for t, s in example.sure:
-        sure[t, s] = True
-    for t, s in example.possible:
-        possible[t, s] = True
+    for s, t in example.sure:
+        sure[s, t] = True
+    for s, t in example.possible:
+        possible[s, t] = True
     return sure, possible
 
 
@@ -328,7 +329,7 @@ def reversal_task(
     -------
     examples : list of Seq2SeqExample
         ``target[t] = source[L - 1 - t]``; sure (= possible) links
-        ``{(t, L - 1 - t)}`` -- the anti-diagonal.
+        ``{(L - 1 - t, t)}`` -- the anti-diagonal.
 
     Examples
     --------
@@ -350,7 +351,7 @@ def reversal_task(
     for _ in range(n):
         length = int(rng.integers(min_len, max_len + 1))
         src = [f"s{k}" for k in rng.integers(0, vocab_size, size=length)]
-        links = {(t, length - 1 - t) for t in range(length)}
+        links = {(length - 1 - t, t) for t in range(length)}
         out.append(Seq2SeqExample(src, src[::-1], sure=links, meta={"task": "reversal"}))
     return out
 
@@ -465,10 +466,10 @@ def reordering_task(
     'a red book does not chase the fire truck'
     >>> " ".join(ex.target)
     'BOOK RED ga FIRE_TRUCK o CHASE NEG'
-    >>> sorted(ex.sure)  # NEG (6) sure to "not" (4), FIRE_TRUCK (3) to "truck" (8)
-    [(0, 2), (1, 1), (3, 8), (5, 5), (6, 4)]
-    >>> sorted(ex.possible - ex.sure)  # "ga" (2) to "a red book", "o" (4) to "the fire truck"
-    [(2, 0), (2, 1), (2, 2), (3, 7), (4, 6), (4, 7), (4, 8), (6, 3)]
+    >>> sorted(ex.sure)  # "not" (4) sure to NEG (6), "truck" (8) to FIRE_TRUCK (3)
+    [(1, 1), (2, 0), (4, 6), (5, 5), (8, 3)]
+    >>> sorted(ex.possible - ex.sure)  # "a red book" to "ga" (2), "the fire truck" to "o" (4)
+    [(0, 2), (1, 2), (2, 2), (3, 6), (6, 4), (7, 3), (7, 4), (8, 4)]
     """
     n = check_int(n, "n", 1)
     max_adjectives = check_int(max_adjectives, "max_adjectives", 0)
@@ -555,8 +556,8 @@ def reordering_task(
             target.extend(neg_items + verb_items)
             np_target(obj, obj_pos, _OBJECT_MARKER)
 
-        sure = {(t, s) for t, (_, ss, _) in enumerate(target) for s in ss}
-        possible = {(t, s) for t, (_, _, ps) in enumerate(target) for s in ps}
+        sure = {(s, t) for t, (_, ss, _) in enumerate(target) for s in ss}
+        possible = {(s, t) for t, (_, _, ps) in enumerate(target) for s in ps}
         examples.append(Seq2SeqExample(
             source, [tok for tok, _, _ in target], sure=sure, possible=possible,
             meta={"task": "reordering", "negated": negated},
@@ -645,15 +646,16 @@ def _render_with_spans(date: _dt.date, locale: str, tokens: list) -> tuple[str, 
 
 
 def _numeric_links(t_first: int, width: int, start: int, end: int) -> tuple[set, set]:
-    """Right-aligned positional sure links of a ``width``-digit target field to a numeric span;
-    target digits beyond the rendered ones (zero padding, century) are possible to the span."""
+    """Right-aligned positional sure links ``(s, t)`` of a ``width``-digit target field to a
+    numeric span; target digits beyond the rendered ones (zero padding, century) are possible
+    to the span."""
     sure, possible = set(), set()
     for k in range(width):
         for s in range(start, end):
-            possible.add((t_first + k, s))
+            possible.add((s, t_first + k))
         s_pos = end - (width - k)  # right-aligned
         if s_pos >= start:
-            sure.add((t_first + k, s_pos))
+            sure.add((s_pos, t_first + k))
     return sure, possible
 
 
@@ -734,8 +736,8 @@ def date_task(
     ('January 24, 2035', '2035-01-24')
     >>> ex.meta["spans"]
     {'month': (0, 7), 'day': (8, 10), 'year': (12, 16)}
-    >>> sorted(ex.sure)  # month digits (5, 6) sure to "J"; "-" (4, 7) unlinked
-    [(0, 12), (1, 13), (2, 14), (3, 15), (5, 0), (6, 0), (8, 8), (9, 9)]
+    >>> sorted(ex.sure)  # "J" (0) sure to the month digits (5, 6); "-" (4, 7) unlinked
+    [(0, 5), (0, 6), (8, 8), (9, 9), (12, 0), (13, 1), (14, 2), (15, 3)]
     """
     from babel.dates import format_date
 
@@ -787,8 +789,8 @@ def date_task(
             start, end, char, count = spans[fname]
             if fname == _MONTH and count >= 3:  # a month name
                 for k in range(width):
-                    sure.add((t_first + k, start))
-                    possible.update((t_first + k, s) for s in range(start, end))
+                    sure.add((start, t_first + k))
+                    possible.update((s, t_first + k) for s in range(start, end))
             else:
                 s_, p_ = _numeric_links(t_first, width, start, end)
                 sure |= s_
@@ -842,10 +844,11 @@ class Seq2SeqBatch:
         ``target + <eos>`` (what to predict), padded with 0.
     target_lengths : torch.LongTensor, shape (B,)
         ``len(target) + 1``.
-    sure, possible : torch.BoolTensor, shape (B, T_max + 1, S_max)
-        Gold links; row ``t`` is target position ``t`` (the row predicting
-        ``target_output[:, t]``). The EOS row, the source EOS column and
-        padding have no link.
+    sure, possible : torch.BoolTensor, shape (B, S_max, T_max + 1)
+        Gold links ``[b, s, t]``, source position ``s`` by target position
+        ``t`` (the orientation of an alignment: column ``t`` is the decoder
+        step predicting ``target_output[:, t]``). The EOS column, the source
+        EOS row and padding have no link.
     """
 
     source: Any
@@ -892,7 +895,7 @@ def encode_batch(
     >>> src, tgt = build_vocabularies(exs)
     >>> b = encode_batch(exs, src, tgt)
     >>> tuple(b.source.shape), b.source_lengths.tolist(), tuple(b.sure.shape)
-    ((3, 4), [4, 2, 2], (3, 5, 4))
+    ((3, 4), [4, 2, 2], (3, 4, 5))
     >>> tgt.decode(b.target_output[0]) == exs[0].target
     True
     """
@@ -917,8 +920,8 @@ def encode_batch(
     source = torch.zeros((b, s_max), dtype=torch.long)
     target_input = torch.zeros((b, t_max), dtype=torch.long)
     target_output = torch.zeros((b, t_max), dtype=torch.long)
-    sure = torch.zeros((b, t_max, s_max), dtype=torch.bool)
-    possible = torch.zeros((b, t_max, s_max), dtype=torch.bool)
+    sure = torch.zeros((b, s_max, t_max), dtype=torch.bool)
+    possible = torch.zeros((b, s_max, t_max), dtype=torch.bool)
     for i, (s, t, ex) in enumerate(zip(src_ids, tgt_ids, examples)):
         source[i, : len(s)] = torch.tensor(s, dtype=torch.long)
         target_input[i, : len(t) + 1] = torch.tensor([Vocabulary.BOS] + t, dtype=torch.long)

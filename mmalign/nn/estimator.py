@@ -35,14 +35,130 @@ from ..utils.validation import check_fitted
 from .train import History, TrainConfig, check_config
 from .train import fit as train_fit
 
-__all__ = ["TorchEstimator", "TorchAligner"]
+__all__ = ["TrainParameter", "TorchEstimator", "TorchAligner"]
 
 _TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 # how save() marks a ``train`` hyper-parameter that was a TrainConfig (not a mapping)
 _SAVED_CONFIG = "__TrainConfig__"
 
 
-class TorchEstimator(Estimator):
+class TrainParameter:
+    """The one training hyper-parameter, ``train``, of the estimators that train networks.
+
+    ``train`` is ``None`` (the class's :attr:`TRAIN_DEFAULTS`), a mapping of
+    :class:`~mmalign.nn.train.TrainConfig` fields merged onto them, or a
+    ``TrainConfig`` used as given; :meth:`train_config` returns it validated in
+    one place. ``set_params(train__lr=...)`` and ``get_params(deep=True)`` reach
+    its fields; files that stored the fields one by one (older versions) are
+    folded into ``train`` on load. Mixed in before :class:`~mmalign.aligner.Estimator`
+    (:class:`TorchEstimator`, and :class:`~mmalign.DCTW`, which trains deep CCA
+    networks it holds as fitted estimators).
+    """
+
+    #: Training defaults of the class, merged over TrainConfig's when ``train`` is None or a
+    #: mapping (subclasses set their own).
+    TRAIN_DEFAULTS: ClassVar[Mapping[str, Any]] = {}
+
+    # ------------------------------------------------------------------ training config
+    def train_config(self) -> TrainConfig:
+        """The effective training configuration, validated.
+
+        Returns
+        -------
+        config : TrainConfig
+            A new object (changing it changes nothing here): ``TRAIN_DEFAULTS``
+            merged with ``train`` (``None`` or a mapping), or a copy of ``train``.
+
+        Raises
+        ------
+        ValueError
+            ``train`` is not None, a mapping or a TrainConfig; a mapping names an
+            unknown field; a value is invalid (``train.<field>: ...``).
+        """
+        train = self._train_param()
+        if isinstance(train, TrainConfig):
+            config = dataclasses.replace(train)
+        elif train is None or isinstance(train, Mapping):
+            given = dict(train or {})
+            unknown = sorted(k for k in given if k not in _TRAIN_FIELDS)
+            if unknown:
+                raise ValueError(f"train: unknown field(s) {unknown}; TrainConfig's fields are "
+                                 f"{list(_TRAIN_FIELDS)}")
+            config = TrainConfig(**{**self.TRAIN_DEFAULTS, **given})
+        else:
+            raise ValueError(f"train must be None, a mapping of TrainConfig fields or a "
+                             f"TrainConfig, got {type(train).__name__}")
+        check_config(config, prefix="train.")
+        return config
+
+    def _train_param(self) -> Any:
+        try:
+            return self.train
+        except AttributeError:
+            raise AttributeError(f"{type(self).__name__} must take and store a 'train' "
+                                 "hyper-parameter (TorchEstimator)") from None
+
+    def _validate_params(self) -> None:
+        self._check_params()
+        self.train_config()
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = super().get_params(deep=deep)
+        train = params.get("train")
+        if deep and isinstance(train, Mapping):
+            params.update({f"train__{k}": v for k, v in train.items()})
+        return params
+
+    def set_params(self, **params: Any) -> "TrainParameter":
+        nested = {key[len("train__"):]: params.pop(key) for key in list(params)
+                  if key.startswith("train__")}
+        super().set_params(**params)  # plain names first, ``train`` included
+        if nested:
+            train = self._train_param()
+            if train is None or isinstance(train, Mapping):
+                unknown = sorted(k for k in nested if k not in _TRAIN_FIELDS)
+                if unknown:
+                    raise ValueError(f"invalid parameter(s) {['train__' + k for k in unknown]} "
+                                     f"for {type(self).__name__}; TrainConfig's fields are "
+                                     f"{list(_TRAIN_FIELDS)}")
+                self.train = {**(train or {}), **nested}
+            elif hasattr(train, "set_params"):
+                train.set_params(**nested)
+            else:
+                raise ValueError(f"parameter 'train' of {type(self).__name__} has no nested "
+                                 f"parameters (it is a {type(train).__name__})")
+        return self
+
+    # ------------------------------------------------------------------ save / load
+    def _params_to_save(self) -> dict[str, Any]:
+        params = super()._params_to_save()
+        if isinstance(params.get("train"), TrainConfig):
+            params["train"] = {**dataclasses.asdict(params["train"]), _SAVED_CONFIG: True}
+        return params
+
+    @classmethod
+    def _legacy_param_names(cls) -> set[str]:
+        # files of the estimators that took the training settings one by one
+        return set(_TRAIN_FIELDS) - set(cls._param_names())
+
+    @classmethod
+    def _upgrade_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        params = dict(params)
+        train = params.get("train")
+        if isinstance(train, dict) and train.get(_SAVED_CONFIG) is True:
+            params["train"] = train = TrainConfig(**{k: v for k, v in train.items()
+                                                     if k != _SAVED_CONFIG})
+        legacy = {name: params.pop(name) for name in list(params)
+                  if name in cls._legacy_param_names()}
+        if legacy:
+            if isinstance(train, TrainConfig):
+                raise ValueError(f"{sorted(legacy)} beside a TrainConfig in 'train'")
+            params["train"] = {**legacy, **(train or {})}
+        return params
+
+
+
+class TorchEstimator(TrainParameter, Estimator):
     """Base of the estimators that own a torch network (``module_``), aligners or not.
 
     Hyper-parameters
@@ -124,80 +240,7 @@ class TorchEstimator(Estimator):
     True
     """
 
-    #: Training defaults of the class, merged over TrainConfig's when ``train`` is None or a
-    #: mapping (subclasses set their own).
-    TRAIN_DEFAULTS: ClassVar[Mapping[str, Any]] = {}
     _STATE_ATTRIBUTE = "module_"
-
-    # ------------------------------------------------------------------ training config
-    def train_config(self) -> TrainConfig:
-        """The effective training configuration, validated.
-
-        Returns
-        -------
-        config : TrainConfig
-            A new object (changing it changes nothing here): ``TRAIN_DEFAULTS``
-            merged with ``train`` (``None`` or a mapping), or a copy of ``train``.
-
-        Raises
-        ------
-        ValueError
-            ``train`` is not None, a mapping or a TrainConfig; a mapping names an
-            unknown field; a value is invalid (``train.<field>: ...``).
-        """
-        train = self._train_param()
-        if isinstance(train, TrainConfig):
-            config = dataclasses.replace(train)
-        elif train is None or isinstance(train, Mapping):
-            given = dict(train or {})
-            unknown = sorted(k for k in given if k not in _TRAIN_FIELDS)
-            if unknown:
-                raise ValueError(f"train: unknown field(s) {unknown}; TrainConfig's fields are "
-                                 f"{list(_TRAIN_FIELDS)}")
-            config = TrainConfig(**{**self.TRAIN_DEFAULTS, **given})
-        else:
-            raise ValueError(f"train must be None, a mapping of TrainConfig fields or a "
-                             f"TrainConfig, got {type(train).__name__}")
-        check_config(config, prefix="train.")
-        return config
-
-    def _train_param(self) -> Any:
-        try:
-            return self.train
-        except AttributeError:
-            raise AttributeError(f"{type(self).__name__} must take and store a 'train' "
-                                 "hyper-parameter (TorchEstimator)") from None
-
-    def _validate_params(self) -> None:
-        self._check_params()
-        self.train_config()
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        params = super().get_params(deep=deep)
-        train = params.get("train")
-        if deep and isinstance(train, Mapping):
-            params.update({f"train__{k}": v for k, v in train.items()})
-        return params
-
-    def set_params(self, **params: Any) -> "TorchEstimator":
-        nested = {key[len("train__"):]: params.pop(key) for key in list(params)
-                  if key.startswith("train__")}
-        super().set_params(**params)  # plain names first, ``train`` included
-        if nested:
-            train = self._train_param()
-            if train is None or isinstance(train, Mapping):
-                unknown = sorted(k for k in nested if k not in _TRAIN_FIELDS)
-                if unknown:
-                    raise ValueError(f"invalid parameter(s) {['train__' + k for k in unknown]} "
-                                     f"for {type(self).__name__}; TrainConfig's fields are "
-                                     f"{list(_TRAIN_FIELDS)}")
-                self.train = {**(train or {}), **nested}
-            elif hasattr(train, "set_params"):
-                train.set_params(**nested)
-            else:
-                raise ValueError(f"parameter 'train' of {type(self).__name__} has no nested "
-                                 f"parameters (it is a {type(train).__name__})")
-        return self
 
     # ------------------------------------------------------------------ the network
     @contextlib.contextmanager
@@ -335,34 +378,6 @@ class TorchEstimator(Estimator):
                 raise ValueError(f"{name} must hold integers, got dtype {t.dtype} with "
                                  "non-integer values")
         return t.to(torch.int64).to(self._module_dtype_device(module)[1])
-
-    # ------------------------------------------------------------------ save / load
-    def _params_to_save(self) -> dict[str, Any]:
-        params = super()._params_to_save()
-        if isinstance(params.get("train"), TrainConfig):
-            params["train"] = {**dataclasses.asdict(params["train"]), _SAVED_CONFIG: True}
-        return params
-
-    @classmethod
-    def _legacy_param_names(cls) -> set[str]:
-        # files of the estimators that took the training settings one by one
-        return set(_TRAIN_FIELDS) - set(cls._param_names())
-
-    @classmethod
-    def _upgrade_params(cls, params: dict[str, Any]) -> dict[str, Any]:
-        params = dict(params)
-        train = params.get("train")
-        if isinstance(train, dict) and train.get(_SAVED_CONFIG) is True:
-            params["train"] = train = TrainConfig(**{k: v for k, v in train.items()
-                                                     if k != _SAVED_CONFIG})
-        legacy = {name: params.pop(name) for name in list(params)
-                  if name in cls._legacy_param_names()}
-        if legacy:
-            if isinstance(train, TrainConfig):
-                raise ValueError(f"{sorted(legacy)} beside a TrainConfig in 'train'")
-            params["train"] = {**legacy, **(train or {})}
-        return params
-
 
 class TorchAligner(TorchEstimator, Aligner):
     """Base of the neural aligners: a :class:`TorchEstimator` that implements ``align``.

@@ -23,7 +23,8 @@ __all__ = ["JointEncoding", "streams_inputs", "attention_pooled_frames"]
 
 @dataclasses.dataclass
 class JointEncoding:
-    """Output of :meth:`~mmalign.attention.MultimodalPretrainer.forward`.
+    """Output of :meth:`~mmalign.attention.MultimodalPretrainerModule.forward`
+    (and :meth:`~mmalign.attention.MultimodalPretrainer.encode`).
 
     Attributes
     ----------
@@ -37,6 +38,9 @@ class JointEncoding:
         Valid steps per block.
     weights : list of torch.Tensor [shape=(B, heads, L, L)] or None
         Joint attention per layer (when asked for).
+    head_outputs : dict name -> torch.Tensor
+        Outputs of the objective heads the encoder was asked to apply
+        (:meth:`~mmalign.attention.MultimodalPretrainerModule.forward`'s ``heads``).
     """
 
     hidden: torch.Tensor
@@ -44,6 +48,7 @@ class JointEncoding:
     segments: dict
     lengths: dict
     weights: list | None = None
+    head_outputs: dict = dataclasses.field(default_factory=dict)
 
     @property
     def cls(self) -> torch.Tensor:

@@ -49,9 +49,9 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
 from ..utils.devices import resolve_device
-from ..utils.validation import check_float, check_int
 
-__all__ = ["TrainConfig", "History", "check_config", "check_fit_params", "resolve_device", "fit"]
+
+__all__ = ["TrainConfig", "History", "check_config", "resolve_device", "fit"]
 
 LossFn = Callable[[torch.nn.Module, tuple], torch.Tensor]
 MetricFn = Callable[[torch.nn.Module, tuple], float]
@@ -196,27 +196,6 @@ class History:
 
 def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
-
-
-def check_fit_params(model: Any) -> None:
-    """Check the training hyper-parameters the transformer aligners share.
-
-    ``max_epochs`` and ``batch_size`` integers >= 1, ``lr`` > 0,
-    ``weight_decay`` >= 0, ``grad_clip`` > 0 or None, ``patience`` >= 0 or
-    None, ``seed`` >= 0, ``device`` a str or ``torch.device``, read as
-    attributes of ``model``; a ``ValueError`` naming the first bad one.
-    """
-    check_int(model.max_epochs, "max_epochs", 1)
-    check_int(model.batch_size, "batch_size", 1)
-    check_float(model.lr, "lr", 0.0, low_open=True)
-    check_float(model.weight_decay, "weight_decay", 0.0)
-    if model.grad_clip is not None:
-        check_float(model.grad_clip, "grad_clip", 0.0, low_open=True)
-    if model.patience is not None:
-        check_int(model.patience, "patience", 0)
-    check_int(model.seed, "seed", 0)
-    if not isinstance(model.device, (str, torch.device)):
-        raise ValueError(f"device must be a str or torch.device, got {type(model.device).__name__}")
 
 
 def _as_dataset(data: Any, name: str) -> Dataset:

@@ -26,10 +26,15 @@ stretching onto the common timeline, whose length is the longest sequence's.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any, Mapping
+
 import numpy as np
 import torch
 
 from ..aligner import Aligner
+from ..nn.estimator import TrainParameter
+from ..nn.train import TrainConfig
 from ..alignment import Alignment
 from ..utils.validation import (as_sequence, check_bool, check_choice, check_fitted, check_float,
                                 check_int)
@@ -39,7 +44,7 @@ from .deep_cca import OBJECTIVES, DeepCCA, DeepMCCA, _check_batch_size
 from .gctw import GCTW, MultiAlignment
 
 
-class DCTW(Aligner):
+class DCTW(TrainParameter, Aligner):
     """Deep canonical time warping of sequence pairs, or of N >= 2 sequences.
 
     Two modalities: :meth:`fit` on pairs, then :meth:`align`.  N >= 2 sequences
@@ -61,11 +66,13 @@ class DCTW(Aligner):
         Alternations of deep CCA and DTW.
     epochs_per_step : int
         Deep CCA epochs per alternation.
-    batch_size, lr, seed, device
+    train : None, mapping or TrainConfig
         Training settings of the deep CCA steps (the ``train`` of their
-        :class:`~mmalign.DeepCCA` / :class:`~mmalign.projection.DeepMCCA`, with
-        ``max_epochs=epochs_per_step``); ``batch_size >= 2`` (each batch
-        estimates covariances).
+        :class:`~mmalign.DeepCCA` / :class:`~mmalign.projection.DeepMCCA`;
+        :class:`~mmalign.nn.train.TrainConfig` fields, ``set_params(train__lr=...)``).
+        Defaults: ``batch_size=512`` (``>= 2``: each batch estimates
+        covariances), ``lr=1e-3``, ``seed=0``, ``device="cpu"``. Each step
+        trains ``epochs_per_step`` epochs (``train``'s ``max_epochs`` is not used).
     init : {"ctw", "uniform", "gctw"}
         Start paths: :class:`~mmalign.CTW` (multi-set: CTW of the longest
         sequence with each other one), the uniform diagonal, or (multi-set only)
@@ -105,39 +112,40 @@ class DCTW(Aligner):
     (80, 3, (80, 80))
     """
 
+    TRAIN_DEFAULTS = {"batch_size": 512, "lr": 1e-3, "seed": 0, "device": "cpu"}
+
     def __init__(self, n_components: int | None = None, hidden: tuple = (64, 64), objective: str = "trace",
                  reg: float = 1e-4, n_outer: int = 5, epochs_per_step: int = 30,
-                 batch_size: int = 512, lr: float = 1e-3, seed: int = 0, device: str = "cpu",
-                 init: str = "ctw", radius: int | None = None):
+                 init: str = "ctw", radius: int | None = None, train: Any = None):
         self.n_components = n_components
         self.hidden = hidden
         self.objective = objective
         self.reg = reg
         self.n_outer = n_outer
         self.epochs_per_step = epochs_per_step
-        self.batch_size = batch_size
-        self.lr = lr
-        self.seed = seed
-        self.device = device
         self.init = init
         self.radius = radius
+        self.train = train
 
-    def fit(self, pairs, Y=None) -> "DCTW":
+    def fit(self, X, Y=None) -> "DCTW":
         """Learn the encoders from sequence pairs.
 
         Parameters
         ----------
-        pairs : list of (x, y) tuples, or a sequence x with ``Y`` its partner
-            ``x`` (n_x, d_x) and ``y`` (n_y, d_y); ``d_x`` and ``d_y`` fixed across pairs.
+        X : list of x sequences, one x sequence (array), or a list of (x, y) pairs
+            ``x`` (n_x, d_x); ``d_x`` fixed across pairs. With ``Y`` None, ``X``
+            holds the pairs.
+        Y : list of y sequences (``Y[i]`` pairs with ``X[i]``), one y sequence, or None
+            ``y`` (n_y, d_y); ``d_y`` fixed across pairs.
 
         Returns
         -------
         self : DCTW
             With ``model_`` and ``history_``.
         """
-        self._check_params()
+        self._validate_params()
         check_choice(self.init, "init", {"ctw", "uniform"})
-        pairs = self._check_pairs(pairs, Y)
+        pairs = self._check_pairs(X, Y)
         n_outer = int(self.n_outer)
         if self.init == "ctw":
             paths = [CTW(radius=self.radius).align(x, y).path() for x, y in pairs]
@@ -170,8 +178,19 @@ class DCTW(Aligner):
     def _deep_cca_training(self) -> dict:
         """The ``train`` of the deep (M)CCA of each alternation: ``epochs_per_step`` epochs
         (continuing from the current weights), DCTW's batch size, lr, seed and device."""
-        return {"max_epochs": self.epochs_per_step, "batch_size": self.batch_size, "lr": self.lr,
-                "seed": self.seed, "device": self.device}
+        config = self.train_config()
+        if isinstance(self.train, TrainConfig):
+            return dataclasses.replace(config, max_epochs=int(self.epochs_per_step))
+        # a mapping: the deep CCA classes merge it onto their own defaults
+        return {**self.TRAIN_DEFAULTS, **(self.train or {}), "max_epochs": int(self.epochs_per_step)}
+
+    def train_config(self) -> TrainConfig:
+        if isinstance(self.train, Mapping) and "max_epochs" in self.train:
+            raise ValueError("train.max_epochs: DCTW trains epochs_per_step epochs in each step; "
+                             "set epochs_per_step and n_outer instead")
+        config = super().train_config()
+        _check_batch_size(config.batch_size, "train.batch_size")
+        return config
 
     def _check_params(self) -> None:
         if self.n_components is not None:
@@ -184,40 +203,47 @@ class DCTW(Aligner):
         check_float(self.reg, "reg", 0.0)
         check_int(self.n_outer, "n_outer", 1)
         check_int(self.epochs_per_step, "epochs_per_step", 1)
-        _check_batch_size(self.batch_size)
-        check_float(self.lr, "lr", 0.0, low_open=True)
-        check_int(self.seed, "seed", 0)
         check_choice(self.init, "init", {"ctw", "uniform", "gctw"})
         if self.radius is not None:
             check_int(self.radius, "radius", 0)
 
     @staticmethod
-    def _check_pairs(pairs, Y) -> list:
+    def _check_pairs(X, Y) -> list:
+        """``[(x, y), ...]`` checked: from ``X`` and ``Y`` (collections, or one sequence each),
+        or from ``X`` alone (a list of pairs)."""
         if Y is not None:
             if isinstance(Y, (str, bytes)):
-                raise ValueError(f"Y must be the sequence paired with the first argument, "
-                                 f"got {type(Y).__name__}")
-            pairs = [(pairs, Y)]
-        elif (isinstance(pairs, (np.ndarray, torch.Tensor))
-              or not isinstance(pairs, (list, tuple))):
+                raise ValueError(f"Y must be the sequences paired with X, got {type(Y).__name__}")
+            one = isinstance(X, (np.ndarray, torch.Tensor)) or isinstance(Y, (np.ndarray, torch.Tensor))
+            if one:  # one pair: fit(x, y)
+                return DCTW._check_pairs([(X, Y)], None)
+            if not isinstance(X, (list, tuple)) or not isinstance(Y, (list, tuple)):
+                raise ValueError(f"X and Y must be lists of sequences (or one sequence each), got "
+                                 f"{type(X).__name__} and {type(Y).__name__}")
+            if len(X) != len(Y):
+                raise ValueError(f"X and Y must hold the same number of sequences, got {len(X)} and {len(Y)}")
+            checked = [(as_sequence(x, f"X[{k}]"), as_sequence(y, f"Y[{k}]"))
+                       for k, (x, y) in enumerate(zip(X, Y))]
+        elif isinstance(X, (np.ndarray, torch.Tensor)) or not isinstance(X, (list, tuple)):
             hint = ("; to fit one pair, pass fit(x, y)"
-                    if isinstance(pairs, (np.ndarray, torch.Tensor)) else "")
-            raise ValueError(f"pairs must be a list of (x, y) pairs of sequences, got "
-                             f"{type(pairs).__name__}{hint}")
-        checked = []
-        for k, pair in enumerate(pairs):
-            if (isinstance(pair, (np.ndarray, torch.Tensor)) or not isinstance(pair, (list, tuple))
-                    or len(pair) != 2):
-                raise ValueError(f"pairs[{k}] must be an (x, y) pair of sequences, got "
-                                 f"{_describe(pair)}")
-            checked.append((as_sequence(pair[0], f"pairs[{k}][0]"),
-                            as_sequence(pair[1], f"pairs[{k}][1]")))
+                    if isinstance(X, (np.ndarray, torch.Tensor)) else "")
+            raise ValueError(f"X must be a list of (x, y) pairs of sequences when Y is None, got "
+                             f"{type(X).__name__}{hint}")
+        else:
+            checked = []
+            for k, pair in enumerate(X):
+                if (isinstance(pair, (np.ndarray, torch.Tensor)) or not isinstance(pair, (list, tuple))
+                        or len(pair) != 2):
+                    raise ValueError(f"X[{k}] must be an (x, y) pair of sequences (X holds the pairs "
+                                     f"when Y is None), got {_describe(pair)}")
+                checked.append((as_sequence(pair[0], f"X[{k}][0]"),
+                                as_sequence(pair[1], f"X[{k}][1]")))
         if not checked:
-            raise ValueError("pairs holds no sequence pairs")
+            raise ValueError("X holds no sequence pairs")
         for name, side in (("x", 0), ("y", 1)):
             dims = {p[side].shape[1] for p in checked}
             if len(dims) > 1:
-                raise ValueError(f"every {name} sequence of pairs needs the same number of "
+                raise ValueError(f"every {name} sequence of the pairs needs the same number of "
                                  f"features, got {sorted(dims)}")
         return checked
 
@@ -361,7 +387,7 @@ class DCTW(Aligner):
 
     def _fit_multi(self, groups: list) -> list:
         """The multi-set alternation over ``groups``; one MultiAlignment per group."""
-        self._check_params()
+        self._validate_params()
         n_outer = int(self.n_outer)
         dims = [s.shape[1] for s in groups[0]]
         k = min(dims) if self.n_components is None else int(self.n_components)

@@ -13,7 +13,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-__all__ = ["is_single_sequence", "as_int_array", "as_id_batch"]
+__all__ = ["is_single_sequence", "as_int_array", "as_id_batch", "infer_vocab_size", "MAX_INFERRED_VOCAB"]
+
+# the largest vocabulary a model infers from its data (its embedding tables are that long): an id
+# beyond it is far more likely a wrong input than a real vocabulary; pass the size to go beyond
+MAX_INFERRED_VOCAB = 10_000_000
 
 
 def is_single_sequence(x: Any) -> bool:
@@ -142,3 +146,37 @@ def as_id_batch(seqs: Any, lengths: Any, name: str, vocab_size: int,
     for k, r in enumerate(rows):
         padded[k, :len(r)] = r
     return torch.from_numpy(padded), torch.from_numpy(lens)
+
+
+def infer_vocab_size(seqs: Any, lengths: Any, name: str, minimum: int = 1, pad_id: int = 0) -> int:
+    """One more than the largest id in a collection of id sequences, at least ``minimum``.
+
+    What a model whose vocabulary size was left to ``fit`` builds its embeddings with.
+
+    Parameters
+    ----------
+    seqs, lengths, name, pad_id
+        As in :func:`as_id_batch` (one 1-d sequence counts as a collection of one).
+    minimum : int
+        The smallest size returned (e.g. one more than the reserved ids).
+
+    Returns
+    -------
+    vocab_size : int
+
+    Raises
+    ------
+    ValueError
+        As :func:`as_id_batch`; an id of :data:`MAX_INFERRED_VOCAB` or more (pass the
+        vocabulary size to the model instead).
+
+    Examples
+    --------
+    >>> infer_vocab_size([[3, 4, 9], [5]], None, "targets", minimum=3)
+    10
+    """
+    if is_single_sequence(seqs) and not isinstance(seqs, (torch.Tensor, np.ndarray)):
+        seqs = [seqs]
+    ids, lens = as_id_batch(seqs, lengths, name, MAX_INFERRED_VOCAB, pad_id=pad_id)
+    real = torch.arange(ids.shape[1])[None, :] < lens[:, None]
+    return max(int(ids[real].max()) + 1, int(minimum))
