@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import textwrap
-from typing import Iterable, NamedTuple
+from typing import Iterable, Mapping, NamedTuple
 
-__all__ = ["Segment", "format_timestamp", "to_srt", "to_vtt", "to_csv"]
+__all__ = ["Segment", "format_timestamp", "to_srt", "to_vtt", "to_csv", "to_textgrid", "to_audacity"]
 
 
 class Segment(NamedTuple):
@@ -190,3 +191,87 @@ def to_csv(segments: Iterable[Segment], path: str | os.PathLike | None = None) -
     for s in _checked(segments):
         writer.writerow([f"{s.start:.3f}", f"{s.end:.3f}", " ".join(s.text.split()), s.char_start, s.char_end])
     return _write(buf.getvalue(), path)
+
+
+def _praat_string(text: str) -> str:
+    return '"' + " ".join(text.split()).replace('"', '""') + '"'
+
+
+def to_textgrid(tiers: Mapping[str, Iterable[Segment]], path: str | os.PathLike | None = None, *,
+                duration: float | None = None) -> str:
+    """Segments as a Praat TextGrid (long text format), one interval tier per entry of ``tiers``.
+
+    Praat's interval tiers cover the whole recording without gaps: the time between
+    segments (and before the first, after the last) becomes empty intervals.
+
+    Parameters
+    ----------
+    tiers : mapping tier name -> iterable of Segment (or ``(text, start, end, ...)`` tuples)
+        E.g. ``{"sentences": ..., "words": ...}``; segments of a tier in time order,
+        not overlapping. Times in seconds.
+    path : str, os.PathLike or None
+        Also write the TextGrid to this file (UTF-8).
+    duration : float or None
+        Length of the recording in seconds (the grid's ``xmax``); default the last end.
+
+    Returns
+    -------
+    textgrid : str
+
+    Raises
+    ------
+    ValueError
+        No tier, an empty tier name, overlapping segments, or ``duration`` before the last end.
+
+    Examples
+    --------
+    >>> grid = to_textgrid({"words": [("hello", 0.2, 0.5), ("world", 0.5, 0.9)]}, duration=1.0)
+    >>> print(grid.splitlines()[13:17])
+    ['        intervals: size = 4', '        intervals [1]:', '            xmin = 0', '            xmax = 0.2']
+    """
+    if not isinstance(tiers, Mapping) or not tiers:
+        raise ValueError("tiers must be a non-empty mapping of tier name -> segments")
+    checked = {}
+    for name, segments in tiers.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"tiers: tier names must be non-empty strings, got {name!r}")
+        checked[name] = _checked(segments)
+        for a, b in zip(checked[name], checked[name][1:]):
+            if b.start < a.end:
+                raise ValueError(f"tiers[{name!r}]: segments overlap or are out of order "
+                                 f"({a.text!r} ends at {a.end:g} s, {b.text!r} starts at {b.start:g} s)")
+    end = max((segs[-1].end for segs in checked.values() if segs), default=0.0)
+    if duration is None:
+        duration = end
+    elif not (isinstance(duration, (int, float)) and math.isfinite(duration)) or duration < end:
+        raise ValueError(f"duration must be a number >= the last segment's end ({end:g} s), got {duration!r}")
+    xmax = f"{float(duration):g}"
+    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {xmax}",
+             "tiers? <exists>", f"size = {len(checked)}", "item []:"]
+    for t, (name, segs) in enumerate(checked.items(), 1):
+        intervals, at = [], 0.0
+        for seg in segs:
+            if seg.start > at:
+                intervals.append((at, seg.start, ""))
+            intervals.append((seg.start, seg.end, seg.text))
+            at = seg.end
+        if at < duration or not intervals:
+            intervals.append((at, float(duration), ""))
+        lines += [f"    item [{t}]:", '        class = "IntervalTier"', f"        name = {_praat_string(name)}",
+                  "        xmin = 0", f"        xmax = {xmax}", f"        intervals: size = {len(intervals)}"]
+        for i, (a, b, text) in enumerate(intervals, 1):
+            lines += [f"        intervals [{i}]:", f"            xmin = {a:g}", f"            xmax = {b:g}",
+                      f"            text = {_praat_string(text)}"]
+    return _write("\n".join(lines) + "\n", path)
+
+
+def to_audacity(segments: Iterable[Segment], path: str | os.PathLike | None = None) -> str:
+    """Segments as an Audacity label track: ``start<TAB>end<TAB>text`` per line (File > Import > Labels).
+
+    Examples
+    --------
+    >>> to_audacity([("Hello, world", 0.5, 1.25)])
+    '0.500000\\t1.250000\\tHello, world\\n'
+    """
+    rows = [f"{s.start:.6f}\t{s.end:.6f}\t{' '.join(s.text.split())}" for s in _checked(segments)]
+    return _write("".join(row + "\n" for row in rows), path)
