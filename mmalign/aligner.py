@@ -395,8 +395,6 @@ class _Reader:
             setattr(obj, name, self.decode(value))
         prefix = _typed(spec.get("prefix", ""), str, "prefix")
         if holder is not None or state:
-            if cls._STATE_ATTRIBUTE is None:
-                raise ValueError(f"a {cls.__qualname__} has no state_dict")
             # holder None: written when the estimator was itself the torch module (its keys then
             # may differ from the network's: the class translates them)
             rename = (lambda key: key) if holder is not None else cls._upgrade_state_key
@@ -667,8 +665,9 @@ class Estimator(abc.ABC):
     def _rebuild_network(self) -> "torch.nn.Module":
         """Rebuild the network held in ``_STATE_ATTRIBUTE`` from the hyper-parameters and
         the fitted attributes :meth:`load` has restored; :meth:`load` then loads its weights.
-        Implemented by the bases that set ``_STATE_ATTRIBUTE``."""
-        raise NotImplementedError(f"{type(self).__name__} keeps no network to rebuild")
+        The bases that set ``_STATE_ATTRIBUTE`` rebuild it; any other estimator keeps no
+        network, so a file that gives it weights is refused."""
+        raise ValueError(f"a {type(self).__qualname__} has no state_dict")
 
     def save(self, path: str | os.PathLike) -> None:
         """Save hyper-parameters and fitted state to one ``.npz`` file.
@@ -928,9 +927,9 @@ class Aligner(Estimator):
     def to(self, device: "str | torch.device") -> "Aligner":
         """Run on ``device`` (CPU or CUDA); same code path either way.
 
-        Stores ``self.device_`` as a ``torch.device``. A ``torch.nn.Module``
-        aligner is moved with ``torch.nn.Module.to``; tensor-valued fitted
-        attributes (names ending in ``_``) are moved as well.
+        Stores ``self.device_`` as a ``torch.device`` and moves tensor-valued
+        fitted attributes (names ending in ``_``); neural aligners
+        (:class:`~mmalign.nn.estimator.TorchAligner`) move their network as well.
 
         Parameters
         ----------
@@ -955,11 +954,7 @@ class Aligner(Estimator):
         >>> Toy().to("cpu").device_
         device(type='cpu')
         """
-        import torch
-
         dev = resolve_device(device)
-        if isinstance(self, torch.nn.Module):
-            torch.nn.Module.to(self, dev)
         _move_fitted_tensors(self, dev)
         self.device_ = dev
         return self

@@ -589,3 +589,14 @@ def test_save_refuses_fitted_state_it_cannot_store_and_warns_for_nested_params(t
         OtherAligner(inner=ToyAligner(metric=np.linalg.norm, radius=5)).save(path)
     b = Aligner.load(path)
     assert b.inner.metric is None and b.inner.radius == 5
+
+
+def test_load_refuses_weights_for_an_estimator_without_a_network(tmp_path):
+    import mmalign
+
+    path = tmp_path / "dtw.npz"
+    mmalign.DTW(radius=2).save(path)
+    _rewrite(path, _set("state_dict", ["weight"]), **{"state/weight": np.zeros(2, np.float32)})
+    assert "a DTW has no state_dict" in _load_error(path)
+    _rewrite(path, lambda m: m.update(state_dict=[], state_attribute="module_"))
+    assert "keeps no network in 'module_'" in _load_error(path)

@@ -359,15 +359,7 @@ def test_fitted_aligner_round_trips(name, tmp_path):
     _assert_same(case.output(), expected)  # saving changed nothing
 
 
-# Estimators whose __init__ still does work (issue 20: fixed as each model becomes a TorchAligner;
-# strict: delete the entry when its clone passes).
-KNOWN_CLONE_FAILURES = {
-}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(reason=KNOWN_CLONE_FAILURES[name], strict=True))
-    if name in KNOWN_CLONE_FAILURES else name for name in sorted(ESTIMATORS)])
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
 def test_clone_gives_an_unfitted_copy_with_the_same_params(name):
     """sklearn.base.clone: same class and hyper-parameters, no fitted state (__init__ did no
     work), and the hyper-parameters stored as given (clone checks they are the same objects)."""

@@ -342,7 +342,7 @@ def test_align_and_translate_reject_bad_input(weak):
     with pytest.raises(ValueError, match="src.*integer"):
         weak.translate(torch.tensor([3.0, 4.0]))
     # align takes one pair, align_batch many: no guessing from the input's shape
-    with pytest.raises(ValueError, match="tgt must be one sequence.*align_batch"):
+    with pytest.raises(ValueError, match="tgt must be one 1-d sequence.*align_batch"):
         weak.align([3, 4], [[4, 3]])
     with pytest.raises(ValueError, match="src must be one 1-d sequence.*align_batch"):
         weak.align(np.array([[3, 4], [5, 6]]))

@@ -1354,13 +1354,9 @@ class CrossmodalTransformer(_FusionAligner):
     """MulT: directional crossmodal attention for every ordered pair of modalities.
 
     The estimator of :class:`CrossmodalTransformerModule` (``module_`` after
-    ``fit``): per modality a ``Conv1d`` projection to ``d_model``; for every
-    target ``t`` and every source ``s != t`` a :class:`CrossmodalEncoder` of
-    ``num_layers`` blocks (queries from ``t``, keys / values from ``s``); the
-    outputs for one target are concatenated (``(M - 1) * d_model``) and go
-    through a self-attention :class:`CrossmodalEncoder` of ``self_layers``
-    blocks; each target is pooled (last valid step by default) and the pooled
-    vectors are concatenated into a residual MLP head.
+    ``fit``; the network is described there): directional crossmodal stacks
+    for every ordered pair of modalities, a self-attention stack per target,
+    pooled targets into a residual MLP head.
 
     ``align(sample, target=t, source=s)``: the crossmodal attention of ``t``
     over ``s`` (the pair form ``align(x_source, y_target, ...)`` too, as it
@@ -1369,15 +1365,11 @@ class CrossmodalTransformer(_FusionAligner):
 
     Parameters
     ----------
-    input_dims : tuple of int or dict name -> int
-        Feature size per modality (``(d_text, d_audio, d_video)``).
-    num_layers : int
-        Blocks per crossmodal stack (MulT: 5 on MOSEI).
-    self_layers : int >= 0
-        Blocks of each target's self-attention stack (MulT: ``max(num_layers, 3)``);
-        0 skips it.
-    targets : sequence of names or None
-        Modalities used as targets (default: all; MulT's ablations use one).
+    input_dims, num_layers, self_layers, targets
+        As in :class:`CrossmodalTransformerModule`: feature size per modality,
+        blocks per crossmodal stack (MulT: 5 on MOSEI), blocks of each target's
+        self-attention stack (0 skips it), and the modalities used as targets
+        (default: all).
     %(common)s
     Attributes
     ----------
@@ -1457,12 +1449,10 @@ class JointSelfAttentionFusion(_FusionAligner):
     """Early fusion: one self-attention encoder over all modalities' steps, concatenated.
 
     The estimator of :class:`JointSelfAttentionFusionModule` (``module_`` after
-    ``fit``): each modality is projected (``Conv1d``), scaled by
-    ``sqrt(d_model)``, given sinusoidal positions of its own time axis and a
-    learned :class:`~mmalign.nn.ModalityEmbedding`; the streams are
-    concatenated along time (padding masked) and go through ``num_layers``
-    pre-norm self-attention blocks; each modality's block of the output is
-    pooled and the pooled vectors are concatenated into a residual MLP head.
+    ``fit``; the network is described there): the projected streams, with
+    positions and modality embeddings, concatenated along time through
+    ``num_layers`` self-attention blocks, pooled per modality into a residual
+    MLP head.
 
     ``align(sample, target=t, source=s)`` returns the block of the joint
     attention of ``t``'s queries over ``s``'s keys, source on side x, target
@@ -1586,13 +1576,9 @@ class BimodalTransformer(_FusionAligner):
     """Pairwise fusion: one crossmodal stack per pair of modalities, pooled, concatenated.
 
     The estimator of :class:`BimodalTransformerModule` (``module_`` after
-    ``fit``): for each pair ``(target, source)`` in ``pairs`` (default: every
-    unordered pair once, the earlier modality as target: text←audio,
-    text←video, audio←video), a :class:`CrossmodalEncoder` of ``num_layers``
-    blocks attends from the target over the source; each output is pooled over
-    the target's valid steps and the pooled vectors go into a residual MLP
-    head. No per-target self-attention and no concatenation across sources
-    (the two things MulT adds).
+    ``fit``; the network is described there): one crossmodal stack per pair in
+    ``pairs``, pooled into a residual MLP head. No per-target self-attention
+    and no concatenation across sources (the two things MulT adds).
 
     ``align``: the attention of a pair in ``pairs``, source on side x (the pair
     form ``align(x_source, y_target, ...)`` too).

@@ -89,7 +89,7 @@ from ..nn.decoding import (MAX_BEAM_SIZE, MAX_DECODE_LEN, Hypothesis, beam_searc
 from ..nn.estimator import TorchAligner
 from ..nn.functional import lengths_to_padding_mask, masked_softmax
 from ..nn.layers import AdditiveAttention
-from ..utils.token_ids import as_id_batch, as_int_array, infer_vocab_size, is_single_sequence
+from ..utils.token_ids import as_id_batch, as_int_array, infer_vocab_size, is_single_sequence, one_id_sequence
 from ..utils.validation import check_bool, check_choice, check_float, check_int
 
 __all__ = ["Seq2SeqAttention", "Seq2SeqAttentionModule"]
@@ -485,20 +485,6 @@ class Seq2SeqAttention(TorchAligner):
     def _sources(self, src: Any, src_lengths: Any, name: str = "src") -> tuple[torch.Tensor, torch.Tensor]:
         return as_id_batch(src, src_lengths, name, self._vocab_sizes()[0], pad_id=int(self.pad_id))
 
-    @staticmethod
-    def _one_sequence(x: Any, name: str) -> np.ndarray:
-        """One sequence of ids as a ``(1, n)`` int64 array (``align`` takes one pair)."""
-        if isinstance(x, (list, tuple)) and len(x) > 0 and not is_single_sequence(x):
-            raise ValueError(f"{name} must be one sequence of token ids, got a collection of {len(x)}; "
-                             "align_batch aligns many pairs")
-        a = as_int_array(x, name)
-        if a.ndim != 1:
-            raise ValueError(f"{name} must be one 1-d sequence of token ids, got shape {a.shape} "
-                             "(align_batch aligns a batch)")
-        if a.size == 0:
-            raise ValueError(f"{name} is an empty sequence")
-        return a[None]
-
     def _loss(self, model: nn.Module, batch: tuple) -> torch.Tensor:
         """Cross-entropy of the teacher-forced batch (plus the doubly stochastic attention penalty);
         ``model`` is ``module_`` or the wrapper that trains it (DDP)."""
@@ -814,11 +800,11 @@ class Seq2SeqAttention(TorchAligner):
         ((3, 2), [5, 4])
         """
         self._check_fitted(fit_call="fit(sources, targets)")
-        src_a = self._one_sequence(src, "src")
+        src_a = one_id_sequence(src, "src")
         if tgt is None:
             padded, lens = self._sources(src_a, None)
             return self._decoded(padded, lens, beam_size, max_len, include_eos, ["src"])[0]
-        return self._forced(src_a, self._one_sequence(tgt, "tgt"), None, None, include_eos, ("src", "tgt"))[0]
+        return self._forced(src_a, one_id_sequence(tgt, "tgt"), None, None, include_eos, ("src", "tgt"))[0]
 
     def align_batch(self, src: Any, tgt: Any = None, *, src_lengths: Any = None, tgt_lengths: Any = None,
                     beam_size: int = 1, max_len: int | None = None, include_eos: bool = False

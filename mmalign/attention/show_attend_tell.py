@@ -125,7 +125,7 @@ from ..nn.decoding import MAX_BEAM_SIZE, MAX_DECODE_LEN, Hypothesis, beam_search
 from ..nn.estimator import TorchAligner
 from ..nn.layers import AdditiveAttention
 from ..utils.tensors import as_float, as_tensor
-from ..utils.token_ids import as_id_batch, as_int_array, infer_vocab_size, is_single_sequence
+from ..utils.token_ids import as_id_batch, infer_vocab_size, is_single_sequence, one_id_sequence
 from ..utils.validation import check_bool, check_choice, check_float, check_int
 
 __all__ = ["ShowAttendTell", "ShowAttendTellModule", "SmallConvEncoder", "torchvision_encoder", "cell_positions",
@@ -1041,20 +1041,6 @@ class ShowAttendTell(TorchAligner):
         targets[torch.arange(B), lens] = _EOS
         return cap_in, targets
 
-    @staticmethod
-    def _one_caption(caption: Any, name: str) -> np.ndarray:
-        """One caption as a ``(1, n)`` int64 array (``align`` takes one pair)."""
-        if isinstance(caption, (list, tuple)) and len(caption) > 0 and not is_single_sequence(caption):
-            raise ValueError(f"{name} must be one 1-d sequence of token ids for one image, got a collection "
-                             f"of {len(caption)} (align_batch aligns a batch)")
-        a = as_int_array(caption, name)
-        if a.ndim != 1:
-            raise ValueError(f"{name} must be one 1-d sequence of token ids for one image, got shape {a.shape} "
-                             "(align_batch aligns a batch)")
-        if a.size == 0:
-            raise ValueError(f"{name} is an empty sequence")
-        return a[None]
-
     def _dataset(self, images: Any, captions: Any, lengths: Any = None, names: tuple[str, str] = ("images", "captions")
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, _ = self._check_images(images, names[0])
@@ -1365,7 +1351,7 @@ class ShowAttendTell(TorchAligner):
         """
         self._check_fitted(fit_call="fit(images, captions)")
         x = self._one_image(image, "image")
-        caption = None if caption is None else self._one_caption(caption, "caption")
+        caption = None if caption is None else one_id_sequence(caption, "caption")
         return self._alignments(x, caption, None, beam_size, max_len, ("image", "caption"), ["image"])[0]
 
     def align_batch(self, images: Any, captions: Any = None, *, lengths: Any = None, beam_size: int = 1,

@@ -175,12 +175,11 @@ class DCTW(TrainParameter, Aligner):
                 break
         return self
 
-    def _deep_cca_training(self) -> dict:
+    def _deep_cca_training(self) -> dict | TrainConfig:
         """The ``train`` of the deep (M)CCA of each alternation: ``epochs_per_step`` epochs
         (continuing from the current weights), DCTW's batch size, lr, seed and device."""
-        config = self.train_config()
-        if isinstance(self.train, TrainConfig):
-            return dataclasses.replace(config, max_epochs=int(self.epochs_per_step))
+        if isinstance(self.train, TrainConfig):  # checked by fit / align_all (_validate_params)
+            return dataclasses.replace(self.train, max_epochs=int(self.epochs_per_step))
         # a mapping: the deep CCA classes merge it onto their own defaults
         return {**self.TRAIN_DEFAULTS, **(self.train or {}), "max_epochs": int(self.epochs_per_step)}
 

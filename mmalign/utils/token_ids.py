@@ -13,7 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-__all__ = ["is_single_sequence", "as_int_array", "as_id_batch", "infer_vocab_size", "MAX_INFERRED_VOCAB"]
+__all__ = ["is_single_sequence", "as_int_array", "one_id_sequence", "as_id_batch", "infer_vocab_size",
+           "MAX_INFERRED_VOCAB"]
 
 # the largest vocabulary a model infers from its data (its embedding tables are that long): an id
 # beyond it is far more likely a wrong input than a real vocabulary; pass the size to go beyond
@@ -52,6 +53,27 @@ def as_int_array(x: Any, name: str) -> np.ndarray:
     if arr.size and (arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer)):
         raise ValueError(f"{name} must hold integer token ids, got dtype {arr.dtype}")
     return arr.astype(np.int64)
+
+
+def one_id_sequence(x: Any, name: str) -> np.ndarray:
+    """One non-empty 1-d sequence of ids as a ``(1, n)`` int64 array: what a model's ``align``
+    takes (a collection of sequences is refused, pointing to ``align_batch``).
+
+    Examples
+    --------
+    >>> one_id_sequence([3, 4, 5], "src")
+    array([[3, 4, 5]])
+    """
+    if isinstance(x, (list, tuple)) and len(x) > 0 and not is_single_sequence(x):
+        raise ValueError(f"{name} must be one 1-d sequence of token ids, got a collection of {len(x)} "
+                         "(align_batch aligns a batch)")
+    a = as_int_array(x, name)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be one 1-d sequence of token ids, got shape {a.shape} "
+                         "(align_batch aligns a batch)")
+    if a.size == 0:
+        raise ValueError(f"{name} is an empty sequence")
+    return a[None]
 
 
 def _check_ids(ids: np.ndarray, name: str, vocab_size: int, reserved: Sequence[int] = ()) -> None:
