@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import numbers
 import os
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
-import scipy.sparse
+
+if TYPE_CHECKING:                       # scipy.sparse takes ~0.2 s to import: loaded by the methods that need it
+    import scipy.sparse
 
 __all__ = ["Alignment"]
 
@@ -490,7 +492,13 @@ class Alignment:
         """
         if self.weights is not None:
             w = self._mean_weights()
-            return np.array(w, copy=True) if dense else scipy.sparse.csr_matrix(w)
+            if dense:
+                return np.array(w, copy=True)
+            import scipy.sparse
+
+            return scipy.sparse.csr_matrix(w)
+        import scipy.sparse
+
         cells = np.unique(self._path, axis=0)
         m = scipy.sparse.csr_matrix(
             (np.ones(len(cells)), (cells[:, 0], cells[:, 1])), shape=self.shape
@@ -523,6 +531,8 @@ class Alignment:
         array([[1., 0., 0.],
                [0., 1., 1.]])
         """
+        import scipy.sparse
+
         p = self._hard_path()
         k = np.arange(len(p))
         ones = np.ones(len(p))

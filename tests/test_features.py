@@ -116,10 +116,21 @@ def test_mfcc_is_the_one_mfcc_of_the_applications():
     assert not np.array_equal(M, mfcc(y, SR, hop_length=448))
     np.testing.assert_array_equal(sync_features(y, SR, features="mfcc", hop_length=448),
                                   (M - M.mean(axis=0, dtype=np.float64)).astype(np.float32))
-    # forced alignment: a speech-sized window
-    raw = speech_features(y, SR, normalize=False)
+    # forced alignment: the numpy speech MFCC (25 ms every 10 ms at any rate), its deltas, a speech column
+    from mmalign.features.speech_frames import deltas, speech_mfcc
+
+    raw = speech_features(y, SR, normalize=False, deltas=False)
     assert raw.dtype == np.float64
-    np.testing.assert_array_equal(raw, mfcc(y, SR, n_mfcc=13, hop_length=256, n_fft=512))
+    np.testing.assert_array_equal(raw, speech_mfcc(y, SR, fmax=8000.0))
+    speech = np.arange(len(raw)) % 3 > 0
+    full = speech_features(y, SR, normalize=False, speech=speech, speech_weight=2.0)
+    np.testing.assert_array_equal(full[:, 13:26], deltas(raw))
+    np.testing.assert_array_equal(full[:, -1], 2.0 * speech)
+    normed = speech_features(y, SR, speech=speech)
+    np.testing.assert_allclose(normed[speech, :26].mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(normed[speech, :26].std(axis=0), 1.0, atol=1e-9)
+    with pytest.raises(ValueError, match="speech"):
+        speech_features(y, SR, speech=speech[:-1])
 
 
 # ------------------------------------------------------------------ frame_rate

@@ -156,7 +156,7 @@ def test_align_text_word_boundaries_within_threshold(recording):
     assert np.percentile(errors, 90) < 3 * THRESHOLD_MS
     # the naive option, a uniform stretch, does not pass the same bar
     synthetic = np.array([[w.start, w.end] for w in result.synthetic_words])
-    ratio = (len(audio) / sr) / (result.alignment.n_x * fa.HOP_LENGTH / fa.SYNTH_SR)
+    ratio = (len(audio) / sr) / (result.alignment.n_x / result.alignment.extras["frame_rate_x"])
     stretched = np.abs(synthetic * ratio - np.array([[w.start, w.end] for w in truth])).ravel()
     assert np.median(stretched) * 1e3 > THRESHOLD_MS
     # segments: in order, inside the recording, sentences spanning their words
@@ -170,11 +170,11 @@ def test_align_text_word_boundaries_within_threshold(recording):
 
 @needs_espeak
 def test_a_broken_aligner_fails_the_threshold(recording, monkeypatch):
-    def uniform(path, n_x, rate):                   # ignores the path: a uniform stretch
-        n_y = path[-1, 1] + 1
-        return lambda t: np.asarray(t) * (n_y - 1) / (n_x - 1)
+    def uniform(x_of_y, rate_x, rate_y):            # ignores the path: a uniform stretch
+        n_x, n_y = x_of_y[-1] + 1, len(x_of_y)
+        return lambda t: np.asarray(t) * rate_x * (n_y - 1) / (n_x - 1) / rate_y
 
-    monkeypatch.setattr(fa, "_time_map", uniform)
+    monkeypatch.setattr(fa, "time_map", uniform)
     audio, sr, truth = recording
     errors = boundary_errors_ms(align_text(TEXT, audio, sr, **ALIGNER), truth)
     assert np.median(errors) > THRESHOLD_MS
@@ -239,9 +239,9 @@ def test_srt_vtt_csv_formatting():
     long = to_srt([("word " * 30, 0, 1)])
     assert all(len(line) <= 42 for line in long.splitlines())
     rows = list(csv.reader(io.StringIO(to_csv(segments))))
-    assert rows[0] == ["start", "end", "text", "char_start", "char_end"]
-    assert rows[1] == ["1.000", "2.500", "First cue here.", "0", "16"]
-    assert rows[2][3:] == ["-1", "-1"]
+    assert rows[0] == ["start", "end", "text", "char_start", "char_end", "confidence"]
+    assert rows[1] == ["1.000", "2.500", "First cue here.", "0", "16", ""]        # confidence unknown
+    assert rows[2][3:] == ["-1", "-1", ""]
     with pytest.raises(ValueError, match="start <= end"):
         to_srt([("bad", 2.0, 1.0)])
 

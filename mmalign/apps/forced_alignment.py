@@ -5,21 +5,35 @@ recording of it:
 
 1. render the text with eSpeak NG (:func:`mmalign.features.speech.synthesize_speech`),
    which reports when each word starts and ends in the *synthetic* audio;
-2. turn both the synthetic rendering and the recording into MFCC frames
-   (23 ms windows every 11.6 ms at 22050 Hz by default);
-3. align the two frame sequences with DTW (:func:`mmalign.dtw_path`, L1 frame
-   distance, multiscale for long recordings);
-4. carry the synthetic word boundaries through the warping path onto the
-   recording's time axis.
+2. find the speech in the recording (:func:`mmalign.features.speech_activity.detect_speech`:
+   energy with hysteresis against the recording's own noise floor, spectral
+   flatness against broadband noise);
+3. turn both signals, each at its own sampling rate, into frames of 13 MFCCs and
+   their deltas (25 ms every 10 ms, numpy only: :mod:`mmalign.features.speech_frames`),
+   normalised over the speech, plus a speech/non-speech column;
+4. match every recording frame to one synthetic frame by DTW
+   (:mod:`mmalign.apps._speech_dtw`): the rendering may advance 0-2 frames per
+   recording frame, holding a frame costs 1.5 times as much, and a head or tail
+   of the recording that matches nothing (music, noise) may be left out;
+   recordings over about 40 s use multiscale DTW (:func:`mmalign.dtw_path`);
+5. carry the synthetic word boundaries through the path onto the recording
+   (:mod:`mmalign.apps._word_timing`), then pull word edges out of silences and
+   make every pause of 80 ms or more a gap between two words;
+6. score each word, sentence and the whole text: how much closer the matched
+   synthetic frames are than typical ones, times how much better the rendering
+   explains the recording forwards than played backwards (``confidence``).
 
 The result, a :class:`TextAlignment`, holds word and sentence segments (times
-in seconds of the recording) and writes them as CSV, SRT or WebVTT
+in seconds of the recording, with their confidence) and writes them as SRT,
+WebVTT, CSV, TSV, JSON, Praat TextGrid or Audacity labels
 (:mod:`mmalign.apps.subtitles`).  The same steps run from the command line as
-``mmalign subtitle AUDIO TEXT --out DIR``.
+``mmalign subtitle AUDIO TEXT --out DIR``.  Nothing here imports librosa,
+scipy.signal or numba for recordings up to about 40 s: a run is dominated by
+starting Python.
 
-The synthesiser must speak the recording's language (``voice``); the recording
-should hold the text and little else (long music or unrelated talk before or
-after it is not skipped).
+The synthesiser must speak the recording's language (``voice``); on real read
+speech (``python -m benchmarks forced_alignment_real``) an accent close to the
+speaker's helped (``en-us`` for American readers).
 """
 
 from __future__ import annotations
@@ -32,20 +46,39 @@ from typing import Callable
 import numpy as np
 
 from ..alignment import Alignment
-from ..features.audio import _check_signal, _check_sr, mfcc
+from ..features.audio import _check_signal, _check_sr
+from ._speech_dtw import frame_costs, monotone_path
+from ._word_timing import (frame_quality, gaps_at_pauses, join_close_words, order_evidence, snap_to_speech,
+                           span_mean, time_map)
 from .subtitles import Segment, to_csv, to_srt, to_vtt
 
 __all__ = ["TextAlignment", "align_text", "split_sentences", "speech_features", "Segment"]
 
-SYNTH_SR = 22050            # eSpeak NG renders at 22050 Hz; recordings are resampled to it
-HOP_LENGTH = 256            # 11.6 ms at 22050 Hz
-N_FFT = 512                 # 23 ms analysis window: speech-sized, not librosa's 93 ms music default
+SYNTH_SR = 22050            # eSpeak NG renders at 22050 Hz; the recording is analysed at its own rate
+SYNTH_PAD = 0.2             # seconds of silence added before and after the rendering
 N_MFCC = 13
-# Above this many DTW cells (about 73 s against 73 s at 86 frames/s; one byte each for exact DTW)
-# ``method="auto"`` switches to multiscale DTW (memory and time linear in the lengths).
-_EXACT_MAX_CELLS = 40_000_000
+SPEECH_WEIGHT = 3.0         # the speech/non-speech column of the features, against unit-variance MFCCs
+# Above this many DTW cells (about 40 s against 40 s at 100 frames/s; 6 bytes each for the exact
+# numpy DTW) ``method="auto"`` switches to multiscale DTW (memory and time linear in the lengths).
+_EXACT_MAX_CELLS = 16_000_000
 LEVELS = ("sentence", "word")
-FEATURES = ("mfcc", "mfcc-raw")
+FEATURES = ("mfcc+delta", "mfcc")
+MIN_PAUSE = 0.08            # silences this long (s) inside the speech become gaps between words
+# Speech-activity edges and pauses are used when speech stands this far (dB) above the noise floor;
+# in heavy noise or reverberation (under ~20 dB) they moved more boundaries wrongly than rightly.
+RELIABLE_RANGE_DB = 25.0
+# A recording frame left out of the path (music, noise or other talk before or after the text) costs this
+# many times the median closest-match cost of the recording's frames (see _skip_cost).
+SKIP_FACTOR = 2.0
+# Matching a recording frame to the synthetic frame the previous one matched costs this many times the
+# local cost (see mmalign.apps._speech_dtw.monotone_path): the rendering does not hold one sound for seconds.
+HOLD_WEIGHT = 1.5
+#: Confidence is a logistic function of frame quality times order evidence (:mod:`mmalign.apps._word_timing`),
+#: 0.5 at this product; on the development recordings right transcripts gave 0.07-0.27, other files' 0.05 (median).
+CONFIDENCE_MIDPOINT = 0.06
+CONFIDENCE_WIDTH = 0.02
+#: Below this overall confidence the text and the recording probably do not match.
+LOW_CONFIDENCE = 0.5
 
 _SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s|$)|\n\s*\n""")
 
@@ -88,19 +121,20 @@ def split_sentences(text: str) -> list[tuple[str, int, int]]:
     return out
 
 
-def speech_features(y: np.ndarray, sr: int, *, hop_length: int = HOP_LENGTH, n_fft: int = N_FFT,
-                    n_mfcc: int = N_MFCC, normalize: bool = True) -> np.ndarray:
-    """MFCCs with a speech-sized window, time first: ``(n_frames, n_mfcc)``, float64.
+def speech_features(y: np.ndarray, sr: int, *, spec=None, fmax: float = 8000.0,
+                    speech: np.ndarray | None = None, deltas: bool = True,
+                    normalize: bool = True, speech_weight: float = SPEECH_WEIGHT) -> np.ndarray:
+    """Frames that forced alignment compares: MFCCs, their deltas and a speech column, ``(n_frames, n_features)``.
 
-    :func:`mmalign.features.mfcc` (128 mel bands, coefficient 0 the log energy)
-    with an ``n_fft``-sample window instead of its 2048 (93 ms at 22050 Hz,
-    sized for music); frame ``i`` is centred on ``i * hop_length / sr`` seconds.
-    With ``normalize``, each coefficient is scaled to zero mean and unit
-    variance over the signal (cepstral mean and variance normalisation): it removes the level and channel differences
-    between a clean synthetic voice and a noisy, reverberant recording, which
-    otherwise dominate the frame distances (on the recipe's 10 dB SNR +
-    0.5 s reverb condition it turns a failed alignment into a 30 ms median
-    error).
+    13 MFCCs of 25 ms windows every 10 ms (:func:`mmalign.features.speech_frames.speech_mfcc`,
+    40 mel bands from 60 Hz to ``fmax``), optionally with their deltas over
+    ±2 frames; with ``normalize``, each column is scaled to zero mean and unit
+    variance over the speech frames (cepstral mean and variance normalisation:
+    it removes the level and channel differences between a clean synthetic
+    voice and a noisy, reverberant recording, and the amount of silence around
+    the speech does not move the statistics).  Given ``speech``, a last column
+    holds ``speech_weight`` on speech frames and 0 elsewhere, so that DTW pays
+    for matching speech with silence.
 
     Parameters
     ----------
@@ -108,27 +142,45 @@ def speech_features(y: np.ndarray, sr: int, *, hop_length: int = HOP_LENGTH, n_f
         Mono audio.
     sr : int > 0
         Sampling rate in Hz.
-    hop_length, n_fft, n_mfcc : int > 0
-        Hop and window in samples; number of coefficients.
+    spec : mmalign.features.speech_frames.FrameSpec or None
+        Framing; default 25 ms every 10 ms at ``sr``.
+    fmax : float > 0
+        Highest mel frequency in Hz (capped at ``sr / 2``); give both signals the same.
+    speech : np.ndarray, shape=(n_frames,), bool, or None
+        Which frames hold speech (:func:`mmalign.features.speech_activity.detect_speech`).
+    deltas : bool
+        Append the deltas of the MFCCs.
     normalize : bool
-        Per-coefficient mean and variance normalisation over the whole signal.
+        Mean and variance normalisation per column, over the speech frames.
+    speech_weight : float >= 0
+        Value of the speech column on speech frames.
 
     Returns
     -------
-    M : np.ndarray, shape=(1 + n_samples // hop_length, n_mfcc), float64
+    F : np.ndarray, shape=(1 + n_samples // hop, 13 (+13) (+1)), float64
 
     Examples
     --------
     >>> y = np.random.default_rng(0).standard_normal(22050).astype(np.float32)
     >>> speech_features(y, 22050).shape
-    (87, 13)
+    (101, 26)
     """
-    # Column-major, as librosa's coefficient-first output transposed: the normalisation sums each
-    # coefficient over contiguous memory, in the same order as always (same bits).
-    M = mfcc(y, sr, n_mfcc=n_mfcc, hop_length=hop_length, n_fft=n_fft).astype(np.float64, order="F")
+    from ..features.speech_frames import FrameSpec, deltas as delta_of, speech_mfcc
+
+    spec = spec or FrameSpec(sr)
+    M = speech_mfcc(y, sr, n_mfcc=N_MFCC, spec=spec, fmax=fmax)
+    if deltas:
+        M = np.hstack([M, delta_of(M)])
+    if speech is not None:
+        speech = np.asarray(speech, dtype=bool)
+        if speech.shape != (len(M),):
+            raise ValueError(f"speech must be a bool mask of shape ({len(M)},), got shape {speech.shape}")
     if normalize:
-        M = (M - M.mean(axis=0)) / np.maximum(M.std(axis=0), 1e-8)
-    return np.ascontiguousarray(M)
+        rows = M[speech] if speech is not None and speech.sum() >= 2 else M
+        M = (M - rows.mean(axis=0)) / np.maximum(rows.std(axis=0), 1e-8)
+    if speech is not None:
+        M = np.hstack([M, speech_weight * speech[:, None].astype(np.float64)])
+    return M
 
 
 class TextAlignment:
@@ -154,16 +206,25 @@ class TextAlignment:
         recording (side y), with ``frame_rate`` set.
     synthetic_words : list of mmalign.features.speech.Word
         The word timings in the synthetic rendering that were mapped.
+    confidence : float
+        How well the recording matched the text overall, in [0, 1] (NaN when
+        unknown); below :data:`LOW_CONFIDENCE` the text is probably not what
+        is said.  Each word and sentence has its own ``confidence``.
+    speech : list of (start, end)
+        The speech regions found in the recording, in seconds.
     """
 
     def __init__(self, text: str, words: list[Segment], sentences: list[Segment], duration: float,
-                 alignment: Alignment, synthetic_words: list) -> None:
+                 alignment: Alignment, synthetic_words: list, *, confidence: float = float("nan"),
+                 speech: list[tuple[float, float]] | None = None) -> None:
         self.text = text
         self.words = words
         self.sentences = sentences
         self.duration = duration
         self.alignment = alignment
         self.synthetic_words = synthetic_words
+        self.confidence = confidence
+        self.speech = list(speech) if speech is not None else []
 
     def __repr__(self) -> str:
         return (f"TextAlignment({len(self.words)} words, {len(self.sentences)} sentences, "
@@ -206,6 +267,41 @@ class TextAlignment:
         """CSV ``start,end,text,char_start,char_end`` (see :func:`mmalign.apps.subtitles.to_csv`)."""
         return to_csv(self.segments(level), path)
 
+    def to_tsv(self, path: str | os.PathLike | None = None, *, level: str = "word") -> str:
+        """Tab-separated ``start<TAB>end<TAB>text<TAB>confidence`` (see :func:`mmalign.apps.subtitles.to_tsv`)."""
+        from .subtitles import to_tsv
+
+        return to_tsv(self.segments(level), path)
+
+    def to_audacity(self, path: str | os.PathLike | None = None, *, level: str = "sentence") -> str:
+        """Audacity label track, one label per sentence or word (see :func:`mmalign.apps.subtitles.to_audacity`)."""
+        from .subtitles import to_audacity
+
+        return to_audacity(self.segments(level), path)
+
+    def to_textgrid(self, path: str | os.PathLike | None = None) -> str:
+        """Praat TextGrid with two interval tiers, ``"sentences"`` and ``"words"``, over the whole recording.
+
+        See :func:`mmalign.apps.subtitles.to_textgrid`.
+        """
+        from .subtitles import to_textgrid
+
+        return to_textgrid({"sentences": self.sentences, "words": self.words}, path, duration=self.duration)
+
+    def to_json(self, path: str | os.PathLike | None = None, *, min_confidence: float | None = None,
+                low_confidence: str = "flag", indent: int | None = 2) -> str:
+        """Text, duration, overall confidence, sentences with their words and all words, as JSON.
+
+        Schema ``"mmalign-alignment"`` version 1, documented in
+        :func:`mmalign.apps.subtitles.to_json`; ``min_confidence`` and
+        ``low_confidence`` (``"flag"`` or ``"drop"``) as there.
+        """
+        from .subtitles import to_json
+
+        return to_json(self.sentences, self.words, path, text=self.text, duration=self.duration,
+                       confidence=getattr(self, "confidence", float("nan")), min_confidence=min_confidence,
+                       low_confidence=low_confidence, indent=indent)
+
     def to_srt(self, path: str | os.PathLike | None = None, *, level: str = "sentence",
                line_length: int | None = 42, max_lines: int | None = 2) -> str:
         """SubRip subtitles, one cue per sentence or word (see :func:`mmalign.apps.subtitles.to_srt`).
@@ -232,14 +328,11 @@ def align_text(
     audio: np.ndarray,
     sr: int,
     *,
-    voice: str = "en",
+    voice: str = "en-us",
     rate_wpm: int = 175,
-    features: str = "mfcc",
-    hop_length: int = HOP_LENGTH,
-    n_mfcc: int = N_MFCC,
-    metric: str = "cityblock",
+    features: str = "mfcc+delta",
     method: str = "auto",
-    radius: int | None = None,
+    edges: bool = True,
     progress: bool = False,
 ) -> TextAlignment:
     """Find the start and end time of every word and sentence of ``text`` in ``audio``.
@@ -249,36 +342,35 @@ def align_text(
     text : str
         What is said in the recording, in order.
     audio : np.ndarray, shape=(n_samples,), floating
-        Mono recording, samples in ``[-1, 1]``.
+        Mono recording, samples in ``[-1, 1]``, at least 0.05 s.
     sr : int > 0
-        Sampling rate of ``audio`` in Hz (resampled to 22050 Hz internally).
+        Sampling rate of ``audio`` in Hz.  Both the recording and the synthetic
+        rendering (22050 Hz) are analysed at their own rate, with 25 ms windows
+        every 10 ms and mel bands up to the lower Nyquist frequency.
     voice : str
         eSpeak NG voice for the synthetic rendering: the recording's language
         (``"en"``, ``"en-us"``, ``"de"``, ...); see
         :func:`mmalign.features.speech.list_voices`.
     rate_wpm : int in [80, 450]
-        Speaking rate of the synthetic rendering, words per minute; the
-        closer to the recording's, the less DTW has to warp.
-    features : {"mfcc", "mfcc-raw"}
-        Frame features compared by DTW: :func:`speech_features` with
-        (``"mfcc"``) or without (``"mfcc-raw"``) mean and variance
-        normalisation per coefficient.
-    hop_length : int > 0
-        Hop between frames at 22050 Hz, in samples (256: 11.6 ms).
-    n_mfcc : int > 0
-        Number of MFCCs.
-    metric : str
-        DTW local cost between frames, any metric of :func:`mmalign.dtw`.
-        The default, ``"cityblock"`` (L1) on normalised MFCCs, had the
-        smallest errors on the recipe's three conditions (``"sqeuclidean"``:
-        p95 53 / 10 / 70 ms against 44-48 / 9 / 54-63 ms).
+        Speaking rate of the synthetic rendering, words per minute.
+    features : {"mfcc+delta", "mfcc"}
+        Frame features compared by DTW: 13 MFCCs (:func:`mmalign.features.speech_frames.speech_mfcc`)
+        with or without their deltas, normalised per coefficient (mean and
+        variance over the speech frames of each signal), plus a speech/non-speech
+        column so that silence matches silence.
     method : {"auto", "exact", "multiscale"}
-        DTW solver: ``"exact"`` stores one byte per cell of the
-        ``n_synthetic x n_recording`` frame grid, ``"multiscale"`` is linear
-        in the lengths (near-optimal); ``"auto"`` picks multiscale above 40
-        million cells (about 73 s of speech against 73 s).
-    radius : int >= 0 or None
-        Optional Sakoe-Chiba band in frames (exact DTW only).
+        DTW solver: ``"exact"`` matches every recording frame to one synthetic
+        frame (numpy, memory ``n_synthetic x n_recording`` cells, see
+        :mod:`mmalign.apps._speech_dtw`), ``"multiscale"`` is
+        :func:`mmalign.dtw_path`'s multiscale DTW (memory linear in the
+        lengths, numba); ``"auto"`` picks multiscale above 16 million cells
+        (about 40 s of speech against 40 s).
+    edges : bool
+        Use speech-activity detection (:func:`mmalign.features.speech_activity.detect_speech`):
+        the first word starts where speech starts, the last ends where it ends,
+        and pauses of 80 ms or longer become gaps between words.  Applied when
+        the speech stands at least 25 dB above the noise floor (the detector's
+        ``dynamic_range_db``); in heavier noise the DTW path alone decides.
     progress : bool
         Show a progress bar (tqdm) over the synthesis and alignment steps.
 
@@ -287,8 +379,9 @@ def align_text(
     result : TextAlignment
         ``result.words`` and ``result.sentences`` are lists of
         :class:`mmalign.apps.subtitles.Segment` ``(text, start, end, char_start,
-        char_end)``, times in seconds of ``audio``, non-decreasing and within
-        ``[0, len(audio) / sr]``.
+        char_end, confidence)``, times in seconds of ``audio``, non-decreasing and within
+        ``[0, len(audio) / sr]``; ``result.confidence`` scores the whole text
+        (below :data:`LOW_CONFIDENCE`: the text and the audio probably do not match).
 
     Raises
     ------
@@ -300,9 +393,19 @@ def align_text(
 
     Notes
     -----
-    A synthetic instant ``t`` maps to the mean recording frame matched to its
-    frame by the warping path, linearly interpolated between frames, so
-    boundaries are not restricted to the frame grid.
+    A synthetic instant maps to the mean recording frame matched to its
+    frame, linearly interpolated between frames, so boundaries are not
+    restricted to the 10 ms frame grid.  A synthetic word that starts within
+    0.1 s of the previous one's end starts at that end: the silent closure
+    of a stop consonant ("clubs") belongs to its word, as phoneticians and
+    acoustic-model aligners count it.
+
+    Confidence: per recording frame, ``q = 1 - cost(matched) / median cost``
+    against the synthetic frames; over the text, ``o = 1 - cost(path) / cost
+    of the path for the rendering played backwards``.  A word's (sentence's)
+    confidence is a logistic function of ``mean q over its frames x o``, 0.5
+    at :data:`CONFIDENCE_MIDPOINT`; the overall one uses every sounding frame,
+    those left out of the path counting 0.
 
     Examples
     --------
@@ -320,7 +423,8 @@ def align_text(
     The cat sat on the mat.
     """
     from ..features.speech import synthesize_speech
-    from ..warping import dtw_path
+    from ..features.speech_activity import detect_speech
+    from ..features.speech_frames import FrameSpec
 
     if not isinstance(text, str):
         raise ValueError(f"text must be a str, got {type(text).__name__}")
@@ -340,8 +444,11 @@ def align_text(
         raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
     if method not in ("auto", "exact", "multiscale"):
         raise ValueError(f"method must be 'auto', 'exact' or 'multiscale', got {method!r}")
-    if method == "multiscale" and radius is not None:
-        raise ValueError("radius applies to exact DTW; leave it None with method='multiscale'")
+    if not isinstance(edges, (bool, np.bool_)):
+        raise ValueError(f"edges must be True or False, got {edges!r}")
+    spec_y = FrameSpec(sr)
+    if len(audio) < 5 * spec_y.hop_length:
+        raise ValueError(f"audio is too short to align: {len(audio) / sr * 1000:.0f} ms, need at least 50 ms")
 
     steps = ["synthesise", "features", "DTW", "map"]
     bar = _Progress(steps, enabled=progress)
@@ -351,47 +458,161 @@ def align_text(
                                       progress=bar.chars(len(text)))
         if not synthetic.words:
             raise ValueError(f"the synthesiser spoke no word of the text {text[:60]!r}")
+        synthetic = _with_silence(synthetic, SYNTH_PAD)
         bar.step("features")
-        recording = audio
-        if sr != SYNTH_SR:
-            import librosa
-
-            recording = librosa.resample(audio, orig_sr=sr, target_sr=SYNTH_SR)
-        options = dict(hop_length=hop_length, n_mfcc=n_mfcc, normalize=features == "mfcc")
-        x = speech_features(synthetic.audio, SYNTH_SR, **options)
-        y = speech_features(recording, SYNTH_SR, **options)
+        spec_x = FrameSpec(SYNTH_SR)
+        fmax = min(SYNTH_SR, sr) / 2.0
+        activity = detect_speech(audio, sr, spec=spec_y, min_pause=MIN_PAUSE)
+        speech_x = _synthetic_speech_mask(synthetic.words, spec_x.n_frames(len(synthetic.audio)),
+                                          spec_x.frame_rate)
+        x = speech_features(synthetic.audio, SYNTH_SR, spec=spec_x, fmax=fmax, speech=speech_x,
+                            deltas=features == "mfcc+delta")
+        y = speech_features(audio, sr, spec=spec_y, fmax=fmax, speech=activity.mask,
+                            deltas=features == "mfcc+delta")
         bar.step("DTW")
+        rate_y = spec_y.frame_rate
         if method == "auto":
-            method = "multiscale" if len(x) * len(y) > _EXACT_MAX_CELLS and radius is None else "exact"
-        estimate = dtw_path(x, y, metric=metric, method=method,
-                                    radius=radius if method == "exact" else None)
-        rate = SYNTH_SR / hop_length
-        alignment = Alignment(estimate.path(), cost=estimate.cost, shape=estimate.shape, frame_rate=rate,
-                              extras=estimate.extras)
+            method = "multiscale" if len(x) * len(y) > _EXACT_MAX_CELLS else "exact"
+        # a clear silence or noise before and after the speech is left out of the DTW (the aligner may still
+        # leave music or other sounds at either end unmatched: _warp_paths)
+        reliable = edges and activity.mask.any() and activity.dynamic_range_db >= RELIABLE_RANGE_DB
+        lo, hi = 0, len(y)
+        if reliable:
+            spoken = np.flatnonzero(activity.mask)
+            margin = int(round(SYNTH_PAD * rate_y))
+            lo, hi = max(0, spoken[0] - margin), min(len(y), spoken[-1] + 1 + margin)
+        x_of_y, x_of_y_reversed, first, last = _warp_paths(x, y[lo:hi], method)
+        x_of_y, x_of_y_reversed = (_padded(p, lo, len(y), len(x)) for p in (x_of_y, x_of_y_reversed))
+        first, last = first + lo, last + lo
+        path = np.column_stack([x_of_y, np.arange(len(y))])[first:last + 1]
+        alignment = Alignment(path, shape=(len(x), len(y)), frame_rate=spec_y.frame_rate,
+                              extras={"frame_rate_x": spec_x.frame_rate})
         bar.step("map")
         duration = len(audio) / sr
-        warp = _time_map(alignment.path(), len(x), rate)
-        words = []
-        for w in synthetic.words:
-            start, end = (float(np.clip(t, 0.0, duration)) for t in warp(np.array([w.start, w.end])))
-            words.append(Segment(w.word, start, end, w.char_start, w.char_end))
-        sentences = _sentences(text, words)
+        segment = time_map(x_of_y[first:last + 1], spec_x.frame_rate, rate_y)
+        rendered = join_close_words(np.array([[w.start, w.end] for w in synthetic.words]))
+        times = np.clip(segment(rendered) + first / rate_y, 0.0, duration)
+        # speech regions inside the part of the recording the text was matched to (not a skipped head or tail)
+        within = np.zeros(len(y), dtype=bool)
+        within[first:last + 1] = True
+        speech = activity.mask & within
+        if reliable and speech.any():
+            regions = _regions(speech, rate_y, duration)
+            pauses = [(a[1], b[0]) for a, b in zip(regions, regions[1:])]
+            silences = [(0.0, regions[0][0]), *pauses, (regions[-1][1], duration)]
+            times = snap_to_speech(times, [(a, b) for a, b in silences if b > a])
+            times = gaps_at_pauses(times, pauses)
+        if not speech.any():
+            speech = within
+        quality = frame_quality(x, y, x_of_y)
+        quality[~within] = 0.0          # sound the text was not matched to counts against the overall score
+        order = order_evidence(x, y, x_of_y, x_of_y_reversed, speech)
+        words = [Segment(w.word, float(t0), float(t1), w.char_start, w.char_end,
+                         _confidence(span_mean(quality, spec_y.frame_rate, t0, t1), order))
+                 for w, (t0, t1) in zip(synthetic.words, times)]
+        sentences = [s._replace(confidence=_confidence(span_mean(quality, rate_y, s.start, s.end), order))
+                     for s in _sentences(text, words)]
+        sounding = activity.mask.copy()
+        sounding[:lo] = sounding[hi:] = False
+        overall = _confidence(float(quality[sounding | speech].mean()), order)
         bar.step(None)
     finally:
         bar.close()
-    return TextAlignment(text, words, sentences, duration, alignment, list(synthetic.words))
+    return TextAlignment(text, words, sentences, duration, alignment, list(synthetic.words),
+                         confidence=overall, speech=activity.intervals)
 
 
-def _time_map(path: np.ndarray, n_x: int, rate: float) -> Callable[[np.ndarray], np.ndarray]:
-    """Seconds on side x -> seconds on side y: mean matched y frame per x frame, interpolated."""
-    counts = np.bincount(path[:, 0], minlength=n_x)
-    mean_y = np.bincount(path[:, 0], weights=path[:, 1], minlength=n_x) / np.maximum(counts, 1)
-    frames = np.arange(n_x)
+def _warp_paths(x: np.ndarray, y: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Match every recording frame to a synthetic frame, skipping a head and tail that the text is not in.
 
-    def warp(t: np.ndarray) -> np.ndarray:
-        return np.interp(np.asarray(t) * rate, frames, mean_y) / rate
+    Returns the synthetic frame of each recording frame for the rendering and
+    for the rendering played backwards (both matched over the same part of the
+    recording), and the first and last recording frame of that part.
+    """
+    if method == "exact":
+        costs = frame_costs(x, y)
+        x_of_y, first, last = monotone_path(costs, skip_cost=_skip_cost(costs, y[:, -1] > 0),
+                                            hold_weight=HOLD_WEIGHT)
+        reversed_part, _, _ = monotone_path(costs[::-1, first:last + 1], hold_weight=HOLD_WEIGHT)
+        return x_of_y, _padded(reversed_part, first, len(y), len(x)), first, last
+    # long recordings: find the head and tail on frames pooled to fit the exact solver, then multiscale DTW
+    from ..warping import dtw_path
 
-    return warp
+    k = int(np.ceil(np.sqrt(len(x) * len(y) / _EXACT_MAX_CELLS)))
+    coarse = frame_costs(_pooled(x, k), _pooled(y, k))
+    _, first, last = monotone_path(coarse, skip_cost=_skip_cost(coarse, _pooled(y, k)[:, -1] > 0),
+                                   hold_weight=HOLD_WEIGHT)
+    first, last = first * k, min(len(y) - 1, (last + 1) * k - 1)
+    part = y[first:last + 1]
+    paths = [_x_of_y(dtw_path(xx, part, metric="sqeuclidean", method="multiscale").path(), len(part))
+             for xx in (x, x[::-1])]
+    return (_padded(paths[0], first, len(y), len(x)), _padded(paths[1], first, len(y), len(x)), first, last)
+
+
+def _skip_cost(costs: np.ndarray, speech: np.ndarray) -> float:
+    """Cost of leaving one recording frame out of the path (head or tail).
+
+    ``SKIP_FACTOR`` times the median, over the recording's speech frames, of
+    each frame's cost against its closest synthetic frame: a frame of the
+    spoken text has a close synthetic frame, music or noise has none.
+    """
+    step = max(1, len(costs) // 500)
+    closest = costs[::step].min(axis=0)
+    return float(SKIP_FACTOR * np.median(closest[speech] if speech.sum() >= 10 else closest))
+
+
+def _pooled(frames: np.ndarray, k: int) -> np.ndarray:
+    n = len(frames) // k * k
+    head = frames[:n].reshape(-1, k, frames.shape[1]).mean(axis=1)
+    return head if n == len(frames) else np.vstack([head, frames[n:].mean(axis=0, keepdims=True)])
+
+
+def _padded(part: np.ndarray, first: int, n_y: int, n_x: int) -> np.ndarray:
+    """A path over recording frames ``first ...`` extended to all ``n_y``: 0 before, ``n_x - 1`` after."""
+    out = np.full(n_y, n_x - 1, dtype=np.int64)
+    out[:first] = 0
+    out[first:first + len(part)] = part
+    return out
+
+
+def _regions(mask: np.ndarray, rate: float, duration: float) -> list[tuple[float, float]]:
+    """Runs of True frames as ``(start, end)`` seconds (frame ``i`` covers ``(i ± 0.5) / rate``)."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [(max(0.0, (a - 0.5) / rate), min(duration, (b - 0.5) / rate)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def _with_silence(speech, seconds: float):
+    """The rendering with ``seconds`` of silence before and after it, word times shifted to match.
+
+    eSpeak starts speaking within a few milliseconds: without a silence of its own
+    to hold, the path would spend a recording's leading silence on the first word.
+    """
+    pad = np.zeros(int(round(seconds * speech.sr)), dtype=speech.audio.dtype)
+    shift = len(pad) / speech.sr
+    words = [w._replace(start=w.start + shift, end=w.end + shift) for w in speech.words]
+    return speech._replace(audio=np.concatenate([pad, speech.audio, pad]), words=words)
+
+
+def _confidence(quality: float, order: float) -> float:
+    """Quality of the matches times the evidence for the text's order, through a logistic: 0.5 at ``CONFIDENCE_MIDPOINT``."""
+    z = (quality * order - CONFIDENCE_MIDPOINT) / CONFIDENCE_WIDTH
+    return float(1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0))))
+
+
+def _synthetic_speech_mask(words, n_frames: int, rate: float) -> np.ndarray:
+    """Frames of the rendering inside a word: eSpeak reports where each word's sound starts and ends."""
+    centres = np.arange(n_frames) / rate
+    mask = np.zeros(n_frames, dtype=bool)
+    for w in words:
+        mask |= (centres >= w.start) & (centres < w.end)
+    return mask
+
+
+def _x_of_y(path: np.ndarray, n_y: int) -> np.ndarray:
+    """One synthetic frame per recording frame from a DTW path: the mean of its matches, rounded."""
+    counts = np.bincount(path[:, 1], minlength=n_y)
+    sums = np.bincount(path[:, 1], weights=path[:, 0], minlength=n_y)
+    return np.maximum.accumulate(np.rint(sums / np.maximum(counts, 1)).astype(np.int64))
 
 
 _CLAUSE_END = tuple(",;:\u2013\u2014")

@@ -1,16 +1,40 @@
-"""Timed text segments and their file formats: SRT, WebVTT and CSV.
+"""Timed text segments and their file formats: SRT, WebVTT, CSV, TSV, JSON, Praat TextGrid, Audacity labels.
 
 A :class:`Segment` is a piece of text with a start and an end time in
-seconds (a word or a sentence of :func:`mmalign.apps.forced_alignment.align_text`).
-The writers return the file's text and, given a path, also write it (UTF-8,
-``"\\n"`` line ends).
+seconds (a word or a sentence of :func:`mmalign.apps.forced_alignment.align_text`)
+and a ``confidence`` in [0, 1] (NaN when unknown).  The writers return the
+file's text and, given a path, also write it (UTF-8, ``"\\n"`` line ends).
 
 - **SRT** (SubRip): numbered cues, ``HH:MM:SS,mmm --> HH:MM:SS,mmm``.
 - **WebVTT**: a ``WEBVTT`` header, then cues ``HH:MM:SS.mmm --> HH:MM:SS.mmm``
   with ``&``, ``<`` and ``>`` escaped in the cue text.
-- **CSV**: one row per segment, columns ``start,end,text,char_start,char_end``
-  (seconds with millisecond precision; character offsets into the aligned
-  text, end exclusive).
+- **CSV**: one row per segment, columns
+  ``start,end,text,char_start,char_end,confidence`` (seconds with millisecond
+  precision; character offsets into the aligned text, end exclusive;
+  confidence with 3 decimals, empty when unknown).
+- **TSV**: tab-separated, columns ``start<TAB>end<TAB>text<TAB>confidence``
+  under a header row (aeneas's TSV is ``begin<TAB>end<TAB>id``), no quoting:
+  tabs and line breaks in the text become spaces.
+- **JSON** (:func:`to_json`): both levels at once, words nested in their
+  sentences and as one flat list::
+
+      {"format": "mmalign-alignment", "version": 1,
+       "text": str | null,              # the aligned text
+       "audio_duration": float | null,  # seconds
+       "confidence": float | null,      # overall, 0..1
+       "min_confidence": float | null,  # threshold of the low_confidence flags
+       "dropped": {"sentences": int, "words": int},   # removed under min_confidence
+       "sentences": [SEGMENT + {"words": [WORD, ...]}, ...],
+       "words": [WORD, ...]}
+      SEGMENT = {"id": int, "text": str, "start": float, "end": float,
+                 "char_start": int | null, "char_end": int | null,
+                 "confidence": float | null, "low_confidence": bool}
+      WORD = SEGMENT + {"sentence": int | null}   # id of its sentence
+
+  Times in seconds rounded to milliseconds, confidences to 3 decimals,
+  unknown values ``null``.
+- **Praat TextGrid** (:func:`to_textgrid`): one interval tier per level.
+- **Audacity labels** (:func:`to_audacity`): ``start<TAB>end<TAB>text`` lines.
 
 Cue text is the segment's text with runs of white space collapsed, wrapped to
 lines of at most ``line_length`` characters (42 is the usual subtitle limit;
@@ -19,24 +43,36 @@ lines of at most ``line_length`` characters (42 is the usual subtitle limit;
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
+import json
 import math
 import os
 import textwrap
 from typing import Iterable, Mapping, NamedTuple
 
-__all__ = ["Segment", "format_timestamp", "to_srt", "to_vtt", "to_csv", "to_textgrid", "to_audacity"]
+__all__ = ["Segment", "format_timestamp", "is_low_confidence", "to_srt", "to_vtt", "to_csv", "to_tsv",
+           "to_json", "to_textgrid", "to_audacity"]
+
+JSON_FORMAT = "mmalign-alignment"
+JSON_VERSION = 1
+LOW_CONFIDENCE_ACTIONS = ("flag", "drop")
 
 
 class Segment(NamedTuple):
-    """A timed piece of text: ``text``, ``start`` and ``end`` in seconds, character span in the source."""
+    """A timed piece of text: ``text``, ``start`` and ``end`` in seconds, character span in the source.
+
+    ``confidence`` is in [0, 1] (how well the recording matched the text there,
+    :func:`mmalign.apps.forced_alignment.align_text`), NaN when unknown.
+    """
 
     text: str
     start: float
     end: float
     char_start: int = -1
     char_end: int = -1
+    confidence: float = math.nan
 
 
 def format_timestamp(seconds: float, *, separator: str = ",") -> str:
@@ -83,8 +119,41 @@ def _checked(segments: Iterable) -> list[Segment]:
         if not (0 <= s.start <= s.end < float("inf")):
             raise ValueError(f"segment {n} ({s.text!r}) has bad times start={s.start!r}, end={s.end!r}; "
                              "need 0 <= start <= end")
-        out.append(s)
+        confidence = math.nan if s.confidence is None else s.confidence
+        if not (isinstance(confidence, (int, float)) and (math.isnan(confidence) or 0 <= confidence <= 1)):
+            raise ValueError(f"segment {n} ({s.text!r}) has confidence={s.confidence!r}; "
+                             "need a number in [0, 1] or NaN (unknown)")
+        out.append(s._replace(confidence=float(confidence)))
     return out
+
+
+def _check_threshold(min_confidence: float | None) -> float | None:
+    if min_confidence is None:
+        return None
+    if (isinstance(min_confidence, bool) or not isinstance(min_confidence, (int, float))
+            or not 0 <= min_confidence <= 1):
+        raise ValueError(f"min_confidence must be a number in [0, 1] or None, got {min_confidence!r}")
+    return float(min_confidence)
+
+
+def is_low_confidence(confidence: float, min_confidence: float | None) -> bool:
+    """Whether a segment with this ``confidence`` falls under the threshold ``min_confidence``.
+
+    An unknown confidence (NaN or None) is never low; ``min_confidence=None``
+    (or 0) flags nothing.
+
+    Examples
+    --------
+    >>> is_low_confidence(0.3, 0.5), is_low_confidence(0.5, 0.5), is_low_confidence(float("nan"), 0.5)
+    (True, False, False)
+    """
+    min_confidence = _check_threshold(min_confidence)
+    return (min_confidence is not None and confidence is not None and not math.isnan(confidence)
+            and confidence < min_confidence)
+
+
+def _confidence_cell(confidence: float) -> str:
+    return "" if math.isnan(confidence) else f"{confidence:.3f}"
 
 
 def _write(content: str, path: str | os.PathLike | None) -> str:
@@ -166,31 +235,223 @@ def to_vtt(segments: Iterable[Segment], path: str | os.PathLike | None = None, *
 
 
 def to_csv(segments: Iterable[Segment], path: str | os.PathLike | None = None) -> str:
-    """Segments as CSV: ``start,end,text,char_start,char_end`` with a header row.
+    """Segments as CSV: ``start,end,text,char_start,char_end,confidence`` with a header row.
 
     Parameters
     ----------
-    segments : iterable of Segment (or ``(text, start, end, char_start, char_end)`` tuples)
-        Times in seconds.
+    segments : iterable of Segment (or ``(text, start, end, char_start, char_end, confidence)`` tuples)
+        Times in seconds; character offsets -1 when unknown; confidence in
+        [0, 1], NaN when unknown.
     path : str, os.PathLike or None
         Also write the table to this file.
 
     Returns
     -------
     table : str
+        Times with millisecond precision, text with white space collapsed
+        (quoted as CSV needs), confidence with 3 decimals or empty when unknown.
 
     Examples
     --------
-    >>> print(to_csv([("Hello, world", 0.5, 1.25, 0, 12)]), end="")
-    start,end,text,char_start,char_end
-    0.500,1.250,"Hello, world",0,12
+    >>> print(to_csv([("Hello, world", 0.5, 1.25, 0, 12, 0.875), ("Bye", 2.0, 2.5)]), end="")
+    start,end,text,char_start,char_end,confidence
+    0.500,1.250,"Hello, world",0,12,0.875
+    2.000,2.500,Bye,-1,-1,
     """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["start", "end", "text", "char_start", "char_end"])
+    writer.writerow(["start", "end", "text", "char_start", "char_end", "confidence"])
     for s in _checked(segments):
-        writer.writerow([f"{s.start:.3f}", f"{s.end:.3f}", " ".join(s.text.split()), s.char_start, s.char_end])
+        writer.writerow([f"{s.start:.3f}", f"{s.end:.3f}", " ".join(s.text.split()), s.char_start, s.char_end,
+                         _confidence_cell(s.confidence)])
     return _write(buf.getvalue(), path)
+
+
+def to_tsv(segments: Iterable[Segment], path: str | os.PathLike | None = None) -> str:
+    """Segments as tab-separated values: ``start<TAB>end<TAB>text<TAB>confidence`` with a header row.
+
+    Plain TSV without quoting (as aeneas's ``begin<TAB>end<TAB>id``): tabs
+    and line breaks inside the text become single spaces, so every row has
+    exactly four fields.  Read it with ``csv.reader(f, delimiter="\\t",
+    quoting=csv.QUOTE_NONE)`` or ``pandas.read_csv(path, sep="\\t",
+    quoting=3)`` (no quote handling, so a word such as ``"world"`` keeps its
+    quotes), or with ``cut``/``awk``.
+
+    Parameters
+    ----------
+    segments : iterable of Segment (or ``(text, start, end, ...)`` tuples)
+        Times in seconds; confidence in [0, 1], NaN when unknown.
+    path : str, os.PathLike or None
+        Also write the table to this file.
+
+    Returns
+    -------
+    table : str
+        Times with millisecond precision, confidence with 3 decimals or
+        empty when unknown.
+
+    Examples
+    --------
+    >>> to_tsv([("Hello,\\tworld", 0.5, 1.25, 0, 12, 0.875), ("Bye", 2.0, 2.5)])
+    'start\\tend\\ttext\\tconfidence\\n0.500\\t1.250\\tHello, world\\t0.875\\n2.000\\t2.500\\tBye\\t\\n'
+    """
+    rows = ["start\tend\ttext\tconfidence"]
+    rows += [f"{s.start:.3f}\t{s.end:.3f}\t{' '.join(s.text.split())}\t{_confidence_cell(s.confidence)}"
+             for s in _checked(segments)]
+    return _write("".join(row + "\n" for row in rows), path)
+
+
+def _json_number(value: float, digits: int) -> float | None:
+    return None if value is None or math.isnan(value) else round(float(value), digits)
+
+
+def _json_segment(n: int, s: Segment, min_confidence: float | None) -> dict:
+    return {"id": n, "text": " ".join(s.text.split()), "start": round(s.start, 3), "end": round(s.end, 3),
+            "char_start": s.char_start if s.char_start >= 0 else None,
+            "char_end": s.char_end if s.char_end >= 0 else None,
+            "confidence": _json_number(s.confidence, 3),
+            "low_confidence": is_low_confidence(s.confidence, min_confidence)}
+
+
+def _sentence_of(words: list[Segment], sentences: list[Segment]) -> list[int | None]:
+    """Index of the sentence holding each word: by character span where both have one, else by time."""
+    by_char = [(s.char_start, s.char_end, k) for k, s in enumerate(sentences) if 0 <= s.char_start]
+    by_char.sort()
+    by_time = sorted((s.start, s.end, k) for k, s in enumerate(sentences))
+    char_starts, time_starts = [c[0] for c in by_char], [t[0] for t in by_time]
+    out = []
+    for w in words:
+        k = None
+        if w.char_start >= 0 and by_char:
+            i = bisect.bisect_right(char_starts, w.char_start) - 1
+            if i >= 0 and w.char_start < by_char[i][1]:
+                k = by_char[i][2]
+        elif w.char_start < 0 and by_time:
+            middle = (w.start + w.end) / 2
+            i = bisect.bisect_right(time_starts, middle) - 1
+            if i >= 0 and middle <= by_time[i][1]:
+                k = by_time[i][2]
+        out.append(k)
+    return out
+
+
+def to_json(sentences: Iterable[Segment], words: Iterable[Segment] = (), path: str | os.PathLike | None = None,
+            *, text: str | None = None, duration: float | None = None, confidence: float | None = None,
+            min_confidence: float | None = None, low_confidence: str = "flag", indent: int | None = 2) -> str:
+    """Sentences and words as one JSON document (schema ``"mmalign-alignment"``, version 1).
+
+    Layout (unknown values are ``null``; JSON has no NaN)::
+
+        {"format": "mmalign-alignment", "version": 1,
+         "text": str | null,              # the aligned text (``text``)
+         "audio_duration": float | null,  # seconds (``duration``)
+         "confidence": float | null,      # overall, 0..1 (``confidence``)
+         "min_confidence": float | null,  # threshold of the low_confidence flags
+         "dropped": {"sentences": int, "words": int},  # removed under min_confidence
+         "sentences": [SEGMENT + {"words": [WORD, ...]}, ...],
+         "words": [WORD, ...]}
+        SEGMENT = {"id": int,                        # position in the input list
+                   "text": str,                      # white space collapsed
+                   "start": float, "end": float,     # seconds, 3 decimals
+                   "char_start": int | null,         # offsets into "text", end exclusive
+                   "char_end": int | null,
+                   "confidence": float | null,       # 0..1, 3 decimals
+                   "low_confidence": bool}           # confidence < min_confidence
+        WORD = SEGMENT + {"sentence": int | null}    # "id" of the sentence holding it
+
+    Words appear twice: nested in the sentence that holds them (by character
+    span, or by time when spans are unknown) and in the flat ``"words"``
+    list, in input order.  Ids are positions in the full input, so they stay
+    the same when segments are dropped.  For tools that expect aeneas's
+    ``{"fragments": [{"id", "begin", "end", "lines"}]}``, map
+    ``sentences[i].id/start/end/text`` to ``fragments[i].id/begin/end/lines``
+    (see the example).
+
+    Parameters
+    ----------
+    sentences, words : iterable of Segment (or ``(text, start, end, ...)`` tuples)
+        The two levels, each in time order; times in seconds.
+    path : str, os.PathLike or None
+        Also write the document to this file (UTF-8, not ASCII-escaped).
+    text : str or None
+        The aligned text, which the character offsets index.
+    duration : float >= the last end, or None
+        Length of the recording in seconds.
+    confidence : float in [0, 1], NaN or None
+        Overall confidence of the alignment (unknown: NaN or None).
+    min_confidence : float in [0, 1] or None
+        Segments whose known confidence is below it are low-confidence
+        (:func:`is_low_confidence`); ``None`` flags nothing.
+    low_confidence : {"flag", "drop"}
+        ``"flag"`` keeps low-confidence segments with ``"low_confidence":
+        true``; ``"drop"`` leaves them out (a dropped sentence's words stay
+        in the flat ``"words"`` list unless they are low themselves) and
+        counts them in ``"dropped"``.
+    indent : int or None
+        JSON indentation; ``None`` for one line.
+
+    Returns
+    -------
+    document : str
+
+    Raises
+    ------
+    ValueError
+        Bad times or confidences, ``duration`` before the last end, a bad
+        ``min_confidence`` or ``low_confidence``.
+
+    Examples
+    --------
+    >>> import json
+    >>> doc = json.loads(to_json([("Hi there.", 0.5, 1.25, 0, 9, 0.9)],
+    ...                          [("Hi", 0.5, 0.75, 0, 2, 0.95), ("there", 0.8, 1.25, 3, 8, 0.41)],
+    ...                          text="Hi there.", duration=2.0, confidence=0.9, min_confidence=0.5))
+    >>> [(w["text"], w["start"], w["sentence"], w["low_confidence"]) for w in doc["sentences"][0]["words"]]
+    [('Hi', 0.5, 0, False), ('there', 0.8, 0, True)]
+    >>> fragments = [{"id": f"f{s['id'] + 1:06d}", "begin": f"{s['start']:.3f}", "end": f"{s['end']:.3f}",
+    ...               "lines": [s["text"]]} for s in doc["sentences"]]      # aeneas's layout
+    >>> fragments
+    [{'id': 'f000001', 'begin': '0.500', 'end': '1.250', 'lines': ['Hi there.']}]
+    """
+    sentences, words = _checked(sentences), _checked(words)
+    min_confidence = _check_threshold(min_confidence)
+    if low_confidence not in LOW_CONFIDENCE_ACTIONS:
+        raise ValueError(f"low_confidence must be one of {LOW_CONFIDENCE_ACTIONS}, got {low_confidence!r}")
+    if text is not None and not isinstance(text, str):
+        raise ValueError(f"text must be a str or None, got {type(text).__name__}")
+    end = max((s.end for s in sentences + words), default=0.0)
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float))
+                                 or not math.isfinite(duration) or duration < end):
+        raise ValueError(f"duration must be a number >= the last segment's end ({end:g} s) or None, "
+                         f"got {duration!r}")
+    if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, (int, float))
+                                   or not (math.isnan(confidence) or 0 <= confidence <= 1)):
+        raise ValueError(f"confidence must be a number in [0, 1], NaN or None, got {confidence!r}")
+    drop = low_confidence == "drop"
+    parents = _sentence_of(words, sentences)
+    word_items = []
+    for n, (w, k) in enumerate(zip(words, parents)):
+        item = _json_segment(n, w, min_confidence)
+        item["sentence"] = k
+        word_items.append(item)
+    sentence_items = []
+    for n, s in enumerate(sentences):
+        item = _json_segment(n, s, min_confidence)
+        item["words"] = []
+        sentence_items.append(item)
+    for item, k in zip(word_items, parents):
+        if k is not None and not (drop and item["low_confidence"]):
+            sentence_items[k]["words"].append(item)
+    kept_sentences = [s for s in sentence_items if not (drop and s["low_confidence"])]
+    kept_words = [w for w in word_items if not (drop and w["low_confidence"])]
+    doc = {"format": JSON_FORMAT, "version": JSON_VERSION, "text": text,
+           "audio_duration": None if duration is None else round(float(duration), 3),
+           "confidence": None if confidence is None else _json_number(confidence, 3),
+           "min_confidence": min_confidence,
+           "dropped": {"sentences": len(sentence_items) - len(kept_sentences),
+                       "words": len(word_items) - len(kept_words)},
+           "sentences": kept_sentences, "words": kept_words}
+    return _write(json.dumps(doc, ensure_ascii=False, indent=indent, allow_nan=False) + "\n", path)
 
 
 def _praat_string(text: str) -> str:
