@@ -47,7 +47,7 @@ def test_feature_hop_and_dim():
     assert feature_hop(22050, 50.0) == 448            # multiple of 64 for the CQT
     assert feature_hop(22050, 50.0, "mfcc") == 441
     assert feature_hop(44100, 50.0, "chroma+onset") % 64 == 0
-    assert [feature_dim(f) for f in FEATURES] == [12, 20, 8, 20]
+    assert [feature_dim(f) for f in FEATURES] == [12, 20, 8, 20, 24]
     with pytest.raises(ValueError, match="features"):
         feature_hop(22050, 50.0, "pitch")
     with pytest.raises(ValueError, match="feature_rate"):
@@ -82,7 +82,7 @@ def test_sync_features_rejects_bad_input():
 
 def test_synchronize_matches_ground_truth(pair):
     al = synchronize(pair.audio_a, pair.audio_b, sr=SR)
-    assert al.extras["method"] == "dtw" and al.extras["features"] == "chroma"
+    assert al.extras["method"] == "dtw" and al.extras["features"] == "chroma+dlnco"
     assert al.frame_rate == pytest.approx(SR / 448)
     t = al.times()
     assert t[0].tolist() == [0.0, 0.0] and np.all(np.diff(t, axis=0) >= 0)

@@ -10,6 +10,10 @@ Sub-commands
 ``mmalign demo``
     The synthetic audio-to-audio demo with ground truth
     (:mod:`mmalign.cli.demo`, :mod:`mmalign.apps.demo`).
+``mmalign score SCORE AUDIO --out DIR``
+    Align a MIDI / MusicXML score with a recording; write per-note times
+    (CSV), a re-timed MIDI and a plot (:mod:`mmalign.cli.score`,
+    :func:`mmalign.apps.sync.align_score`).
 ``mmalign subtitle AUDIO TEXT --out DIR``
     Time a text against its recording and write SRT / WebVTT / CSV
     (:mod:`mmalign.cli.subtitle`, :mod:`mmalign.apps.forced_alignment`).
@@ -40,13 +44,13 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from . import align, demo, subtitle, sync
+from . import align, demo, score, subtitle, sync
 from ._args import run_handler
 
 __all__ = ["main"]
 
 # In the order of their registration (``mmalign --help`` lists them so).
-_COMMANDS = (align, demo, subtitle, sync)
+_COMMANDS = (align, demo, score, subtitle, sync)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -43,11 +43,15 @@ written under a temporary name and renamed into place when complete.
 
 EPILOG = """\
 features:
-  chroma        harmony (12 pitch classes); music, robust to instrumentation
-                and loudness (default)
+  chroma+dlnco  harmony plus note onsets per pitch class (decaying locally
+                adaptive normalised chroma onsets, as in MrMsDTW); music,
+                also across instruments: piano against strings or organ
+                (default)
+  chroma        harmony alone (12 pitch classes), robust to instrumentation
+                and loudness; blurs note starts of slow attacks
   mfcc          timbre (20 MFCCs minus their mean per recording); speech
   onset         spectral flux in 8 bands; percussive material
-  chroma+onset  chroma plus onsets; music with clear note starts
+  chroma+onset  chroma plus spectral flux in 8 bands
 
 method:
   dtw           exact DTW; memory n_A * n_B bytes (1 min vs 1 min at 50 Hz:
@@ -87,8 +91,8 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("b", metavar="B", help="second recording: re-timed onto A in the preview (side y)")
     parser.add_argument("--out", metavar="DIR", required=True,
                         help="folder for path.csv, preview.wav and alignment.png (created if missing)")
-    parser.add_argument("--features", choices=FEATURES, default="chroma",
-                        help="frame features, see below (default: chroma)")
+    parser.add_argument("--features", choices=FEATURES, default="chroma+dlnco",
+                        help="frame features, see below (default: chroma+dlnco)")
     parser.add_argument("--feature-rate", type=positive_float, default=50.0, metavar="HZ",
                         help="frames per second (default: 50; with chroma the hop is rounded to a "
                              "multiple of 64 samples at 22050 Hz, which gives 49.2)")

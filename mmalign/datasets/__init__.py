@@ -21,6 +21,7 @@ from .sequence_tasks import (
     reversal_task,
 )
 from .synthetic_audio import PerformancePair, synthesize_performances
+from .rendered_chorales import ChoraleScore, RenderedPiece, chorale_score, render_chorale, tempo_curve
 from .synthetic_speech import SpeechLike, synthesize_speech_like
 from .synthetic_warps import (
     LatentMap,
@@ -38,6 +39,7 @@ from .planted_embeddings import PLANTED_N_WORDS_RANGE, PlantedEmbeddings, plante
 
 __all__ = [
     "PerformancePair", "synthesize_performances",
+    "ChoraleScore", "RenderedPiece", "chorale_score", "render_chorale", "tempo_curve",
     "SpeechLike", "synthesize_speech_like",
     "LatentMap", "WarpedPair", "WarpedSet", "basic_motions_warped", "random_monotone_warp",
     "warped_multimodal",

@@ -33,7 +33,7 @@ MIN_SECONDS = MIN_AUDIO_SECONDS     # shortest recording, seconds (the one limit
 OUTPUT_NAMES = {"path": "path.csv", "plot": "alignment.png", "preview": "preview.wav"}
 
 
-def synchronize(audio_a: np.ndarray, audio_b: np.ndarray, *, sr: int, features: str = "chroma",
+def synchronize(audio_a: np.ndarray, audio_b: np.ndarray, *, sr: int, features: str = "chroma+dlnco",
                 feature_rate: float = 50.0, method: str = "auto", radius: int | None = None,
                 multiscale_radius: int = 16, metric: str = "euclidean", progress: bool = False) -> Alignment:
     """Align two recordings of the same content (two performances, two takes).
@@ -50,10 +50,12 @@ def synchronize(audio_a: np.ndarray, audio_b: np.ndarray, *, sr: int, features: 
         Mono recordings A and B at the same rate.
     sr : int > 0
         Sampling rate of both, Hz.
-    features : {"chroma", "mfcc", "onset", "chroma+onset"}
-        Frame features: ``"chroma"`` (harmony) for music, ``"mfcc"`` (timbre)
-        for speech, ``"onset"`` for percussive material, ``"chroma+onset"``
-        for music with clear note starts.
+    features : {"chroma+dlnco", "chroma", "mfcc", "onset", "chroma+onset"}
+        Frame features: ``"chroma+dlnco"`` (harmony and note onsets per pitch
+        class, the default) for music, also across instruments (piano
+        against strings or organ); ``"chroma"`` (harmony alone), ``"mfcc"``
+        (timbre) for speech, ``"onset"`` for percussive material,
+        ``"chroma+onset"`` (chroma and band-wise spectral flux).
     feature_rate : float > 0
         Wanted frames per second; the exact rate is
         ``sr / feature_hop(sr, feature_rate, features)`` (49.2 Hz for chroma
@@ -146,7 +148,7 @@ class SyncResult:
 
 
 def synchronize_files(path_a: str | os.PathLike, path_b: str | os.PathLike, out_dir: str | os.PathLike,
-                      *, sr: int | None = None, features: str = "chroma", feature_rate: float = 50.0,
+                      *, sr: int | None = None, features: str = "chroma+dlnco", feature_rate: float = 50.0,
                       method: str = "auto", radius: int | None = None, multiscale_radius: int = 16,
                       metric: str = "euclidean", preview: bool = True, plot: bool = True,
                       progress: bool = False, overwrite: bool = False) -> SyncResult:
