@@ -280,10 +280,19 @@ def _speech_span(samples: np.ndarray, sr: int) -> tuple[float, float, str]:
     return start, end, f"energy > {ENERGY_THRESHOLD_DB:.0f} dB of the loudest 20 ms frame"
 
 
-def _mmalign_api(text: str, samples: np.ndarray, sr: int) -> dict:
+# texts that no recording holds, for the wrong-transcript rate
+UNRELATED_TEXTS = ("the quick brown fox jumps over the lazy dog",
+                   "please call stella and ask her to bring these things with her from the store")
+# mmalign's defaults undone one at a time (align_text options), to show what each contributes
+ABLATIONS = {"mmalign, edges=False": {"edges": False},
+             "mmalign, voice=en (British)": {"voice": "en"},
+             "mmalign, features=mfcc (no deltas)": {"features": "mfcc"}}
+
+
+def _mmalign_api(text: str, samples: np.ndarray, sr: int, **options) -> dict:
     from mmalign.apps.forced_alignment import align_text
 
-    result = align_text(text, samples.astype(np.float32) / 32768.0, sr)
+    result = align_text(text, samples.astype(np.float32) / 32768.0, sr, **options)
     return {"words": [{"word": w.text, "start": float(w.start), "end": float(w.end),
                        **({"confidence": float(w.confidence)} if getattr(w, "confidence", None) is not None
                           else {})} for w in result.words],
@@ -434,7 +443,8 @@ def run(quick: bool = False) -> str:
             left_out.append({"file": str(u.path), "reason": r["reason"]})
     used = [u for u in used if u.name in refs]
 
-    methods: dict[str, dict] = {"mmalign": {}, "mmalign-before": {}, "uniform": {}, "aeneas": {}}
+    methods: dict[str, dict] = {"mmalign": {}, **{name: {} for name in ABLATIONS},
+                                "mmalign-before": {}, "uniform": {}, "aeneas": {}}
     timing: dict[str, dict] = {"mmalign": {}, "mmalign-before": {}, "aeneas": {}}
     extras: dict[str, dict] = {}
     repeatability: dict[str, float] = {}     # largest spread of a word time over repeated API calls, ms
@@ -473,6 +483,13 @@ def run(quick: bool = False) -> str:
             cli["max_abs_diff_from_api_ms"] = float(np.max(np.abs(api_t - cli_t)) * 1000) \
                 if api_t.shape == cli_t.shape else None
             timing["mmalign"][u.name] = cli
+
+        # mmalign with one of its choices undone (Python API, scored only; after the scored default run:
+        # eSpeak NG's rendering depends on what it rendered before in the process)
+        for name, options in ABLATIONS.items():
+            for u in used:
+                out = _mmalign_api(u.text, wavs[u.name][1], ref_data.SR, **options)
+                methods[name][u.name] = _score(refs[u.name], out["words"])
 
         # mmalign at the revision the work started from
         root, why = _extract_before(tmp / "before")
@@ -514,7 +531,7 @@ def run(quick: bool = False) -> str:
                                             "times_s": times}
 
         # wrong transcript: recording i with recording i+1's transcript
-        wrong = []
+        wrong, all_wrong = [], []
         if len(used) > 1:
             for i, u in enumerate(used):
                 other = next(v for v in used[i + 1:] + used[:i] if v.text != u.text)
@@ -524,6 +541,11 @@ def run(quick: bool = False) -> str:
                               "wrong_confidence": out["confidence"],
                               "right_dtw_cost_per_step": extras[u.name]["mmalign_dtw_cost_per_step"],
                               "wrong_dtw_cost_per_step": out["dtw_cost_per_step"]})
+            # every other recording's transcript and two unrelated sentences, for a rate
+            for u in used:
+                for text in [v.text for v in used if v.text != u.text] + list(UNRELATED_TEXTS):
+                    out = _mmalign_api(text, wavs[u.name][1], ref_data.SR)
+                    all_wrong.append({"file": u.name, "wrong_text": text, "confidence": out["confidence"]})
     wall = time.perf_counter() - t_start
 
     # ------------------------------------------------------------------ summaries
@@ -635,10 +657,23 @@ def run(quick: bool = False) -> str:
             lines += ["`TextAlignment` has no `confidence` attribute in this version: **no confidence**. "
                       "For information only, the DTW cost per path step (lower: better match) is shown.", ""]
         rows = [[w["file"], w["right_confidence"] if has_conf else "no confidence",
-                 w["wrong_text"], w["wrong_confidence"] if has_conf else "no confidence",
-                 w["right_dtw_cost_per_step"], w["wrong_dtw_cost_per_step"]] for w in wrong]
+                 w["wrong_text"], w["wrong_confidence"] if has_conf else "no confidence"]
+                + ([] if has_conf else [w["right_dtw_cost_per_step"], w["wrong_dtw_cost_per_step"]]) for w in wrong]
         lines += [markdown_table(["recording", "confidence, right text", "wrong text (another recording's)",
-                                  "confidence, wrong text", "DTW cost/step, right", "DTW cost/step, wrong"], rows), ""]
+                                  "confidence, wrong text"]
+                                 + ([] if has_conf else ["DTW cost/step, right", "DTW cost/step, wrong"]), rows), ""]
+        confidences = [w["confidence"] for w in all_wrong if w["confidence"] is not None]
+        if confidences:
+            from mmalign.apps.forced_alignment import LOW_CONFIDENCE
+
+            rights = [w["right_confidence"] for w in wrong]
+            flagged = sum(c < LOW_CONFIDENCE for c in confidences)
+            lines += [f"Every recording with every other recording's transcript and {len(UNRELATED_TEXTS)} "
+                      f"unrelated sentences ({len(confidences)} wrong transcripts): {flagged} "
+                      f"({100 * flagged / len(confidences):.0f} %) under the warning threshold "
+                      f"{LOW_CONFIDENCE}; their confidences: median {np.median(confidences):.2f}, "
+                      f"max {max(confidences):.2f}. The right transcripts: {min(rights):.2f} to "
+                      f"{max(rights):.2f}.", ""]
     else:
         lines += ["Needs at least two recordings.", ""]
 
@@ -662,6 +697,7 @@ def run(quick: bool = False) -> str:
             "before_revision": BEFORE_REVISION, "aeneas_version": ae_version, "decoder_options":
             list(ref_data.DECODER_OPTIONS), "references": refs, "left_out": left_out,
             "methods": methods, "timing": timing, "per_method": per_method, "wrong_transcript": wrong,
+            "wrong_transcript_all": all_wrong,
             "extras": extras, "repeatability_ms": repeatability, "per_call_overall": per_call,
             "same_code_as_before": same_code, "verdicts": checks, "notes": notes, "setup": setup, "wall_seconds": wall}
     write_report(NAME, md, data)

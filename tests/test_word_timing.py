@@ -7,7 +7,7 @@ import pytest
 
 from mmalign.apps._speech_dtw import frame_costs, monotone_path
 from mmalign.apps._word_timing import (frame_quality, gaps_at_pauses, join_close_words, order_evidence,
-                                       snap_to_speech, span_mean, time_map)
+                                       rendering_coverage, snap_to_speech, span_mean, time_map)
 
 
 def brute_force(costs, max_skip):
@@ -130,3 +130,8 @@ def test_quality_and_order_evidence_tell_the_right_sequence_from_another():
     assert order_evidence(other, y, wrong, wrong_rev, speech) < 0.3
     assert span_mean(np.arange(10.0), 10.0, 0.2, 0.5) == pytest.approx(3.0)
     assert span_mean(np.arange(10.0), 10.0, 0.95, 0.95) == pytest.approx(9.0)
+
+
+def test_rendering_coverage_marks_the_visited_frames():
+    covered = rendering_coverage(np.array([0, 0, 2, 3, 3, 5]), np.ones(7, dtype=bool))
+    np.testing.assert_array_equal(covered, [1, 0, 1, 1, 0, 1, 0])

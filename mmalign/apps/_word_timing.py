@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["time_map", "join_close_words", "snap_to_speech", "gaps_at_pauses", "frame_quality", "order_evidence",
-           "span_mean"]
+           "rendering_coverage", "span_mean"]
 
 
 def time_map(x_of_y: np.ndarray, rate_x: float, rate_y: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -140,6 +140,19 @@ def order_evidence(x: np.ndarray, y: np.ndarray, x_of_y: np.ndarray, x_of_y_reve
     forward = ((x[x_of_y] - y) ** 2).mean(axis=1)[speech].sum()
     backward = ((x[::-1][x_of_y_reversed] - y) ** 2).mean(axis=1)[speech].sum()
     return float(np.clip(1.0 - forward / backward, 0.0, 1.0)) if backward > 0 else 0.0
+
+
+def rendering_coverage(x_of_y: np.ndarray, speech_x: np.ndarray) -> np.ndarray:
+    """Per synthetic frame, 1.0 if the path visits it, else 0.0 (a float array, for :func:`span_mean`).
+
+    A recording of the text passes through nearly every speech frame of the
+    rendering (it skips some only where it is faster); a recording of another
+    text lets DTW skip the frames it has nothing for.  Compared over the
+    speech frames of the rendering (``speech_x``).
+    """
+    visited = np.zeros(len(speech_x))
+    visited[np.asarray(x_of_y)] = 1.0
+    return visited
 
 
 def span_mean(values: np.ndarray, rate: float, start: float, end: float) -> float:

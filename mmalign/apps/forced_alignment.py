@@ -21,7 +21,8 @@ recording of it:
    make every pause of 80 ms or more a gap between two words;
 6. score each word, sentence and the whole text: how much closer the matched
    synthetic frames are than typical ones, times how much better the rendering
-   explains the recording forwards than played backwards (``confidence``).
+   explains the recording forwards than played backwards, times how much of
+   the rendering the path passes through (``confidence``).
 
 The result, a :class:`TextAlignment`, holds word and sentence segments (times
 in seconds of the recording, with their confidence) and writes them as SRT,
@@ -48,8 +49,8 @@ import numpy as np
 from ..alignment import Alignment
 from ..features.audio import _check_signal, _check_sr
 from ._speech_dtw import frame_costs, monotone_path
-from ._word_timing import (frame_quality, gaps_at_pauses, join_close_words, order_evidence, snap_to_speech,
-                           span_mean, time_map)
+from ._word_timing import (frame_quality, gaps_at_pauses, join_close_words, order_evidence, rendering_coverage,
+                           snap_to_speech, span_mean, time_map)
 from .subtitles import Segment, to_csv, to_srt, to_vtt
 
 __all__ = ["TextAlignment", "align_text", "split_sentences", "speech_features", "Segment"]
@@ -73,10 +74,11 @@ SKIP_FACTOR = 2.0
 # Matching a recording frame to the synthetic frame the previous one matched costs this many times the
 # local cost (see mmalign.apps._speech_dtw.monotone_path): the rendering does not hold one sound for seconds.
 HOLD_WEIGHT = 1.5
-#: Confidence is a logistic function of frame quality times order evidence (:mod:`mmalign.apps._word_timing`),
-#: 0.5 at this product; on the development recordings right transcripts gave 0.07-0.27, other files' 0.05 (median).
-CONFIDENCE_MIDPOINT = 0.06
-CONFIDENCE_WIDTH = 0.02
+#: Confidence is a logistic function of frame quality x order evidence x coverage of the rendering
+#: (:mod:`mmalign.apps._word_timing`), 0.5 at this product; on the development recordings the right
+#: transcripts gave 0.066-0.24, other recordings' and unrelated transcripts 0.03 (median).
+CONFIDENCE_MIDPOINT = 0.05
+CONFIDENCE_WIDTH = 0.01
 #: Below this overall confidence the text and the recording probably do not match.
 LOW_CONFIDENCE = 0.5
 
@@ -402,10 +404,12 @@ def align_text(
 
     Confidence: per recording frame, ``q = 1 - cost(matched) / median cost``
     against the synthetic frames; over the text, ``o = 1 - cost(path) / cost
-    of the path for the rendering played backwards``.  A word's (sentence's)
-    confidence is a logistic function of ``mean q over its frames x o``, 0.5
-    at :data:`CONFIDENCE_MIDPOINT`; the overall one uses every sounding frame,
-    those left out of the path counting 0.
+    of the path for the rendering played backwards``; per synthetic frame,
+    ``c = 1`` if the path visits it.  A word's (sentence's) confidence is a
+    logistic function of ``mean q over its recording frames x o x mean c over
+    its synthetic frames``, 0.5 at :data:`CONFIDENCE_MIDPOINT`; the overall one
+    uses every sounding frame of the recording (those left out of the path
+    counting 0) and every speech frame of the rendering.
 
     Examples
     --------
@@ -507,14 +511,21 @@ def align_text(
         quality = frame_quality(x, y, x_of_y)
         quality[~within] = 0.0          # sound the text was not matched to counts against the overall score
         order = order_evidence(x, y, x_of_y, x_of_y_reversed, speech)
+        covered = rendering_coverage(x_of_y[first:last + 1], speech_x)
+        rate_x = spec_x.frame_rate
         words = [Segment(w.word, float(t0), float(t1), w.char_start, w.char_end,
-                         _confidence(span_mean(quality, spec_y.frame_rate, t0, t1), order))
+                         _confidence(span_mean(quality, rate_y, t0, t1), order,
+                                     span_mean(covered, rate_x, w.start, w.end)))
                  for w, (t0, t1) in zip(synthetic.words, times)]
-        sentences = [s._replace(confidence=_confidence(span_mean(quality, rate_y, s.start, s.end), order))
-                     for s in _sentences(text, words)]
+        sentences = []
+        for s in _sentences(text, words):
+            inside = [w for w in synthetic.words if s.char_start <= w.char_start < s.char_end]
+            sentences.append(s._replace(confidence=_confidence(
+                span_mean(quality, rate_y, s.start, s.end), order,
+                span_mean(covered, rate_x, inside[0].start, inside[-1].end))))
         sounding = activity.mask.copy()
         sounding[:lo] = sounding[hi:] = False
-        overall = _confidence(float(quality[sounding | speech].mean()), order)
+        overall = _confidence(float(quality[sounding | speech].mean()), order, float(covered[speech_x].mean()))
         bar.step(None)
     finally:
         bar.close()
@@ -593,9 +604,9 @@ def _with_silence(speech, seconds: float):
     return speech._replace(audio=np.concatenate([pad, speech.audio, pad]), words=words)
 
 
-def _confidence(quality: float, order: float) -> float:
-    """Quality of the matches times the evidence for the text's order, through a logistic: 0.5 at ``CONFIDENCE_MIDPOINT``."""
-    z = (quality * order - CONFIDENCE_MIDPOINT) / CONFIDENCE_WIDTH
+def _confidence(quality: float, order: float, coverage: float) -> float:
+    """Match quality x order evidence x coverage of the rendering, through a logistic: 0.5 at ``CONFIDENCE_MIDPOINT``."""
+    z = (quality * order * coverage - CONFIDENCE_MIDPOINT) / CONFIDENCE_WIDTH
     return float(1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0))))
 
 
