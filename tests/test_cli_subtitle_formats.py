@@ -213,20 +213,6 @@ def test_low_overall_confidence_warns_but_succeeds(score, warned, inputs, overal
         assert json.loads((tmp_path / "subs" / "talk.json").read_text())["confidence"] is None
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("--min-confidence", "1.5", "must be a number between 0 and 1, got 1.5"),
-    ("--min-confidence", "-0.1", "must be a number between 0 and 1, got -0.1"),
-    ("--min-confidence", "nan", "must be a number between 0 and 1, got nan"),
-    ("--min-confidence", "high", "expected a number between 0 and 1, got 'high'"),
-    ("--low-confidence", "hide", "invalid choice: 'hide'"),
-    ("--format", "docx", "invalid choice: 'docx'"),
-])
-def test_bad_option_values_name_the_option(option, value, message, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["subtitle", "a.wav", "a.txt", "--out", "subs", option, value])
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("usage: mmalign subtitle") and f"error: argument {option}: {message}" in err
 
 
 def test_format_names_ignore_case(inputs, overall, tmp_path):

@@ -368,6 +368,12 @@ def test_cli_subtitle_readable_errors(case, match, tmp_path, capsys):
     ("--rate", "20", "must be between 80 and 450 words per minute, got 20"),
     ("--rate", "fast", "expected an integer, got 'fast'"),
     ("--line-length", "-1", "must be a non-negative integer, got -1"),
+    ("--min-confidence", "1.5", "must be a number between 0 and 1, got 1.5"),
+    ("--min-confidence", "-0.1", "must be a number between 0 and 1, got -0.1"),
+    ("--min-confidence", "nan", "must be a number between 0 and 1, got nan"),
+    ("--min-confidence", "high", "expected a number between 0 and 1, got 'high'"),
+    ("--low-confidence", "hide", "invalid choice: 'hide'"),
+    ("--format", "docx", "invalid choice: 'docx'"),
 ])
 def test_cli_subtitle_option_errors_print_usage(option, value, message, capsys):
     with pytest.raises(SystemExit) as info:

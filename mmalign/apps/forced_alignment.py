@@ -48,6 +48,7 @@ import numpy as np
 
 from ..alignment import Alignment
 from ..features.audio import _check_signal, _check_sr
+from ..utils.validation import check_bool
 from ._speech_dtw import frame_costs, monotone_path
 from ._word_timing import (frame_quality, gaps_at_pauses, join_close_words, order_evidence, rendering_coverage,
                            snap_to_speech, span_mean, time_map)
@@ -448,8 +449,7 @@ def align_text(
         raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
     if method not in ("auto", "exact", "multiscale"):
         raise ValueError(f"method must be 'auto', 'exact' or 'multiscale', got {method!r}")
-    if not isinstance(edges, (bool, np.bool_)):
-        raise ValueError(f"edges must be True or False, got {edges!r}")
+    edges = check_bool(edges, "edges")
     spec_y = FrameSpec(sr)
     if len(audio) < 5 * spec_y.hop_length:
         raise ValueError(f"audio is too short to align: {len(audio) / sr * 1000:.0f} ms, need at least 50 ms")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..utils.validation import check_float
 from .audio import _check_signal, _check_sr
 from .speech_frames import FrameSpec, power_spectrogram
 
@@ -165,16 +166,13 @@ def detect_speech(
     """
     y = _check_signal(y)
     _check_sr(sr)
-    for name, value in (("high_db", high_db), ("low_db", low_db)):
-        if not (isinstance(value, (int, float)) and 0 < value < 1):
-            raise ValueError(f"{name} must be a fraction in (0, 1), got {value!r}")
+    high_db = check_float(high_db, "high_db", 0.0, 1.0, low_open=True)
+    low_db = check_float(low_db, "low_db", 0.0, 1.0, low_open=True)
     if low_db > high_db:
         raise ValueError(f"low_db must not exceed high_db, got {low_db!r} > {high_db!r}")
-    for name, value in (("min_speech", min_speech), ("min_pause", min_pause)):
-        if not (isinstance(value, (int, float)) and 0 <= value < np.inf):
-            raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
-    if not (isinstance(max_flatness, (int, float)) and 0 < max_flatness <= 1):
-        raise ValueError(f"max_flatness must be in (0, 1], got {max_flatness!r}")
+    min_speech = check_float(min_speech, "min_speech", 0.0)
+    min_pause = check_float(min_pause, "min_pause", 0.0)
+    max_flatness = check_float(max_flatness, "max_flatness", 0.0, 1.0, low_open=True)
     spec = spec or FrameSpec(sr)
     S = power_spectrogram(y, spec)
     level = band_energy_db(S, sr, spec.n_fft)

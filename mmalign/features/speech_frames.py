@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..utils.validation import check_float, check_int
 from .audio import _check_signal, _check_sr
 
 __all__ = ["FrameSpec", "power_spectrogram", "mel_filterbank", "log_mel", "speech_mfcc", "deltas"]
@@ -48,9 +49,8 @@ class FrameSpec:
 
     def __init__(self, sr: int, window: float = WINDOW_SECONDS, hop: float = HOP_SECONDS) -> None:
         _check_sr(sr)
-        for name, value in (("window", window), ("hop", hop)):
-            if not (isinstance(value, (int, float)) and 0 < value < np.inf):
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        window = check_float(window, "window", 0.0, low_open=True)
+        hop = check_float(hop, "hop", 0.0, low_open=True)
         self.sr = int(sr)
         self.win_length = max(int(round(window * sr)), 2)
         self.hop_length = max(int(round(hop * sr)), 1)
@@ -170,8 +170,7 @@ def speech_mfcc(y: np.ndarray, sr: int, *, n_mfcc: int = 13, spec: FrameSpec | N
     >>> speech_mfcc(y, 16000).shape
     (101, 13)
     """
-    if isinstance(n_mfcc, bool) or not isinstance(n_mfcc, (int, np.integer)) or not 0 < n_mfcc <= n_mels:
-        raise ValueError(f"n_mfcc must be an integer in [1, n_mels={n_mels}], got {n_mfcc!r}")
+    check_int(n_mfcc, "n_mfcc", 1, n_mels)
     return log_mel(y, sr, spec=spec, n_mels=n_mels, fmin=fmin, fmax=fmax) @ _dct_matrix(n_mels, n_mfcc)
 
 
@@ -188,8 +187,7 @@ def deltas(M: np.ndarray, width: int = 2) -> np.ndarray:
     M = np.asarray(M, dtype=np.float64)
     if M.ndim != 2:
         raise ValueError(f"M must be 2-D (n_frames, n_features), got shape {M.shape}")
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
-        raise ValueError(f"width must be a positive integer, got {width!r}")
+    width = check_int(width, "width", 1)
     padded = np.pad(M, ((width, width), (0, 0)), mode="edge")
     n = len(M)
     out = np.zeros_like(M)
