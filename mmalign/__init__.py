@@ -16,7 +16,7 @@ from .utils.lazy import lazy_attributes
 __all__ = [
     "Seq2SeqAttention",
     "ShowAttendTell",
-    "Aligner", "Alignment", "Estimator", "SpatialTransformer", "GlimpseAttention", "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion", "CCA", "CTW", "DCTW", "DeepCCA", "GCTW", "cca", "mcca", "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw", "cdist_dtw", "dba", "dtw",
+    "Aligner", "Alignment", "Estimator", "SpatialTransformer", "GlimpseAttention", "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion", "CCA", "CTW", "DCTW", "DeepCCA", "GCTW", "GTW", "cca", "mcca", "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw", "cdist_dtw", "dba", "dtw",
     "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "evaluation", "metrics", "soft_dtw",
     "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
     "window_mask",
@@ -24,7 +24,7 @@ __all__ = [
 
 _ATTENTION = ("GlimpseAttention", "SpatialTransformer", "Seq2SeqAttention", "ShowAttendTell",
               "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion")
-_PROJECTION = ("CCA", "CTW", "DCTW", "GCTW", "DeepCCA", "cca", "mcca")
+_PROJECTION = ("CCA", "CTW", "DCTW", "GCTW", "GTW", "DeepCCA", "cca", "mcca")
 _WARPING = ("DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw",
             "cdist_dtw", "dba", "dtw", "dtw_from_cost", "dtw_path", "dtw_path_from_cost",
             "soft_dtw", "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # the names as type checkers and IDEs should see them
     from .attention import (BimodalTransformer, CrossmodalTransformer, GlimpseAttention,
                             JointSelfAttentionFusion, Seq2SeqAttention, ShowAttendTell,
                             SpatialTransformer)
-    from .projection import CCA, CTW, DCTW, GCTW, DeepCCA, cca, mcca
+    from .projection import CCA, CTW, DCTW, GCTW, GTW, DeepCCA, cca, mcca
     from .warping import (
         DTW,
         KNeighborsDTW,

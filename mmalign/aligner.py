@@ -48,6 +48,7 @@ _MMALIGN_ALIGNER_MODULES = (
     "mmalign.projection.cca",
     "mmalign.projection.ctw",
     "mmalign.projection.gctw",
+    "mmalign.projection.gtw",
     "mmalign.projection.deep_cca",
     "mmalign.projection.dctw",
     "mmalign.attention.spatial_transformer",

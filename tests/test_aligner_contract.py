@@ -126,6 +126,7 @@ CONTRACTS: dict[str, Callable[[], Contract]] = {
     "mmalign.warping.aligner.SoftDTW": _same_dims,
     "mmalign.projection.ctw.CTW": _sequences,
     "mmalign.projection.gctw.GCTW": _sequences,
+    "mmalign.projection.gtw.GTW": _sequences,
     "mmalign.projection.dctw.DCTW": _sequences,
     "mmalign.attention.spatial_transformer.SpatialTransformer": lambda: _image_contract(16),
     "mmalign.attention.glimpse.GlimpseAttention": lambda: _image_contract(8),

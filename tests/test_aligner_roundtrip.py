@@ -103,6 +103,11 @@ def _gctw():
     return TinyCase(mmalign.GCTW(), (Call("align", {"x": x, "y": y}),))
 
 
+def _gtw():
+    x, y = _pair()
+    return TinyCase(mmalign.GTW(max_iter=3), (Call("align", {"x": x, "y": y}),))
+
+
 def _dctw():
     x, y = _pair()
     model = mmalign.DCTW(hidden=(4,), n_outer=1, epochs_per_step=1, init="uniform").fit([(x, y)])
@@ -252,6 +257,7 @@ CASES: dict[str, Callable[[], TinyCase]] = {
     "mmalign.projection.cca.CCA": _cca,
     "mmalign.projection.ctw.CTW": _ctw,
     "mmalign.projection.gctw.GCTW": _gctw,
+    "mmalign.projection.gtw.GTW": _gtw,
     "mmalign.projection.dctw.DCTW": _dctw,
     "mmalign.projection.deep_cca.DeepCCA": _deep_cca,
     "mmalign.projection.deep_cca.DeepMCCA": _deep_mcca,
@@ -396,6 +402,14 @@ TAMPERED = [
     ("mmalign.projection.gctw.GCTW", "length", 1),
     ("mmalign.projection.gctw.GCTW", "init", "nope"),
     ("mmalign.projection.gctw.GCTW", "radius", -3),
+    ("mmalign.projection.gtw.GTW", "max_iter", 0),
+    ("mmalign.projection.gtw.GTW", "tol", float("nan")),
+    ("mmalign.projection.gtw.GTW", "length", 1),
+    ("mmalign.projection.gtw.GTW", "init", "nope"),
+    ("mmalign.projection.gtw.GTW", "basis", "nope"),
+    ("mmalign.projection.gtw.GTW", "n_splines", 1),
+    ("mmalign.projection.gtw.GTW", "smoothness", -1.0),
+    ("mmalign.projection.gtw.GTW", "inner_iter", 0),
     ("mmalign.projection.cca.CCA", "n_components", 0),
     ("mmalign.projection.cca.CCA", "reg", -1.0),
 ]

@@ -43,7 +43,7 @@ NAMES = sorted(ALIGNERS)  # every discovered aligner: one without a tiny case fa
 # aligners that compute in float64 (the others in their network's float32)
 FLOAT64 = {"mmalign.warping.aligner.DTW", "mmalign.warping.aligner.SoftDTW",
            "mmalign.projection.cca.CCA", "mmalign.projection.ctw.CTW",
-           "mmalign.projection.gctw.GCTW"}
+           "mmalign.projection.gctw.GCTW", "mmalign.projection.gtw.GTW"}
 TOLERANCE = {True: dict(rtol=1e-9, atol=1e-12), False: dict(rtol=1e-5, atol=1e-6)}
 
 
@@ -437,10 +437,10 @@ FIT_BAD = {
 }
 FIT_NAMES = ["mmalign.warping.aligner.DTW", "mmalign.warping.aligner.SoftDTW",
              "mmalign.projection.cca.CCA", "mmalign.projection.ctw.CTW",
-             "mmalign.projection.gctw.GCTW", "mmalign.projection.dctw.DCTW"]
+             "mmalign.projection.gctw.GCTW", "mmalign.projection.gtw.GTW", "mmalign.projection.dctw.DCTW"]
 # fit(X) alone is valid where Y is optional
 OPTIONAL_Y = {"mmalign.warping.aligner.DTW", "mmalign.warping.aligner.SoftDTW",
-              "mmalign.projection.ctw.CTW", "mmalign.projection.gctw.GCTW"}
+              "mmalign.projection.ctw.CTW", "mmalign.projection.gctw.GCTW", "mmalign.projection.gtw.GTW"}
 
 
 @pytest.mark.parametrize("kind", list(FIT_BAD))
@@ -473,6 +473,7 @@ HUGE_RESULT = {
     "mmalign.projection.cca.CCA": "invariant",
     "mmalign.projection.ctw.CTW": "close",
     "mmalign.projection.gctw.GCTW": "close",
+    "mmalign.projection.gtw.GTW": "close",
     "mmalign.projection.dctw.DCTW": "finite",
     "mmalign.projection.deep_cca.DeepCCA": "finite",
     "mmalign.projection.deep_cca.DeepMCCA": "finite",
