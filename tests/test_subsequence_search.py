@@ -121,6 +121,20 @@ def test_ragged_queries_threads_statistics_and_inputs_untouched():
     assert rows[0][0].start == rows[1][0].start == one[0][0].start
 
 
+@pytest.mark.parametrize("factor", [1e-200, 1e200])
+def test_extreme_magnitudes(factor):
+    x, (q,) = _series(13, n=500, queries=(20,))
+    ref = mmalign.subsequence_search(q, x, 2, radius=2)
+    z = mmalign.subsequence_search(q * factor, x * factor, 2, radius=2)
+    assert [m.start for m in z] == [m.start for m in ref]
+    np.testing.assert_allclose([m.cost for m in z], [m.cost for m in ref], rtol=1e-9)
+    raw_ref = mmalign.subsequence_search(q, x, 2, radius=2, z_normalize=False)
+    raw = mmalign.subsequence_search(q * factor, x * factor, 2, radius=2, z_normalize=False)
+    assert [m.start for m in raw] == [m.start for m in raw_ref]
+    np.testing.assert_allclose([m.cost for m in raw], [factor * m.cost for m in raw_ref],
+                               rtol=1e-9)
+
+
 def test_match_alignment_indexes_the_series():
     x, (q,) = _series(9, n=600, queries=(20,))
     best = mmalign.subsequence_search(q, x, radius=2)[0]

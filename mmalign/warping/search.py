@@ -160,8 +160,14 @@ def subsequence_search(queries, series, k: int = 1, *, radius: int | None = None
             name = "queries" if single else f"queries[{j}]"
             raise ValueError(f"{name} has {len(q)} samples, more than the series' {N}")
     radii = [_radius(radius, window, len(q)) for q in qs]
+    # huge / tiny values are scaled by powers of two into range, as mmalign.dtw does: raw
+    # values by one common factor (undone on the costs), z-normalised ones each by its own
+    # (normalisation does not see it)
     e = 0
-    if not z_normalize:  # raw values: scale huge / tiny inputs into range, as mmalign.dtw does
+    if z_normalize:
+        x = ext.scale(x, ext.exponent(ext.peak(x)))
+        qs = [ext.scale(q, ext.exponent(ext.peak(q))) for q in qs]
+    else:
         e = ext.exponent(max(ext.peak(x), max(ext.peak(q) for q in qs)))
         x = ext.scale(x, e)
         qs = [ext.scale(q, e) for q in qs]
