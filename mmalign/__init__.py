@@ -21,6 +21,7 @@ __all__ = [
     "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
     "window_mask",
 ]
+__all__ += ["subsequence_search"]
 
 _ATTENTION = ("GlimpseAttention", "SpatialTransformer", "Seq2SeqAttention", "ShowAttendTell",
               "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion")
@@ -29,6 +30,7 @@ _WARPING = ("DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch"
             "cdist_dtw", "dba", "dtw", "dtw_from_cost", "dtw_path", "dtw_path_from_cost",
             "soft_dtw", "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
             "window_mask")
+_WARPING += ("subsequence_search",)
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
     "Aligner": ".aligner",
@@ -69,3 +71,4 @@ if TYPE_CHECKING:  # the names as type checkers and IDEs should see them
         subsequence_dtw,
         window_mask,
     )
+    from .warping import subsequence_search

@@ -33,6 +33,7 @@ __all__ = [
     "cdist_dtw", "dba", "dtw", "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "envelope", "itakura_mask", "lb_keogh", "lb_kim",
     "soft_dtw", "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw", "window_mask",
 ]
+__all__ += ["subsequence_search"]
 
 # The others on first use: SoftDTWLoss and batch_dtw need torch, KNeighborsDTW scikit-learn.
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
@@ -46,6 +47,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
     "SoftDTWLoss": ".soft_loss",
     "SubsequenceMatch": ".subsequence", "subsequence_dtw": ".subsequence",
     "itakura_mask": ".windows", "window_mask": ".windows",
+    "subsequence_search": ".search",
 })
 del lazy_attributes
 
@@ -60,3 +62,4 @@ if TYPE_CHECKING:
     from .soft_loss import SoftDTWLoss
     from .subsequence import SubsequenceMatch, subsequence_dtw
     from .windows import itakura_mask, window_mask
+    from .search import subsequence_search
