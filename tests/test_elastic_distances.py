@@ -232,3 +232,31 @@ def test_knn_bad_params():
         mmalign.KNeighborsTimeSeries(metric="msm", metric_params={"nu": 1}).fit(X, [0, 1, 1])
     with pytest.raises(ValueError, match="metric_params must be a dict"):
         mmalign.KNeighborsTimeSeries(metric="msm", metric_params=3).fit(X, [0, 1, 1])
+
+
+@pytest.mark.parametrize("metric", [m for m in E.METRICS if m != "euclidean"])
+def test_cdist_lanes_equal_pair_by_pair(metric):
+    """Pairs of one shape run in SIMD lanes (>= 8 of them): the same values as one by one."""
+    rng = np.random.default_rng(12)
+    X = [rng.normal(size=(12, 2)) for _ in range(9)] + [rng.normal(size=(k, 2)) for k in (9, 14)]
+    Y = [rng.normal(size=(10, 2)) for _ in range(3)]
+    kw = EXTRA.get(metric, {})
+    if metric == "msm":
+        kw = {"independent": True, "c": 0.7}
+    for win in ({}, {"window": 0.2}):
+        D = mmalign.cdist(X, metric=metric, **kw, **win)
+        C = mmalign.cdist(X, Y, metric=metric, **kw, **win)
+        for a in range(len(X)):
+            for b in range(a + 1, len(X)):
+                assert D[a, b] == pytest.approx(E.distance(X[a], X[b], metric, **kw, **win),
+                                                rel=1e-12)
+            for b in range(len(Y)):
+                assert C[a, b] == pytest.approx(E.distance(X[a], Y[b], metric, **kw, **win),
+                                                rel=1e-12)
+
+
+def test_cdist_progress_bar():
+    pytest.importorskip("tqdm")
+    X = np.random.default_rng(0).normal(size=(6, 10))
+    assert np.array_equal(mmalign.cdist(X, metric="twe", progress=True),
+                          mmalign.cdist(X, metric="twe"))

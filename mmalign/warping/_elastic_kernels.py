@@ -22,7 +22,7 @@ from numba import njit, prange
 INF = np.inf
 
 # metric codes of the pairwise driver
-DTWLIKE, LCSS, EDR, ERP, MSM_IND, MSM_DEP, TWE = 0, 1, 2, 3, 4, 5, 6
+DTWLIKE, LCSS, EDR, ERP, MSM_IND, MSM_DEP, TWE, SHAPE = 0, 1, 2, 3, 4, 5, 6, 7
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -455,6 +455,32 @@ def shape_trace(x, y, D):
     return total
 
 
+@njit(cache=True, nogil=True)
+def shape_trace_descriptors(xd, yd, D, reach):
+    """:func:`shape_trace` with the original frames read from the identity descriptors
+    (channel-major, ``2 reach + 1`` columns per channel, the frame at the centre)."""
+    n, m = D.shape
+    width = 2 * reach + 1
+    d = xd.shape[1] // width
+    i, j = n - 1, m - 1
+    total = 0.0
+    while i >= 0 and j >= 0:
+        for k in range(d):
+            t = xd[i, k * width + reach] - yd[j, k * width + reach]
+            total += t * t
+        a = D[(i - 1) % n, (j - 1) % m]
+        b = D[i, (j - 1) % m]
+        c = D[(i - 1) % n, j]
+        if a < b and a < c:
+            i -= 1
+            j -= 1
+        elif b < c:
+            j -= 1
+        else:
+            i -= 1
+    return total
+
+
 # --------------------------------------------------------------------------- pairwise driver
 
 
@@ -495,6 +521,10 @@ def pair_value(code, x, y, r, p0, p1, flag, sx, sy, g):
         return edr(x, y, lo, hi, nomask, False, eps, fr, fc, nostore)
     if code == ERP:
         return erp(x, y, lo, hi, nomask, False, g, nostore)
+    if code == SHAPE:
+        store = np.empty((n, m))
+        dtwlike(x, y, lo, hi, nomask, False, np.ones(max(n, m)), 0.0, store)
+        return shape_trace_descriptors(x, y, store, np.int64(p0))
     if code == MSM_IND or code == MSM_DEP:
         return msm(x, y, lo, hi, nomask, False, p0, code == MSM_IND, nostore)
     return twe(x, y, lo, hi, nomask, False, p0, p1, nostore)

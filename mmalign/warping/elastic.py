@@ -89,10 +89,12 @@ import numpy as np
 from ..alignment import Alignment
 from ..utils.validation import as_sequence, check_bool, check_choice, check_float, check_int
 from . import _elastic_kernels as EK
+from . import _elastic_lanes as EL
 from .windows import resolve_window
 
 METRICS = ("dtw", "ddtw", "wdtw", "wddtw", "adtw", "lcss", "edr", "erp", "msm", "twe",
            "shape_dtw", "euclidean")
+MIN_LANE_GROUP = 8  # fewer pairs of one shape than this run pair by pair
 PATH_METRICS = tuple(m for m in METRICS if m != "euclidean")
 WINDOW_OPTIONS = ("radius", "window", "itakura_slope", "mask")
 
@@ -447,7 +449,8 @@ def _solve(metric: str, x: np.ndarray, y: np.ndarray, own: dict, win: dict, want
 
 
 _CODES = {"ddtw": EK.DTWLIKE, "wdtw": EK.DTWLIKE, "wddtw": EK.DTWLIKE, "adtw": EK.DTWLIKE,
-          "lcss": EK.LCSS, "edr": EK.EDR, "erp": EK.ERP, "twe": EK.TWE}
+          "lcss": EK.LCSS, "edr": EK.EDR, "erp": EK.ERP, "twe": EK.TWE,
+          "shape_dtw": EK.SHAPE}
 
 
 def _pack(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -461,8 +464,7 @@ def _pair_values(metric, xs, ys, ia, ib, own, win, n_jobs, progress) -> np.ndarr
 
     if metric == "euclidean":
         return np.array([_euclidean(xs[a], ys[b]) for a, b in zip(ia, ib)])
-    slow = (win.get("itakura_slope") is not None or win.get("mask") is not None
-            or metric == "shape_dtw")
+    slow = win.get("itakura_slope") is not None or win.get("mask") is not None
     if slow:
         return np.array([_solve(metric, xs[a], ys[b], own, win, False)[0]
                          for a, b in _progress(list(zip(ia, ib)), progress)])
@@ -486,6 +488,8 @@ def _pair_values(metric, xs, ys, ia, ib, own, win, n_jobs, progress) -> np.ndarr
         p0 = own["c"]
     elif metric == "twe":
         p0, p1 = own["nu"], own["lmbda"]
+    elif metric == "shape_dtw":
+        p0 = float(own["reach"])
     d = xs[0].shape[1]
     g = _g_vector(own, d) if metric == "erp" else np.zeros(d)
     std_x = np.array([np.std(s) for s in xs])
@@ -495,12 +499,37 @@ def _pair_values(metric, xs, ys, ia, ib, own, win, n_jobs, progress) -> np.ndarr
     ia = np.ascontiguousarray(ia, np.int64)
     ib = np.ascontiguousarray(ib, np.int64)
     values = np.empty(len(ia))
-    blocks = np.array_split(np.arange(len(ia)), max(1, min(len(ia), 64))) if progress else \
-        [np.arange(len(ia))]
+    len_x = np.array([len(s) for s in tx], np.int64)
+    len_y = len_x if ty is tx else np.array([len(s) for s in ty], np.int64)
+    # pairs of one shape run LANES at a time (SIMD lanes); the rest pair by pair
+    shapes = len_x[ia] * (int(len_y.max()) + 1) + len_y[ib]
+    groups = []
+    single = []
+    for key in np.unique(shapes):
+        members = np.flatnonzero(shapes == key)
+        if len(members) >= MIN_LANE_GROUP and code not in (EK.MSM_DEP, EK.SHAPE):
+            groups.append(members)
+        else:
+            single.append(members)
+    work = [("lanes", g_) for g_ in groups]
+    if single:
+        work.append(("pairs", np.concatenate(single)))
+    if progress:  # finer pieces for the bar
+        work = [(kind, piece) for kind, members in work
+                for piece in np.array_split(members, max(1, len(members) // (8 * EL.LANES)))]
     with numba_threads(n_jobs):
-        for blk in _progress(blocks, progress):
-            values[blk] = EK.pairwise(code, data_x, off_x, data_y, off_y, ia[blk], ib[blk], r,
-                                      f, p0, p1, flag, std_x, std_y, g)
+        for kind, members in _progress(work, progress):
+            if kind == "pairs":
+                values[members] = EK.pairwise(code, data_x, off_x, data_y, off_y, ia[members],
+                                              ib[members], r, f, p0, p1, flag, std_x, std_y, g)
+                continue
+            n, m = int(len_x[ia[members[0]]]), int(len_y[ib[members[0]]])
+            rr = int(math.floor(f * max(n, m) + 0.5)) if f >= 0 else r
+            if rr >= max(n, m):
+                rr = -1
+            values[members] = EL.pairwise_lanes(code, data_x, off_x, data_y, off_y,
+                                                ia[members], ib[members], n, m, rr, p0, p1,
+                                                flag, std_x, std_y, g)
     if metric == "lcss":
         lx = np.array([len(s) for s in tx])[ia]
         ly = np.array([len(s) for s in ty])[ib]
