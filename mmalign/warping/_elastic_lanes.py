@@ -24,12 +24,21 @@ LANES = 32
 
 @njit(cache=True, nogil=True, inline="always")
 def _sqdist(X, i, Y, j, c):
+    """Squared Euclidean distances of frame i of X and frame j of Y, lane by lane (on the
+    1-d rows of the lanes, which vectorise)."""
+    xi = X[i]
+    yj = Y[j]
     L = c.shape[0]
+    x0 = xi[0]
+    y0 = yj[0]
     for l in range(L):
-        c[l] = 0.0
-    for k in range(X.shape[1]):
+        t = x0[l] - y0[l]
+        c[l] = t * t
+    for k in range(1, xi.shape[0]):
+        xk = xi[k]
+        yk = yj[k]
         for l in range(L):
-            t = X[i, k, l] - Y[j, k, l]
+            t = xk[l] - yk[l]
             c[l] += t * t
 
 
@@ -64,15 +73,9 @@ def lanes_dtwlike(X, Y, lo, hi, weights, penalty, out):
         for j in range(a, b):
             w = weights[i - j if i >= j else j - i]
             _sqdist(X, i, Y, j, c)
+            p0, p1, c0, c1 = prev[j], prev[j + 1], cur[j], cur[j + 1]
             for l in range(L):
-                best = prev[j, l]
-                up = prev[j + 1, l] + penalty
-                left = cur[j, l] + penalty
-                if up < best:
-                    best = up
-                if left < best:
-                    best = left
-                cur[j + 1, l] = w * c[l] + best
+                c1[l] = w * c[l] + min(p0[l], p1[l] + penalty, c0[l] + penalty)
         _finish_row(cur, i, n, hi, b, INF)
         prev, cur = cur, prev
     out[:] = prev[m, :]
@@ -90,11 +93,9 @@ def lanes_lcss(X, Y, lo, hi, epsilon, out):
         cur[a, :] = 0.0
         for j in range(a, b):
             _dist(X, i, Y, j, c)
+            p0, p1, c0, c1 = prev[j], prev[j + 1], cur[j], cur[j + 1]
             for l in range(L):
-                left = cur[j, l]
-                up = prev[j + 1, l]
-                best = left if left > up else up
-                cur[j + 1, l] = prev[j, l] + 1.0 if c[l] <= epsilon else best
+                c1[l] = p0[l] + 1.0 if c[l] <= epsilon else max(c0[l], p1[l])
         _finish_row(cur, i, n, hi, b, 0.0)
         prev, cur = cur, prev
     out[:] = prev[m, :]
@@ -115,16 +116,10 @@ def lanes_edr(X, Y, lo, hi, eps, first_row, first_col, out):
         cur[a, :] = first_col[i] if a == 0 else INF
         for j in range(a, b):
             _dist(X, i, Y, j, c)
+            p0, p1, c0, c1 = prev[j], prev[j + 1], cur[j], cur[j + 1]
             for l in range(L):
                 cost = 0.0 if c[l] < eps[l] else 1.0
-                best = prev[j, l] + cost
-                up = prev[j + 1, l] + 1.0
-                left = cur[j, l] + 1.0
-                if up < best:
-                    best = up
-                if left < best:
-                    best = left
-                cur[j + 1, l] = best
+                c1[l] = min(p0[l] + cost, p1[l] + 1.0, c0[l] + 1.0)
         _finish_row(cur, i, n, hi, b, INF)
         prev, cur = cur, prev
     out[:] = prev[m, :]
@@ -166,15 +161,10 @@ def lanes_erp(X, Y, lo, hi, g, out):
             cur[a, :] = INF
         for j in range(a, b):
             _dist(X, i, Y, j, c)
+            p0, p1, c0, c1 = prev[j], prev[j + 1], cur[j], cur[j + 1]
+            gxi, gyj = gx[i], gy[j]
             for l in range(L):
-                best = prev[j, l] + c[l]
-                up = prev[j + 1, l] + gx[i, l]
-                left = cur[j, l] + gy[j, l]
-                if up < best:
-                    best = up
-                if left < best:
-                    best = left
-                cur[j + 1, l] = best
+                c1[l] = min(p0[l] + c[l], p1[l] + gxi[l], c0[l] + gyj[l])
         _finish_row(cur, i, n, hi, b, INF)
         prev, cur = cur, prev
     out[:] = prev[m, :]
@@ -207,17 +197,13 @@ def lanes_msm(X, Y, lo, hi, c_, out):
             cur[a, :] = INF
             for j in range(a, b):
                 jp = j - 1 if j > 0 else 0
+                p0, p1, c0, c1 = prev[j], prev[j + 1], cur[j], cur[j + 1]
+                xs, xps, ys, yps = X[i, k], X[ip, k], Y[j, k], Y[jp, k]
                 for l in range(L):
-                    xi = X[i, k, l]
-                    yj = Y[j, k, l]
-                    best = prev[j, l] + abs(xi - yj)
-                    up = prev[j + 1, l] + _move(xi, X[ip, k, l], yj, c_)
-                    left = cur[j, l] + _move(yj, xi, Y[jp, k, l], c_)
-                    if up < best:
-                        best = up
-                    if left < best:
-                        best = left
-                    cur[j + 1, l] = best
+                    xi = xs[l]
+                    yj = ys[l]
+                    c1[l] = min(p0[l] + abs(xi - yj), p1[l] + _move(xi, xps[l], yj, c_),
+                                c0[l] + _move(yj, xi, yps[l], c_))
             _finish_row(cur, i, n, hi, b, INF)
             prev, cur = cur, prev
         for l in range(L):
@@ -245,6 +231,10 @@ def lanes_twe(X, Y, lo, hi, nu, lmbda, out):
                 t = (Y[j - 1, k, l] if j > 0 else 0.0) - Y[j, k, l]
                 s += t * t
             dy[j, l] = math.sqrt(s)
+    XP = np.zeros((n + 1, d, L))
+    XP[1:] = X
+    YP = np.zeros((m + 1, d, L))
+    YP[1:] = Y
     prev = np.full((m + 1, L), INF)
     cur = np.full((m + 1, L), INF)
     prev[0, :] = 0.0
@@ -255,27 +245,18 @@ def lanes_twe(X, Y, lo, hi, nu, lmbda, out):
         a, b = lo[i], hi[i]
         cur[a, :] = INF
         for j in range(a, b):
-            _sqdist(X, i, Y, j, c)
-            # the previous frames' distance (zero frames before the first)
-            for l in range(L):
-                cp[l] = 0.0
-            for k in range(d):
-                for l in range(L):
-                    t = (X[i - 1, k, l] if i > 0 else 0.0) - (Y[j - 1, k, l] if j > 0 else 0.0)
-                    cp[l] += t * t
+            _sqdist(XP, i + 1, YP, j + 1, c)
+            _sqdist(XP, i, YP, j, cp)  # the previous frames (zero frames before the first)
             for l in range(L):
                 c[l] = math.sqrt(c[l])
+            for l in range(L):
                 cp[l] = math.sqrt(cp[l])
             gap = nu * (2 * (i - j if i >= j else j - i))
+            p0, p1, c0, c1 = prev[j], prev[j + 1], cur[j], cur[j + 1]
+            dxi, dyj = dx[i], dy[j]
             for l in range(L):
-                best = prev[j, l] + c[l] + cp[l] + gap
-                up = prev[j + 1, l] + dx[i, l] + del_add
-                left = cur[j, l] + dy[j, l] + del_add
-                if up < best:
-                    best = up
-                if left < best:
-                    best = left
-                cur[j + 1, l] = best
+                c1[l] = min(p0[l] + c[l] + cp[l] + gap, p1[l] + dxi[l] + del_add,
+                            c0[l] + dyj[l] + del_add)
         _finish_row(cur, i, n, hi, b, INF)
         prev, cur = cur, prev
     out[:] = prev[m, :]

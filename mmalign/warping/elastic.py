@@ -463,7 +463,15 @@ def _pair_values(metric, xs, ys, ia, ib, own, win, n_jobs, progress) -> np.ndarr
     from ._threads import numba_threads
 
     if metric == "euclidean":
-        return np.array([_euclidean(xs[a], ys[b]) for a, b in zip(ia, ib)])
+        lengths = {len(s) for s in xs} | {len(s) for s in ys}
+        if len(lengths) > 1:
+            a, b = next((a, b) for a, b in zip(ia, ib) if len(xs[a]) != len(ys[b]))
+            _euclidean(xs[a], ys[b])  # the ValueError naming the lengths
+        from scipy.spatial.distance import cdist as scipy_cdist
+
+        fx = np.stack([s.ravel() for s in xs])
+        fy = fx if ys is xs else np.stack([s.ravel() for s in ys])
+        return np.sqrt(scipy_cdist(fx, fy, "sqeuclidean")[ia, ib])
     slow = win.get("itakura_slope") is not None or win.get("mask") is not None
     if slow:
         return np.array([_solve(metric, xs[a], ys[b], own, win, False)[0]
