@@ -15,8 +15,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._elastic_kernels import (DTWLIKE, EDR, ERP, LCSS, MSM_IND, TWE, _band, edr_boundary,
-                               logistic_weights)
+from ._elastic_kernels import (DTWLIKE, EDR, ERP, LCSS, MSM_IND, SHAPE, _band, edr_boundary,
+                               logistic_weights, shape_trace_descriptors)
 
 INF = np.inf
 LANES = 32
@@ -60,13 +60,14 @@ def _finish_row(cur, i, n, hi, b, out_value):
 
 
 @njit(cache=True, nogil=True)
-def lanes_dtwlike(X, Y, lo, hi, weights, penalty, out):
+def lanes_dtwlike(X, Y, lo, hi, weights, penalty, out, store=np.empty((0, 0, 0))):
     n, L = X.shape[0], X.shape[2]
     m = Y.shape[0]
     prev = np.full((m + 1, L), INF)
     cur = np.full((m + 1, L), INF)
     prev[0, :] = 0.0
     c = np.empty(L)
+    keep = store.shape[0] > 0
     for i in range(n):
         a, b = lo[i], hi[i]
         cur[a, :] = INF
@@ -76,6 +77,8 @@ def lanes_dtwlike(X, Y, lo, hi, weights, penalty, out):
             p0, p1, c0, c1 = prev[j], prev[j + 1], cur[j], cur[j + 1]
             for l in range(L):
                 c1[l] = w * c[l] + min(p0[l], p1[l] + penalty, c0[l] + penalty)
+            if keep:
+                store[i, j, :] = c1
         _finish_row(cur, i, n, hi, b, INF)
         prev, cur = cur, prev
     out[:] = prev[m, :]
@@ -272,7 +275,7 @@ def pairwise_lanes(code, data_x, off_x, data_y, off_y, ia, ib, n, m, r, p0, p1, 
     blocks = (P + LANES - 1) // LANES
     out = np.empty(P)
     lo, hi = _band(n, m, r)
-    if code == DTWLIKE:
+    if code == DTWLIKE or code == SHAPE:
         weights = logistic_weights(max(n, m), p0) if flag == 1 else np.ones(max(n, m))
     else:
         weights = np.ones(1)
@@ -298,6 +301,14 @@ def pairwise_lanes(code, data_x, off_x, data_y, off_y, ia, ib, n, m, r, p0, p1, 
             lanes_erp(X, Y, lo, hi, g, res)
         elif code == MSM_IND:
             lanes_msm(X, Y, lo, hi, p0, res)
+        elif code == SHAPE:
+            # the whole table (outside the window: inf), then aeon's trace lane by lane
+            store = np.full((n, m, LANES), INF)
+            lanes_dtwlike(X, Y, lo, hi, weights, 0.0, res, store)
+            for l in range(LANES):
+                res[l] = shape_trace_descriptors(X[:, :, l], Y[:, :, l],
+                                                 np.ascontiguousarray(store[:, :, l]),
+                                                 np.int64(p0))
         else:
             lanes_twe(X, Y, lo, hi, p0, p1, res)
         for l in range(LANES):

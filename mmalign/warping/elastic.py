@@ -515,7 +515,7 @@ def _pair_values(metric, xs, ys, ia, ib, own, win, n_jobs, progress) -> np.ndarr
     single = []
     for key in np.unique(shapes):
         members = np.flatnonzero(shapes == key)
-        if len(members) >= MIN_LANE_GROUP and code not in (EK.MSM_DEP, EK.SHAPE):
+        if len(members) >= MIN_LANE_GROUP and code != EK.MSM_DEP:
             groups.append(members)
         else:
             single.append(members)
