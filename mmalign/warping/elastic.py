@@ -75,7 +75,9 @@ accumulated cost matrix (ties in that order) until ``(0, 0)``.  For dtw, ddtw,
 wdtw, wddtw and shape_dtw (on its descriptors) that is an optimal warping path; for
 adtw, erp, edr, msm and twe, whose step costs differ by direction, it is aeon's
 greedy trace (monotone and continuous, but not always the path whose cost is the
-distance).  lcss's path holds the matched pairs only (monotone, not continuous).
+distance).  lcss's path holds the matched pairs only (monotone, not continuous); with a
+window its trace stops where it would step outside the window (aeon's
+``compute_lcss_return_path`` loops forever there).
 ddtw / wddtw paths index the derivatives (``n - 2`` by ``m - 2``), as aeon's.
 """
 
@@ -225,7 +227,8 @@ def cdist(X, Y=None, *, metric: str = "dtw", n_jobs: int = -1, backend: str = "l
         :func:`mmalign.cdist_dtw`, with its ``client`` / ``scheduler`` /
         ``block_size`` options); other metrics raise NotImplementedError.
     progress : bool
-        Show a tqdm bar over the blocks of pairs (needs tqdm).
+        Show a tqdm bar over the blocks of pairs (needs tqdm); metrics other than
+        ``"dtw"`` (``cdist_dtw`` has no bar).
     **params
         As in :func:`distance` (``window`` resolved per pair from its lengths;
         ``mask`` needs one common length).
