@@ -20,6 +20,7 @@ __all__ = [
     "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "evaluation", "metrics", "soft_dtw",
     "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
     "window_mask",
+    "KNeighborsTimeSeries", "cdist", "distance", "distance_path",
 ]
 __all__ += ["subsequence_search"]
 
@@ -41,6 +42,8 @@ __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
     **dict.fromkeys(_ATTENTION, ".attention"),
     **dict.fromkeys(_PROJECTION, ".projection"),
     **dict.fromkeys(_WARPING, ".warping"),
+    **dict.fromkeys(("cdist", "distance", "distance_path"), ".warping.elastic"),
+    "KNeighborsTimeSeries": ".warping.ts_neighbors",
 })
 del lazy_attributes
 
@@ -72,3 +75,5 @@ if TYPE_CHECKING:  # the names as type checkers and IDEs should see them
         window_mask,
     )
     from .warping import subsequence_search
+    from .warping.elastic import cdist, distance, distance_path
+    from .warping.ts_neighbors import KNeighborsTimeSeries

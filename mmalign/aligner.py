@@ -45,6 +45,7 @@ _MAX_META_BYTES = 256 << 20
 _MMALIGN_ALIGNER_MODULES = (
     "mmalign.warping.aligner",
     "mmalign.warping.neighbors",
+    "mmalign.warping.ts_neighbors",
     "mmalign.projection.cca",
     "mmalign.projection.ctw",
     "mmalign.projection.gctw",

@@ -138,6 +138,14 @@ def _kneighbors_dtw():
     return TinyCase(model, (Call("predict", {"X": X}), Call("kneighbors", {"X": X})))
 
 
+def _kneighbors_ts():
+    x, y = _pair(dx=2, dy=2)
+    X = [x, x[::-1], y, y[::2]]
+    model = mmalign.KNeighborsTimeSeries(metric="msm", metric_params={"c": 0.5}).fit(
+        X, ["a", "a", "b", "b"])
+    return TinyCase(model, (Call("predict", {"X": X}), Call("kneighbors", {"X": X})))
+
+
 def _images(n=8, size=8, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, 1, size, size, generator=g), np.arange(n) % 2
@@ -254,6 +262,7 @@ CASES: dict[str, Callable[[], TinyCase]] = {
     "mmalign.warping.aligner.DTW": _dtw,
     "mmalign.warping.aligner.SoftDTW": _soft_dtw,
     "mmalign.warping.neighbors.KNeighborsDTW": _kneighbors_dtw,
+    "mmalign.warping.ts_neighbors.KNeighborsTimeSeries": _kneighbors_ts,
     "mmalign.projection.cca.CCA": _cca,
     "mmalign.projection.ctw.CTW": _ctw,
     "mmalign.projection.gctw.GCTW": _gctw,

@@ -32,6 +32,7 @@ __all__ = [
     "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw",
     "cdist_dtw", "dba", "dtw", "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "envelope", "itakura_mask", "lb_keogh", "lb_kim",
     "soft_dtw", "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw", "window_mask",
+    "KNeighborsTimeSeries", "distance", "distance_path",
 ]
 __all__ += ["subsequence_search"]
 
@@ -48,6 +49,8 @@ __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
     "SubsequenceMatch": ".subsequence", "subsequence_dtw": ".subsequence",
     "itakura_mask": ".windows", "window_mask": ".windows",
     "subsequence_search": ".search",
+    # the elastic cdist is mmalign.cdist / elastic.cdist: here "cdist" is the submodule
+    "distance": ".elastic", "distance_path": ".elastic", "KNeighborsTimeSeries": ".ts_neighbors",
 })
 del lazy_attributes
 
@@ -63,3 +66,5 @@ if TYPE_CHECKING:
     from .subsequence import SubsequenceMatch, subsequence_dtw
     from .windows import itakura_mask, window_mask
     from .search import subsequence_search
+    from .elastic import distance, distance_path
+    from .ts_neighbors import KNeighborsTimeSeries
