@@ -20,6 +20,7 @@ __all__ = [
     "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "evaluation", "metrics", "soft_dtw",
     "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
     "window_mask",
+    "TimeSeriesKMeans", "TimeSeriesKMedoids", "TimeSeriesKShape",
 ]
 
 _ATTENTION = ("GlimpseAttention", "SpatialTransformer", "Seq2SeqAttention", "ShowAttendTell",
@@ -29,6 +30,7 @@ _WARPING = ("DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch"
             "cdist_dtw", "dba", "dtw", "dtw_from_cost", "dtw_path", "dtw_path_from_cost",
             "soft_dtw", "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
             "window_mask")
+_CLUSTERING = ("TimeSeriesKMeans", "TimeSeriesKMedoids", "TimeSeriesKShape")
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
     "Aligner": ".aligner",
@@ -39,6 +41,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
     **dict.fromkeys(_ATTENTION, ".attention"),
     **dict.fromkeys(_PROJECTION, ".projection"),
     **dict.fromkeys(_WARPING, ".warping"),
+    **dict.fromkeys(_CLUSTERING, ".clustering"),
 })
 del lazy_attributes
 
@@ -46,6 +49,7 @@ if TYPE_CHECKING:  # the names as type checkers and IDEs should see them
     from . import evaluation, metrics
     from .aligner import Aligner, Estimator
     from .alignment import Alignment
+    from .clustering import TimeSeriesKMeans, TimeSeriesKMedoids, TimeSeriesKShape
     from .attention import (BimodalTransformer, CrossmodalTransformer, GlimpseAttention,
                             JointSelfAttentionFusion, Seq2SeqAttention, ShowAttendTell,
                             SpatialTransformer)

@@ -45,6 +45,9 @@ _MAX_META_BYTES = 256 << 20
 _MMALIGN_ALIGNER_MODULES = (
     "mmalign.warping.aligner",
     "mmalign.warping.neighbors",
+    "mmalign.clustering.kmeans",
+    "mmalign.clustering.kmedoids",
+    "mmalign.clustering.kshape",
     "mmalign.projection.cca",
     "mmalign.projection.ctw",
     "mmalign.projection.gctw",
