@@ -133,10 +133,10 @@ def _kneighbors_dtw():
     return TinyCase(model, (Call("predict", {"X": X}), Call("kneighbors", {"X": X})))
 
 
-def _clusterer(name):
+def _clusterer(name, ragged=True):
     def case():
-        x, y = _pair(dx=2, dy=2)
-        X = [x, x[::-1], y, y[1:], x[1:]]
+        x, y = _pair(dx=2, dy=2, m=12)
+        X = [x, x[::-1], y, y[1:], x[1:]] if ragged else [x, x[::-1], y, y[::-1], x + 0.1]
         model = getattr(mmalign, name)(2, random_state=0).fit(X)
         return TinyCase(model, (Call("predict", {"X": X}),))
     return case
@@ -259,6 +259,8 @@ CASES: dict[str, Callable[[], TinyCase]] = {
     "mmalign.warping.aligner.SoftDTW": _soft_dtw,
     "mmalign.warping.neighbors.KNeighborsDTW": _kneighbors_dtw,
     "mmalign.clustering.kmeans.TimeSeriesKMeans": _clusterer("TimeSeriesKMeans"),
+    "mmalign.clustering.kmedoids.TimeSeriesKMedoids": _clusterer("TimeSeriesKMedoids"),
+    "mmalign.clustering.kshape.TimeSeriesKShape": _clusterer("TimeSeriesKShape", ragged=False),
     "mmalign.projection.cca.CCA": _cca,
     "mmalign.projection.ctw.CTW": _ctw,
     "mmalign.projection.gctw.GCTW": _gctw,

@@ -41,8 +41,9 @@ def _tslearn_kmeans():
 
 
 # ----------------------------------------------------------------------------- k-means
-@pytest.mark.parametrize("metric", ["dtw", "euclidean"])
-def test_kmeans_equals_tslearn_from_the_same_centres(metric):
+def test_kmeans_equals_tslearn_from_the_same_centres(metric="dtw"):
+    # (euclidean against scikit-learn below; KShape against tslearn in benchmarks/clustering.py:
+    # tslearn compiles for ~40 s on first use)
     TSK = _tslearn_kmeans()
     X, _ = _three_shapes(N=18, n=25, seed=1)
     init = X[[0, 1, 5]][:, :, None] + 0.3  # not members: DBA has work to do
@@ -179,3 +180,120 @@ def test_kmeans_under_an_elastic_metric():
     assert _ari(km.labels_, y) == 1.0
     expected = elastic.cdist(list(X), list(km.cluster_centers_), metric=metric)
     np.testing.assert_allclose(km.transform(X), expected)
+
+
+# ----------------------------------------------------------------------------- k-medoids
+def _naive_pam(D, medoids):
+    """PAM's SWAP written plainly: try every (medoid, non-medoid) swap on the full objective,
+    take the best while it lowers the objective."""
+    total = lambda m: D[:, list(m)].min(axis=1).sum()  # noqa: E731
+    medoids = list(medoids)
+    while True:
+        swaps = [medoids[:s] + [h] + medoids[s + 1:] for s in range(len(medoids))
+                 for h in range(len(D)) if h not in medoids]
+        best = min(swaps, key=total)
+        if total(best) >= total(medoids) - 1e-12 * total(medoids):
+            return medoids, total(medoids)
+        medoids = best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pam_equals_a_naive_pam_and_is_swap_optimal(seed):
+    from mmalign.clustering import TimeSeriesKMedoids
+
+    rng = np.random.default_rng(seed)
+    X, _ = _three_shapes(N=10, n=20, seed=seed)
+    X = X + 0.5 * rng.standard_normal(X.shape)  # blur the clusters: local optima exist
+    D = mmalign.cdist_dtw(X)
+    for init in (rng.choice(10, 3, replace=False), [0, 1, 2], [7, 8, 9]):
+        km = TimeSeriesKMedoids(3, init=np.asarray(init)).fit(X)
+        medoids, objective = _naive_pam(D, list(init))
+        assert km.medoid_indices_.tolist() == medoids
+        assert km.inertia_ == pytest.approx(objective, rel=1e-12)
+        assert km.labels_.tolist() == np.argmin(D[:, medoids], axis=1).tolist()
+    best = min(itertools.combinations(range(10), 3), key=lambda m: D[:, list(m)].min(1).sum())
+    build = TimeSeriesKMedoids(3, init="build").fit(X)
+    assert build.inertia_ >= D[:, list(best)].min(axis=1).sum() * (1 - 1e-12)
+
+
+def test_kmedoids_alternate_and_pam_on_clear_clusters_and_ragged_input():
+    from mmalign.clustering import TimeSeriesKMedoids
+
+    X, y = _three_shapes(N=15, seed=9)
+    ragged = [x[: 40 - (k % 3) * 4] for k, x in enumerate(X)]
+    for method in ("pam", "alternate"):
+        km = TimeSeriesKMedoids(3, method=method, random_state=0).fit(ragged)
+        assert _ari(km.labels_, y) == 1.0
+        assert km.predict(ragged).tolist() == km.labels_.tolist()
+        assert [len(c) for c in km.cluster_centers_] == [len(ragged[i])
+                                                          for i in km.medoid_indices_]
+    pam = TimeSeriesKMedoids(3, random_state=0).fit(ragged)
+    alt = TimeSeriesKMedoids(3, method="alternate", random_state=0).fit(ragged)
+    assert pam.inertia_ <= alt.inertia_ + 1e-12
+
+
+def test_kmedoids_under_an_elastic_metric_uses_its_matrix():
+    elastic = pytest.importorskip("mmalign.warping.elastic")
+    from mmalign.clustering import TimeSeriesKMedoids
+
+    X, _ = _three_shapes(N=9, n=20, seed=10)
+    metric = next(m for m in ("msm", "erp", "twe") if m in elastic.METRICS)
+    D = elastic.cdist(list(X), metric=metric)
+    km = TimeSeriesKMedoids(3, metric=metric, init="build").fit(X)
+    assert km.inertia_ == pytest.approx(D[:, km.medoid_indices_].min(axis=1).sum())
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"method": "clara"}, "method"), ({"init": "heuristic"}, "init"),
+    ({"init": [0, 0, 1]}, "init"), ({"max_iter": 0}, "max_iter"), ({"metric": "l1"}, "metric"),
+    ({"metric_params": {"radius": -1}}, "radius"), ({"n_clusters": 0}, "n_clusters"),
+])
+def test_kmedoids_refuses_bad_input_by_name(kwargs, match):
+    from mmalign.clustering import TimeSeriesKMedoids
+
+    X, _ = _three_shapes(N=9)
+    with pytest.raises(ValueError, match=match):
+        TimeSeriesKMedoids(**{"n_clusters": 3, **kwargs}).fit(X)
+
+
+# ----------------------------------------------------------------------------- k-shape
+def _sbd_by_shifts(x, y):
+    """1 - max over every shift of sum(x[t] * y[t - s]) / (|x| |y|), without FFT."""
+    n = len(x)
+    best = max(np.sum(x[max(s, 0):n + min(s, 0)] * y[max(-s, 0):n - max(s, 0)])
+               for s in range(-(n - 1), n))
+    return 1 - best / (np.linalg.norm(x) * np.linalg.norm(y))
+
+
+def test_sbd_equals_the_definition_and_kshape_centres_are_shape_extraction():
+    from mmalign.clustering.kshape import sbd, shape_extraction, z_normalize
+
+    X, _ = _three_shapes(N=6, n=30, seed=11)
+    Z = z_normalize(np.stack([X, np.roll(X, 3, axis=1)], axis=2))
+    expected = np.array([[_sbd_by_shifts(a, b) for b in Z] for a in Z])
+    np.testing.assert_allclose(sbd(Z), expected, atol=1e-12)
+    ks = mmalign.TimeSeriesKShape(2, random_state=0).fit(Z)
+    centres = ks.cluster_centers_
+    np.testing.assert_allclose(centres.mean(axis=1), 0, atol=1e-12)
+    np.testing.assert_allclose(centres.std(axis=1), 1, atol=1e-12)
+    D = sbd(Z, centres)
+    assert ks.labels_.tolist() == np.argmin(D, axis=1).tolist()
+    assert ks.inertia_ == pytest.approx(np.mean(D[np.arange(6), ks.labels_] ** 2), rel=1e-12)
+    # one more shape extraction from the converged centres changes the inertia by < tol
+    # or k-shape would have gone on
+    assert all(shape_extraction(Z[ks.labels_ == c], centres[c]).shape == (30, 2)
+               for c in range(2))
+
+
+def test_kshape_is_shift_invariant_and_deterministic():
+    X, y = _three_shapes(N=18, n=60, seed=12)
+    shifted = np.array([np.roll(x, 5 * (k % 3)) for k, x in enumerate(X)])
+    a = mmalign.TimeSeriesKShape(3, n_init=3, random_state=0).fit(shifted)
+    b = mmalign.TimeSeriesKShape(3, n_init=3, random_state=0).fit(shifted)
+    assert a.labels_.tolist() == b.labels_.tolist() and a.inertia_ == b.inertia_
+    assert _ari(a.labels_, y) == 1.0
+    assert a.predict(shifted).tolist() == a.labels_.tolist()
+    with pytest.raises(ValueError, match="one length"):
+        mmalign.TimeSeriesKShape(2).fit([X[0], X[1][:30], X[2]])
+    with pytest.raises(ValueError, match="init"):
+        mmalign.TimeSeriesKShape(3, init=np.zeros((3, 10))).fit(X)
