@@ -10,11 +10,11 @@ in ``n_jobs`` threads (the kernel releases the GIL).  The rounds stop as tslearn
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from ..warping import _extremes as ext
+from ..warping._dba_kernels import dba_sums
+from ..warping._kernels import STEP_SYMMETRIC1
 from ..warping.barycenter import soft_dtw_barycenter
 from ..warping.dtw import METRICS, diagonal_solve, dtw_path
 from ..warping.windows import resolve_window
@@ -22,28 +22,39 @@ from ..warping.windows import resolve_window
 
 def _paths_sums(z: np.ndarray, xs: list[np.ndarray], options: dict):
     """Sum of squared DTW distances of ``xs`` to ``z``, and per frame of ``z`` the sum and
-    number of the frames aligned to it."""
+    number of the frames aligned to it (in the order of ``xs``)."""
     L, d = z.shape
-    sums = np.zeros((L, d))
-    counts = np.zeros(L)
-    cost = 0.0
-    for x in xs:
-        win = resolve_window(L, len(x), **options)
+    zt = np.ascontiguousarray(z.T)
+    by_length: dict[int, list[int]] = {}
+    for k, x in enumerate(xs):
+        by_length.setdefault(len(x), []).append(k)
+    costs = np.empty(len(xs))
+    sums = np.empty((len(xs), L, d))
+    counts = np.empty((len(xs), L))
+    for m, members in by_length.items():
+        win = resolve_window(L, m, **options)
+        group = np.stack([xs[k] for k in members])
         if win.is_band:
-            acc, path = diagonal_solve(z, x, win, METRICS["sqeuclidean"], True)
-            if path is None:
+            if not win.feasible:
                 raise ValueError("the DTW window leaves no path between a centre and a series")
-        else:
-            alignment = dtw_path(z, x, **options)
-            acc, path = alignment.cost ** 2, alignment.path()
-        cost += acc
-        np.add.at(sums, path[:, 0], x[path[:, 1]])
-        counts += np.bincount(path[:, 0], minlength=L)
-    return cost, sums, counts
+            yrts = np.ascontiguousarray(group[:, ::-1, :].transpose(0, 2, 1))
+            c, s, n = dba_sums(zt, yrts, group, win.lo, win.hi, METRICS["sqeuclidean"],
+                               STEP_SYMMETRIC1)
+        else:  # a dense window (Itakura and a band together): one pair at a time
+            c, s, n = np.empty(len(members)), np.zeros((len(members), L, d)), \
+                np.zeros((len(members), L))
+            for r, x in enumerate(group):
+                alignment = dtw_path(z, x, **options)
+                path = alignment.path()
+                c[r] = alignment.cost ** 2
+                np.add.at(s[r], path[:, 0], x[path[:, 1]])
+                n[r] = np.bincount(path[:, 0], minlength=L)
+        costs[members], sums[members], counts[members] = c, s, n
+    return costs, sums, counts
 
 
 def dba_rounds(xs: list[np.ndarray], z: np.ndarray, *, max_iter: int, tol: float,
-               options: dict, pool: ThreadPoolExecutor | None, n_threads: int) -> np.ndarray:
+               options: dict) -> np.ndarray:
     """DBA from the centre ``z (L, d)``, stopping as tslearn does.
 
     Each round aligns every series to the centre (cost: the mean of the squared
@@ -56,18 +67,11 @@ def dba_rounds(xs: list[np.ndarray], z: np.ndarray, *, max_iter: int, tol: float
     if e:
         xs = [ext.scale(x, e) for x in xs]
         z = ext.scale(z, e)
-    chunks = [xs[k::n_threads] for k in range(n_threads)] if pool is not None else [xs]
-    chunks = [c for c in chunks if c]
     previous = np.inf
     for _ in range(max_iter):
-        if pool is not None and len(chunks) > 1:
-            parts = list(pool.map(lambda c: _paths_sums(z, c, options), chunks))
-        else:
-            parts = [_paths_sums(z, c, options) for c in chunks]
-        cost = sum(p[0] for p in parts) / len(xs)
-        sums = sum(p[1] for p in parts)
-        counts = sum(p[2] for p in parts)
-        z = sums / counts[:, None]
+        costs, sums, counts = _paths_sums(z, xs, options)
+        cost = costs.sum() / len(xs)
+        z = sums.sum(axis=0) / counts.sum(axis=0)[:, None]
         if abs(previous - cost) < tol or previous < cost:
             break
         previous = cost

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from sklearn.base import ClusterMixin
 
@@ -62,7 +60,8 @@ class TimeSeriesKMeans(ClusterMixin, Estimator):
     random_state : None, int or np.random.Generator
         Seeds ``init`` and ``n_init``; a fixed int gives the same result every time.
     n_jobs : int
-        Threads for the distance matrices and the DBA alignments; ``-1``: all cores.
+        Threads for the distance matrices (:func:`mmalign.cdist_dtw`, the elastic
+        ``cdist``); ``-1``: all cores.  DBA's alignments run on one core.
     metric_params : dict or None
         Keyword arguments of the metric: ``radius`` / ``window`` /
         ``itakura_slope`` for dtw (also used by DBA's alignments), ``gamma``
@@ -185,16 +184,11 @@ class TimeSeriesKMeans(ClusterMixin, Estimator):
             starts = [self._given_init(xs)]
             length = starts[0].shape[1]
         best = None
-        pool = ThreadPoolExecutor(n_jobs) if n_jobs > 1 and averaging == "dba" else None
-        try:
-            for run in range(1 if given else self.n_init):
-                centres = starts[0] if given else self._seed(xs, rng, n_jobs, length, averaging)
-                result = self._lloyd(xs, centres, averaging, n_jobs, pool, length)
-                if best is None or result[2] < best[2]:
-                    best = result
-        finally:
-            if pool is not None:
-                pool.shutdown()
+        for _ in range(1 if given else self.n_init):
+            centres = starts[0] if given else self._seed(xs, rng, n_jobs, length, averaging)
+            result = self._lloyd(xs, centres, averaging, n_jobs, length)
+            if best is None or result[2] < best[2]:
+                best = result
         centres, labels, inertia, n_iter = best
         self.cluster_centers_ = centres
         self.labels_ = labels
@@ -234,7 +228,7 @@ class TimeSeriesKMeans(ClusterMixin, Estimator):
             return [s.copy() for s in series]
         return np.stack([resample(s, length) for s in series])
 
-    def _lloyd(self, xs, centres, averaging: str, n_jobs: int, pool, length: int):
+    def _lloyd(self, xs, centres, averaging: str, n_jobs: int, length: int):
         """One run from ``centres``: (centres, labels, inertia, rounds)."""
         params = check_params(self.averaging_params, "averaging_params")
         metric_params = check_params(self.metric_params, "metric_params")
@@ -251,7 +245,7 @@ class TimeSeriesKMeans(ClusterMixin, Estimator):
                 labels, D, centres = self._fill_empty(xs, D, centres, n_jobs, length, averaging)
                 inertia = np.mean(D[np.arange(len(xs)), labels] ** 2)
                 centres = self._update(xs, labels, centres, averaging, params, metric_params,
-                                       n_jobs, pool)
+                                       n_jobs)
                 if bar is not None:
                     bar.update()
                     bar.set_postfix(inertia=f"{inertia:.4g}")
@@ -289,7 +283,7 @@ class TimeSeriesKMeans(ClusterMixin, Estimator):
             labels = labels_from(D)
         return labels, D, centres
 
-    def _update(self, xs, labels, centres, averaging, params, metric_params, n_jobs, pool):
+    def _update(self, xs, labels, centres, averaging, params, metric_params, n_jobs):
         new = list(centres)
         for c in range(self.n_clusters):
             members = [xs[i] for i in np.flatnonzero(labels == c)]
@@ -304,8 +298,7 @@ class TimeSeriesKMeans(ClusterMixin, Estimator):
                                                            "averaging_params['max_iter']", 0),
                                         tol=check_float(params.get("tol", 1e-5),
                                                         "averaging_params['tol']", 0.0),
-                                        options=dtw_options, pool=pool,
-                                        n_threads=n_jobs)
+                                        options=dtw_options)
             elif averaging == "softdtw":
                 soft = {"gamma": params.get("gamma", metric_params.get("gamma", 1.0)),
                         "max_iter": params.get("max_iter", 100), "tol": params.get("tol", 1e-5)}
