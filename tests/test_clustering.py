@@ -297,3 +297,29 @@ def test_kshape_is_shift_invariant_and_deterministic():
         mmalign.TimeSeriesKShape(2).fit([X[0], X[1][:30], X[2]])
     with pytest.raises(ValueError, match="init"):
         mmalign.TimeSeriesKShape(3, init=np.zeros((3, 10))).fit(X)
+
+
+# ----------------------------------------------------------------------------- DBA kernels
+@pytest.mark.parametrize("N,L,m,d,radius", [(40, 30, 25, 1, None), (33, 20, 20, 3, 3),
+                                            (5, 12, 17, 2, 2)])
+def test_lane_dba_sums_equal_the_one_pair_kernel(N, L, m, d, radius):
+    from mmalign.warping._dba_kernels import LANES, dba_sums, dba_sums_lanes
+    from mmalign.warping.windows import resolve_window
+
+    rng = np.random.default_rng(N)
+    Y = np.round(np.cumsum(rng.standard_normal((N, m, d)), axis=1), 1)  # ties in the DP
+    z = np.round(np.cumsum(rng.standard_normal((L, d)), axis=0), 1)
+    win = resolve_window(L, m, radius=radius)
+    yrts = np.ascontiguousarray(Y[:, ::-1, :].transpose(0, 2, 1))
+    costs, sums, counts = dba_sums(np.ascontiguousarray(z.T), yrts, Y, win.lo, win.hi, 0, 0)
+    P = np.concatenate([Y, np.repeat(Y[:1], -N % LANES, axis=0)])
+    yl = np.ascontiguousarray(P.reshape(-1, LANES, m, d).transpose(0, 2, 3, 1))
+    c2, s2, n2 = (np.empty((len(yl), LANES)), np.zeros((len(yl), LANES, L, d)),
+                  np.zeros((len(yl), LANES, L)))
+    for b in range(len(yl)):
+        dba_sums_lanes(z, yl[b], win.lo, win.hi, c2[b], s2[b], n2[b])
+    np.testing.assert_array_equal(c2.ravel()[:N], costs)  # bit-identical accumulated costs
+    np.testing.assert_array_equal(n2.reshape(-1, L)[:N], counts)  # the same paths
+    np.testing.assert_allclose(s2.reshape(-1, L, d)[:N], sums, rtol=1e-13, atol=1e-12)
+    expected = [mmalign.dtw(z, y, radius=radius) ** 2 for y in Y]
+    np.testing.assert_allclose(costs, expected, rtol=1e-12)

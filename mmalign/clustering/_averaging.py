@@ -13,11 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..warping import _extremes as ext
-from ..warping._dba_kernels import dba_sums
+from ..warping._dba_kernels import LANES, dba_sums, dba_sums_lanes
 from ..warping._kernels import STEP_SYMMETRIC1
 from ..warping.barycenter import soft_dtw_barycenter
 from ..warping.dtw import METRICS, diagonal_solve, dtw_path
 from ..warping.windows import resolve_window
+
+MAX_LANE_DIRS = 64 << 20  # bytes of direction codes one block of lanes may hold
 
 
 def _paths_sums(z: np.ndarray, xs: list[np.ndarray], options: dict):
@@ -37,9 +39,12 @@ def _paths_sums(z: np.ndarray, xs: list[np.ndarray], options: dict):
         if win.is_band:
             if not win.feasible:
                 raise ValueError("the DTW window leaves no path between a centre and a series")
-            yrts = np.ascontiguousarray(group[:, ::-1, :].transpose(0, 2, 1))
-            c, s, n = dba_sums(zt, yrts, group, win.lo, win.hi, METRICS["sqeuclidean"],
-                               STEP_SYMMETRIC1)
+            if L * m * LANES <= MAX_LANE_DIRS:
+                c, s, n = _lane_sums(z, group, win)
+            else:  # long series: one at a time, less memory for the directions
+                yrts = np.ascontiguousarray(group[:, ::-1, :].transpose(0, 2, 1))
+                c, s, n = dba_sums(zt, yrts, group, win.lo, win.hi, METRICS["sqeuclidean"],
+                                   STEP_SYMMETRIC1)
         else:  # a dense window (Itakura and a band together): one pair at a time
             c, s, n = np.empty(len(members)), np.zeros((len(members), L, d)), \
                 np.zeros((len(members), L))
@@ -51,6 +56,23 @@ def _paths_sums(z: np.ndarray, xs: list[np.ndarray], options: dict):
                 n[r] = np.bincount(path[:, 0], minlength=L)
         costs[members], sums[members], counts[members] = c, s, n
     return costs, sums, counts
+
+
+def _lane_sums(z: np.ndarray, group: np.ndarray, win):
+    """:func:`dba_sums_lanes` over blocks of ``LANES`` series (the last one padded)."""
+    N, m, d = group.shape
+    L = len(z)
+    pad = -N % LANES
+    if pad:
+        group = np.concatenate([group, np.repeat(group[:1], pad, axis=0)])
+    blocks = len(group) // LANES
+    yl = np.ascontiguousarray(group.reshape(blocks, LANES, m, d).transpose(0, 2, 3, 1))
+    costs = np.empty((blocks, LANES))
+    sums = np.zeros((blocks, LANES, L, d))
+    counts = np.zeros((blocks, LANES, L))
+    for b in range(blocks):
+        dba_sums_lanes(z, yl[b], win.lo, win.hi, costs[b], sums[b], counts[b])
+    return (costs.reshape(-1)[:N], sums.reshape(-1, L, d)[:N], counts.reshape(-1, L)[:N])
 
 
 def dba_rounds(xs: list[np.ndarray], z: np.ndarray, *, max_iter: int, tol: float,

@@ -166,7 +166,7 @@ class TimeSeriesKMeans(ClusterMixin, Estimator):
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None) -> "TimeSeriesKMeans":
-        """Cluster ``X``: ``(N, n)``, ``(N, n, d)`` or a list of ``(n_k,)`` / ``(n_k, d)`` series."""
+        """Cluster ``X``: ``(N, n)``, ``(N, n, d)`` or a list of ``(n_k,)`` / ``(n_k, d)``."""
         self._check_params()
         xs = collection(X)
         k = self.n_clusters
@@ -320,7 +320,7 @@ class TimeSeriesKMeans(ClusterMixin, Estimator):
         return labels_from(self.transform(X))
 
     def transform(self, X) -> np.ndarray:
-        """Distances ``(N, n_clusters)`` under ``metric`` from each series of ``X`` to each centre."""
+        """Distances ``(N, n_clusters)`` under ``metric`` from the series of X to the centres."""
         check_fitted(self, "cluster_centers_", "fit(X)")
         xs = collection(X)
         if xs[0].shape[1] != self.n_features_in_:

@@ -122,7 +122,8 @@ class TimeSeriesKMedoids(ClusterMixin, Estimator):
             idx = np.asarray(self.init)
             if idx.shape != (k,) or not np.issubdtype(idx.dtype, np.integer) \
                     or idx.min() < 0 or idx.max() >= n or len(set(idx.tolist())) != k:
-                raise ValueError(f"init must be {k} distinct indices in [0, {n}), got {self.init!r}")
+                raise ValueError(f"init must be {k} distinct indices in [0, {n}), "
+                                 f"got {self.init!r}")
             return idx.astype(np.int64)
         if self.init == "random":
             return rng.choice(n, k, replace=False)
