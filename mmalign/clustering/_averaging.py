@@ -1,11 +1,13 @@
-"""Cluster centres: DBA rounds with the alignments spread over threads, the soft-DTW
-barycenter, the Euclidean mean and the medoid.
+"""Cluster centres: DBA rounds, the soft-DTW barycenter, the Euclidean mean and the medoid.
 
 The DBA step is :func:`mmalign.dba`'s (align every member to the centre with the
 exact DTW path, replace each frame of the centre by the mean of the frames aligned
-to it); the alignments run on the anti-diagonal kernel of :mod:`mmalign.warping`
-in ``n_jobs`` threads (the kernel releases the GIL).  The rounds stop as tslearn's
-``dtw_barycenter_averaging_petitjean`` stops, so that k-means matches tslearn's.
+to it); the alignments of a cluster's members run in numba, 32 series at a time in
+SIMD lanes (``mmalign.warping._dba_kernels``: the same costs and paths as
+:func:`mmalign.dtw_path`), on one core: one round takes milliseconds, and threads
+cost more than they save on calls that short whenever the cores are shared.  The
+rounds stop as tslearn's ``dtw_barycenter_averaging_petitjean`` stops, so that
+k-means matches tslearn's.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from ..warping import _extremes as ext
 from ..warping._dba_kernels import LANES, dba_sums, dba_sums_lanes
 from ..warping._kernels import STEP_SYMMETRIC1
 from ..warping.barycenter import soft_dtw_barycenter
-from ..warping.dtw import METRICS, diagonal_solve, dtw_path
+from ..warping.dtw import METRICS, dtw_path
 from ..warping.windows import resolve_window
 
 MAX_LANE_DIRS = 64 << 20  # bytes of direction codes one block of lanes may hold
