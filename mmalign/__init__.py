@@ -21,6 +21,7 @@ __all__ = [
     "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
     "window_mask",
     "KNeighborsTimeSeries", "cdist", "distance", "distance_path",
+    "TimeSeriesKMeans", "TimeSeriesKMedoids", "TimeSeriesKShape",
 ]
 __all__ += ["subsequence_search"]
 
@@ -32,6 +33,7 @@ _WARPING = ("DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch"
             "soft_dtw", "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
             "window_mask")
 _WARPING += ("subsequence_search",)
+_CLUSTERING = ("TimeSeriesKMeans", "TimeSeriesKMedoids", "TimeSeriesKShape")
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
     "Aligner": ".aligner",
@@ -44,6 +46,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
     **dict.fromkeys(_WARPING, ".warping"),
     **dict.fromkeys(("cdist", "distance", "distance_path"), ".warping.elastic"),
     "KNeighborsTimeSeries": ".warping.ts_neighbors",
+    **dict.fromkeys(_CLUSTERING, ".clustering"),
 })
 del lazy_attributes
 
@@ -51,6 +54,7 @@ if TYPE_CHECKING:  # the names as type checkers and IDEs should see them
     from . import evaluation, metrics
     from .aligner import Aligner, Estimator
     from .alignment import Alignment
+    from .clustering import TimeSeriesKMeans, TimeSeriesKMedoids, TimeSeriesKShape
     from .attention import (BimodalTransformer, CrossmodalTransformer, GlimpseAttention,
                             JointSelfAttentionFusion, Seq2SeqAttention, ShowAttendTell,
                             SpatialTransformer)

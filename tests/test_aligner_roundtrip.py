@@ -146,6 +146,15 @@ def _kneighbors_ts():
     return TinyCase(model, (Call("predict", {"X": X}), Call("kneighbors", {"X": X})))
 
 
+def _clusterer(name, ragged=True):
+    def case():
+        x, y = _pair(dx=2, dy=2, m=12)
+        X = [x, x[::-1], y, y[1:], x[1:]] if ragged else [x, x[::-1], y, y[::-1], x + 0.1]
+        model = getattr(mmalign, name)(2, random_state=0).fit(X)
+        return TinyCase(model, (Call("predict", {"X": X}),))
+    return case
+
+
 def _images(n=8, size=8, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, 1, size, size, generator=g), np.arange(n) % 2
@@ -263,6 +272,9 @@ CASES: dict[str, Callable[[], TinyCase]] = {
     "mmalign.warping.aligner.SoftDTW": _soft_dtw,
     "mmalign.warping.neighbors.KNeighborsDTW": _kneighbors_dtw,
     "mmalign.warping.ts_neighbors.KNeighborsTimeSeries": _kneighbors_ts,
+    "mmalign.clustering.kmeans.TimeSeriesKMeans": _clusterer("TimeSeriesKMeans"),
+    "mmalign.clustering.kmedoids.TimeSeriesKMedoids": _clusterer("TimeSeriesKMedoids"),
+    "mmalign.clustering.kshape.TimeSeriesKShape": _clusterer("TimeSeriesKShape", ragged=False),
     "mmalign.projection.cca.CCA": _cca,
     "mmalign.projection.ctw.CTW": _ctw,
     "mmalign.projection.gctw.GCTW": _gctw,

@@ -30,6 +30,7 @@ ROOMS: dict[str, str] = {
     "mmalign.metrics": "metrics",
     "mmalign.nn": "nn",
     "mmalign.warping": "warping",
+    "mmalign.clustering": "clustering",
     "mmalign.projection": "projection",
     "mmalign.attention": "attention",
     "mmalign.features": "features",
@@ -41,7 +42,7 @@ ROOMS: dict[str, str] = {
     "mmalign.__main__": "cli",
 }
 
-_BELOW_APPS = {"utils", "alignment", "aligner", "metrics", "nn", "warping", "projection",
+_BELOW_APPS = {"utils", "alignment", "aligner", "metrics", "nn", "warping", "clustering", "projection",
                "attention", "features", "datasets", "evaluation", "plot"}
 
 # Room -> the other rooms it may import. No room may import the top-level package.
@@ -56,6 +57,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "nn": {"aligner", "alignment", "features", "utils"},
     # warping knows no model
     "warping": {"aligner", "alignment", "utils"},
+    # clustering: distances and averages from warping, nothing above it
+    "clustering": {"warping", "aligner", "alignment", "utils"},
     "projection": {"warping", "nn", "aligner", "alignment", "utils"},
     "attention": {"nn", "warping", "projection", "metrics", "features", "aligner", "alignment",
                   "utils"},
