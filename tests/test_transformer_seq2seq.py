@@ -34,7 +34,7 @@ def _trained() -> TransformerSeq2Seq:
     """A small model trained on reversal of length-6 sequences (a few seconds, one thread)."""
     src, tgt = _reversal(800, 0)
     return TransformerSeq2Seq(d_model=32, nhead=2, num_encoder_layers=1, num_decoder_layers=2,
-                              dim_feedforward=64, dropout=0.0, alignment_layer=-1,
+                              dim_feedforward=64, dropout=0.0, alignment_layer=-2,
                               train={"max_epochs": 8, "batch_size": 32, "lr": 3e-3}).fit(src, tgt)
 
 
@@ -56,7 +56,7 @@ def test_reversal_is_learned_and_its_cross_attention_aligns():
     model_sel = copy.deepcopy(model)
     model_sel.select_alignment_head(src, tgt, gold)
     assert f"{model_sel.alignment_layer_}/{model_sel.alignment_heads_}" == best
-    assert model_sel.alignment_layer == -1  # the hyper-parameter is untouched
+    assert model_sel.alignment_layer == -2  # the hyper-parameter is untouched
 
 
 def test_causal_mask_blocks_the_future_and_padding_changes_nothing():
@@ -117,8 +117,8 @@ def test_cross_attention_rows_are_distributions_over_the_source():
     cross = al.extras["cross_attention"]
     assert cross.shape == (2, 2, 4, 5)
     np.testing.assert_allclose(cross.sum(-1), 1.0, atol=1e-6)
-    # the view: mean over heads of the chosen layer (default -2: the penultimate layer, 0 here)
-    np.testing.assert_allclose(al.matrix().T, cross[0].mean(0), atol=1e-9)
+    # the view: mean over heads of the chosen layer (default -1: the last layer)
+    np.testing.assert_allclose(al.matrix().T, cross[1].mean(0), atol=1e-9)
     head = copy.deepcopy(model)
     head.alignment_layer_, head.alignment_heads_ = "mean", 1
     np.testing.assert_allclose(head.align([3, 4, 5, 6, 7], [5, 4, 3]).matrix().T,
