@@ -126,14 +126,19 @@ def _run_task(task: str, quick: bool, seed: int) -> dict:
             "validation_aer": trans.alignment_scores_}
 
 
-def run(quick: bool = False, n_seeds: int | None = None) -> str:
-    """The report; ``n_seeds`` keeps the first seeds of each task (None: all, ``--quick``: one)."""
+def run(quick: bool = False, n_seeds: int | None = None, tasks: tuple[str, ...] | None = None) -> str:
+    """The report; ``n_seeds`` keeps the first seeds of each task (None: all, ``--quick``: one);
+    ``tasks`` a subset of :data:`TASKS` (its report is named after them)."""
+    chosen = tuple(TASKS) if tasks is None else tuple(tasks)
+    unknown = [t for t in chosen if t not in TASKS]
+    if unknown:
+        raise ValueError(f"tasks must be among {tuple(TASKS)}, got {unknown}")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         per_task = {task: [_run_task(task, quick, seed)
                            for seed in ((0,) if quick else SEEDS[task][:n_seeds])]
-                    for task in TASKS}
+                    for task in chosen}
     finally:
         torch.set_num_threads(threads)
     info = machine_info()
@@ -157,6 +162,8 @@ def run(quick: bool = False, n_seeds: int | None = None) -> str:
     mode = " (--quick: a smoke run, tiny data, 2 epochs, one seed; not the reported numbers)" if quick else ""
     if not quick and n_seeds is not None:
         mode = f" (first {n_seeds} seed(s) per task)"
+    if not quick and chosen != tuple(TASKS):
+        mode += f" ({', '.join(chosen)} only)"
     md = (f"# Transformer cross-attention vs Bahdanau attention as alignment{mode}\n\n"
           "`python -m benchmarks transformer_seq2seq` — tasks and metrics of `seq2seq_attention` "
           "(training set seed 0, test set seed 1, validation set seed 2 for the layer / head choice). "
@@ -167,5 +174,6 @@ def run(quick: bool = False, n_seeds: int | None = None) -> str:
           "the gold links of the training pairs (Garg et al. 2019). Exact match and BLEU from greedy decoding; "
           "layer indices count from 0.\n\n"
           f"{table}\n\n" + machine_markdown(info))
-    write_report(NAME, md, {"quick": quick, "results": per_task, "machine": info})
+    name = NAME if chosen == tuple(TASKS) else "_".join([NAME] + [t.replace(" ", "_") for t in chosen])
+    write_report(name, md, {"quick": quick, "results": per_task, "machine": info})
     return md
