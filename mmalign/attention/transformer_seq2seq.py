@@ -41,8 +41,23 @@ that reads ``y_{i-1}`` and predicts ``y_i`` gives target token ``i``'s row.
 or ``"mean"``: the average over heads, the default). The default layer is the
 last (``-1``): Garg et al. (2019) found the penultimate layer of 6-layer models
 aligns best, but in the small 3-layer decoders of the benchmark the last layer's
-head mean aligned best and the penultimate layer worse (measured on reversal,
-``python -m benchmarks transformer_seq2seq``). Raw
+head mean aligned best and the penultimate layer worse. Measured by
+``benchmarks/transformer_seq2seq.py`` (seed 0; 2 encoder and 3 decoder layers,
+4 heads; test AER %, additive attention of ``Seq2SeqAttention`` on the same data
+for reference):
+
+==========  ========  ==========  ===========  ====================  ================
+task        Bahdanau  last layer  penultimate  mean (layers, heads)  supervised head
+==========  ========  ==========  ===========  ====================  ================
+reversal    1.10      3.46        8.08         4.38                  0.38
+reordering  4.76      8.40        12.08        5.01                  0.03
+dates       19.42     17.62       14.63        12.18                 0.07
+==========  ========  ==========  ===========  ====================  ================
+
+Raw cross-attention aligns worse than additive attention on reversal and
+reordering; averaging layers and heads, or choosing the view on validation
+links, narrows the gap; a supervised head (trained on the training pairs' gold
+links) closes it. Raw
 transformer cross-attention is known to align worse than additive attention
 (Garg et al. 2019; Kobayashi et al. 2020): heads specialise, and the last
 layer often attends to the next token's source word or to punctuation. The
