@@ -27,7 +27,7 @@ BENCHMARKS = ("dtw_speed", "ucr_1nn", "soft_dtw_speed", "projection", "alignment
               "seq2seq_attention", "multimodal_alignment", "spatial_transformer",
               "glimpse_attention", "show_attend_tell", "retrieval", "pretraining", "dask_scaleout",
               "forced_alignment_real", "music_sync", "score_alignment", "gtw", "subsequence_search",
-              "elastic_distances", "clustering")
+              "elastic_distances", "clustering", "transformer_seq2seq")
 
 # benchmarks whose models train on a chosen device (``--device``; they test on the CPU)
 DEVICE_BENCHMARKS = ("spatial_transformer", "glimpse_attention", "show_attend_tell")

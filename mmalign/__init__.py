@@ -15,6 +15,7 @@ from .utils.lazy import lazy_attributes
 
 __all__ = [
     "Seq2SeqAttention",
+    "TransformerSeq2Seq",
     "ShowAttendTell",
     "Aligner", "Alignment", "Estimator", "SpatialTransformer", "GlimpseAttention", "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion", "CCA", "CTW", "DCTW", "DeepCCA", "GCTW", "GTW", "cca", "mcca", "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw", "cdist_dtw", "dba", "dtw",
     "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "evaluation", "metrics", "soft_dtw",
@@ -26,7 +27,7 @@ __all__ = [
 __all__ += ["subsequence_search"]
 
 _ATTENTION = ("GlimpseAttention", "SpatialTransformer", "Seq2SeqAttention", "ShowAttendTell",
-              "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion")
+              "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion", "TransformerSeq2Seq")
 _PROJECTION = ("CCA", "CTW", "DCTW", "GCTW", "GTW", "DeepCCA", "cca", "mcca")
 _WARPING = ("DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw",
             "cdist_dtw", "dba", "dtw", "dtw_from_cost", "dtw_path", "dtw_path_from_cost",
@@ -57,7 +58,7 @@ if TYPE_CHECKING:  # the names as type checkers and IDEs should see them
     from .clustering import TimeSeriesKMeans, TimeSeriesKMedoids, TimeSeriesKShape
     from .attention import (BimodalTransformer, CrossmodalTransformer, GlimpseAttention,
                             JointSelfAttentionFusion, Seq2SeqAttention, ShowAttendTell,
-                            SpatialTransformer)
+                            SpatialTransformer, TransformerSeq2Seq)
     from .projection import CCA, CTW, DCTW, GCTW, GTW, DeepCCA, cca, mcca
     from .warping import (
         DTW,

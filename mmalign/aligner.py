@@ -58,6 +58,7 @@ _MMALIGN_ALIGNER_MODULES = (
     "mmalign.attention.spatial_transformer",
     "mmalign.attention.glimpse",
     "mmalign.attention.seq2seq",
+    "mmalign.attention.transformer_seq2seq",
     "mmalign.attention.show_attend_tell",
     "mmalign.attention.crossmodal",
     "mmalign.attention.pretraining",

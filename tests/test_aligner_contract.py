@@ -131,6 +131,7 @@ CONTRACTS: dict[str, Callable[[], Contract]] = {
     "mmalign.attention.spatial_transformer.SpatialTransformer": lambda: _image_contract(16),
     "mmalign.attention.glimpse.GlimpseAttention": lambda: _image_contract(8),
     "mmalign.attention.seq2seq.Seq2SeqAttention": _seq2seq,
+    "mmalign.attention.transformer_seq2seq.TransformerSeq2Seq": _seq2seq,
     "mmalign.attention.show_attend_tell.ShowAttendTell": _show_attend_tell,
     "mmalign.attention.crossmodal.CrossmodalTransformer": _fusion,
     "mmalign.attention.crossmodal.JointSelfAttentionFusion": _fusion,

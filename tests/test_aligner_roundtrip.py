@@ -196,6 +196,19 @@ def _seq2seq():
                             Call("align", {"src": src[1]})), ids=frozenset({"src", "tgt"}))
 
 
+def _transformer_seq2seq():
+    from mmalign.attention import TransformerSeq2Seq
+
+    rng = np.random.default_rng(0)
+    src = [rng.integers(3, 9, size=rng.integers(2, 5)).tolist() for _ in range(8)]
+    model = TransformerSeq2Seq(9, 9, d_model=8, nhead=2, dim_feedforward=8,
+                               train={"max_epochs": 1, "batch_size": 4}).fit(src, [s[::-1] for s in src])
+    return TinyCase(model, (Call("align", {"src": src[0], "tgt": src[0][::-1]}),
+                            Call("align_batch", {"src": src[:3], "tgt": [s[::-1] for s in src[:3]]}),
+                            Call("translate", {"src": src[:3], "beam_size": 2}),
+                            Call("align", {"src": src[1]})), ids=frozenset({"src", "tgt"}))
+
+
 def _show_attend_tell():
     from mmalign.attention import ShowAttendTell
 
@@ -285,6 +298,7 @@ CASES: dict[str, Callable[[], TinyCase]] = {
     "mmalign.attention.spatial_transformer.SpatialTransformer": _spatial_transformer,
     "mmalign.attention.glimpse.GlimpseAttention": _glimpse,
     "mmalign.attention.seq2seq.Seq2SeqAttention": _seq2seq,
+    "mmalign.attention.transformer_seq2seq.TransformerSeq2Seq": _transformer_seq2seq,
     "mmalign.attention.show_attend_tell.ShowAttendTell": _show_attend_tell,
     "mmalign.attention.crossmodal.CrossmodalTransformer": _fusion("CrossmodalTransformer"),
     "mmalign.attention.crossmodal.JointSelfAttentionFusion": _fusion("JointSelfAttentionFusion"),

@@ -585,6 +585,7 @@ def test_a_bad_radius_is_refused_naming_it(name, radius):
 
 
 DECODERS = ["mmalign.attention.seq2seq.Seq2SeqAttention",
+            "mmalign.attention.transformer_seq2seq.TransformerSeq2Seq",
             "mmalign.attention.show_attend_tell.ShowAttendTell"]
 
 

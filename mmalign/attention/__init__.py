@@ -9,6 +9,7 @@ live in :mod:`mmalign.nn`.
 from .spatial_transformer import (SpatialTransformer, SpatialTransformerLayer,
                                   SpatialTransformerModule)
 from .seq2seq import Seq2SeqAttention, Seq2SeqAttentionModule
+from .transformer_seq2seq import TransformerSeq2Seq, TransformerSeq2SeqModule
 from .glimpse import GlimpseAttention, GlimpseAttentionModule
 from .show_attend_tell import (ShowAttendTell, ShowAttendTellModule, SmallConvEncoder, cell_positions,
                                grid_cell_masks, torchvision_encoder, word_box_masks)
@@ -22,6 +23,7 @@ __all__ = [
     "SpatialTransformer", "SpatialTransformerLayer", "SpatialTransformerModule",
     "GlimpseAttention", "GlimpseAttentionModule",
     "Seq2SeqAttention", "Seq2SeqAttentionModule",
+    "TransformerSeq2Seq", "TransformerSeq2SeqModule",
     "ShowAttendTell", "ShowAttendTellModule", "SmallConvEncoder", "cell_positions", "grid_cell_masks",
     "torchvision_encoder", "word_box_masks",
     "BimodalTransformer", "BimodalTransformerModule", "CrossmodalEncoder", "CrossmodalLayer",
