@@ -13,28 +13,18 @@ from typing import TYPE_CHECKING
 from ._version import __version__
 from .utils.lazy import lazy_attributes
 
-__all__ = [
-    "Seq2SeqAttention",
-    "TransformerSeq2Seq",
-    "ShowAttendTell",
-    "Aligner", "Alignment", "Estimator", "SpatialTransformer", "GlimpseAttention", "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion", "CCA", "CTW", "DCTW", "DeepCCA", "GCTW", "GTW", "cca", "mcca", "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw", "cdist_dtw", "dba", "dtw",
-    "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "evaluation", "metrics", "soft_dtw",
-    "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
-    "window_mask",
-    "KNeighborsTimeSeries", "cdist", "distance", "distance_path",
-    "TimeSeriesKMeans", "TimeSeriesKMedoids", "TimeSeriesKShape",
-]
-__all__ += ["subsequence_search"]
-
-_ATTENTION = ("GlimpseAttention", "SpatialTransformer", "Seq2SeqAttention", "ShowAttendTell",
-              "BimodalTransformer", "CrossmodalTransformer", "JointSelfAttentionFusion", "TransformerSeq2Seq")
-_PROJECTION = ("CCA", "CTW", "DCTW", "GCTW", "GTW", "DeepCCA", "cca", "mcca")
+_ATTENTION = ("BimodalTransformer", "CrossmodalTransformer", "GlimpseAttention", "JointSelfAttentionFusion",
+              "Seq2SeqAttention", "ShowAttendTell", "SpatialTransformer", "TransformerSeq2Seq")
+_PROJECTION = ("CCA", "CTW", "DCTW", "DeepCCA", "GCTW", "GTW", "cca", "mcca")
 _WARPING = ("DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw",
             "cdist_dtw", "dba", "dtw", "dtw_from_cost", "dtw_path", "dtw_path_from_cost",
             "soft_dtw", "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw",
-            "window_mask")
-_WARPING += ("subsequence_search",)
+            "subsequence_search", "window_mask")
+_ELASTIC = ("cdist", "distance", "distance_path")
 _CLUSTERING = ("TimeSeriesKMeans", "TimeSeriesKMedoids", "TimeSeriesKShape")
+
+__all__ = ["Aligner", "Alignment", "Estimator", "KNeighborsTimeSeries", "evaluation", "metrics",
+           *_ATTENTION, *_PROJECTION, *_WARPING, *_ELASTIC, *_CLUSTERING]
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
     "Aligner": ".aligner",
@@ -45,7 +35,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
     **dict.fromkeys(_ATTENTION, ".attention"),
     **dict.fromkeys(_PROJECTION, ".projection"),
     **dict.fromkeys(_WARPING, ".warping"),
-    **dict.fromkeys(("cdist", "distance", "distance_path"), ".warping.elastic"),
+    **dict.fromkeys(_ELASTIC, ".warping.elastic"),
     "KNeighborsTimeSeries": ".warping.ts_neighbors",
     **dict.fromkeys(_CLUSTERING, ".clustering"),
 })

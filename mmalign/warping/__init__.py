@@ -31,10 +31,9 @@ from .dtw import dtw, dtw_from_cost, dtw_path, dtw_path_from_cost
 __all__ = [
     "DTW", "KNeighborsDTW", "SoftDTW", "SoftDTWLoss", "SubsequenceMatch", "batch_dtw",
     "cdist_dtw", "dba", "dtw", "dtw_from_cost", "dtw_path", "dtw_path_from_cost", "envelope", "itakura_mask", "lb_keogh", "lb_kim",
-    "soft_dtw", "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw", "window_mask",
-    "KNeighborsTimeSeries", "distance", "distance_path",
+    "soft_dtw", "soft_dtw_alignment", "soft_dtw_barycenter", "subsequence_dtw", "subsequence_search",
+    "window_mask", "KNeighborsTimeSeries", "distance", "distance_path",
 ]
-__all__ += ["subsequence_search"]
 
 # The others on first use: SoftDTWLoss and batch_dtw need torch, KNeighborsDTW scikit-learn.
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
