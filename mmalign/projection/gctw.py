@@ -119,21 +119,11 @@ class GCTW(StatelessAligner):
 
     def align_all(self, sequences) -> MultiAlignment:
         """Warp every sequence of ``sequences`` ((n_k, d_k) arrays) onto one timeline."""
-        try:
-            sequences = list(sequences)
-        except TypeError:
-            raise ValueError(f"sequences must be a list of (n_k, d_k) arrays, got "
-                             f"{type(sequences).__name__}") from None
-        return self._align_all(sequences, [f"sequences[{k}]" for k in range(len(sequences))])
+        return self._align_all(*named_sequences(sequences))
 
     def _align_all(self, sequences, names: list[str]) -> MultiAlignment:
         """:meth:`align_all`, with messages naming each sequence by ``names``."""
-        seqs = [as_sequence(s, name) for s, name in zip(sequences, names)]
-        if len(seqs) < 2:
-            raise ValueError(f"sequences must hold at least 2 sequences, got {len(seqs)}")
-        for s, name in zip(seqs, names):
-            if len(s) < 2 or np.ptp(s, axis=0).max() == 0:
-                raise ValueError(f"{name} is constant or too short to correlate")
+        seqs = checked_sequences(sequences, names)
         self._check_params()
         max_iter, tol = int(self.max_iter), float(self.tol)
         k = None if self.n_components is None else int(self.n_components)
@@ -171,6 +161,27 @@ class GCTW(StatelessAligner):
         objective, warps, weights, means, scores = best
         return MultiAlignment(warps=warps, length=L, weights=weights, means=means,
                               scores=scores, objective=history)
+
+
+def named_sequences(sequences) -> tuple[list, list[str]]:
+    """``sequences`` as a list, and the names its items go by in error messages."""
+    try:
+        sequences = list(sequences)
+    except TypeError:
+        raise ValueError(f"sequences must be a list of (n_k, d_k) arrays, got "
+                         f"{type(sequences).__name__}") from None
+    return sequences, [f"sequences[{k}]" for k in range(len(sequences))]
+
+
+def checked_sequences(sequences, names: list[str]) -> list[np.ndarray]:
+    """At least two finite ``(n_k, d_k)`` sequences, none constant or shorter than 2 frames."""
+    seqs = [as_sequence(s, name) for s, name in zip(sequences, names)]
+    if len(seqs) < 2:
+        raise ValueError(f"sequences must hold at least 2 sequences, got {len(seqs)}")
+    for s, name in zip(seqs, names):
+        if len(s) < 2 or np.ptp(s, axis=0).max() == 0:
+            raise ValueError(f"{name} is constant or too short to correlate")
+    return seqs
 
 
 def positions_to_path(target: np.ndarray, n_b: int) -> np.ndarray:

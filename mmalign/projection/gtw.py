@@ -29,10 +29,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..alignment import Alignment
-from ..utils.validation import as_sequence, check_choice, check_float, check_int
+from ..utils.validation import check_choice, check_float, check_int
 from ..warping.aligner import StatelessAligner
 from .cca import mcca
-from .gctw import MultiAlignment, positions_to_path
+from .gctw import MultiAlignment, checked_sequences, named_sequences, positions_to_path
 
 __all__ = ["GTW", "warp_basis"]
 
@@ -185,20 +185,10 @@ class GTW(StatelessAligner):
 
     def align_all(self, sequences) -> MultiAlignment:
         """Warp every sequence of ``sequences`` ((n_k, d_k) arrays) onto one timeline."""
-        try:
-            sequences = list(sequences)
-        except TypeError:
-            raise ValueError(f"sequences must be a list of (n_k, d_k) arrays, got "
-                             f"{type(sequences).__name__}") from None
-        return self._align_all(sequences, [f"sequences[{k}]" for k in range(len(sequences))])
+        return self._align_all(*named_sequences(sequences))
 
     def _align_all(self, sequences, names: list[str]) -> MultiAlignment:
-        seqs = [as_sequence(s, name) for s, name in zip(sequences, names)]
-        if len(seqs) < 2:
-            raise ValueError(f"sequences must hold at least 2 sequences, got {len(seqs)}")
-        for s, name in zip(seqs, names):
-            if len(s) < 2 or np.ptp(s, axis=0).max() == 0:
-                raise ValueError(f"{name} is constant or too short to correlate")
+        seqs = checked_sequences(sequences, names)
         self._check_params()
         L = max(len(s) for s in seqs) if self.length is None else int(self.length)
         k = None if self.n_components is None else int(self.n_components)
