@@ -26,6 +26,21 @@ if TYPE_CHECKING:  # the dask backend is optional
 SLACK = 1e-12
 
 
+
+def store_training_set(estimator, X, y):
+    """Set ``train_``, ``classes_``, ``y_encoded_`` and ``n_features_in_`` of a nearest-neighbour classifier.
+
+    ``X`` is ``(N, n[, d])`` or a ragged list, ``y`` one label per series; returns ``estimator``.
+    """
+    estimator.train_ = as_collection(X, "X")
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(estimator.train_):
+        raise ValueError(f"y must have one label per series of X ({len(estimator.train_)}), "
+                         f"got shape {y.shape}")
+    estimator.classes_, estimator.y_encoded_ = np.unique(y, return_inverse=True)
+    estimator.n_features_in_ = estimator.train_[0].shape[1]
+    return estimator
+
 class KNeighborsDTW(ClassifierMixin, Estimator):
     """k-nearest-neighbour classifier under DTW, exact and fast.
 
@@ -110,14 +125,7 @@ class KNeighborsDTW(ClassifierMixin, Estimator):
     def fit(self, X, y) -> "KNeighborsDTW":
         """Store the training series ``X`` (``(N, n[, d])`` or a list) and labels ``y`` (N,)."""
         self._check_params()
-        self.train_ = as_collection(X, "X")
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(self.train_):
-            raise ValueError(f"y must have one label per series of X ({len(self.train_)}), "
-                             f"got shape {y.shape}")
-        self.classes_, self.y_encoded_ = np.unique(y, return_inverse=True)
-        self.n_features_in_ = self.train_[0].shape[1]
-        return self
+        return store_training_set(self, X, y)
 
     def kneighbors(self, X, n_neighbors: int | None = None, return_distance: bool = True):
         """Nearest training series of each series of ``X``.

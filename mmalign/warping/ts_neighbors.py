@@ -9,6 +9,7 @@ from ..aligner import Estimator
 from ..utils.validation import check_fitted, check_int
 from .cdist import as_collection
 from .elastic import METRICS, _check_params, cdist
+from .neighbors import store_training_set
 
 
 class KNeighborsTimeSeries(ClassifierMixin, Estimator):
@@ -59,14 +60,7 @@ class KNeighborsTimeSeries(ClassifierMixin, Estimator):
     def fit(self, X, y) -> "KNeighborsTimeSeries":
         """Store the training series ``X`` (``(N, n[, d])`` or a ragged list) and labels ``y``."""
         self._params()
-        self.train_ = as_collection(X, "X")
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(self.train_):
-            raise ValueError(f"y must have one label per series of X ({len(self.train_)}), "
-                             f"got shape {y.shape}")
-        self.classes_, self.y_encoded_ = np.unique(y, return_inverse=True)
-        self.n_features_in_ = self.train_[0].shape[1]
-        return self
+        return store_training_set(self, X, y)
 
     def kneighbors(self, X, n_neighbors: int | None = None, return_distance: bool = True):
         """Nearest training series of each series of ``X``: ``(distances, indices)``,
