@@ -377,6 +377,18 @@ def _extract_before(dest: Path) -> tuple[Path | None, str]:
     return dest, ""
 
 
+def _describe_tree(mm_root: Path) -> str:
+    """The mmalign measured, as a git revision (plus "with uncommitted changes"), never a local path."""
+    try:
+        rev = subprocess.run(["git", "-C", str(mm_root), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(mm_root), "status", "--porcelain", "--", "mmalign"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "an installed copy outside git"
+    return f"git {rev}" + (" with uncommitted changes to mmalign/" if dirty else "")
+
+
 def _same_as_before(mm_root: Path) -> bool | None:
     """Whether the measured package equals :data:`BEFORE_REVISION` (no committed, staged, unstaged or
     untracked change under ``mmalign/``); None when that cannot be told (not a git checkout)."""
@@ -575,7 +587,7 @@ def run(quick: bool = False) -> str:
              "Reference: pocketsphinx en-us acoustic model forced to the transcript "
              f"(`pocketsphinx_batch` {' '.join(ref_data.DECODER_OPTIONS)}; 10 ms frames). "
              "Errors are method − reference (positive: late), words matched by index. "
-             f"mmalign: `{mm_root / 'mmalign'}` (version {getattr(mmalign, '__version__', '?')}); "
+             f"mmalign: {_describe_tree(mm_root)} (version {getattr(mmalign, '__version__', '?')}); "
              f"mmalign-before: git {BEFORE_REVISION}; aeneas: {ae_version or 'not run'}.", ""]
     cols = ["method", "words", "median \\|start\\| ms", "mean \\|start\\| ms", "median \\|end\\| ms",
             "mean \\|end\\| ms", "starts ≤20 ms %", "≤50 ms %", "≤100 ms %", "max \\|edge\\| ms",
@@ -693,7 +705,7 @@ def run(quick: bool = False) -> str:
               machine_markdown(machine_info()).rstrip(), f"- Wall time of the measurements: {wall:.0f} s", ""]
     md = "\n".join(lines)
 
-    data = {"quick": quick, "machine": machine_info(), "mmalign_path": str(mm_root),
+    data = {"quick": quick, "machine": machine_info(), "mmalign_tree": _describe_tree(mm_root),
             "before_revision": BEFORE_REVISION, "aeneas_version": ae_version, "decoder_options":
             list(ref_data.DECODER_OPTIONS), "references": refs, "left_out": left_out,
             "methods": methods, "timing": timing, "per_method": per_method, "wrong_transcript": wrong,
